@@ -1,0 +1,40 @@
+/** Peer sampling: picks whom to push the model to from the live membership view. */
+
+/** What a sampler knows of a live peer (from membership announcements and pings). */
+export interface PeerEntry {
+  /** libp2p peer id as string. */
+  peerId: string
+  /** Smoothed measured RTT in ms, when we have pinged it. */
+  rttMs?: number
+  /** Its announced Vivaldi coordinate, when it sends one. */
+  coordinate?: { vec: number[]; height: number; error: number }
+  /** ms timestamp of the last sign of life (announcement, stream, ping). */
+  lastSeen: number
+}
+
+export interface PeerSampler {
+  /** Choose up to `count` distinct peers from `view` (never the local peer: the view excludes it). */
+  sample(view: readonly PeerEntry[], count: number): PeerEntry[]
+}
+
+/** Uniform random choice without replacement; `random` is injectable for seeded tests. */
+export class UniformSampler implements PeerSampler {
+  private readonly random: () => number
+
+  constructor(init: { random?: () => number } = {}) {
+    this.random = init.random ?? Math.random
+  }
+
+  sample(view: readonly PeerEntry[], count: number): PeerEntry[] {
+    const pool = [...view]
+    const n = Math.min(count, pool.length)
+    // Partial Fisher-Yates: the first n slots end up a uniform sample.
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(this.random() * (pool.length - i))
+      const tmp = pool[i]!
+      pool[i] = pool[j]!
+      pool[j] = tmp
+    }
+    return pool.slice(0, n)
+  }
+}
