@@ -1,0 +1,255 @@
+/**
+ * Membership over gossipsub: every node announces a small descriptor of itself
+ * on `/gossip-learn/<task>/announce` and keeps a live view of the peers it
+ * heard from. Model payloads never travel here (gossipsub floods the mesh).
+ */
+import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerEntry } from './sampler.ts'
+
+/** What a peer says about itself. Gossipsub signs the message, so `peerId` must equal the signer. */
+export interface PeerDescriptor {
+  v: 1
+  peerId: string
+  addrs: string[]
+  age: number
+  accuracy?: number
+  coordinate?: { vec: number[]; height: number; error: number }
+  region?: string
+}
+
+/** A view entry: sampler fields plus what the descriptor said. */
+export interface ViewEntry extends PeerEntry {
+  addrs: string[]
+  age: number
+  accuracy?: number
+  region?: string
+}
+
+/** Why an announcement was refused; counted by name. */
+export class InvalidAnnouncementError extends Error {
+  static readonly name = 'InvalidAnnouncementError'
+  override readonly name = 'InvalidAnnouncementError'
+}
+
+/** Descriptors are tiny; anything larger is garbage or an attack. */
+export const MAX_DESCRIPTOR_BYTES = 4096
+const MAX_ADDRS = 16
+
+export function announceTopic(task: string): string {
+  return `/gossip-learn/${task}/announce`
+}
+
+const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
+
+/** Parse and validate an announcement; throws InvalidAnnouncementError. `from` is the gossipsub signer. */
+export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor {
+  if (data.byteLength > MAX_DESCRIPTOR_BYTES) {
+    throw new InvalidAnnouncementError(`descriptor of ${data.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
+  } catch {
+    throw new InvalidAnnouncementError('descriptor is not UTF-8 JSON')
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InvalidAnnouncementError('descriptor is not an object')
+  }
+  const d = raw as Record<string, unknown>
+  if (d.v !== 1) throw new InvalidAnnouncementError(`unsupported descriptor version ${String(d.v)}`)
+  if (d.peerId !== from) throw new InvalidAnnouncementError('descriptor peerId does not match the signer')
+  if (!Array.isArray(d.addrs) || d.addrs.length > MAX_ADDRS || !d.addrs.every((a) => typeof a === 'string')) {
+    throw new InvalidAnnouncementError('descriptor addrs must be a short list of strings')
+  }
+  for (const a of d.addrs as string[]) {
+    try {
+      multiaddr(a)
+    } catch {
+      throw new InvalidAnnouncementError(`descriptor addr is not a multiaddr: ${a.slice(0, 80)}`)
+    }
+  }
+  if (!isFiniteNumber(d.age) || d.age < 0) throw new InvalidAnnouncementError('descriptor age must be >= 0')
+  if (d.accuracy !== undefined && (!isFiniteNumber(d.accuracy) || d.accuracy < 0 || d.accuracy > 1)) {
+    throw new InvalidAnnouncementError('descriptor accuracy must be in [0, 1]')
+  }
+  if (d.region !== undefined && (typeof d.region !== 'string' || d.region.length > 64)) {
+    throw new InvalidAnnouncementError('descriptor region must be a short string')
+  }
+  let coordinate: PeerDescriptor['coordinate']
+  if (d.coordinate !== undefined) {
+    const c = d.coordinate as Record<string, unknown> | null
+    if (
+      c === null ||
+      typeof c !== 'object' ||
+      !Array.isArray(c.vec) ||
+      c.vec.length > 8 ||
+      !c.vec.every(isFiniteNumber) ||
+      !isFiniteNumber(c.height) ||
+      !isFiniteNumber(c.error)
+    ) {
+      throw new InvalidAnnouncementError('descriptor coordinate is malformed')
+    }
+    coordinate = { vec: c.vec as number[], height: c.height, error: c.error }
+  }
+  return {
+    v: 1,
+    peerId: d.peerId,
+    addrs: d.addrs as string[],
+    age: d.age,
+    accuracy: d.accuracy as number | undefined,
+    coordinate,
+    region: d.region as string | undefined,
+  }
+}
+
+export function encodeDescriptor(d: PeerDescriptor): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(d))
+}
+
+/** The slice of gossipsub that membership uses (a fake in unit tests). */
+export interface PubsubLike {
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  publish(topic: string, data: Uint8Array): Promise<unknown>
+  addEventListener(type: 'message', listener: (evt: CustomEvent<AnnounceMessage>) => void): void
+  removeEventListener(type: 'message', listener: (evt: CustomEvent<AnnounceMessage>) => void): void
+}
+
+export interface AnnounceMessage {
+  type: 'signed' | 'unsigned'
+  topic: string
+  data: Uint8Array
+  from?: PeerId
+}
+
+export interface MembershipComponents {
+  pubsub: PubsubLike
+  peerId: PeerId
+  logger: ComponentLogger
+  /** Remember a peer's addresses so a later push can dial it. */
+  addAddresses?: (peerId: PeerId, addrs: string[]) => Promise<void>
+  now?: () => number
+}
+
+export interface MembershipInit {
+  task: string
+  /** Our own descriptor, read at every announcement (age and accuracy change). */
+  describe: () => Omit<PeerDescriptor, 'v' | 'peerId'>
+  /** Announcement period; a peer silent for `ttlMs` leaves the view. */
+  intervalMs?: number
+  ttlMs?: number
+}
+
+/** Announces this node and keeps the live view of the others. start()/stop() are idempotent. */
+export class Membership {
+  readonly topic: string
+  private readonly components: MembershipComponents
+  private readonly init: MembershipInit
+  private readonly log: Logger
+  private readonly view = new Map<string, ViewEntry>()
+  private readonly intervalMs: number
+  private readonly ttlMs: number
+  private timer?: ReturnType<typeof setInterval>
+  private readonly now: () => number
+  /** Rejected announcements by error name. */
+  readonly rejected = new Map<string, number>()
+  announcementsReceived = 0
+
+  constructor(components: MembershipComponents, init: MembershipInit) {
+    this.components = components
+    this.init = init
+    this.topic = announceTopic(init.task)
+    this.log = components.logger.forComponent('gossip-learn:membership')
+    this.intervalMs = init.intervalMs ?? 2000
+    this.ttlMs = init.ttlMs ?? Math.max(3 * this.intervalMs, 5000)
+    this.now = components.now ?? Date.now
+  }
+
+  start(): void {
+    if (this.timer !== undefined) return
+    this.components.pubsub.addEventListener('message', this.onMessage)
+    this.components.pubsub.subscribe(this.topic)
+    this.timer = setInterval(() => void this.announce(), this.intervalMs)
+    void this.announce()
+  }
+
+  stop(): void {
+    if (this.timer === undefined) return
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.components.pubsub.removeEventListener('message', this.onMessage)
+    try {
+      this.components.pubsub.unsubscribe(this.topic)
+    } catch {
+      // pubsub may already be stopped during shutdown
+    }
+  }
+
+  /** Live peers (expired ones are dropped first). */
+  peers(): ViewEntry[] {
+    const cutoff = this.now() - this.ttlMs
+    for (const [id, e] of this.view) if (e.lastSeen < cutoff) this.view.delete(id)
+    return [...this.view.values()]
+  }
+
+  get(peerId: string): ViewEntry | undefined {
+    return this.view.get(peerId)
+  }
+
+  /** A failed push: forget the peer until it announces itself again. */
+  evict(peerId: string): void {
+    this.view.delete(peerId)
+  }
+
+  /** Any other sign of life (a model received from it). */
+  touch(peerId: string): void {
+    const e = this.view.get(peerId)
+    if (e !== undefined) e.lastSeen = this.now()
+  }
+
+  /** Publish our descriptor now. Never throws: a lonely node has nobody to tell. */
+  async announce(): Promise<void> {
+    const d: PeerDescriptor = { v: 1, peerId: this.components.peerId.toString(), ...this.init.describe() }
+    try {
+      await this.components.pubsub.publish(this.topic, encodeDescriptor(d))
+    } catch (err) {
+      this.log.trace('announce not delivered: %s', (err as Error)?.message)
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<AnnounceMessage>): void => {
+    const msg = evt.detail
+    if (msg.topic !== this.topic) return
+    try {
+      if (msg.type !== 'signed' || msg.from === undefined) {
+        throw new InvalidAnnouncementError('announcement is not signed')
+      }
+      const from = msg.from.toString()
+      if (from === this.components.peerId.toString()) return
+      const d = decodeDescriptor(msg.data, from)
+      this.announcementsReceived++
+      const known = this.view.get(from)
+      this.view.set(from, {
+        peerId: from,
+        addrs: d.addrs,
+        age: d.age,
+        accuracy: d.accuracy,
+        coordinate: d.coordinate,
+        region: d.region,
+        rttMs: known?.rttMs,
+        lastSeen: this.now(),
+      })
+      if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {
+        this.components.addAddresses(peerIdFromString(from), d.addrs).catch((err) => {
+          this.log.error('could not store addresses of %s: %s', from, (err as Error)?.message)
+        })
+      }
+    } catch (err) {
+      const name = (err as Error)?.name ?? 'Error'
+      this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1)
+      this.log('rejected announcement: %s', (err as Error)?.message)
+    }
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Command-line parsing and validation for `gossip-learn start` and `testbed`.
+ * Pure: returns typed configs or throws UsageError naming the flag.
+ */
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { parsePartitionSpec } from '../model/partition.ts'
+import type { ArchKind, MergeMode } from '../model/types.ts'
+import { UsageError } from './errors.ts'
+
+export const MERGE_MODES: readonly MergeMode[] = ['plain', 'align', 'varcorr', 'align+varcorr']
+export const MODELS: readonly ArchKind[] = ['mlp', 'cnn']
+export const DATASETS = ['mnist'] as const
+export type Dataset = (typeof DATASETS)[number]
+export const SAMPLERS = ['uniform'] as const
+export type SamplerKind = (typeof SAMPLERS)[number]
+
+/** Defaults shared by `start` and `testbed` (the learning knobs). */
+export const LEARN_DEFAULTS = {
+  dataset: 'mnist' as Dataset,
+  model: 'mlp' as ArchKind,
+  partition: 'dirichlet:0.5',
+  seed: 1,
+  merge: 'plain' as MergeMode,
+  sampler: 'uniform' as SamplerKind,
+  stepsPerRound: 20,
+  fanout: 1,
+  batchSize: 32,
+  learningRate: 0.001,
+  evalSize: 2000,
+  evalIntervalMs: 2000,
+}
+
+/** Everything a daemon needs; `start` builds it from flags, the testbed from its own. */
+export interface StartConfig {
+  listen: string[]
+  bootstrap: string[]
+  /** undefined: pick the default data dir (see data-dir.ts). */
+  dataDir?: string
+  dataset: Dataset
+  model: ArchKind
+  hidden?: number
+  partition: string
+  /** undefined: derived from the peer id, so a restarted node keeps its share. */
+  peerIndex?: number
+  peerCount: number
+  seed: number
+  initSeed?: number
+  http?: number
+  httpHost: string
+  gossip: boolean
+  merge: MergeMode
+  sampler: SamplerKind
+  stepsPerRound: number
+  fanout: number
+  batchSize: number
+  learningRate: number
+  evalSize: number
+  evalIntervalMs: number
+  checkpointIntervalMs: number
+  /** Print a status line this often (ms); 0 = never. */
+  statusIntervalMs: number
+  /** Write one JSON status line per interval to stdout instead of the human line (testbed). */
+  jsonStatus: boolean
+}
+
+export interface TestbedConfig {
+  peers: number
+  durationS: number
+  targetAccuracy?: number
+  dataset: Dataset
+  model: ArchKind
+  hidden?: number
+  partition: string
+  seed: number
+  initSeed?: number
+  json?: string
+  gossip: boolean
+  merge: MergeMode
+  sampler: SamplerKind
+  stepsPerRound: number
+  fanout: number
+  evalSize: number
+  /** Poll each peer's /status this often. */
+  pollMs: number
+  /** Keep the per-peer data dirs (logs, checkpoints) here instead of a temp dir removed at the end. */
+  keepDir?: string
+}
+
+export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--data-dir DIR]
+       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
+       [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
+       [--merge plain|align|varcorr|align+varcorr] [--steps-per-round K] [--fanout F] [--no-gossip]
+       [--batch-size B] [--lr LR] [--eval-size N] [--checkpoint-interval SECONDS] [--json-status]`
+
+export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
+       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
+       [--merge MODE] [--steps-per-round K] [--fanout F] [--eval-size N] [--no-gossip]
+       [--json FILE] [--keep-dir DIR]`
+
+type Values = Record<string, string | boolean | string[] | undefined>
+
+function parse(argv: string[], options: Parameters<typeof parseArgs>[0]['options']): Values {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values
+  } catch (err) {
+    // node's messages name the flag already ("Unknown option '--foo'"); keep them on one line.
+    throw new UsageError(String((err as Error).message).split('\n')[0])
+  }
+}
+
+function str(v: Values, name: string): string | undefined {
+  const x = v[name]
+  return typeof x === 'string' ? x : undefined
+}
+
+function int(v: Values, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  if (!/^-?\d+$/.test(s.trim())) throw new UsageError(`--${name} must be an integer, got '${s}'`)
+  const n = Number(s)
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+function num(v: Values, name: string, min: number, max: number, exclusiveMin = false): number | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  const n = Number(s)
+  if (s.trim() === '' || !Number.isFinite(n) || n > max || n < min || (exclusiveMin && n === min)) {
+    throw new UsageError(`--${name} must be a number in ${exclusiveMin ? '(' : '['}${min}, ${max}], got '${s}'`)
+  }
+  return n
+}
+
+function oneOf<T extends string>(v: Values, name: string, allowed: readonly T[]): T | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  if (!(allowed as readonly string[]).includes(s)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join('|')}, got '${s}'`)
+  }
+  return s as T
+}
+
+function partitionFlag(v: Values): string | undefined {
+  const s = str(v, 'partition')
+  if (s === undefined) return undefined
+  try {
+    parsePartitionSpec(s)
+  } catch (err) {
+    throw new UsageError(`--partition: ${(err as Error).message}`)
+  }
+  return s
+}
+
+function multiaddrs(v: Values, name: string, requirePeerId: boolean): string[] {
+  const list = (v[name] as string[] | undefined) ?? []
+  for (const s of list) {
+    let ma: ReturnType<typeof multiaddr>
+    try {
+      ma = multiaddr(s)
+    } catch {
+      throw new UsageError(`--${name} is not a multiaddr: '${s}'`)
+    }
+    if (requirePeerId && !ma.toString().includes('/p2p/')) {
+      throw new UsageError(`--${name} needs the peer id at the end (.../p2p/<id>), got '${s}'`)
+    }
+  }
+  return list
+}
+
+const LEARN_OPTIONS = {
+  dataset: { type: 'string' },
+  model: { type: 'string' },
+  hidden: { type: 'string' },
+  partition: { type: 'string' },
+  seed: { type: 'string' },
+  'init-seed': { type: 'string' },
+  merge: { type: 'string' },
+  sampler: { type: 'string' },
+  'steps-per-round': { type: 'string' },
+  fanout: { type: 'string' },
+  'eval-size': { type: 'string' },
+  'no-gossip': { type: 'boolean' },
+} as const
+
+function learnFlags(v: Values) {
+  return {
+    dataset: oneOf(v, 'dataset', DATASETS) ?? LEARN_DEFAULTS.dataset,
+    model: oneOf(v, 'model', MODELS) ?? LEARN_DEFAULTS.model,
+    hidden: int(v, 'hidden', 1, 4096),
+    partition: partitionFlag(v) ?? LEARN_DEFAULTS.partition,
+    seed: int(v, 'seed', 0, 2 ** 32 - 1) ?? LEARN_DEFAULTS.seed,
+    initSeed: int(v, 'init-seed', 0, 2 ** 32 - 1),
+    merge: oneOf(v, 'merge', MERGE_MODES) ?? LEARN_DEFAULTS.merge,
+    sampler: oneOf(v, 'sampler', SAMPLERS) ?? LEARN_DEFAULTS.sampler,
+    stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
+    fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
+    evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
+    gossip: v['no-gossip'] !== true,
+  }
+}
+
+export function parseStartArgs(argv: string[]): StartConfig {
+  const v = parse(argv, {
+    ...LEARN_OPTIONS,
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'data-dir': { type: 'string' },
+    'peer-index': { type: 'string' },
+    'peer-count': { type: 'string' },
+    http: { type: 'string' },
+    'http-host': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
+    'status-interval': { type: 'string' },
+    'json-status': { type: 'boolean' },
+  })
+  const learn = learnFlags(v)
+  const peerCount = int(v, 'peer-count', 1, 100_000) ?? 8
+  const peerIndex = int(v, 'peer-index', 0, 99_999)
+  if (peerIndex !== undefined && peerIndex >= peerCount) {
+    throw new UsageError(`--peer-index must be below --peer-count (${peerCount}), got ${peerIndex}`)
+  }
+  const listen = multiaddrs(v, 'listen', false)
+  return {
+    ...learn,
+    listen: listen.length > 0 ? listen : ['/ip4/0.0.0.0/tcp/0'],
+    bootstrap: multiaddrs(v, 'bootstrap', true),
+    dataDir: str(v, 'data-dir'),
+    peerIndex,
+    peerCount,
+    http: int(v, 'http', 0, 65535),
+    httpHost: str(v, 'http-host') ?? '127.0.0.1',
+    batchSize: int(v, 'batch-size', 1, 4096) ?? LEARN_DEFAULTS.batchSize,
+    learningRate: num(v, 'lr', 0, 10, true) ?? LEARN_DEFAULTS.learningRate,
+    evalIntervalMs: LEARN_DEFAULTS.evalIntervalMs,
+    checkpointIntervalMs: (int(v, 'checkpoint-interval', 1, 86_400) ?? 30) * 1000,
+    statusIntervalMs: (int(v, 'status-interval', 0, 86_400) ?? 10) * 1000,
+    jsonStatus: v['json-status'] === true,
+  }
+}
+
+export function parseTestbedArgs(argv: string[]): TestbedConfig {
+  const v = parse(argv, {
+    ...LEARN_OPTIONS,
+    peers: { type: 'string' },
+    duration: { type: 'string' },
+    'target-accuracy': { type: 'string' },
+    json: { type: 'string' },
+    poll: { type: 'string' },
+    'keep-dir': { type: 'string' },
+  })
+  return {
+    ...learnFlags(v),
+    peers: int(v, 'peers', 1, 64) ?? 8,
+    durationS: num(v, 'duration', 1, 86_400) ?? 120,
+    targetAccuracy: num(v, 'target-accuracy', 0, 1),
+    json: str(v, 'json'),
+    pollMs: int(v, 'poll', 100, 60_000) ?? 1000,
+    keepDir: str(v, 'keep-dir'),
+  }
+}

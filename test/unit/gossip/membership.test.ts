@@ -1,0 +1,104 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  type AnnounceMessage,
+  decodeDescriptor,
+  encodeDescriptor,
+  MAX_DESCRIPTOR_BYTES,
+  Membership,
+  type PubsubLike,
+} from '../../../src/gossip/membership.ts'
+
+class FakePubsub implements PubsubLike {
+  readonly published: Uint8Array[] = []
+  private readonly listeners = new Set<(evt: CustomEvent<AnnounceMessage>) => void>()
+  subscribe(): void {}
+  unsubscribe(): void {}
+  async publish(_topic: string, data: Uint8Array): Promise<unknown> {
+    this.published.push(data)
+    return {}
+  }
+  addEventListener(_t: 'message', l: (evt: CustomEvent<AnnounceMessage>) => void): void {
+    this.listeners.add(l)
+  }
+  removeEventListener(_t: 'message', l: (evt: CustomEvent<AnnounceMessage>) => void): void {
+    this.listeners.delete(l)
+  }
+  deliver(msg: AnnounceMessage): void {
+    for (const l of this.listeners) l(new CustomEvent('message', { detail: msg }))
+  }
+}
+
+const self: PeerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+const other: PeerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+
+const good = () => ({ v: 1 as const, peerId: other.toString(), addrs: ['/ip4/127.0.0.1/tcp/4001'], age: 10, accuracy: 0.5 })
+
+describe('decodeDescriptor', () => {
+  it('round-trips a valid descriptor', () => {
+    expect(decodeDescriptor(encodeDescriptor(good()), other.toString())).toMatchObject(good())
+  })
+
+  it.each([
+    ['not JSON', new TextEncoder().encode('{nope')],
+    ['an array', new TextEncoder().encode('[1,2]')],
+    ['a wrong version', encodeDescriptor({ ...good(), v: 2 as never })],
+    ['a negative age', encodeDescriptor({ ...good(), age: -1 })],
+    ['an accuracy above 1', encodeDescriptor({ ...good(), accuracy: 3 })],
+    ['a bad multiaddr', encodeDescriptor({ ...good(), addrs: ['nope'] })],
+    ['a malformed coordinate', encodeDescriptor({ ...good(), coordinate: { vec: [Number.NaN], height: 0, error: 1 } })],
+    ['too many bytes', new Uint8Array(MAX_DESCRIPTOR_BYTES + 1)],
+  ])('refuses %s', (_what, bytes) => {
+    expect(() => decodeDescriptor(bytes, other.toString())).toThrow(expect.objectContaining({ name: 'InvalidAnnouncementError' }))
+  })
+
+  it('refuses a descriptor announcing someone else', () => {
+    expect(() => decodeDescriptor(encodeDescriptor(good()), self.toString())).toThrow(/signer/)
+  })
+})
+
+describe('Membership', () => {
+  let m: Membership | undefined
+  afterEach(() => m?.stop())
+
+  it('announces itself, adds valid peers, counts and ignores invalid ones, expires silent ones', async () => {
+    const pubsub = new FakePubsub()
+    let now = 1000
+    const stored: string[] = []
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger(), now: () => now, addAddresses: async (id) => void stored.push(id.toString()) },
+      { task: 't', describe: () => ({ addrs: [], age: 5 }), intervalMs: 60_000, ttlMs: 5000 },
+    )
+    m.start()
+    await new Promise((r) => setTimeout(r, 0))
+    expect(pubsub.published).toHaveLength(1)
+    expect(JSON.parse(new TextDecoder().decode(pubsub.published[0]))).toMatchObject({ peerId: self.toString(), age: 5 })
+
+    pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: new TextEncoder().encode('garbage') })
+    pubsub.deliver({ type: 'unsigned', topic: m.topic, data: encodeDescriptor(good()) })
+    expect(m.peers()).toHaveLength(0)
+    expect(m.rejected.get('InvalidAnnouncementError')).toBe(2)
+
+    pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
+    expect(m.peers().map((p) => p.peerId)).toEqual([other.toString()])
+    expect(stored).toEqual([other.toString()])
+
+    now += 6000
+    expect(m.peers()).toHaveLength(0)
+  })
+
+  it('evicts a peer until it announces again', () => {
+    const pubsub = new FakePubsub()
+    m = new Membership({ pubsub, peerId: self, logger: defaultLogger() }, { task: 't', describe: () => ({ addrs: [], age: 0 }) })
+    m.start()
+    pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
+    expect(m.peers()).toHaveLength(1)
+    m.evict(other.toString())
+    expect(m.peers()).toHaveLength(0)
+    pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
+    expect(m.peers()).toHaveLength(1)
+  })
+})
