@@ -145,7 +145,7 @@ function pool2(x: Float64Array, h: number, w: number, c: number): Float64Array {
 
 /** Logits of one 784-pixel image, computed in float64 exactly as the zoo's layers are defined. */
 export function forward(state: ModelState, arch: ArchSpec, image: Float32Array): Float64Array {
-  let x = Float64Array.from(image)
+  let x: Float64Array = Float64Array.from(image)
   if (arch.kind === 'cnn') {
     x = pool2(conv3(x, 28, 28, 1, tensor(state, 'conv_0/kernel'), tensor(state, 'conv_0/bias'), 8), 26, 26, 8)
     x = pool2(
