@@ -2,7 +2,7 @@
  * Command-line parsing and validation for `gossip-learn start` and `testbed`.
  * Pure: returns typed configs or throws UsageError naming the flag.
  */
-import { parseArgs } from 'node:util'
+import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parsePartitionSpec } from '../model/partition.ts'
 import type { ArchKind, MergeMode } from '../model/types.ts'
@@ -100,7 +100,7 @@ export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duratio
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
-function parse(argv: string[], options: Parameters<typeof parseArgs>[0]['options']): Values {
+function parse(argv: string[], options: ParseArgsConfig['options']): Values {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values
   } catch (err) {

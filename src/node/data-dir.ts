@@ -10,6 +10,8 @@ import { DataDirError } from './errors.ts'
 
 export const DEFAULT_DATA_ROOT = '.gossip-learn'
 const LOCK_FILE = 'lock'
+/** Dirs locked by this process (several daemons can share one process in tests). */
+const heldHere = new Set<string>()
 
 export interface DataDirLock {
   dir: string
@@ -27,6 +29,7 @@ function alive(pid: number): boolean {
 
 /** Take `dir` for this process, or return the pid that holds it. Stale locks (dead pid) are taken over. */
 async function tryLock(dir: string): Promise<DataDirLock | { heldBy: number }> {
+  if (heldHere.has(dir)) return { heldBy: process.pid }
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const path = join(dir, LOCK_FILE)
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -34,7 +37,14 @@ async function tryLock(dir: string): Promise<DataDirLock | { heldBy: number }> {
       const fh = await open(path, 'wx', 0o600)
       await fh.writeFile(String(process.pid))
       await fh.close()
-      return { dir, release: () => rm(path, { force: true }) }
+      heldHere.add(dir)
+      return {
+        dir,
+        release: async () => {
+          heldHere.delete(dir)
+          await rm(path, { force: true })
+        },
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10)

@@ -1,0 +1,75 @@
+/**
+ * One peer's model as the learner sees it: a tfjs model, its data share, its
+ * trainer and the fixed evaluation subset, behind the LocalModel interface.
+ */
+import type * as tf from '@tensorflow/tfjs'
+import { evaluate } from './evaluate.ts'
+import { loadMnist, selectSamples, testSubset } from './mnist.ts'
+import { partition } from './partition.ts'
+import { getState, setState } from './state.ts'
+import { LocalTrainer } from './train.ts'
+import type { ArchSpec, ModelState } from './types.ts'
+import { archFingerprint, buildModel } from './zoo.ts'
+
+export interface LocalModelInit {
+  arch: ArchSpec
+  dataset: 'mnist'
+  /** Partition spec shared by every peer of the network ('iid', 'dirichlet:A', 'shards:K'). */
+  partition: string
+  peerIndex: number
+  peerCount: number
+  /** Partition seed: every peer must use the same one so the shares are disjoint. */
+  seed: number
+  /** Weight initialisation seed (per peer by default; shared for the shared-init baseline). */
+  initSeed: number
+  /** Batch order seed. */
+  trainSeed: number
+  batchSize: number
+  learningRate: number
+  /** Size of the evaluation subset: the first N images of the MNIST test split. */
+  evalSize: number
+}
+
+export interface LocalTfModel {
+  readonly model: tf.LayersModel
+  readonly arch: string
+  readonly trainSamples: number
+  train(steps: number, options?: { signal?: AbortSignal }): Promise<{ samples: number; loss: number }>
+  getState(): ModelState
+  setState(state: ModelState): void
+  getAge(): number
+  evaluate(): Promise<number>
+  dispose(): void
+}
+
+/** Load this peer's share of the data and build its model. */
+export async function createLocalModel(init: LocalModelInit): Promise<LocalTfModel> {
+  const train = loadMnist({ split: 'train' })
+  const shares = partition(train.labels, { spec: init.partition, peers: init.peerCount, seed: init.seed })
+  const mine = selectSamples(train, shares[init.peerIndex]!)
+  const evalData = testSubset(init.evalSize)
+  const trainer = new LocalTrainer({ data: mine, seed: init.trainSeed })
+  const model = buildModel(init.arch, { seed: init.initSeed, learningRate: init.learningRate })
+  const arch = archFingerprint(init.arch)
+  let age = 0
+  return {
+    model,
+    arch,
+    trainSamples: mine.count,
+    async train(steps, options) {
+      const r = await trainer.trainSteps(model, { steps, batchSize: init.batchSize, signal: options?.signal })
+      age += r.samples
+      return { samples: r.samples, loss: r.loss }
+    },
+    getState: () => getState(model, { arch, age }),
+    setState(state) {
+      setState(model, state)
+      age = state.age
+    },
+    getAge: () => age,
+    async evaluate() {
+      return (await evaluate(model, evalData)).accuracy
+    },
+    dispose: () => model.dispose(),
+  }
+}
