@@ -1,0 +1,93 @@
+/**
+ * Measures local training speed (steps/s) per backend and how many steps an
+ * isolated model needs to reach a target test accuracy on iid data.
+ *
+ *   npx tsx scripts/bench/model-step.ts [--backend wasm|cpu|node] [--arch mlp|cnn|mlp:256]
+ *       [--steps 300] [--batch 32] [--lr 0.001] [--optimizer adam|sgd] [--target 0.9]
+ *       [--max-steps 3000] [--eval-every 50] [--peers 1]
+ *
+ * Speed and convergence are separate phases: the speed phase times `--steps` steps after a
+ * warm-up; the convergence phase trains a fresh model on share 0 of an iid split over
+ * `--peers` peers and evaluates on the first 2000 test images every `--eval-every` steps.
+ */
+import '../../src/polyfill.ts'
+import { parseArgs } from 'node:util'
+import * as tf from '@tensorflow/tfjs'
+import { initBackend } from '../../src/model/backend.ts'
+import { evaluate } from '../../src/model/evaluate.ts'
+import { loadMnist, selectSamples, testSubset } from '../../src/model/mnist.ts'
+import { partition } from '../../src/model/partition.ts'
+import { LocalTrainer } from '../../src/model/train.ts'
+import { buildModel, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    arch: { type: 'string', default: 'mlp' },
+    steps: { type: 'string', default: '300' },
+    batch: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '0.001' },
+    optimizer: { type: 'string', default: 'adam' },
+    target: { type: 'string', default: '0.9' },
+    'max-steps': { type: 'string', default: '3000' },
+    'eval-every': { type: 'string', default: '50' },
+    peers: { type: 'string', default: '1' },
+    'skip-speed': { type: 'boolean', default: false },
+    'skip-converge': { type: 'boolean', default: false },
+  },
+})
+
+const backend = await initBackend({ prefer: values.backend as 'wasm' | 'cpu' | 'node' })
+const arch = parseArch(values.arch!)
+const batchSize = Number(values.batch)
+const learningRate = Number(values.lr)
+const optimizer = values.optimizer as OptimizerKind
+const train = loadMnist({ split: 'train' })
+console.log(
+  `backend ${backend.name}${backend.simd === undefined ? '' : ` simd=${backend.simd}`}, arch ${values.arch}, batch ${batchSize}, ${optimizer} lr ${learningRate}`,
+)
+
+if (!values['skip-speed']) {
+  const model = buildModel(arch, { seed: 1, learningRate, optimizer })
+  const trainer = new LocalTrainer({ data: train, seed: 1 })
+  await trainer.trainSteps(model, { steps: 20, batchSize })
+  const steps = Number(values.steps)
+  const t0 = performance.now()
+  const r = await trainer.trainSteps(model, { steps, batchSize })
+  const ms = performance.now() - t0
+  console.log(
+    `speed: ${steps} steps in ${ms.toFixed(0)} ms = ${((steps / ms) * 1000).toFixed(0)} steps/s (${(ms / steps).toFixed(2)} ms/step), loss ${r.loss.toFixed(3)}, tensors ${tf.memory().numTensors}`,
+  )
+  model.dispose()
+}
+
+if (!values['skip-converge']) {
+  const peers = Number(values.peers)
+  const share = partition(train.labels, { spec: 'iid', peers, seed: 1 })[0]
+  const data = selectSamples(train, share)
+  const evalSet = testSubset(2000)
+  const model = buildModel(arch, { seed: 2, learningRate, optimizer })
+  const trainer = new LocalTrainer({ data, seed: 2 })
+  const target = Number(values.target)
+  const every = Number(values['eval-every'])
+  let done = 0
+  let reached: number | undefined
+  const curve: string[] = []
+  while (done < Number(values['max-steps'])) {
+    await trainer.trainSteps(model, { steps: every, batchSize })
+    done += every
+    const { accuracy } = await evaluate(model, evalSet)
+    curve.push(`${done}:${accuracy.toFixed(3)}`)
+    if (reached === undefined && accuracy >= target) {
+      reached = done
+      break
+    }
+  }
+  console.log(`converge (${data.count} local samples): ${curve.join(' ')}`)
+  console.log(
+    reached === undefined
+      ? `target ${target} not reached in ${done} steps`
+      : `target ${target} reached after ${reached} steps`,
+  )
+  model.dispose()
+}

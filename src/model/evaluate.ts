@@ -1,0 +1,59 @@
+/** Accuracy and loss of a model on a labelled dataset (the shared eval subset). */
+import * as tf from '@tensorflow/tfjs'
+import { InvalidArgumentError } from './errors.ts'
+import { type Dataset, IMAGE_PIXELS } from './mnist.ts'
+
+export interface EvaluateOptions {
+  /** Samples per forward pass; default 500 (bounded memory, few kernel launches). */
+  batchSize?: number
+  /** Checked between batches; an abort rejects with the signal's reason. */
+  signal?: AbortSignal
+}
+
+export interface EvalResult {
+  /** Fraction of samples whose arg-max prediction equals the label. */
+  accuracy: number
+  /** Mean cross-entropy -log p(label), probabilities clipped at 1e-7. */
+  loss: number
+  count: number
+}
+
+/** Evaluates a model whose output is class probabilities. Does not touch its weights. */
+export async function evaluate(
+  model: tf.LayersModel,
+  data: Dataset,
+  options: EvaluateOptions = {},
+): Promise<EvalResult> {
+  const batchSize = options.batchSize ?? 500
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new InvalidArgumentError(`bad batch size ${batchSize}`)
+  if (data.count < 1) throw new InvalidArgumentError('cannot evaluate on an empty dataset')
+  const sampleShape = model.inputs[0].shape.slice(1) as number[]
+  let correct = 0
+  let lossSum = 0
+  for (let start = 0; start < data.count; start += batchSize) {
+    options.signal?.throwIfAborted()
+    const n = Math.min(batchSize, data.count - start)
+    const probs = tf.tidy(() => {
+      const xs = tf.tensor(data.images.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS), [
+        n,
+        ...sampleShape,
+      ])
+      return model.predict(xs) as tf.Tensor
+    })
+    const p = (await probs.data()) as Float32Array
+    probs.dispose()
+    // Let network I/O run between batches (wasm and cpu compute synchronously).
+    await new Promise((resolve) => setImmediate(resolve))
+    const classes = p.length / n
+    for (let k = 0; k < n; k++) {
+      const row = k * classes
+      let best = 0
+      for (let c = 1; c < classes; c++) if (p[row + c] > p[row + best]) best = c
+      const label = data.labels[start + k]
+      if (best === label) correct++
+      lossSum -= Math.log(Math.max(p[row + label], 1e-7))
+    }
+  }
+  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count }
+}

@@ -1,0 +1,187 @@
+/**
+ * Local training: minibatch steps over the peer's own samples, with one
+ * preallocated batch buffer, the model's own optimizer and periodic yields so
+ * the node keeps serving the network while it trains.
+ */
+import * as tf from '@tensorflow/tfjs'
+import { InvalidArgumentError } from './errors.ts'
+import { type Dataset, IMAGE_PIXELS } from './mnist.ts'
+import { createRng, type Rng, randomSeed } from './rng.ts'
+import { NUM_CLASSES, SOFTMAX_LAYER } from './zoo.ts'
+
+export interface TrainStepsOptions {
+  /** Minibatch steps to run (K). */
+  steps: number
+  /** Default 32. */
+  batchSize?: number
+  /** Checked between batches; on abort the steps done so far are reported. */
+  signal?: AbortSignal
+  /** Batch-order randomness for this call; default the trainer's own seeded stream. */
+  rng?: Rng
+  /** Yield to the event loop after this much synchronous work (ms); default 10. Does not change results. */
+  yieldEveryMs?: number
+}
+
+export interface TrainResult {
+  /** Steps completed. */
+  steps: number
+  /** Samples consumed (steps * batchSize): what the model's age grows by. */
+  samples: number
+  /** Mean training loss over the completed steps (NaN when none ran). */
+  loss: number
+  /** True when the signal stopped training before `steps`. */
+  aborted: boolean
+}
+
+export interface LocalTrainerInit {
+  /** The peer's own samples (images flattened, 784 per sample). */
+  data: Dataset
+  /** Seed of the batch order; random when absent. */
+  seed?: number
+}
+
+export const DEFAULT_BATCH_SIZE = 32
+const DEFAULT_YIELD_MS = 10
+
+/** Resolves on the next turn of the event loop (after pending I/O callbacks). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/**
+ * Holds one peer's data and its position in the current epoch. Batches are drawn
+ * without replacement from a shuffled order that is reshuffled at each epoch end.
+ */
+export class LocalTrainer {
+  readonly data: Dataset
+  private readonly rng: Rng
+  private readonly order: Int32Array
+  private cursor: number
+  private xBuf = new Float32Array(0)
+  private yBuf = new Float32Array(0)
+
+  constructor(init: LocalTrainerInit) {
+    const { data } = init
+    if (data.count < 1) throw new InvalidArgumentError('a trainer needs at least one sample')
+    if (data.images.length !== data.count * IMAGE_PIXELS || data.labels.length !== data.count) {
+      throw new InvalidArgumentError('dataset arrays do not match its count')
+    }
+    this.data = data
+    this.rng = createRng(init.seed ?? randomSeed())
+    this.order = new Int32Array(data.count)
+    for (let i = 0; i < data.count; i++) this.order[i] = i
+    this.cursor = data.count // forces a shuffle before the first batch
+  }
+
+  /** Number of local samples. */
+  get size(): number {
+    return this.data.count
+  }
+
+  /**
+   * Runs up to `steps` minibatch steps of the model's compiled optimizer on softmax
+   * cross-entropy. Mutates the model's weights (and optimizer slots) in place.
+   */
+  async trainSteps(model: tf.LayersModel, options: TrainStepsOptions): Promise<TrainResult> {
+    const { steps, signal } = options
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    if (!Number.isInteger(steps) || steps < 0)
+      throw new InvalidArgumentError(`steps must be a non-negative integer, got ${steps}`)
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new InvalidArgumentError(`batch size must be a positive integer, got ${batchSize}`)
+    }
+    const optimizer = model.optimizer
+    if (optimizer == null)
+      throw new InvalidArgumentError('model has no optimizer: compile it (buildModel does)')
+    const rng = options.rng ?? this.rng
+    const yieldMs = options.yieldEveryMs ?? DEFAULT_YIELD_MS
+    const batchShape = [batchSize, ...(model.inputs[0].shape.slice(1) as number[])]
+    const layers = trainingLayers(model)
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
+    this.ensureBuffers(batchSize)
+
+    let done = 0
+    let lossSum = 0
+    let sliceStart = performance.now()
+    while (done < steps) {
+      if (signal?.aborted) break
+      this.fillBatch(batchSize, rng)
+      const cost = tf.tidy(() => {
+        const xs = tf.tensor(this.xBuf, batchShape, 'float32')
+        const ys = tf.tensor2d(this.yBuf, [batchSize, NUM_CLASSES], 'float32')
+        // returnCost = true: never null.
+        return optimizer.minimize(() => layers.loss(xs, ys), true, vars)!
+      })
+      lossSum += (cost.dataSync() as Float32Array)[0]
+      cost.dispose()
+      done++
+      if (performance.now() - sliceStart >= yieldMs) {
+        await yieldToEventLoop()
+        sliceStart = performance.now()
+      }
+    }
+    return {
+      steps: done,
+      samples: done * batchSize,
+      loss: done > 0 ? lossSum / done : Number.NaN,
+      aborted: done < steps,
+    }
+  }
+
+  private ensureBuffers(batchSize: number): void {
+    if (this.yBuf.length !== batchSize * NUM_CLASSES) {
+      this.xBuf = new Float32Array(batchSize * IMAGE_PIXELS)
+      this.yBuf = new Float32Array(batchSize * NUM_CLASSES)
+    }
+  }
+
+  /** Copies the next batch into the buffers (one-hot labels), reshuffling at epoch ends. */
+  private fillBatch(batchSize: number, rng: Rng): void {
+    const { images, labels } = this.data
+    this.yBuf.fill(0)
+    for (let k = 0; k < batchSize; k++) {
+      if (this.cursor >= this.order.length) {
+        shuffleInt32(this.order, rng)
+        this.cursor = 0
+      }
+      const i = this.order[this.cursor++]
+      this.xBuf.set(images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS)
+      this.yBuf[k * NUM_CLASSES + labels[i]] = 1
+    }
+  }
+}
+
+function shuffleInt32(a: Int32Array, rng: Rng): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1))
+    const t = a[i]
+    a[i] = a[j]
+    a[j] = t
+  }
+}
+
+/**
+ * The loss the trainer minimises. For zoo models (last layer 'softmax') it runs the
+ * layers up to the logits and uses the fused, numerically stable softmax cross-entropy;
+ * otherwise it falls back to cross-entropy on the model's probabilities.
+ */
+function trainingLayers(model: tf.LayersModel): { loss(xs: tf.Tensor, ys: tf.Tensor): tf.Scalar } {
+  const all = model.layers
+  const last = all[all.length - 1]
+  if (last?.name === SOFTMAX_LAYER) {
+    const body = all.slice(0, -1)
+    return {
+      loss(xs, ys) {
+        let h = xs
+        for (const layer of body) h = layer.apply(h, { training: true }) as tf.Tensor
+        return tf.losses.softmaxCrossEntropy(ys, h) as tf.Scalar
+      },
+    }
+  }
+  return {
+    loss(xs, ys) {
+      const probs = model.apply(xs, { training: true }) as tf.Tensor
+      return tf.metrics.categoricalCrossentropy(ys, probs).mean() as tf.Scalar
+    },
+  }
+}
