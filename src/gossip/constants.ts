@@ -1,0 +1,63 @@
+/** Wire constants of the model exchange, each with the reason for its default. */
+
+/** Protocol id negotiated for model transfers; a codec change that old peers cannot read needs a new id. */
+export const MODEL_PROTOCOL = '/gossip-learn/model/1.0.0'
+
+/** Version inside the header; lets a peer tell a stale sender from garbage. */
+export const WIRE_VERSION = 1
+
+/**
+ * Largest header accepted. A header is names + shapes of a few dozen tensors
+ * plus a coordinate: under 2 KiB for our architectures. 64 KiB is generous and
+ * still small enough to buffer before validating.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024
+
+/** Most tensors a header may list (our architectures have 4-8). */
+export const MAX_TENSORS = 256
+
+/** Most dimensions a tensor shape may have (conv kernels have 4). */
+export const MAX_RANK = 8
+
+/** Most components of a network coordinate (Vivaldi uses 2 + height). */
+export const MAX_COORDINATE_DIMS = 16
+
+/** Longest tensor name, task id or arch fingerprint, in bytes of the header. */
+export const MAX_NAME_LENGTH = 256
+
+/**
+ * Hard cap on a whole frame (prefix + header + payload) whatever the
+ * configuration: 64 MiB is 16M float32, 6x our largest model.
+ */
+export const HARD_MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+/** Added to the expected layout's size when deriving maxFrameBytes: room for the header. */
+export const FRAME_SLACK_BYTES = MAX_HEADER_BYTES + 16
+
+/**
+ * A transfer that receives nothing for this long is dropped. Stream
+ * inactivityTimeout is stored but not enforced by libp2p 3, so the exchange
+ * keeps its own timer. 10 s covers GC pauses and a busy 2-core testbed.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000
+
+/** Deadline for one whole transfer: 8 MiB at 1 MiB/s takes 8 s; 60 s leaves room for slow links. */
+export const DEFAULT_TOTAL_TIMEOUT_MS = 60_000
+
+/**
+ * Inbound transfers in progress at once. Each holds a payload buffer of up to
+ * maxFrameBytes, so this bounds the memory a flood of pushes can take.
+ */
+export const DEFAULT_MAX_CONCURRENT_INBOUND = 4
+
+/** Streams of this protocol one connection may have open; the learner pushes one model at a time per peer. */
+export const MAX_STREAMS_PER_CONNECTION = 2
+
+/**
+ * Payload slice handed to stream.send(). Yamux frames and Noise messages split
+ * below 64 KiB anyway; larger slices only mean fewer calls (see BENCHMARKS.md).
+ */
+export const DEFAULT_CHUNK_BYTES = 256 * 1024
+
+/** How long stream.close() may wait for buffered data to drain after a transfer. */
+export const CLOSE_TIMEOUT_MS = 5_000

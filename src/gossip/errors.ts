@@ -1,0 +1,134 @@
+/**
+ * Typed errors of the gossip layer: callers switch on `name`, never on messages.
+ *
+ * Like Lodestar's gossip validation, every inbound failure carries a verdict:
+ * 'reject' when the input is malformed or lies (the sender misbehaves and may be
+ * penalised), 'ignore' when it is well-formed but not for us (another task,
+ * version or architecture) or the failure may be the network's fault.
+ */
+import { ArchMismatchError } from '../model/errors.ts'
+
+export { ArchMismatchError }
+
+/** What to do about the peer that sent an input that failed validation. */
+export type Verdict = 'reject' | 'ignore'
+
+/** Base of the inbound-validation errors; `verdict` says how to treat the sender. */
+export abstract class GossipValidationError extends Error {
+  abstract readonly verdict: Verdict
+}
+
+/** The frame declares a header or payload larger than our limit (checked before allocating). */
+export class FrameTooLargeError extends GossipValidationError {
+  static readonly name = 'FrameTooLargeError'
+  override readonly name = 'FrameTooLargeError'
+  readonly verdict = 'reject'
+}
+
+/** The stream ended (or was reset) before the length prefix, header or payload were complete. */
+export class TruncatedFrameError extends GossipValidationError {
+  static readonly name = 'TruncatedFrameError'
+  override readonly name = 'TruncatedFrameError'
+  readonly verdict = 'reject'
+}
+
+/** More (or fewer) payload bytes than the header's tensor shapes imply. */
+export class PayloadLengthError extends GossipValidationError {
+  static readonly name = 'PayloadLengthError'
+  override readonly name = 'PayloadLengthError'
+  readonly verdict = 'reject'
+}
+
+/** Undecodable bytes: bad length prefix, invalid protobuf, or fields out of range. */
+export class MalformedFrameError extends GossipValidationError {
+  static readonly name = 'MalformedFrameError'
+  override readonly name = 'MalformedFrameError'
+  readonly verdict = 'reject'
+}
+
+/** The header's wire version is not ours. */
+export class ProtocolVersionError extends GossipValidationError {
+  static readonly name = 'ProtocolVersionError'
+  override readonly name = 'ProtocolVersionError'
+  readonly verdict = 'ignore'
+}
+
+/** The model belongs to another learning task. */
+export class TaskMismatchError extends GossipValidationError {
+  static readonly name = 'TaskMismatchError'
+  override readonly name = 'TaskMismatchError'
+  readonly verdict = 'ignore'
+}
+
+/** The values use a codec this node does not implement. */
+export class UnsupportedCodecError extends GossipValidationError {
+  static readonly name = 'UnsupportedCodecError'
+  override readonly name = 'UnsupportedCodecError'
+  readonly verdict = 'ignore'
+}
+
+/** Tensor count, names or shapes differ from the expected layout (the arch fingerprint said otherwise). */
+export class ShapeMismatchError extends GossipValidationError {
+  static readonly name = 'ShapeMismatchError'
+  override readonly name = 'ShapeMismatchError'
+  readonly verdict = 'reject'
+}
+
+/** A value is NaN or +-Infinity: merging it would poison the local model. */
+export class NonFiniteValueError extends GossipValidationError {
+  static readonly name = 'NonFiniteValueError'
+  override readonly name = 'NonFiniteValueError'
+  readonly verdict = 'reject'
+}
+
+/** A transfer stalled past its idle timeout or overran its total deadline. */
+export class StreamTimeoutError extends GossipValidationError {
+  static readonly name = 'StreamTimeoutError'
+  override readonly name = 'StreamTimeoutError'
+  readonly verdict = 'ignore'
+}
+
+/** Too many inbound transfers at once; the stream was refused to bound memory. */
+export class TransferLimitError extends GossipValidationError {
+  static readonly name = 'TransferLimitError'
+  override readonly name = 'TransferLimitError'
+  readonly verdict = 'ignore'
+}
+
+/** A membership announcement (peer descriptor) failed validation. */
+export class InvalidDescriptorError extends GossipValidationError {
+  static readonly name = 'InvalidDescriptorError'
+  override readonly name = 'InvalidDescriptorError'
+  readonly verdict = 'reject'
+}
+
+/** The exchange is not started (push before start(), or after stop()). */
+export class NotStartedError extends Error {
+  static readonly name = 'NotStartedError'
+  override readonly name = 'NotStartedError'
+}
+
+/**
+ * The verdict for any error met while validating inbound data. Errors that are
+ * not ours (stream resets, aborts) are 'ignore': they say nothing about the sender.
+ */
+export function verdictOf(err: unknown): Verdict {
+  if (err instanceof GossipValidationError) return err.verdict
+  // A different architecture is a configuration difference, not misbehaviour.
+  if (err instanceof ArchMismatchError) return 'ignore'
+  return 'ignore'
+}
+
+/**
+ * libp2p stream APIs sometimes reject with the `close` Event rather than an
+ * Error; turn anything thrown into an Error so it can be logged and classified.
+ */
+export function toError(err: unknown): Error {
+  if (err instanceof Error) return err
+  if (typeof Event !== 'undefined' && err instanceof Event) {
+    const inner = (err as Event & { error?: unknown }).error
+    if (inner instanceof Error) return inner
+    return new Error(`stream ${err.type} event`)
+  }
+  return new Error(String(err))
+}

@@ -1,0 +1,100 @@
+/** The libp2p node every gossip-learn peer runs: TCP + Noise + Yamux, identify, ping, gossipsub. */
+import { noise } from '@chainsafe/libp2p-noise'
+import { type YamuxMuxerInit, yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+
+/** Services every node carries; gossip code types `node.services.pubsub` / `.ping` against this. */
+// A type alias, not an interface: libp2p's ServiceMap needs an index signature.
+export type NodeServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+/** A started gossip-learn libp2p node. */
+export type GossipLearnNode = Libp2p<NodeServices>
+
+export interface CreateNodeInit {
+  /** Listen multiaddrs; default one ephemeral TCP port on every interface. */
+  listen?: string[]
+  /** Multiaddrs (with /p2p/<id>) to join through; none makes this node a bootstrap/seed. */
+  bootstrap?: string[]
+  /** Identity; a fresh Ed25519 key when absent. */
+  privateKey?: PrivateKey
+  /** Overrides for the Yamux muxer (merged over the tuned defaults below). */
+  yamux?: YamuxMuxerInit
+  /** Connection manager limit; default sized for a 32-peer testbed on one host. */
+  maxConnections?: number
+}
+
+/**
+ * Yamux tuned for multi-MiB model transfers (see docs/BENCHMARKS.md, bench:exchange).
+ * The spec's 256 KiB initial window stalls a sender every 256 KiB until a window
+ * update arrives, and yamux only grows the window when a frame is consumed within
+ * 4 RTTs of the last update, which rarely happens on loopback. Starting at the
+ * max window lets a whole model be in flight; the receiver copies each frame into
+ * a preallocated buffer (the model handler never buffers unboundedly), so a big
+ * window costs no memory there.
+ */
+export const DEFAULT_YAMUX_INIT: YamuxMuxerInit = {
+  streamOptions: {
+    initialStreamWindowSize: 16 * 1024 * 1024,
+    maxStreamWindowSize: 16 * 1024 * 1024,
+  },
+}
+
+/** Bootstrap discovery delay: short so testbed peers join within a second of starting. */
+const BOOTSTRAP_DELAY_MS = 200
+
+/**
+ * Create and start a libp2p node with the gossip-learn stack. The caller owns it
+ * and must `await node.stop()`.
+ */
+export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearnNode> {
+  const peerDiscovery: Array<(components: Parameters<ReturnType<typeof bootstrap>>[0]) => PeerDiscovery> = []
+  if (init.bootstrap != null && init.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: BOOTSTRAP_DELAY_MS }))
+  }
+
+  const yamuxInit: YamuxMuxerInit = {
+    ...DEFAULT_YAMUX_INIT,
+    ...init.yamux,
+    streamOptions: { ...DEFAULT_YAMUX_INIT.streamOptions, ...init.yamux?.streamOptions },
+  }
+
+  return createLibp2p<NodeServices>({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux(yamuxInit)],
+    peerDiscovery,
+    connectionManager: {
+      // A testbed runs up to ~32 peers on one host: all of them may connect to
+      // everyone, and every inbound connection comes from 127.0.0.1. The default
+      // of 5 connections per second per host would refuse a testbed's joins.
+      maxConnections: init.maxConnections ?? 128,
+      inboundConnectionThreshold: 256,
+      maxIncomingPendingConnections: 64,
+      maxParallelDials: 64,
+      dialTimeout: 10_000,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        // Small networks: a task may have one peer, and we still want to announce.
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // Default mesh degrees (D=6) already cover a small network: with fewer
+        // subscribers than D every subscriber joins the mesh.
+      }),
+    },
+  })
+}

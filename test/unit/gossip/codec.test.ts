@@ -1,0 +1,427 @@
+import { Uint8ArrayList } from 'uint8arraylist'
+import { describe, expect, it } from 'vitest'
+import { HARD_MAX_FRAME_BYTES, MAX_HEADER_BYTES, WIRE_VERSION } from '../../../src/gossip/constants.ts'
+import { FrameTooLargeError, toError, verdictOf } from '../../../src/gossip/errors.ts'
+import {
+  type DecodeExpectations,
+  decodeFrame,
+  decodeHeader,
+  decodeModel,
+  deriveMaxFrameBytes,
+  encodeFrame,
+  encodeModel,
+  encodeVarint,
+  HOST_IS_LITTLE_ENDIAN,
+  layoutBytes,
+  layoutOf,
+  ModelHeader,
+  readVarint,
+} from '../../../src/gossip/wire/codec.ts'
+import { FrameDecoder } from '../../../src/gossip/wire/frame-decoder.ts'
+import type { ModelState } from '../../../src/model/types.ts'
+
+function fakeState(overrides: Partial<ModelState> = {}): ModelState {
+  return {
+    arch: 'mlp-test',
+    age: 42.5,
+    tensors: [
+      { name: 'dense_0/kernel', shape: [3, 2], values: Float32Array.from([1, -2, 3.5, 4, 5, -6.25]) },
+      { name: 'dense_0/bias', shape: [2], values: Float32Array.from([0.5, -0.5]) },
+    ],
+    ...overrides,
+  }
+}
+
+const LAYOUT = layoutOf(fakeState())
+const EXPECT: DecodeExpectations = { task: 'mnist', arch: 'mlp-test', layout: LAYOUT }
+
+/** Header bytes for arbitrary (possibly invalid) field values. */
+function rawHeader(fields: Partial<ModelHeader>): Uint8Array {
+  return ModelHeader.encode({
+    version: WIRE_VERSION,
+    task: 'mnist',
+    arch: 'mlp-test',
+    age: 1,
+    codec: ModelHeader.ValueCodec.RAW_F32,
+    tensors: LAYOUT.map((t) => ({ name: t.name, shape: [...t.shape] })),
+    ...fields,
+  })
+}
+
+function errorName(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    return (err as Error).name
+  }
+  return 'no error'
+}
+
+function payloadOf(state: ModelState): Uint8Array {
+  const enc = encodeModel(state, { task: 'mnist' })
+  const out = new Uint8Array(enc.payloadBytes)
+  let off = 0
+  for (const c of enc.chunks) {
+    out.set(c, off)
+    off += c.byteLength
+  }
+  return out
+}
+
+describe('model codec', () => {
+  it('round-trips a model with its metadata', () => {
+    const state = fakeState()
+    const coordinate = { vec: [1.5, -2], height: 0.25, error: 0.75 }
+    const frame = encodeFrame(state, { task: 'mnist', coordinate, accuracy: 0.9 })
+    const { state: got, meta } = decodeFrame(frame, EXPECT)
+    expect(got.arch).toBe('mlp-test')
+    expect(got.age).toBe(42.5)
+    expect(got.tensors.map((t) => t.name)).toEqual(['dense_0/kernel', 'dense_0/bias'])
+    expect(got.tensors.map((t) => t.shape)).toEqual([[3, 2], [2]])
+    expect(Array.from(got.tensors[0]!.values)).toEqual([1, -2, 3.5, 4, 5, -6.25])
+    expect(Array.from(got.tensors[1]!.values)).toEqual([0.5, -0.5])
+    expect(meta).toEqual({
+      version: WIRE_VERSION,
+      task: 'mnist',
+      arch: 'mlp-test',
+      age: 42.5,
+      coordinate,
+      accuracy: 0.9,
+    })
+  })
+
+  it('omits absent coordinate and accuracy', () => {
+    const { meta } = decodeFrame(encodeFrame(fakeState(), { task: 'mnist' }), EXPECT)
+    expect(meta.coordinate).toBeUndefined()
+    expect(meta.accuracy).toBeUndefined()
+  })
+
+  it('sends tensor values without copying them on little-endian hosts', () => {
+    const state = fakeState()
+    const enc = encodeModel(state, { task: 'mnist' })
+    expect(enc.payloadBytes).toBe(8 * 4)
+    expect(enc.frameBytes).toBe(enc.prefix.byteLength + enc.header.byteLength + 32)
+    if (HOST_IS_LITTLE_ENDIAN) expect(enc.chunks[0]!.buffer).toBe(state.tensors[0]!.values.buffer)
+  })
+
+  it('refuses to encode a state whose values do not fill its shapes', () => {
+    const state = fakeState()
+    state.tensors[1]!.values = new Float32Array(3)
+    expect(errorName(() => encodeModel(state, { task: 'mnist' }))).toBe('InvalidStateError')
+  })
+
+  it('accepts any well-formed layout when none is expected', () => {
+    const { state } = decodeFrame(encodeFrame(fakeState(), { task: 'mnist' }), { task: 'mnist' })
+    expect(state.tensors).toHaveLength(2)
+  })
+})
+
+describe('header validation', () => {
+  const cases: Array<[string, () => Uint8Array, DecodeExpectations, string]> = [
+    ['a wrong wire version', () => rawHeader({ version: WIRE_VERSION + 1 }), EXPECT, 'ProtocolVersionError'],
+    ['a missing version', () => rawHeader({ version: 0 }), EXPECT, 'ProtocolVersionError'],
+    ['another task', () => rawHeader({ task: 'cifar' }), EXPECT, 'TaskMismatchError'],
+    ['another arch', () => rawHeader({ arch: 'cnn-test' }), EXPECT, 'ArchMismatchError'],
+    [
+      'an unset codec',
+      () => rawHeader({ codec: ModelHeader.ValueCodec.CODEC_UNSPECIFIED }),
+      EXPECT,
+      'UnsupportedCodecError',
+    ],
+    [
+      'one tensor too few',
+      () => rawHeader({ tensors: [{ name: 'dense_0/kernel', shape: [3, 2] }] }),
+      EXPECT,
+      'ShapeMismatchError',
+    ],
+    [
+      'a renamed tensor',
+      () =>
+        rawHeader({
+          tensors: [
+            { name: 'dense_0/kernel', shape: [3, 2] },
+            { name: 'other', shape: [2] },
+          ],
+        }),
+      EXPECT,
+      'ShapeMismatchError',
+    ],
+    [
+      'a transposed shape',
+      () =>
+        rawHeader({
+          tensors: [
+            { name: 'dense_0/kernel', shape: [2, 3] },
+            { name: 'dense_0/bias', shape: [2] },
+          ],
+        }),
+      EXPECT,
+      'ShapeMismatchError',
+    ],
+    [
+      'a huge declared size',
+      () => rawHeader({ tensors: [{ name: 'x', shape: [1_000_000, 1_000_000] }] }),
+      { task: 'mnist' },
+      'FrameTooLargeError',
+    ],
+    [
+      'a size just over the configured limit',
+      () => rawHeader({ tensors: [{ name: 'x', shape: [1025] }] }),
+      { task: 'mnist', maxFrameBytes: 4096 },
+      'FrameTooLargeError',
+    ],
+    ['no tensors', () => rawHeader({ tensors: [] }), { task: 'mnist' }, 'MalformedFrameError'],
+    [
+      'a zero dimension',
+      () => rawHeader({ tensors: [{ name: 'x', shape: [0, 3] }] }),
+      { task: 'mnist' },
+      'MalformedFrameError',
+    ],
+    [
+      'a duplicate name',
+      () =>
+        rawHeader({
+          tensors: [
+            { name: 'x', shape: [1] },
+            { name: 'x', shape: [1] },
+          ],
+        }),
+      { task: 'mnist' },
+      'MalformedFrameError',
+    ],
+    [
+      'an empty name',
+      () => rawHeader({ tensors: [{ name: '', shape: [1] }] }),
+      { task: 'mnist' },
+      'MalformedFrameError',
+    ],
+    ['a negative age', () => rawHeader({ age: -1 }), EXPECT, 'MalformedFrameError'],
+    ['a NaN age', () => rawHeader({ age: Number.NaN }), EXPECT, 'MalformedFrameError'],
+    ['an infinite age', () => rawHeader({ age: Number.POSITIVE_INFINITY }), EXPECT, 'MalformedFrameError'],
+    ['an accuracy above 1', () => rawHeader({ accuracy: 1.5 }), EXPECT, 'MalformedFrameError'],
+    [
+      'a non-finite coordinate',
+      () => rawHeader({ coordinate: { vec: [Number.NaN, 0], height: 0, error: 1 } }),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    [
+      'garbage bytes',
+      () => Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x07]),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    [
+      'a header over the header limit',
+      () => new Uint8Array(MAX_HEADER_BYTES + 1),
+      EXPECT,
+      'FrameTooLargeError',
+    ],
+  ]
+
+  it.each(cases)('rejects %s', (_label, header, expect_, name) => {
+    expect(errorName(() => decodeHeader(header(), expect_))).toBe(name)
+  })
+
+  it('accepts the same header when it is valid', () => {
+    const h = decodeHeader(rawHeader({}), EXPECT)
+    expect(h.payloadBytes).toBe(32)
+    expect(h.tensors).toEqual(LAYOUT)
+  })
+
+  it('maps errors to Lodestar-style verdicts', () => {
+    const verdict = (header: Uint8Array, e: DecodeExpectations = EXPECT): string => {
+      try {
+        decodeHeader(header, e)
+      } catch (err) {
+        return verdictOf(err)
+      }
+      return 'accept'
+    }
+    expect(verdict(rawHeader({ task: 'cifar' }))).toBe('ignore')
+    expect(verdict(rawHeader({ arch: 'cnn-test' }))).toBe('ignore')
+    expect(verdict(rawHeader({ version: 9 }))).toBe('ignore')
+    expect(verdict(rawHeader({ age: -1 }))).toBe('reject')
+    expect(
+      verdict(
+        rawHeader({
+          tensors: [
+            { name: 'dense_0/kernel', shape: [2, 3] },
+            { name: 'dense_0/bias', shape: [2] },
+          ],
+        }),
+      ),
+    ).toBe('reject')
+    expect(verdict(rawHeader({}))).toBe('accept')
+    expect(verdictOf(new FrameTooLargeError('x'))).toBe('reject')
+    expect(verdictOf(new Error('stream reset'))).toBe('ignore')
+  })
+})
+
+describe('payload validation', () => {
+  const header = (): Uint8Array => encodeModel(fakeState(), { task: 'mnist' }).header
+
+  it.each([
+    ['NaN', Number.NaN],
+    ['+Infinity', Number.POSITIVE_INFINITY],
+    ['-Infinity', Number.NEGATIVE_INFINITY],
+  ])('rejects a %s value', (_label, bad) => {
+    const state = fakeState()
+    state.tensors[1]!.values[1] = bad
+    expect(errorName(() => decodeModel(header(), payloadOf(state), EXPECT))).toBe('NonFiniteValueError')
+  })
+
+  it('accepts extreme finite values and negative zero', () => {
+    const state = fakeState()
+    state.tensors[0]!.values.set([3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0])
+    const { state: got } = decodeModel(header(), payloadOf(state), EXPECT)
+    expect(got.tensors[0]!.values[0]).toBe(3.4028234663852886e38)
+    expect(Object.is(got.tensors[0]!.values[3], -0)).toBe(true)
+  })
+
+  it('rejects a payload shorter or longer than the header implies', () => {
+    const payload = payloadOf(fakeState())
+    expect(errorName(() => decodeModel(header(), payload.subarray(0, 28), EXPECT))).toBe('PayloadLengthError')
+    const longer = new Uint8Array(36)
+    longer.set(payload)
+    expect(errorName(() => decodeModel(header(), longer, EXPECT))).toBe('PayloadLengthError')
+  })
+
+  it('decodes a payload at an unaligned offset', () => {
+    const payload = payloadOf(fakeState())
+    const shifted = new Uint8Array(payload.byteLength + 1)
+    shifted.set(payload, 1)
+    const { state } = decodeModel(header(), shifted.subarray(1), EXPECT)
+    expect(Array.from(state.tensors[1]!.values)).toEqual([0.5, -0.5])
+  })
+})
+
+describe('framing', () => {
+  it('calls a frame cut anywhere truncated', () => {
+    const frame = encodeFrame(fakeState(), { task: 'mnist' })
+    const headerEnd = frame.byteLength - 32
+    for (const cut of [0, 1, 5, headerEnd - 1, headerEnd, headerEnd + 3, frame.byteLength - 1]) {
+      expect([cut, errorName(() => decodeFrame(frame.subarray(0, cut), EXPECT))]).toEqual([
+        cut,
+        'TruncatedFrameError',
+      ])
+    }
+  })
+
+  it('reads padded (non-canonical) length varints and bounds their length', () => {
+    expect(readVarint(Uint8Array.from([0x85, 0x80, 0x00]), 0, MAX_HEADER_BYTES)).toEqual({
+      value: 5,
+      bytesRead: 3,
+    })
+    expect(readVarint(encodeVarint(300), 0, MAX_HEADER_BYTES)).toEqual({ value: 300, bytesRead: 2 })
+    expect(errorName(() => readVarint(Uint8Array.from([0x85, 0x80, 0x80, 0x00]), 0, MAX_HEADER_BYTES))).toBe(
+      'MalformedFrameError',
+    )
+    expect(errorName(() => readVarint(encodeVarint(MAX_HEADER_BYTES + 1), 0, MAX_HEADER_BYTES))).toBe(
+      'FrameTooLargeError',
+    )
+    expect(errorName(() => readVarint(Uint8Array.from([0x85, 0x80]), 0, MAX_HEADER_BYTES))).toBe(
+      'TruncatedFrameError',
+    )
+  })
+
+  it('decodes a frame whose length prefix is padded', () => {
+    const enc = encodeModel(fakeState(), { task: 'mnist' })
+    expect(enc.header.byteLength).toBeLessThan(128)
+    const padded = new Uint8Array([
+      enc.header.byteLength | 0x80,
+      0x80,
+      0x00,
+      ...enc.header,
+      ...payloadOf(fakeState()),
+    ])
+    expect(decodeFrame(padded, EXPECT).state.tensors).toHaveLength(2)
+  })
+
+  it('derives the frame limit from the layout, capped', () => {
+    expect(layoutBytes(LAYOUT)).toBe(32)
+    expect(deriveMaxFrameBytes(LAYOUT)).toBeGreaterThan(32)
+    expect(deriveMaxFrameBytes(LAYOUT)).toBeLessThan(MAX_HEADER_BYTES * 2)
+    expect(deriveMaxFrameBytes()).toBe(HARD_MAX_FRAME_BYTES)
+    expect(deriveMaxFrameBytes(LAYOUT, 10 * HARD_MAX_FRAME_BYTES)).toBe(HARD_MAX_FRAME_BYTES)
+  })
+})
+
+describe('FrameDecoder', () => {
+  const frame = encodeFrame(fakeState(), { task: 'mnist', accuracy: 0.5 })
+
+  it('decodes the same model whatever the chunking', () => {
+    for (const size of [1, 2, 3, 7, 16, frame.byteLength]) {
+      const d = new FrameDecoder(EXPECT)
+      for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
+      expect(d.done).toBe(true)
+      d.end()
+      const { state, meta } = d.result()
+      expect(Array.from(state.tensors[0]!.values)).toEqual([1, -2, 3.5, 4, 5, -6.25])
+      expect(meta.accuracy).toBe(0.5)
+      expect(d.bytesReceived).toBe(frame.byteLength)
+    }
+  })
+
+  it('takes Uint8ArrayList chunks', () => {
+    const d = new FrameDecoder(EXPECT)
+    d.push(new Uint8ArrayList(frame.subarray(0, 10), frame.subarray(10)))
+    expect(d.result().state.tensors).toHaveLength(2)
+  })
+
+  it('validates the header before the payload arrives', () => {
+    const bad = encodeFrame(fakeState(), { task: 'cifar' })
+    const d = new FrameDecoder(EXPECT)
+    const headerEnd = bad.byteLength - 32
+    expect(errorName(() => d.push(bad.subarray(0, headerEnd)))).toBe('TaskMismatchError')
+  })
+
+  it('rejects a declared size over the limit before allocating it', () => {
+    const header = rawHeader({ tensors: [{ name: 'x', shape: [4_000_000_000, 4] }] })
+    const d = new FrameDecoder({ task: 'mnist' })
+    expect(errorName(() => d.push(new Uint8Array([...encodeVarint(header.byteLength), ...header])))).toBe(
+      'FrameTooLargeError',
+    )
+    expect(d.header).toBeUndefined()
+  })
+
+  it('rejects bytes after the payload', () => {
+    const d = new FrameDecoder(EXPECT)
+    d.push(frame)
+    expect(errorName(() => d.push(Uint8Array.from([0])))).toBe('PayloadLengthError')
+  })
+
+  it('rejects an empty header and an over-long length prefix', () => {
+    expect(errorName(() => new FrameDecoder(EXPECT).push(Uint8Array.from([0x00])))).toBe(
+      'MalformedFrameError',
+    )
+    expect(
+      errorName(() => new FrameDecoder(EXPECT).push(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff]))),
+    ).toBe('MalformedFrameError')
+  })
+
+  it('reports truncation at end of input', () => {
+    const d = new FrameDecoder(EXPECT)
+    d.push(frame.subarray(0, frame.byteLength - 4))
+    expect(d.done).toBe(false)
+    expect(errorName(() => d.end())).toBe('TruncatedFrameError')
+    expect(errorName(() => d.result())).toBe('TruncatedFrameError')
+  })
+
+  it('checks values when the result is taken', () => {
+    const state = fakeState()
+    state.tensors[0]!.values[2] = Number.NaN
+    const d = new FrameDecoder(EXPECT)
+    d.push(encodeFrame(state, { task: 'mnist' }))
+    expect(errorName(() => d.result())).toBe('NonFiniteValueError')
+  })
+})
+
+describe('toError', () => {
+  it('unwraps a close Event carrying an error and wraps other values', () => {
+    const evt = Object.assign(new Event('close'), { error: new Error('reset') })
+    expect(toError(evt).message).toBe('reset')
+    expect(toError(new Event('close')).message).toBe('stream close event')
+    expect(toError('boom')).toBeInstanceOf(Error)
+  })
+})
