@@ -1,0 +1,86 @@
+/**
+ * Three real daemons on 127.0.0.1 (TCP, Noise, Yamux, gossipsub) in one process:
+ * they find each other through a bootstrap multiaddr, exchange and merge models,
+ * serve /status, and a restarted daemon keeps its peer id and its model's age.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseStartArgs } from '../../src/node/args.ts'
+import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
+
+const until = async (what: string, cond: () => boolean, ms = 60_000) => {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+const config = (dir: string, index: number, extra: string[] = []) =>
+  parseStartArgs([
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir, '--peer-index', String(index), '--peer-count', '3',
+    '--partition', 'iid', '--eval-size', '200', '--steps-per-round', '10', '--status-interval', '0', ...extra,
+  ])
+
+describe('daemons on loopback', () => {
+  let base: string
+  const daemons: Daemon[] = []
+
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'gl-e2e-'))
+  })
+
+  afterAll(async () => {
+    await Promise.all(daemons.map((d) => d.stop()))
+    await rm(base, { recursive: true, force: true })
+  })
+
+  it('join through a bootstrap multiaddr, exchange and merge models, serve /status', async () => {
+    daemons.push(await startDaemon(config(join(base, 'a'), 0, ['--http', '0'])))
+    const boot = daemons[0]!.multiaddrs.find((a) => a.includes('127.0.0.1'))!
+    expect(boot).toMatch(/\/p2p\//)
+    daemons.push(await startDaemon(config(join(base, 'b'), 1, ['--bootstrap', boot])))
+    daemons.push(await startDaemon(config(join(base, 'c'), 2, ['--bootstrap', boot])))
+
+    await until('every daemon to merge models from its peers', () =>
+      daemons.every((d) => d.status().modelsReceived > 0 && d.status().merges > 0),
+    )
+    for (const d of daemons) {
+      const s = d.status()
+      expect(s.modelsSent).toBeGreaterThan(0)
+      expect(s.bytesReceived).toBeGreaterThan(0)
+      expect(s.viewSize).toBeGreaterThanOrEqual(1)
+    }
+    // b and c only knew a; they must have learned of each other through membership.
+    await until('b and c to see each other', () => daemons[1]!.status().viewSize === 2 && daemons[2]!.status().viewSize === 2)
+
+    const res = await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/status`)
+    expect(res.status).toBe(200)
+    const s = (await res.json()) as NodeStatus
+    expect(s.peerId).toBe(daemons[0]!.peerId)
+    expect(s.connectedPeers.length).toBeGreaterThanOrEqual(1)
+    expect(s.modelsReceived).toBeGreaterThan(0)
+    expect((await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/nope`)).status).toBe(404)
+  })
+
+  it('a restarted daemon keeps its peer id and resumes from its checkpoint', async () => {
+    const c = daemons.pop()!
+    const { peerId, dataDir } = c
+    await until('some training', () => c.status().age > 0)
+    await c.stop()
+    const ageAtStop = c.model.getAge()
+    expect(ageAtStop).toBeGreaterThan(0)
+
+    const again = await startDaemon(config(dataDir, 2))
+    daemons.push(again)
+    expect(again.peerId).toBe(peerId)
+    expect(again.status().resumedFromCheckpoint).toBe(true)
+    expect(again.status().age).toBeGreaterThanOrEqual(ageAtStop)
+  })
+
+  it('refuses a data dir that another live daemon holds', async () => {
+    await expect(startDaemon(config(daemons[0]!.dataDir, 0))).rejects.toMatchObject({ name: 'DataDirError' })
+  })
+})
