@@ -4,11 +4,12 @@
  * same model as the node trains it (LocalTrainer, batch 32).
  *
  *   npx tsx scripts/bench/merge-cost.ts [--backend wasm|cpu|node] [--arch mlp:256,cnn]
- *       [--pretrain 100] [--reps 20] [--train-reps 100]
+ *       [--pretrain 100] [--reps 20] [--train-reps 20]
  *
  * The two models start from different seeds and are each trained `--pretrain` steps
- * on their own iid share, so alignment sees realistic (not random) weights. Times are
- * medians over `--reps` runs after warm-up; the step time is the mean of `--train-reps` steps.
+ * on their own iid share, so alignment sees realistic (not random) weights. Each of
+ * `--reps` rounds (after 2 warm-up rounds) times `--train-reps` training steps, then
+ * one run of each case, so both see the same load; medians are reported.
  */
 import '../../src/polyfill.ts'
 import { parseArgs } from 'node:util'
@@ -30,7 +31,7 @@ const { values } = parseArgs({
     arch: { type: 'string', default: 'mlp:256,cnn' },
     pretrain: { type: 'string', default: '100' },
     reps: { type: 'string', default: '20' },
-    'train-reps': { type: 'string', default: '100' },
+    'train-reps': { type: 'string', default: '20' },
   },
 })
 
@@ -48,17 +49,6 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!
 }
 
-function timeMs(fn: () => unknown): number {
-  for (let i = 0; i < 3; i++) fn()
-  const times: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now()
-    fn()
-    times.push(performance.now() - t0)
-  }
-  return median(times)
-}
-
 for (const text of values.arch!.split(',')) {
   const arch = parseArch(text)
   const models = [buildModel(arch, { seed: 1 }), buildModel(arch, { seed: 2 })]
@@ -68,38 +58,44 @@ for (const text of values.arch!.split(',')) {
   const pretrain = Number(values.pretrain)
   for (let i = 0; i < 2; i++) await trainers[i]!.trainSteps(models[i]!, { steps: pretrain })
 
-  // One training step as the node runs it (after the pretraining warm-up).
-  const t0 = performance.now()
-  await trainers[0]!.trainSteps(models[0]!, { steps: trainReps })
-  const stepMs = (performance.now() - t0) / trainReps
-
-  const local = getState(models[0]!, { age: (pretrain + trainReps) * 32 })
+  const local = getState(models[0]!, { age: pretrain * 32 })
   const received = getState(models[1]!, { age: pretrain * 32 })
   const spec = permutationSpecFor(arch)
-  const params = local.tensors.reduce((n, t) => n + t.values.length, 0)
-  console.log(`\n${text} (${params} parameters): one training step (batch 32) = ${stepMs.toFixed(2)} ms`)
-
   const states = [local, received]
   const weights = ageWeights(states)
   const averaged = weightedAverage(states, weights, mergedAge(states))
   const aligned = alignTo(local, received, spec)
-  const parts: Array<[string, number]> = [
-    [
-      `align (${aligned.passes} passes, ${aligned.solves} assignments)`,
-      timeMs(() => alignTo(local, received, spec)),
-    ],
-    ['average', timeMs(() => weightedAverage(states, weights, mergedAge(states)))],
-    ['varcorr', timeMs(() => correctVariance(averaged, states, weights))],
-    ['getState + setState', timeMs(() => setState(models[0]!, getState(models[0]!)))],
+  const cases: Array<[string, () => unknown]> = [
+    [`align (${aligned.passes} passes, ${aligned.solves} assignments)`, () => alignTo(local, received, spec)],
+    ['average', () => weightedAverage(states, weights, mergedAge(states))],
+    ['varcorr', () => correctVariance(averaged, states, weights)],
+    ['getState + setState', () => setState(models[1]!, getState(models[1]!))],
+    ...MERGE_MODES.map((mode): [string, () => unknown] => {
+      const merge = createMerger({ mode })
+      return [`merge ${mode}`, () => merge(local, [received])]
+    }),
   ]
-  for (const mode of MERGE_MODES) {
-    const merge = createMerger({ mode })
-    parts.push([`merge ${mode}`, timeMs(() => merge(local, [received]))])
+  // Training steps and merges take turns, so both see the same load on a shared machine.
+  const stepTimes: number[] = []
+  const caseTimes = cases.map((): number[] => [])
+  for (let r = 0; r < reps + 2; r++) {
+    const t0 = performance.now()
+    await trainers[0]!.trainSteps(models[0]!, { steps: trainReps })
+    if (r >= 2) stepTimes.push((performance.now() - t0) / trainReps)
+    cases.forEach(([, fn], i) => {
+      const t1 = performance.now()
+      fn()
+      if (r >= 2) caseTimes[i]!.push(performance.now() - t1)
+    })
   }
-  for (const [name, ms] of parts) {
+  const stepMs = median(stepTimes)
+  const params = local.tensors.reduce((n, t) => n + t.values.length, 0)
+  console.log(`\n${text} (${params} parameters): one training step (batch 32) = ${stepMs.toFixed(2)} ms`)
+  cases.forEach(([name], i) => {
+    const ms = median(caseTimes[i]!)
     console.log(
       `  ${name.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms  = ${(ms / stepMs).toFixed(2).padStart(6)} steps`,
     )
-  }
+  })
   for (const m of models) m.dispose()
 }
