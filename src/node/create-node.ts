@@ -8,6 +8,7 @@ import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import type { WanEmulation } from './wan-emulation.ts'
 
 /** Services every node carries; gossip code types `node.services.pubsub` / `.ping` against this. */
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -31,6 +32,8 @@ export interface CreateNodeInit {
   yamux?: YamuxMuxerInit
   /** Connection manager limit; default sized for a 32-peer testbed on one host. */
   maxConnections?: number
+  /** Wraps the Noise encrypter: the testbed passes its per-node `wanEmulation(...)` here. */
+  encrypterWrapper?: Pick<WanEmulation, 'encrypter'>
 }
 
 /**
@@ -72,7 +75,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [init.encrypterWrapper?.encrypter(noise()) ?? noise()],
     streamMuxers: [yamux(yamuxInit)],
     peerDiscovery,
     connectionManager: {

@@ -1,0 +1,199 @@
+/**
+ * A receiver on real libp2p nodes (TCP + Noise + Yamux on 127.0.0.1) refuses
+ * every kind of bad model stream with the right typed error, never hands it to
+ * onModel, and keeps accepting good models afterwards.
+ */
+import type { Stream } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { MODEL_PROTOCOL, WIRE_VERSION } from '../../src/gossip/constants.ts'
+import { ModelExchange } from '../../src/gossip/exchange.ts'
+import { encodeFrame, encodeModel, encodeVarint, layoutOf, ModelHeader } from '../../src/gossip/wire/codec.ts'
+import type { ModelState } from '../../src/model/types.ts'
+import { createNode, type GossipLearnNode } from '../../src/node/create-node.ts'
+
+const TASK = 'mnist'
+const ARCH = 'mlp-test'
+
+function goodState(): ModelState {
+  return {
+    arch: ARCH,
+    age: 3,
+    tensors: [
+      { name: 'dense_0/kernel', shape: [4, 3], values: new Float32Array(12).map((_, i) => i / 10) },
+      { name: 'dense_0/bias', shape: [3], values: Float32Array.from([0.1, 0.2, 0.3]) },
+    ],
+  }
+}
+
+function frameOf(state: ModelState, meta: { task?: string; version?: number } = {}): Uint8Array {
+  return encodeFrame(state, { task: meta.task ?? TASK, version: meta.version })
+}
+
+function withValue(value: number): ModelState {
+  const s = goodState()
+  s.tensors[0]!.values[5] = value
+  return s
+}
+
+/** A frame whose header is written by hand (for sizes and fields a valid state cannot produce). */
+function frameWithHeader(fields: Partial<ModelHeader>, payload = new Uint8Array(0)): Uint8Array {
+  const header = ModelHeader.encode({
+    version: WIRE_VERSION,
+    task: TASK,
+    arch: ARCH,
+    age: 1,
+    codec: ModelHeader.ValueCodec.RAW_F32,
+    tensors: layoutOf(goodState()).map((t) => ({ name: t.name, shape: [...t.shape] })),
+    ...fields,
+  })
+  return Uint8Array.from([...encodeVarint(header.byteLength), ...header, ...payload])
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('model exchange under bad input (real libp2p nodes)', () => {
+  let sender: GossipLearnNode
+  let receiver: GossipLearnNode
+  let tx: ModelExchange
+  let rx: ModelExchange
+  let accepted: ModelState[]
+
+  beforeEach(async () => {
+    sender = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    receiver = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    accepted = []
+    rx = new ModelExchange(
+      { node: receiver, logger: defaultLogger() },
+      {
+        task: TASK,
+        arch: ARCH,
+        expectedLayout: layoutOf(goodState()),
+        idleTimeoutMs: 400,
+        totalTimeoutMs: 5_000,
+        onModel: (state) => {
+          accepted.push(state)
+        },
+      },
+    )
+    tx = new ModelExchange({ node: sender, logger: defaultLogger() }, { task: TASK })
+    await rx.start()
+    await tx.start()
+    await sender.dial(receiver.getMultiaddrs()[0]!)
+  })
+
+  afterEach(async () => {
+    await tx.stop()
+    await rx.stop()
+    await Promise.all([sender.stop(), receiver.stop()])
+  })
+
+  /** Send raw bytes on a fresh model stream, optionally close our end. */
+  async function sendRaw(bytes: Uint8Array, close = true): Promise<Stream> {
+    const stream = await sender.dialProtocol(receiver.peerId, MODEL_PROTOCOL)
+    if (bytes.byteLength > 0 && !stream.send(bytes)) await stream.onDrain().catch(() => {})
+    if (close) await stream.close().catch(() => {})
+    return stream
+  }
+
+  async function expectStillServing(): Promise<void> {
+    const before = accepted.length
+    await tx.push(receiver.peerId, goodState())
+    await until(() => accepted.length === before + 1, 'a good model after the bad input')
+    expect(Array.from(accepted.at(-1)!.tensors[1]!.values)).toEqual(
+      Array.from(goodState().tensors[1]!.values),
+    )
+  }
+
+  it('accepts a good model', async () => {
+    await tx.push(receiver.peerId, goodState())
+    await until(() => accepted.length === 1, 'the model')
+    expect(accepted[0]!.arch).toBe(ARCH)
+    expect(rx.counters.modelsReceived).toBe(1)
+    expect(rx.counters.rejected).toEqual({})
+  })
+
+  const full = frameOf(goodState())
+  const cases: Array<[string, () => Uint8Array, string]> = [
+    ['a truncated payload', () => full.subarray(0, full.byteLength - 5), 'TruncatedFrameError'],
+    ['a frame cut inside its header', () => full.subarray(0, 6), 'TruncatedFrameError'],
+    [
+      'an oversized declared size',
+      () => frameWithHeader({ tensors: [{ name: 'dense_0/kernel', shape: [65_536, 65_536] }] }),
+      'FrameTooLargeError',
+    ],
+    ['a header length over the limit', () => encodeVarint(1 << 20), 'FrameTooLargeError'],
+    [
+      'a wrong protocol version',
+      () => frameOf(goodState(), { version: WIRE_VERSION + 1 }),
+      'ProtocolVersionError',
+    ],
+    ['a wrong task', () => frameOf(goodState(), { task: 'cifar10' }), 'TaskMismatchError'],
+    ['a wrong arch', () => frameOf({ ...goodState(), arch: 'cnn-test' }), 'ArchMismatchError'],
+    [
+      'a wrong tensor count',
+      () => frameOf({ ...goodState(), tensors: goodState().tensors.slice(0, 1) }),
+      'ShapeMismatchError',
+    ],
+    [
+      'wrong shapes',
+      () => {
+        const s = goodState()
+        s.tensors[0]!.shape = [3, 4]
+        return frameOf(s)
+      },
+      'ShapeMismatchError',
+    ],
+    ['a NaN value', () => frameOf(withValue(Number.NaN)), 'NonFiniteValueError'],
+    ['an infinite value', () => frameOf(withValue(Number.POSITIVE_INFINITY)), 'NonFiniteValueError'],
+    ['garbage bytes', () => Uint8Array.from([10, ...new Array(10).fill(0xff)]), 'MalformedFrameError'],
+    [
+      'a length varint padded past its limit',
+      () => Uint8Array.from([0x85, 0x80, 0x80, 0x80, 0x00]),
+      'MalformedFrameError',
+    ],
+    [
+      'a length varint that never ends',
+      () => Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      'MalformedFrameError',
+    ],
+    ['an empty stream', () => new Uint8Array(0), 'TruncatedFrameError'],
+    ['trailing bytes after the payload', () => Uint8Array.from([...full, 0, 0, 0, 0]), 'PayloadLengthError'],
+  ]
+
+  it.each(cases)('refuses %s and keeps serving', async (_label, bytes, errorName) => {
+    await sendRaw(bytes())
+    await until(() => rx.counters.rejected[errorName] === 1, errorName)
+    expect(accepted).toHaveLength(0)
+    expect(Object.values(rx.counters.rejected).reduce((a, b) => a + b, 0)).toBe(1)
+    await expectStillServing()
+  })
+
+  it('times out a peer that opens a stream and stalls', async () => {
+    const stream = await sendRaw(full.subarray(0, 20), false)
+    await until(() => rx.counters.rejected.StreamTimeoutError === 1, 'the idle timeout')
+    await until(() => stream.status !== 'open', 'the stalled stream to be reset')
+    expect(accepted).toHaveLength(0)
+    await expectStillServing()
+  })
+
+  it('reads a padded (non-canonical) but bounded length varint correctly', async () => {
+    const enc = encodeModel(goodState(), { task: TASK })
+    expect(enc.header.byteLength).toBeLessThan(128)
+    const padded = Uint8Array.from([
+      enc.header.byteLength | 0x80,
+      0x00,
+      ...enc.header,
+      ...full.subarray(full.byteLength - enc.payloadBytes),
+    ])
+    await sendRaw(padded)
+    await until(() => accepted.length === 1, 'the model with a padded prefix')
+    expect(rx.counters.rejected).toEqual({})
+  })
+})

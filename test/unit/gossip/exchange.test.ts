@@ -1,0 +1,255 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Connection, PeerId, Stream, StreamHandler } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { streamPair } from '@libp2p/utils'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MODEL_PROTOCOL } from '../../../src/gossip/constants.ts'
+import type { Verdict } from '../../../src/gossip/errors.ts'
+import {
+  ModelExchange,
+  type ModelExchangeComponents,
+  type ModelExchangeInit,
+  type ModelMeta,
+} from '../../../src/gossip/exchange.ts'
+import { encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
+import type { ModelState } from '../../../src/model/types.ts'
+
+function fakeState(n = 6, fill = 0.25): ModelState {
+  return {
+    arch: 'mlp-test',
+    age: 10,
+    tensors: [
+      { name: 'dense_0/kernel', shape: [n / 2, 2], values: new Float32Array(n).map((_, i) => i * fill) },
+      { name: 'dense_0/bias', shape: [2], values: Float32Array.from([1, -1]) },
+    ],
+  }
+}
+
+/** An in-memory network: dialProtocol hands the dialled exchange's handler one end of a stream pair. */
+class FakeNetwork {
+  private readonly handlers = new Map<string, StreamHandler>()
+
+  node(self: PeerId): ModelExchangeComponents['node'] {
+    return {
+      handle: async (_protocol, handler) => {
+        this.handlers.set(self.toString(), handler as StreamHandler)
+      },
+      unhandle: async () => {
+        this.handlers.delete(self.toString())
+      },
+      dialProtocol: async (target) => {
+        const handler = this.handlers.get(target.toString())
+        if (handler == null) throw new Error(`no ${MODEL_PROTOCOL} handler at ${target.toString()}`)
+        const [outbound, inbound] = await streamPair({ delay: 0 })
+        void handler(inbound, { remotePeer: self } as Connection)
+        return outbound
+      },
+    }
+  }
+}
+
+async function newPeerId(): Promise<PeerId> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+interface Received {
+  state: ModelState
+  meta: ModelMeta
+  from: string
+}
+
+describe('ModelExchange', () => {
+  const started: ModelExchange[] = []
+  let net: FakeNetwork
+
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((x) => x.stop()))
+  })
+
+  async function pair(rxInit: Partial<ModelExchangeInit> = {}) {
+    net = new FakeNetwork()
+    const [txId, rxId] = [await newPeerId(), await newPeerId()]
+    const received: Received[] = []
+    const refused: Array<{ from: string; name: string; verdict: Verdict }> = []
+    const rx = new ModelExchange(
+      { node: net.node(rxId), logger: defaultLogger() },
+      {
+        task: 'mnist',
+        arch: 'mlp-test',
+        expectedLayout: layoutOf(fakeState()),
+        onModel: (state, meta, from) => {
+          received.push({ state, meta, from })
+        },
+        onRejected: (from, err, verdict) => refused.push({ from, name: err.name, verdict }),
+        ...rxInit,
+      },
+    )
+    const tx = new ModelExchange(
+      { node: net.node(txId), logger: defaultLogger() },
+      { task: 'mnist', chunkBytes: 8 },
+    )
+    await rx.start()
+    await tx.start()
+    started.push(rx, tx)
+    /** Open a raw stream to the receiver, as a misbehaving peer would. */
+    const rawStream = (): Promise<Stream> => net.node(txId).dialProtocol(rxId, MODEL_PROTOCOL)
+    return { tx, rx, txId, rxId, received, refused, rawStream }
+  }
+
+  it('delivers a pushed model with its metadata and counts it on both sides', async () => {
+    const { tx, rx, txId, rxId, received } = await pair()
+    const sent = await tx.push(rxId, fakeState(), {
+      accuracy: 0.75,
+      coordinate: { vec: [1, 2], height: 0.5, error: 1 },
+    })
+    await until(() => received.length === 1, 'the model')
+    const got = received[0]!
+    expect(got.from).toBe(txId.toString())
+    expect(Array.from(got.state.tensors[0]!.values)).toEqual(Array.from(fakeState().tensors[0]!.values))
+    expect(got.state.age).toBe(10)
+    expect(got.meta.accuracy).toBe(0.75)
+    expect(got.meta.coordinate).toEqual({ vec: [1, 2], height: 0.5, error: 1 })
+    expect(sent).toBe(
+      encodeFrame(fakeState(), { task: 'mnist', accuracy: 0.75, coordinate: got.meta.coordinate }).byteLength,
+    )
+    expect(tx.counters).toMatchObject({ modelsSent: 1, bytesSent: sent, pushFailures: 0 })
+    await until(() => rx.counters.bytesReceived === sent, 'byte count')
+    expect(rx.counters).toMatchObject({ modelsReceived: 1, rejected: {} })
+  })
+
+  it('takes sender metadata from describe() when push() is not given any', async () => {
+    const { rxId, received } = await pair()
+    const tx = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist', describe: () => ({ accuracy: 0.5 }) },
+    )
+    await tx.start()
+    started.push(tx)
+    await tx.push(rxId.toString(), fakeState())
+    await until(() => received.length === 1, 'the model')
+    expect(received[0]!.meta.accuracy).toBe(0.5)
+  })
+
+  it('ignores a model of another task without calling onModel', async () => {
+    const { rx, rxId, received, refused } = await pair({ task: 'fashion' })
+    const tx = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist' },
+    )
+    await tx.start()
+    started.push(tx)
+    await tx.push(rxId, fakeState()).catch(() => {})
+    await until(() => rx.counters.rejected.TaskMismatchError === 1, 'the rejection')
+    expect(received).toHaveLength(0)
+    expect(refused[0]).toMatchObject({ name: 'TaskMismatchError', verdict: 'ignore' })
+  })
+
+  it('rejects NaN values and keeps serving', async () => {
+    const { tx, rx, rxId, received, refused } = await pair()
+    const bad = fakeState()
+    bad.tensors[1]!.values[0] = Number.NaN
+    await tx.push(rxId, bad).catch(() => {})
+    await until(() => rx.counters.rejected.NonFiniteValueError === 1, 'the rejection')
+    expect(refused[0]).toMatchObject({ name: 'NonFiniteValueError', verdict: 'reject' })
+    await tx.push(rxId, fakeState())
+    await until(() => received.length === 1, 'a good model after the bad one')
+    expect(Number.isNaN(received[0]!.state.tensors[1]!.values[0])).toBe(false)
+  })
+
+  it('rejects bytes after the payload', async () => {
+    const { rx, received, rawStream } = await pair()
+    const s = await rawStream()
+    const frame = encodeFrame(fakeState(), { task: 'mnist' })
+    s.send(frame)
+    s.send(Uint8Array.from([1, 2, 3]))
+    await s.close().catch(() => {})
+    await until(() => rx.counters.rejected.PayloadLengthError === 1, 'the rejection')
+    expect(received).toHaveLength(0)
+  })
+
+  it('waits for the sender to close before accepting, and times out a stalled stream', async () => {
+    const { rx, received, rawStream } = await pair({ idleTimeoutMs: 100 })
+    const s = await rawStream()
+    s.send(encodeFrame(fakeState(), { task: 'mnist' }))
+    // Whole frame, but the write end stays open: a trailing byte could still come.
+    await until(() => rx.counters.rejected.StreamTimeoutError === 1, 'the idle timeout')
+    expect(received).toHaveLength(0)
+  })
+
+  it('enforces the total deadline even while bytes keep trickling in', async () => {
+    const { rx, rawStream } = await pair({ idleTimeoutMs: 1_000, totalTimeoutMs: 150 })
+    const s = await rawStream()
+    const frame = encodeFrame(fakeState(), { task: 'mnist' })
+    for (let i = 0; i < frame.byteLength - 1 && rx.counters.rejected.StreamTimeoutError == null; i++) {
+      if (s.status !== 'open') break
+      s.send(frame.subarray(i, i + 1))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await until(() => rx.counters.rejected.StreamTimeoutError === 1, 'the deadline')
+  })
+
+  it('refuses transfers beyond the concurrency limit', async () => {
+    const { tx, rx, rxId, received, rawStream } = await pair({ maxConcurrentInbound: 1, idleTimeoutMs: 300 })
+    const stalled = await rawStream()
+    stalled.send(Uint8Array.from([5]))
+    const second = await rawStream()
+    second.send(Uint8Array.from([5]))
+    await until(() => rx.counters.rejected.TransferLimitError === 1, 'the refusal')
+    await until(() => rx.counters.rejected.StreamTimeoutError === 1, 'the stalled transfer to time out')
+    await tx.push(rxId, fakeState())
+    await until(() => received.length === 1, 'a model once the slot is free')
+  })
+
+  it('sends a model larger than one chunk intact', async () => {
+    const big = fakeState(20_000, 1e-3)
+    const { tx, rxId, received } = await pair({ expectedLayout: layoutOf(big) })
+    await tx.push(rxId, big)
+    await until(() => received.length === 1, 'the big model')
+    expect(received[0]!.state.tensors[0]!.values).toEqual(big.tensors[0]!.values)
+  })
+
+  it('survives an onModel callback that throws', async () => {
+    let calls = 0
+    const { tx, rx, rxId } = await pair({
+      onModel: () => {
+        calls++
+        throw new Error('merge failed')
+      },
+    })
+    await tx.push(rxId, fakeState())
+    await tx.push(rxId, fakeState())
+    await until(() => calls === 2, 'both callbacks')
+    expect(rx.counters.modelsReceived).toBe(2)
+  })
+
+  it('fails a push whose signal is aborted and counts it', async () => {
+    const { tx, rxId } = await pair()
+    await expect(tx.push(rxId, fakeState(), { signal: AbortSignal.abort() })).rejects.toThrow()
+    expect(tx.counters.pushFailures).toBe(1)
+    expect(tx.counters.modelsSent).toBe(0)
+  })
+
+  it('starts and stops idempotently and refuses pushes when stopped', async () => {
+    const { tx, rx, rxId, received, rawStream } = await pair()
+    await rx.start()
+    const s = await rawStream()
+    s.send(Uint8Array.from([5]))
+    await rx.stop()
+    await rx.stop()
+    expect(rx.isStarted()).toBe(false)
+    await until(() => s.status !== 'open', 'the in-flight stream to be reset')
+    await expect(tx.push(rxId, fakeState())).rejects.toThrow()
+    await tx.stop()
+    await expect(tx.push(rxId, fakeState())).rejects.toMatchObject({ name: 'NotStartedError' })
+    expect(received).toHaveLength(0)
+  })
+})
