@@ -57,7 +57,8 @@ const fullCache = new Map<string, Dataset>()
 
 function readFile(file: string): Uint8Array {
   try {
-    return readFileSync(file)
+    const buf = readFileSync(file)
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
   } catch (err) {
     throw new DatasetError(`cannot read ${file}: ${(err as Error).message}`)
   }
@@ -155,9 +156,9 @@ export function loadMnist(options: LoadMnistOptions): Dataset {
   return full
 }
 
-/** Labels of a split only (cheap: what partitioning needs). */
+/** Labels of a split only (cheap: what partitioning needs). A copy: callers may mutate it. */
 export function loadMnistLabels(split: MnistSplit, dir?: string): Uint8Array {
-  return loadRaw(dir ?? defaultMnistDir(), split).labels
+  return new Uint8Array(loadRaw(dir ?? defaultMnistDir(), split).labels)
 }
 
 /**
