@@ -3,8 +3,8 @@
  * isolated model needs to reach a target test accuracy on iid data.
  *
  *   npx tsx scripts/bench/model-step.ts [--backend wasm|cpu|node] [--arch mlp|cnn|mlp:256]
- *       [--steps 300] [--batch 32] [--lr 0.001] [--optimizer adam|sgd] [--target 0.9]
- *       [--max-steps 3000] [--eval-every 50] [--peers 1]
+ *       [--steps 300] [--batch 32] [--lr 0.002] [--optimizer adam|sgd] [--target 0.9]
+ *       [--max-steps 3000] [--eval-every 50] [--peers 1] [--seed 2]
  *
  * Speed and convergence are separate phases: the speed phase times `--steps` steps after a
  * warm-up; the convergence phase trains a fresh model on share 0 of an iid split over
@@ -18,7 +18,7 @@ import { evaluate } from '../../src/model/evaluate.ts'
 import { loadMnist, selectSamples, testSubset } from '../../src/model/mnist.ts'
 import { partition } from '../../src/model/partition.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
-import { buildModel, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
+import { buildModel, DEFAULT_LEARNING_RATE, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
 
 const { values } = parseArgs({
   options: {
@@ -26,12 +26,13 @@ const { values } = parseArgs({
     arch: { type: 'string', default: 'mlp' },
     steps: { type: 'string', default: '300' },
     batch: { type: 'string', default: '32' },
-    lr: { type: 'string', default: '0.001' },
+    lr: { type: 'string', default: String(DEFAULT_LEARNING_RATE) },
     optimizer: { type: 'string', default: 'adam' },
     target: { type: 'string', default: '0.9' },
     'max-steps': { type: 'string', default: '3000' },
     'eval-every': { type: 'string', default: '50' },
     peers: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '2' },
     'skip-speed': { type: 'boolean', default: false },
     'skip-converge': { type: 'boolean', default: false },
   },
@@ -63,11 +64,12 @@ if (!values['skip-speed']) {
 
 if (!values['skip-converge']) {
   const peers = Number(values.peers)
-  const share = partition(train.labels, { spec: 'iid', peers, seed: 1 })[0]
+  const seed = Number(values.seed)
+  const share = partition(train.labels, { spec: 'iid', peers, seed })[0]
   const data = selectSamples(train, share)
   const evalSet = testSubset(2000)
-  const model = buildModel(arch, { seed: 2, learningRate, optimizer })
-  const trainer = new LocalTrainer({ data, seed: 2 })
+  const model = buildModel(arch, { seed, learningRate, optimizer })
+  const trainer = new LocalTrainer({ data, seed })
   const target = Number(values.target)
   const every = Number(values['eval-every'])
   let done = 0
