@@ -39,17 +39,18 @@ describe('maxAssignment (munkres)', () => {
 })
 
 describe('similarity', () => {
-  it.each([1, 2, 3, 4, 5, 7, 8])('equals the naive product for n = %i', (n) => {
+  it.each([1, 2, 3, 4, 5, 7, 8])('equals the naive product for n = %i (odd and even widths)', (n) => {
     const rng = createRng(n)
-    const m = 7
-    const a = Float64Array.from({ length: n * m }, () => rng.normal())
-    const b = Float64Array.from({ length: n * m }, () => rng.normal())
-    const s = similarity(a, b, n)
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let want = 0
-        for (let f = 0; f < m; f++) want += a[i * m + f]! * b[j * m + f]!
-        expect(s[i * n + j]).toBeCloseTo(want, 12)
+    for (const m of [7, 8]) {
+      const a = Float64Array.from({ length: n * m }, () => rng.normal())
+      const b = Float64Array.from({ length: n * m }, () => rng.normal())
+      const s = similarity(a, b, n)
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let want = 0
+          for (let f = 0; f < m; f++) want += a[i * m + f]! * b[j * m + f]!
+          expect(s[i * n + j]).toBeCloseTo(want, 12)
+        }
       }
     }
   })
