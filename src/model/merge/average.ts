@@ -51,14 +51,25 @@ export function weightedAverage(
   const first = states[0]!
   for (let s = 1; s < states.length; s++) assertSameLayout(first, states[s]!)
   const tensors = first.tensors.map((t, i) => {
-    const acc = new Float64Array(t.values.length)
-    for (let s = 0; s < states.length; s++) {
-      const w = weights[s]!
-      if (w === 0) continue
-      const v = states[s]!.tensors[i]!.values
-      for (let k = 0; k < acc.length; k++) acc[k] += w * v[k]!
+    const values = new Float32Array(t.values.length)
+    if (states.length === 2) {
+      // The common case (one received model): no float64 scratch array.
+      const x = t.values
+      const y = states[1]!.tensors[i]!.values
+      const wx = weights[0]!
+      const wy = weights[1]!
+      for (let k = 0; k < values.length; k++) values[k] = wx * x[k]! + wy * y[k]!
+    } else {
+      const acc = new Float64Array(t.values.length)
+      for (let s = 0; s < states.length; s++) {
+        const w = weights[s]!
+        if (w === 0) continue
+        const v = states[s]!.tensors[i]!.values
+        for (let k = 0; k < acc.length; k++) acc[k] += w * v[k]!
+      }
+      values.set(acc)
     }
-    return { name: t.name, shape: [...t.shape], values: Float32Array.from(acc) }
+    return { name: t.name, shape: [...t.shape], values }
   })
   return { arch: first.arch, age, tensors }
 }

@@ -92,7 +92,7 @@ export function correctVariance(
     if (blend < 1) {
       for (let s = 0; s < inputs.length; s++) {
         const w = weights[s]!
-        if (w !== 0) others += w * meanVariance(inputs[s]!.tensors[i]!.values).variance
+        if (w !== 0) others += w * (s === 0 ? local : meanVariance(inputs[s]!.tensors[i]!.values).variance)
       }
     }
     const goal = blend * local + (1 - blend) * others
