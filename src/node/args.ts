@@ -6,6 +6,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parsePartitionSpec } from '../model/partition.ts'
 import type { ArchKind, MergeMode } from '../model/types.ts'
+import { DEFAULT_LEARNING_RATE } from '../model/zoo.ts'
 import { UsageError } from './errors.ts'
 
 export const MERGE_MODES: readonly MergeMode[] = ['plain', 'align', 'varcorr', 'align+varcorr']
@@ -26,7 +27,7 @@ export const LEARN_DEFAULTS = {
   stepsPerRound: 20,
   fanout: 1,
   batchSize: 32,
-  learningRate: 0.001,
+  learningRate: DEFAULT_LEARNING_RATE,
   evalSize: 2000,
   evalIntervalMs: 2000,
 }
