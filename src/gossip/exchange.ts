@@ -190,8 +190,9 @@ export class ModelExchange {
   /**
    * Send a model to a peer. Resolves with the bytes written once they are all
    * handed to the transport; rejects if the dial fails, the receiver resets the
-   * stream, `signal` aborts or the total deadline passes. Do not mutate `state`
-   * until it settles: its values are sent without a copy.
+   * stream, `signal` aborts (with its reason) or the total deadline passes
+   * (StreamTimeoutError). Do not mutate `state` until it settles: its values
+   * are sent without a copy. At most 2 pushes to one peer at a time.
    */
   async push(peer: PeerId | string, state: ModelState, options: PushOptions = {}): Promise<number> {
     if (!this.started) throw new NotStartedError('model exchange is not started')
@@ -202,7 +203,8 @@ export class ModelExchange {
       coordinate: options.coordinate ?? described.coordinate,
       accuracy: options.accuracy ?? described.accuracy,
     })
-    const signals = [AbortSignal.timeout(this.totalTimeoutMs), this.shutdown.signal]
+    const deadline = AbortSignal.timeout(this.totalTimeoutMs)
+    const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
     const signal = AbortSignal.any(signals)
 
@@ -231,7 +233,10 @@ export class ModelExchange {
       this.log.trace('pushed %d bytes to %p', sent, peerId)
       return sent
     } catch (err) {
-      const e = signal.aborted && signal.reason instanceof Error ? signal.reason : toError(err)
+      let e: Error
+      if (deadline.aborted) e = new StreamTimeoutError(`push exceeded ${this.totalTimeoutMs} ms`)
+      else if (signal.aborted && signal.reason instanceof Error) e = signal.reason
+      else e = toError(err)
       this.stats.pushFailures++
       stream?.abort(e)
       this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, e.message)

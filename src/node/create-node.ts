@@ -37,17 +37,16 @@ export interface CreateNodeInit {
 }
 
 /**
- * Yamux tuned for multi-MiB model transfers (see docs/BENCHMARKS.md, bench:exchange).
- * The spec's 256 KiB initial window stalls a sender every 256 KiB until a window
- * update arrives, and yamux only grows the window when a frame is consumed within
- * 4 RTTs of the last update, which rarely happens on loopback. Starting at the
- * max window lets a whole model be in flight; the receiver copies each frame into
- * a preallocated buffer (the model handler never buffers unboundedly), so a big
- * window costs no memory there.
+ * Yamux stream windows. The initial window stays at the spec's 256 KiB: js
+ * yamux assumes the remote's initial window equals its own, so a larger one
+ * overruns peers running the default and gets the connection reset; and on
+ * loopback a 16 MiB initial window measured no faster (docs/BENCHMARKS.md).
+ * The window grows (doubling per fast epoch) up to 16 MiB, one 2M-parameter
+ * model in flight, which is what a high bandwidth-delay WAN link needs.
  */
 export const DEFAULT_YAMUX_INIT: YamuxMuxerInit = {
   streamOptions: {
-    initialStreamWindowSize: 16 * 1024 * 1024,
+    initialStreamWindowSize: 256 * 1024,
     maxStreamWindowSize: 16 * 1024 * 1024,
   },
 }

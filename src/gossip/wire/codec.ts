@@ -338,12 +338,20 @@ export function decodePayload(header: DecodedHeader, payload: Uint8Array): Decod
     )
   }
   const aligned = HOST_IS_LITTLE_ENDIAN && payload.byteOffset % F32 === 0 ? payload : payload.slice()
-  assertFinite(aligned)
+  assertFinite(aligned, 0, aligned.byteLength)
+  return viewModel(header, aligned)
+}
+
+/**
+ * Tensors as views of an aligned payload whose length and values were already
+ * checked (FrameDecoder checks values as they arrive, while they are in cache).
+ */
+export function viewModel(header: DecodedHeader, payload: Uint8Array): DecodedModel {
   const tensors: NamedTensor[] = []
   let off = 0
   for (const t of header.tensors) {
     const n = elementCount(t.shape)
-    tensors.push({ name: t.name, shape: [...t.shape], values: littleEndianBytesToF32(aligned, off, n) })
+    tensors.push({ name: t.name, shape: [...t.shape], values: littleEndianBytesToF32(payload, off, n) })
     off += n * F32
   }
   return { state: { arch: header.meta.arch, age: header.meta.age, tensors }, meta: header.meta }
@@ -357,14 +365,18 @@ function littleEndianBytesToF32(bytes: Uint8Array, offset: number, length: numbe
   return out
 }
 
-/** NaN and +-Inf are exactly the float32 patterns whose exponent bits are all ones. */
-function assertFinite(bytes: Uint8Array): void {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / F32)
-  // Byte order does not matter for the test below if we pick the mask per host.
+/**
+ * Throw NonFiniteValueError if a float32 in bytes [start, end) of a 4-byte
+ * aligned buffer is NaN or +-Inf: exactly the patterns whose exponent bits are
+ * all ones. `start` and `end` are multiples of 4.
+ */
+export function assertFinite(bytes: Uint8Array, start: number, end: number): void {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset + start, (end - start) / F32)
+  // The payload is little-endian; pick the mask that finds the exponent in a host word.
   const mask = HOST_IS_LITTLE_ENDIAN ? 0x7f800000 : 0x0000807f
   for (let i = 0; i < words.length; i++) {
     if ((words[i]! & mask) === mask) {
-      throw new NonFiniteValueError(`value ${i} of the payload is NaN or infinite`)
+      throw new NonFiniteValueError(`value ${start / F32 + i} of the payload is NaN or infinite`)
     }
   }
 }

@@ -9,12 +9,13 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { MAX_HEADER_BYTES } from '../constants.ts'
 import { MalformedFrameError, PayloadLengthError, TruncatedFrameError } from '../errors.ts'
 import {
+  assertFinite,
   type DecodedHeader,
   type DecodedModel,
   type DecodeExpectations,
   decodeHeader,
-  decodePayload,
   readVarint,
+  viewModel,
 } from './codec.ts'
 
 type Phase = 'prefix' | 'header' | 'payload' | 'done'
@@ -25,9 +26,11 @@ export class FrameDecoder {
   private readonly maxHeaderBytes: number
   /** Length-prefix bytes seen so far (at most a few). */
   private prefix = new Uint8Array(0)
-  private buffer = new Uint8Array(0)
+  private buffer: Uint8Array = new Uint8Array(0)
   private filled = 0
   private decodedHeader?: DecodedHeader
+  /** Payload bytes [0, checked) hold finite values. */
+  private checked = 0
   /** Bytes consumed so far, prefix included. */
   bytesReceived = 0
 
@@ -66,11 +69,11 @@ export class FrameDecoder {
     }
   }
 
-  /** The decoded model; checks the values (NaN/Inf). Call once `done`. */
+  /** The model; tensors are views of the payload, its values checked as they arrived. Call once `done`. */
   result(): DecodedModel {
     if (this.phase !== 'done' || this.decodedHeader == null)
       throw new TruncatedFrameError('frame is incomplete')
-    return decodePayload(this.decodedHeader, this.buffer)
+    return viewModel(this.decodedHeader, this.buffer)
   }
 
   private pushBytes(chunk: Uint8Array): void {
@@ -119,11 +122,20 @@ export class FrameDecoder {
       if (this.phase === 'header') {
         this.decodedHeader = decodeHeader(this.buffer, this.expect)
         // Size checked against the limit inside decodeHeader: only now allocate.
+        // A buffer of its own: the model's tensors will be views of it.
         this.buffer = new Uint8Array(this.decodedHeader.payloadBytes)
         this.filled = 0
         this.phase = this.buffer.byteLength === 0 ? 'done' : 'payload'
-      } else {
-        this.phase = 'done'
+        return off + n
+      }
+      this.phase = 'done'
+    }
+    if (this.phase !== 'header') {
+      // Check values as they land, while they are still in cache.
+      const upTo = this.filled - (this.filled % 4)
+      if (upTo > this.checked) {
+        assertFinite(this.buffer, this.checked, upTo)
+        this.checked = upTo
       }
     }
     return off + n

@@ -408,12 +408,24 @@ describe('FrameDecoder', () => {
     expect(errorName(() => d.result())).toBe('TruncatedFrameError')
   })
 
-  it('checks values when the result is taken', () => {
+  it.each([1, 3, 64])('rejects a non-finite value as soon as it arrives (chunks of %i bytes)', (size) => {
     const state = fakeState()
     state.tensors[0]!.values[2] = Number.NaN
+    const bad = encodeFrame(state, { task: 'mnist' })
+    const nanEnd = bad.byteLength - 32 + 3 * 4
     const d = new FrameDecoder(EXPECT)
-    d.push(encodeFrame(state, { task: 'mnist' }))
-    expect(errorName(() => d.result())).toBe('NonFiniteValueError')
+    let failedAt = -1
+    for (let off = 0; off < bad.byteLength && failedAt < 0; off += size) {
+      try {
+        d.push(bad.subarray(off, off + size))
+      } catch (err) {
+        expect((err as Error).name).toBe('NonFiniteValueError')
+        failedAt = Math.min(off + size, bad.byteLength)
+      }
+    }
+    // Caught with the chunk that completed the NaN, not at the end of the frame.
+    expect(failedAt).toBeGreaterThanOrEqual(nanEnd)
+    expect(failedAt).toBeLessThan(nanEnd + size)
   })
 })
 

@@ -233,9 +233,33 @@ describe('ModelExchange', () => {
 
   it('fails a push whose signal is aborted and counts it', async () => {
     const { tx, rxId } = await pair()
-    await expect(tx.push(rxId, fakeState(), { signal: AbortSignal.abort() })).rejects.toThrow()
+    await expect(tx.push(rxId, fakeState(), { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    })
     expect(tx.counters.pushFailures).toBe(1)
     expect(tx.counters.modelsSent).toBe(0)
+  })
+
+  it('gives up a push at the total deadline with StreamTimeoutError', async () => {
+    const hanging: ModelExchangeComponents['node'] = {
+      handle: async () => {},
+      unhandle: async () => {},
+      // A dial that never completes until aborted, like an unreachable peer.
+      dialProtocol: (_peer, _protocol, options) =>
+        new Promise((_resolve, reject) => {
+          options?.signal?.addEventListener('abort', () => reject(options.signal?.reason))
+        }),
+    }
+    const tx = new ModelExchange(
+      { node: hanging, logger: defaultLogger() },
+      { task: 'mnist', totalTimeoutMs: 50 },
+    )
+    await tx.start()
+    started.push(tx)
+    await expect(tx.push(await newPeerId(), fakeState())).rejects.toMatchObject({
+      name: 'StreamTimeoutError',
+    })
+    expect(tx.counters.pushFailures).toBe(1)
   })
 
   it('starts and stops idempotently and refuses pushes when stopped', async () => {
