@@ -1,0 +1,348 @@
+/**
+ * Gossip learning simulated in one process: the same zoo models, trainer,
+ * evaluation and Merger as the daemon, with the network replaced by arrays.
+ * Every run is a pure function of its config (seeded init, partition, batch
+ * order, peer sampling and alignment).
+ */
+import * as tf from '@tensorflow/tfjs'
+import { evaluate } from '../../../src/model/evaluate.ts'
+import { weightedAverage } from '../../../src/model/merge/average.ts'
+import { createMerger } from '../../../src/model/merge/merger.ts'
+import type { VarianceCorrectionOptions } from '../../../src/model/merge/varcorr.ts'
+import type { Dataset } from '../../../src/model/mnist.ts'
+import { createRng, hashSeed } from '../../../src/model/rng.ts'
+import { getState, setState } from '../../../src/model/state.ts'
+import { LocalTrainer } from '../../../src/model/train.ts'
+import type { ArchSpec, MergeMode, ModelState } from '../../../src/model/types.ts'
+import { archFingerprint, buildModel } from '../../../src/model/zoo.ts'
+
+export type RowMode = MergeMode | 'local-only' | 'fedavg' | 'centralized-same-time' | 'centralized-same-total'
+export type InitKind = 'independent' | 'shared' | 'n/a'
+export type OptimizerChoice = 'adam' | 'sgd' | 'momentum'
+/** How a peer combines several models received in one cycle. */
+export type Combine = 'joint' | 'sequential'
+
+export interface CurvePoint {
+  /** Local steps per peer so far (centralized-same-total: its steps / peers, i.e. equal total compute). */
+  step: number
+  /** Mean accuracy over peers on the eval subset. */
+  accuracy: number
+  min: number
+  max: number
+}
+
+/** One row of the result file (issue 3's format, plus bookkeeping fields). */
+export interface Row {
+  mode: RowMode
+  init: InitKind
+  finalAccuracy: number
+  minAccuracy: number
+  maxAccuracy: number
+  curve: CurvePoint[]
+  /** Label of the knob setting the row ran with (empty for the defaults). */
+  variant: string
+  /** Local steps per peer in the whole run. */
+  stepsPerPeer: number
+  /** Models sent per peer in the whole run. */
+  modelsSentPerPeer: number
+  /** Mean wall time of one merge call (ms; 0 when none). */
+  mergeMs: number
+  wallSeconds: number
+}
+
+export interface SimConfig {
+  arch: ArchSpec
+  peers: number
+  cycles: number
+  /** Local steps between pushes (K). */
+  steps: number
+  fanout: number
+  batchSize: number
+  learningRate: number
+  optimizer: OptimizerChoice
+  /** Per cycle, lr *= decay (1 = constant). */
+  lrDecay: number
+  /** Fresh optimizer state after every merge (Adam moments belong to the pre-merge weights). */
+  resetOptimizer: boolean
+  combine: Combine
+  varcorr: VarianceCorrectionOptions
+  /** Evaluate every this many cycles (and after the last). */
+  evalEvery: number
+  seed: number
+  variant: string
+}
+
+export interface SimData {
+  /** One dataset per peer (disjoint shares of the training set). */
+  shares: Dataset[]
+  /** The union of the shares, for centralized training. */
+  union: Dataset
+  evalSet: Dataset
+}
+
+export type SimLogger = (msg: string) => void
+
+/** A zoo model plus the optimizer it trains with (owned here, so it can be swapped and disposed). */
+class Peer {
+  readonly model: tf.LayersModel
+  readonly trainer: LocalTrainer
+  age = 0
+  private optimizer: tf.Optimizer
+  private lr: number
+
+  constructor(
+    private readonly cfg: SimConfig,
+    data: Dataset,
+    initSeed: number,
+    trainSeed: number,
+  ) {
+    this.model = buildModel(cfg.arch, { seed: initSeed, learningRate: cfg.learningRate })
+    this.trainer = new LocalTrainer({ data, seed: trainSeed })
+    this.lr = cfg.learningRate
+    // buildModel's compiled Adam never trained: replace it with ours so every row uses the same code.
+    const owned = this.model.optimizer
+    this.optimizer = this.newOptimizer()
+    this.model.optimizer = this.optimizer
+    owned.dispose()
+  }
+
+  private newOptimizer(): tf.Optimizer {
+    switch (this.cfg.optimizer) {
+      case 'adam':
+        return tf.train.adam(this.lr)
+      case 'sgd':
+        return tf.train.sgd(this.lr)
+      case 'momentum':
+        return tf.train.momentum(this.lr, 0.9)
+    }
+  }
+
+  resetOptimizer(): void {
+    const old = this.optimizer
+    this.optimizer = this.newOptimizer()
+    this.model.optimizer = this.optimizer
+    old.dispose()
+  }
+
+  /** Multiplies the learning rate (tfjs optimizers keep it in a plain field). */
+  decay(factor: number): void {
+    if (factor === 1) return
+    this.lr *= factor
+    ;(this.optimizer as unknown as { learningRate: number }).learningRate = this.lr
+  }
+
+  async train(steps: number): Promise<void> {
+    const r = await this.trainer.trainSteps(this.model, { steps, batchSize: this.cfg.batchSize })
+    this.age += r.samples
+  }
+
+  state(): ModelState {
+    return getState(this.model, { arch: archFingerprint(this.cfg.arch), age: this.age })
+  }
+
+  load(state: ModelState): void {
+    setState(this.model, state)
+    this.age = state.age
+  }
+
+  dispose(): void {
+    this.model.dispose()
+    this.optimizer.dispose()
+  }
+}
+
+async function evalPeers(
+  models: tf.LayersModel[],
+  evalSet: Dataset,
+): Promise<{ mean: number; min: number; max: number }> {
+  let sum = 0
+  let min = 1
+  let max = 0
+  for (const m of models) {
+    const { accuracy } = await evaluate(m, evalSet)
+    sum += accuracy
+    min = Math.min(min, accuracy)
+    max = Math.max(max, accuracy)
+  }
+  return { mean: sum / models.length, min, max }
+}
+
+function finish(
+  cfg: SimConfig,
+  mode: RowMode,
+  init: InitKind,
+  curve: CurvePoint[],
+  extra: { modelsSent: number; mergeMs: number; t0: number },
+): Row {
+  const last = curve[curve.length - 1]!
+  return {
+    mode,
+    init,
+    finalAccuracy: last.accuracy,
+    minAccuracy: last.min,
+    maxAccuracy: last.max,
+    curve,
+    variant: cfg.variant,
+    stepsPerPeer: cfg.cycles * cfg.steps,
+    modelsSentPerPeer: extra.modelsSent,
+    mergeMs: extra.mergeMs,
+    wallSeconds: (performance.now() - extra.t0) / 1000,
+  }
+}
+
+/** Picks `f` distinct peers other than `self`, uniformly. */
+function samplePeers(rng: ReturnType<typeof createRng>, peers: number, self: number, f: number): number[] {
+  const others: number[] = []
+  for (let p = 0; p < peers; p++) if (p !== self) others.push(p)
+  rng.shuffle(others)
+  return others.slice(0, Math.min(f, others.length))
+}
+
+/**
+ * Decentralized rows (a merge mode, or local-only): each cycle every peer trains K
+ * steps, pushes its model to `fanout` sampled peers, and every peer merges what it
+ * received before the next cycle.
+ */
+export async function runGossip(
+  cfg: SimConfig,
+  data: SimData,
+  mode: MergeMode | 'local-only',
+  init: 'independent' | 'shared',
+  log: SimLogger,
+): Promise<Row> {
+  const t0 = performance.now()
+  const peers = data.shares.map(
+    (share, p) =>
+      new Peer(
+        cfg,
+        share,
+        init === 'shared' ? hashSeed(cfg.seed, 'init') : hashSeed(cfg.seed, 'init', p),
+        hashSeed(cfg.seed, 'train', p),
+      ),
+  )
+  const mergers =
+    mode === 'local-only'
+      ? []
+      : peers.map((_, p) =>
+          createMerger({ mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
+        )
+  const rng = createRng(hashSeed(cfg.seed, 'sample'))
+  const curve: CurvePoint[] = []
+  let mergeMs = 0
+  let merges = 0
+  let sent = 0
+  try {
+    for (let c = 1; c <= cfg.cycles; c++) {
+      for (const peer of peers) await peer.train(cfg.steps)
+      if (mode !== 'local-only') {
+        const snapshots = peers.map((peer) => peer.state())
+        const inbox: ModelState[][] = peers.map(() => [])
+        peers.forEach((_, p) => {
+          for (const q of samplePeers(rng, peers.length, p, cfg.fanout)) inbox[q]!.push(snapshots[p]!)
+          sent += Math.min(cfg.fanout, peers.length - 1)
+        })
+        peers.forEach((peer, p) => {
+          const received = inbox[p]!
+          if (received.length === 0) return
+          const t1 = performance.now()
+          let merged = snapshots[p]!
+          if (cfg.combine === 'joint') merged = mergers[p]!(merged, received)
+          else for (const r of received) merged = mergers[p]!(merged, [r])
+          mergeMs += performance.now() - t1
+          merges++
+          peer.load(merged)
+          if (cfg.resetOptimizer) peer.resetOptimizer()
+        })
+      }
+      for (const peer of peers) peer.decay(cfg.lrDecay)
+      if (c % cfg.evalEvery === 0 || c === cfg.cycles) {
+        const acc = await evalPeers(
+          peers.map((p) => p.model),
+          data.evalSet,
+        )
+        curve.push({ step: c * cfg.steps, accuracy: acc.mean, min: acc.min, max: acc.max })
+        log(
+          `  ${mode}/${init} step ${c * cfg.steps}: mean ${acc.mean.toFixed(4)} [${acc.min.toFixed(3)}, ${acc.max.toFixed(3)}]`,
+        )
+      }
+    }
+  } finally {
+    for (const peer of peers) peer.dispose()
+  }
+  return finish(cfg, mode, init, curve, {
+    modelsSent: sent / peers.length,
+    mergeMs: merges ? mergeMs / merges : 0,
+    t0,
+  })
+}
+
+/**
+ * FedAvg (McMahan et al. 2017): every cycle each peer trains K steps from the global
+ * model and sends it to a server (one model per peer per cycle, like gossip with
+ * fanout 1), which averages them weighted by local data size and sends the result back.
+ */
+export async function runFedAvg(cfg: SimConfig, data: SimData, log: SimLogger): Promise<Row> {
+  const t0 = performance.now()
+  const peers = data.shares.map(
+    (share, p) => new Peer(cfg, share, hashSeed(cfg.seed, 'init'), hashSeed(cfg.seed, 'train', p)),
+  )
+  const total = data.shares.reduce((n, s) => n + s.count, 0)
+  const weights = data.shares.map((s) => s.count / total)
+  const curve: CurvePoint[] = []
+  let mergeMs = 0
+  try {
+    for (let c = 1; c <= cfg.cycles; c++) {
+      for (const peer of peers) await peer.train(cfg.steps)
+      const t1 = performance.now()
+      const states = peers.map((peer) => peer.state())
+      const global = weightedAverage(states, weights, Math.max(...states.map((s) => s.age)))
+      for (const peer of peers) {
+        peer.load(global)
+        if (cfg.resetOptimizer) peer.resetOptimizer()
+        peer.decay(cfg.lrDecay)
+      }
+      mergeMs += performance.now() - t1
+      if (c % cfg.evalEvery === 0 || c === cfg.cycles) {
+        // Every peer holds the global model: one evaluation is all of them.
+        const { accuracy } = await evaluate(peers[0]!.model, data.evalSet)
+        curve.push({ step: c * cfg.steps, accuracy, min: accuracy, max: accuracy })
+        log(`  fedavg step ${c * cfg.steps}: ${accuracy.toFixed(4)}`)
+      }
+    }
+  } finally {
+    for (const peer of peers) peer.dispose()
+  }
+  return finish(cfg, 'fedavg', 'shared', curve, { modelsSent: cfg.cycles, mergeMs: mergeMs / cfg.cycles, t0 })
+}
+
+/**
+ * One model on the union of every peer's data: 'same-time' trains as many steps as one
+ * peer does; 'same-total' as many as all peers together (its curve's step is steps / peers).
+ */
+export async function runCentralized(
+  cfg: SimConfig,
+  data: SimData,
+  which: 'same-time' | 'same-total',
+  log: SimLogger,
+): Promise<Row> {
+  const t0 = performance.now()
+  const scale = which === 'same-time' ? 1 : data.shares.length
+  const peer = new Peer(cfg, data.union, hashSeed(cfg.seed, 'init'), hashSeed(cfg.seed, 'train', 'central'))
+  const mode: RowMode = which === 'same-time' ? 'centralized-same-time' : 'centralized-same-total'
+  const curve: CurvePoint[] = []
+  try {
+    for (let c = 1; c <= cfg.cycles; c++) {
+      await peer.train(cfg.steps * scale)
+      // Same lr schedule per unit of the x axis as the gossip rows.
+      peer.decay(cfg.lrDecay)
+      if (c % cfg.evalEvery === 0 || c === cfg.cycles) {
+        const { accuracy } = await evaluate(peer.model, data.evalSet)
+        curve.push({ step: c * cfg.steps, accuracy, min: accuracy, max: accuracy })
+        log(`  ${mode} step ${c * cfg.steps * scale}: ${accuracy.toFixed(4)}`)
+      }
+    }
+  } finally {
+    peer.dispose()
+  }
+  return finish(cfg, mode, 'n/a', curve, { modelsSent: 0, mergeMs: 0, t0 })
+}
