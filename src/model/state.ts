@@ -110,45 +110,8 @@ export function validateState(state: ModelState): void {
   }
 }
 
-/** Deep copy (own Float32Arrays, own shape arrays). */
-export function cloneState(state: ModelState): ModelState {
-  return {
-    arch: state.arch,
-    age: state.age,
-    tensors: state.tensors.map((t) => ({
-      name: t.name,
-      shape: [...t.shape],
-      values: new Float32Array(t.values),
-    })),
-  }
-}
-
-/** Throws unless both states have the same fingerprint and tensor names/shapes in the same order. */
-export function assertSameLayout(a: ModelState, b: ModelState): void {
-  if (a.arch !== b.arch) throw new ArchMismatchError(`arch ${a.arch} != ${b.arch}`)
-  if (a.tensors.length !== b.tensors.length) throw new ArchMismatchError('tensor counts differ')
-  a.tensors.forEach((t, i) => {
-    const u = b.tensors[i]
-    if (t.name !== u.name || !sameShape(t.shape, u.shape)) {
-      throw new ArchMismatchError(`tensor ${i}: ${t.name}[${t.shape}] vs ${u.name}[${u.shape}]`)
-    }
-  })
-}
-
-/** Euclidean (L2) distance over all parameters; ArchMismatchError on different layouts. */
-export function stateDistance(a: ModelState, b: ModelState): number {
-  assertSameLayout(a, b)
-  let sum = 0
-  a.tensors.forEach((t, i) => {
-    const u = b.tensors[i].values
-    const v = t.values
-    for (let j = 0; j < v.length; j++) {
-      const d = v[j] - u[j]
-      sum += d * d
-    }
-  })
-  return Math.sqrt(sum)
-}
+// One tfjs-free implementation of these lives with the merge maths; re-exported here for callers of state.ts.
+export { assertSameLayout, cloneState, stateDistance } from './merge/layout.ts'
 
 /** Number of parameters in a state. */
 export function stateParamCount(state: ModelState): number {

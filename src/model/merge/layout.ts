@@ -47,8 +47,9 @@ export function cloneState(s: ModelState): ModelState {
   }
 }
 
-/** Euclidean distance between two states over all their values (layouts assumed equal). */
+/** Euclidean distance between two states over all their values; ArchMismatchError on different layouts. */
 export function stateDistance(a: ModelState, b: ModelState): number {
+  assertSameLayout(a, b)
   let sum = 0
   for (let i = 0; i < a.tensors.length; i++) {
     const x = a.tensors[i]!.values
