@@ -54,8 +54,9 @@ export const DEFAULT_MAX_CONCURRENT_INBOUND = 4
 export const MAX_STREAMS_PER_CONNECTION = 2
 
 /**
- * Payload slice handed to stream.send(). Yamux frames and Noise messages split
- * below 64 KiB anyway; larger slices only mean fewer calls (see BENCHMARKS.md).
+ * Payload slice handed to stream.send(), as a view (no copy). Noise splits
+ * everything into 64 KiB messages anyway; 64 KiB to 4 MiB measured the same
+ * (docs/BENCHMARKS.md), 256 KiB keeps the number of send() calls low.
  */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024
 
