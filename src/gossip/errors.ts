@@ -114,8 +114,8 @@ export class NotStartedError extends Error {
  */
 export function verdictOf(err: unknown): Verdict {
   if (err instanceof GossipValidationError) return err.verdict
-  // A different architecture is a configuration difference, not misbehaviour.
-  if (err instanceof ArchMismatchError) return 'ignore'
+  // ArchMismatchError (another architecture: a configuration difference, not
+  // misbehaviour) and errors from the stream layer land here.
   return 'ignore'
 }
 

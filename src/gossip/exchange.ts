@@ -278,6 +278,11 @@ export class ModelExchange {
   }
 
   private refuse(stream: Stream, from: string, err: Error): void {
+    if (err instanceof NotStartedError) {
+      // Our own shutdown, not the sender's doing: neither counted nor reported.
+      stream.abort(err)
+      return
+    }
     this.stats.rejected[err.name] = (this.stats.rejected[err.name] ?? 0) + 1
     const verdict = verdictOf(err)
     this.log('refused model stream from %s (%s): %s: %s', from, verdict, err.name, err.message)

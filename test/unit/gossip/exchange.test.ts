@@ -271,6 +271,8 @@ describe('ModelExchange', () => {
     await rx.stop()
     expect(rx.isStarted()).toBe(false)
     await until(() => s.status !== 'open', 'the in-flight stream to be reset')
+    // Our own shutdown is not the sender's fault: not counted as a rejection.
+    expect(rx.counters.rejected).toEqual({})
     await expect(tx.push(rxId, fakeState())).rejects.toThrow()
     await tx.stop()
     await expect(tx.push(rxId, fakeState())).rejects.toMatchObject({ name: 'NotStartedError' })
