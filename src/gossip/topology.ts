@@ -20,6 +20,12 @@ export const TOPOLOGY_DEFAULTS = {
   pingTimeoutMs: 5000,
   /** Three failed pings in a row (about 3 rounds) mark a peer unreachable; one may be a GC pause. */
   maxConsecutiveFailures: 3,
+  /**
+   * A ping's stream closes a moment after ping() resolves (the remote's FIN trails the pong), and
+   * libp2p allows 1 outbound / 2 inbound ping streams per connection: re-pinging a peer at once is
+   * refused. 500 ms covers the trailing FIN on any emulated link (one-way <= 110 ms) with room for a busy loop.
+   */
+  peerCooldownMs: 500,
 } as const
 
 /** The slice of a libp2p node the service uses (a `Libp2p<NodeServices>` fits; tests pass a fake). */
@@ -46,6 +52,10 @@ export interface TopologyInit {
   pingTimeoutMs?: number
   /** Consecutive failures after which `onUnreachable` fires (default 3). */
   maxConsecutiveFailures?: number
+  /** Least time in ms between the end of one ping to a peer and the start of the next (default 500). */
+  peerCooldownMs?: number
+  /** Clock in ms (default Date.now). */
+  now?: () => number
   /** Our coordinate; a fresh 2-D + height client by default. */
   vivaldi?: VivaldiClient
   /** Smoothed RTTs; a median-of-5 tracker by default. */
@@ -62,6 +72,8 @@ export interface TopologyCounters {
   pingsOk: number
   /** Pings that failed or timed out (not those cut short by stop()). */
   pingsFailed: number
+  /** Pings refused locally because a previous ping stream to that peer was still open (not a failure). */
+  pingsBusy: number
   /** Samples Vivaldi moved on. */
   coordinateUpdates: number
   /** Samples from peers that had announced no coordinate yet (RTT kept, Vivaldi not moved). */
@@ -80,6 +92,7 @@ export class TopologyService {
     pingsSent: 0,
     pingsOk: 0,
     pingsFailed: 0,
+    pingsBusy: 0,
     coordinateUpdates: 0,
     coordinatesMissing: 0,
     samplesRejected: 0,
@@ -93,9 +106,13 @@ export class TopologyService {
   private readonly pingsPerTick: number
   private readonly pingTimeoutMs: number
   private readonly maxFailures: number
+  private readonly peerCooldownMs: number
+  private readonly now: () => number
   /** Round-robin clock: the sequence number of each peer's last ping. */
   private readonly lastPinged = new Map<string, number>()
   private readonly failures = new Map<string, number>()
+  /** When each peer's last ping ended, for the cooldown. */
+  private readonly lastDone = new Map<string, number>()
   private readonly inFlight = new Set<string>()
   private seq = 0
   private timer?: ReturnType<typeof setInterval>
@@ -110,12 +127,15 @@ export class TopologyService {
     this.pingsPerTick = init.pingsPerTick ?? d.pingsPerTick
     this.pingTimeoutMs = init.pingTimeoutMs ?? d.pingTimeoutMs
     this.maxFailures = init.maxConsecutiveFailures ?? d.maxConsecutiveFailures
+    this.peerCooldownMs = init.peerCooldownMs ?? d.peerCooldownMs
+    this.now = init.now ?? Date.now
     if (!(this.intervalMs > 0))
       throw new InvalidArgumentError(`intervalMs must be positive, got ${this.intervalMs}`)
     if (!Number.isInteger(this.pingsPerTick) || this.pingsPerTick < 1) {
       throw new InvalidArgumentError(`pingsPerTick must be a positive integer, got ${this.pingsPerTick}`)
     }
     if (!(this.pingTimeoutMs > 0)) throw new InvalidArgumentError(`pingTimeoutMs must be positive`)
+    if (!(this.peerCooldownMs >= 0)) throw new InvalidArgumentError('peerCooldownMs must be >= 0')
     if (!Number.isInteger(this.maxFailures) || this.maxFailures < 1) {
       throw new InvalidArgumentError(
         `maxConsecutiveFailures must be a positive integer, got ${this.maxFailures}`,
@@ -171,9 +191,12 @@ export class TopologyService {
   async tick(options: AbortOptions = {}): Promise<number> {
     const root = this.controller?.signal
     const peers = new Map<string, PeerId>()
+    const cooledBefore = this.now() - this.peerCooldownMs
     for (const p of this.node.getPeers()) {
       const id = p.toString()
-      if (!this.inFlight.has(id)) peers.set(id, p)
+      if (this.inFlight.has(id) || (this.lastDone.get(id) ?? Number.NEGATIVE_INFINITY) > cooledBefore)
+        continue
+      peers.set(id, p)
     }
     const chosen = [...peers.keys()]
       .sort((a, b) => (this.lastPinged.get(a) ?? -1) - (this.lastPinged.get(b) ?? -1) || (a < b ? -1 : 1))
@@ -192,6 +215,7 @@ export class TopologyService {
     this.rtt.forget(peerId)
     this.vivaldi.forget(peerId)
     this.lastPinged.delete(peerId)
+    this.lastDone.delete(peerId)
     this.failures.delete(peerId)
   }
 
@@ -212,10 +236,17 @@ export class TopologyService {
     } catch (err) {
       // Cut short by stop() or the caller: says nothing about the peer.
       if (stopSignals.some((s) => s.aborted)) return false
-      this.onFailure(id, toError(err))
+      const e = toError(err)
+      // Our own per-connection ping stream limit: a local race, not the peer's fault.
+      if (e.name === 'TooManyOutboundProtocolStreamsError') {
+        this.counters.pingsBusy++
+        return false
+      }
+      this.onFailure(id, e)
       return false
     } finally {
       this.inFlight.delete(id)
+      this.lastDone.set(id, this.now())
     }
     this.counters.pingsOk++
     this.failures.delete(id)

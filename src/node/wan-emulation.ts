@@ -207,7 +207,7 @@ export async function loadWanLinks(path: string, options: AbortOptions = {}): Pr
 
 /** RTT in ms between two regions of `links`; throws InvalidWanLinksError for an unknown pair. */
 export function regionRttMs(links: WanLinks, a: string, b: string): number {
-  const ms = links.rttMs[pairKey(a, b)] ?? links.rttMs[`${a}|${b}`]
+  const ms = links.rttMs[`${a}|${b}`] ?? links.rttMs[`${b}|${a}`]
   if (ms === undefined) throw new InvalidWanLinksError(`no RTT for ${a}|${b}`)
   return ms
 }

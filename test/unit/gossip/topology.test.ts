@@ -59,7 +59,7 @@ describe('TopologyService', () => {
     for (const p of node.peers) node.answers.set(p.toString(), 20)
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => undefined, pingsPerTick: 2 },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, pingsPerTick: 2 },
     )
     expect(await topo.tick()).toBe(2)
     expect(await topo.tick()).toBe(2)
@@ -78,7 +78,7 @@ describe('TopologyService', () => {
     const samples = [40, 41, 200, 39, 40]
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: (id) => (id === ids[0]!.toString() ? remote : undefined) },
+      { peerCooldownMs: 0, getRemoteCoordinate: (id) => (id === ids[0]!.toString() ? remote : undefined) },
     )
     for (const s of samples) {
       node.answers.set(ids[0]!.toString(), s)
@@ -108,6 +108,7 @@ describe('TopologyService', () => {
     const topo = new TopologyService(
       { node, logger },
       {
+        peerCooldownMs: 0,
         vivaldi: new VivaldiClient({ random: seeded(1) }),
         pingsPerTick: 3,
         getRemoteCoordinate: (id) => remotes[ids.slice(1, 4).findIndex((p) => p.toString() === id)],
@@ -133,6 +134,7 @@ describe('TopologyService', () => {
     const topo = new TopologyService(
       { node, logger },
       {
+        peerCooldownMs: 0,
         getRemoteCoordinate: () => undefined,
         maxConsecutiveFailures: 3,
         onUnreachable: (id) => unreachable.push(id),
@@ -153,6 +155,7 @@ describe('TopologyService', () => {
     const topo = new TopologyService(
       { node, logger },
       {
+        peerCooldownMs: 0,
         getRemoteCoordinate: () => undefined,
         maxConsecutiveFailures: 2,
         onUnreachable: (id) => unreachable.push(id),
@@ -172,7 +175,7 @@ describe('TopologyService', () => {
     node.answers.set(ids[0]!.toString(), 'hang')
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => undefined, pingTimeoutMs: 50 },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, pingTimeoutMs: 50 },
     )
     expect(await topo.tick()).toBe(0)
     expect(topo.counters.pingsFailed).toBe(1)
@@ -184,7 +187,7 @@ describe('TopologyService', () => {
     node.answers.set(ids[0]!.toString(), 'hang')
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => undefined, intervalMs: 60_000, pingTimeoutMs: 60_000 },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, intervalMs: 60_000, pingTimeoutMs: 60_000 },
     )
     topo.start()
     topo.start()
@@ -202,12 +205,53 @@ describe('TopologyService', () => {
     node.answers.set(ids[0]!.toString(), 'hang')
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => undefined, pingTimeoutMs: 100 },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, pingTimeoutMs: 100 },
     )
     const first = topo.tick()
     expect(await topo.tick()).toBe(0)
     await first
     expect(node.pinged).toHaveLength(1)
+  })
+
+  it('waits out a cooldown before pinging the same peer again', async () => {
+    const node = new FakeNode()
+    node.peers = [ids[0]!, ids[1]!]
+    node.answers.set(ids[0]!.toString(), 10)
+    node.answers.set(ids[1]!.toString(), 10)
+    let now = 1000
+    const topo = new TopologyService(
+      { node, logger },
+      { getRemoteCoordinate: () => undefined, peerCooldownMs: 500, now: () => now },
+    )
+    expect(await topo.tick()).toBe(2)
+    now += 499
+    expect(await topo.tick()).toBe(0)
+    now += 1
+    expect(await topo.tick()).toBe(2)
+  })
+
+  it('does not count a local ping-stream limit as a failure of the peer', async () => {
+    const node = new FakeNode()
+    node.peers = [ids[0]!]
+    const busy = Object.assign(new Error('Too many outbound protocol streams'), {
+      name: 'TooManyOutboundProtocolStreamsError',
+    })
+    node.services.ping.ping = async () => {
+      throw busy
+    }
+    const unreachable: string[] = []
+    const topo = new TopologyService(
+      { node, logger },
+      {
+        peerCooldownMs: 0,
+        maxConsecutiveFailures: 1,
+        getRemoteCoordinate: () => undefined,
+        onUnreachable: (id) => unreachable.push(id),
+      },
+    )
+    await topo.tick()
+    expect(topo.counters).toMatchObject({ pingsBusy: 1, pingsFailed: 0 })
+    expect(unreachable).toEqual([])
   })
 
   it('forgets a peer on disconnect', async () => {
@@ -217,7 +261,7 @@ describe('TopologyService', () => {
     node.answers.set(ids[1]!.toString(), 40)
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => undefined, intervalMs: 60_000 },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, intervalMs: 60_000 },
     )
     topo.start()
     await topo.tick()
@@ -234,7 +278,7 @@ describe('TopologyService', () => {
     node.answers.set(ids[0]!.toString(), 20)
     const topo = new TopologyService(
       { node, logger },
-      { getRemoteCoordinate: () => ({ vec: [1, 2, 3], height: 1, error: 1 }) },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => ({ vec: [1, 2, 3], height: 1, error: 1 }) },
     )
     const before = topo.coordinate()
     await topo.tick()
@@ -254,7 +298,11 @@ describe('TopologyService', () => {
       { maxConsecutiveFailures: 0.5 },
     ]) {
       expect(
-        () => new TopologyService({ node, logger }, { getRemoteCoordinate: () => undefined, ...bad }),
+        () =>
+          new TopologyService(
+            { node, logger },
+            { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, ...bad },
+          ),
       ).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }))
     }
   })

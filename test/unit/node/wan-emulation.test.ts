@@ -62,6 +62,10 @@ describe('links file', () => {
     expect(regionRttMs(links, 'us-east', 'eu-west')).toBe(70)
     expect(regionRttMs(links, 'ap-southeast', 'us-east')).toBe(215)
     expect(regionRttMs(links, 'eu-west', 'eu-west')).toBe(10)
+    // The raw default (not normalised by parseWanLinks) answers in both orders too.
+    expect(regionRttMs(DEFAULT_WAN_LINKS, 'ap-southeast', 'us-east')).toBe(215)
+    expect(regionRttMs(DEFAULT_WAN_LINKS, 'us-east', 'ap-southeast')).toBe(215)
+    expect(() => regionRttMs(links, 'us-east', 'mars')).toThrow(expect.objectContaining({ name: 'InvalidWanLinksError' }))
     expect(links.uplinkMbps).toBe(20)
     expect(defaultRegionCounts(links)).toEqual([
       { region: 'us-east', count: 4 },

@@ -1,0 +1,234 @@
+/**
+ * Emulated wide-area links between real gossip-learn libp2p nodes on 127.0.0.1 (TCP, Noise,
+ * Yamux, gossipsub, ping): a libp2p ping measures the emulated RTT, a model-sized push is
+ * paced at the uplink rate, and TopologyService turns the pings into RTTs and Vivaldi
+ * coordinates that match the matrix.
+ *
+ * Bounds: the lower ones are hard (the emulation never releases data early; ping rounds to
+ * whole ms, hence 1 ms of slack); the upper ones are loose, for a loaded 2-core machine.
+ *
+ * Most tests build the node stack themselves rather than through createNode, for one reason:
+ * libp2p's connection monitor pings every connection every 10 s on /ipfs/ping/1.0.0 and aborts
+ * the connection when that ping fails, and the ping service allows 1 outbound stream per
+ * connection. A TopologyService ping in flight at that moment (likely when a ping takes
+ * 100-400 ms over an emulated link) makes the monitor's ping fail and the connection drop.
+ * These nodes raise the ping limits to 2 outbound / 4 inbound, the change createNode needs.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { median } from '../../src/gossip/rtt.ts'
+import { TopologyService } from '../../src/gossip/topology.ts'
+import { distance } from '../../src/gossip/vivaldi.ts'
+import { createNode, DEFAULT_YAMUX_INIT } from '../../src/node/create-node.ts'
+import { type WanEmulation, type WanLinks, wanEmulation } from '../../src/node/wan-emulation.ts'
+
+/** The gossip-learn transport stack (TCP, Noise, Yamux, identify, ping) behind an emulated WAN. */
+async function startNode(privateKey: PrivateKey, wan: WanEmulation) {
+  return createLibp2p({
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [wan.encrypter(noise())],
+    streamMuxers: [yamux(DEFAULT_YAMUX_INIT)],
+    services: { identify: identify(), ping: ping({ maxOutboundStreams: 2, maxInboundStreams: 4 }) },
+  })
+}
+
+type TestNode = Libp2p<{ ping: ReturnType<ReturnType<typeof ping>> }>
+
+/** Slack above the configured RTT that a loaded machine may add (timers, event loop, GC). */
+const UPPER_SLACK_MS = 40
+
+// a and b share region x; c is in y, d in z. The x-y-z triangle (60, 100, 80 ms) is a right
+// triangle, so 2-D coordinates can represent it exactly.
+const REGIONS = ['x', 'x', 'y', 'z'] as const
+const RTT = { 'x|x': 4, 'y|y': 4, 'z|z': 4, 'x|y': 60, 'x|z': 100, 'y|z': 80 }
+const UPLINK_MBPS = 20
+const PROBE_PROTOCOL = '/gossip-learn-test/sink/1.0.0'
+
+const rttOf = (i: number, j: number): number => {
+  const [a, b] = [REGIONS[i]!, REGIONS[j]!].sort()
+  return RTT[`${a}|${b}` as keyof typeof RTT]
+}
+
+const until = async (what: string, cond: () => boolean, ms = 30_000): Promise<void> => {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('wide-area emulation over real sockets', () => {
+  const nodes: TestNode[] = []
+  const wans: WanEmulation[] = []
+  /** Per node: when the sink protocol received the last byte of a push. */
+  const sinkDone = new Map<number, (at: number, bytes: number) => void>()
+
+  beforeAll(async () => {
+    const keys: PrivateKey[] = await Promise.all(REGIONS.map(() => generateKeyPair('Ed25519')))
+    const links: WanLinks = {
+      regions: { x: {}, y: {}, z: {} },
+      rttMs: RTT,
+      uplinkMbps: UPLINK_MBPS,
+      peers: Object.fromEntries(keys.map((k, i) => [peerIdFromPrivateKey(k).toString(), REGIONS[i]!])),
+    }
+    for (const [i, privateKey] of keys.entries()) {
+      const wan = wanEmulation({ links })
+      wans.push(wan)
+      const node = await startNode(privateKey, wan)
+      nodes.push(node)
+      await node.handle(PROBE_PROTOCOL, async (stream) => {
+        let bytes = 0
+        for await (const chunk of stream) bytes += chunk.byteLength
+        sinkDone.get(i)?.(performance.now(), bytes)
+        await stream.close({ signal: AbortSignal.timeout(5000) })
+      })
+    }
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.dial(nodes[j]!.getMultiaddrs()[0]!)
+    }
+  })
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()))
+  })
+
+  const pings = async (from: number, to: number, count: number): Promise<number[]> => {
+    const out: number[] = []
+    for (let k = 0; k < count; k++) {
+      out.push(
+        await nodes[from]!.services.ping.ping(nodes[to]!.peerId, { signal: AbortSignal.timeout(10_000) }),
+      )
+    }
+    return out
+  }
+
+  it.each([
+    [0, 1],
+    [0, 2],
+    [0, 3],
+    [2, 3],
+    [3, 1],
+  ])('a libp2p ping from node %i to node %i measures the emulated RTT', async (from, to) => {
+    const configured = rttOf(from, to)
+    const rtts = await pings(from, to, 8)
+    expect(Math.min(...rtts)).toBeGreaterThanOrEqual(configured - 1)
+    expect(median(rtts)).toBeLessThanOrEqual(configured + UPPER_SLACK_MS)
+  })
+
+  it('a ping within a region is far shorter than across regions', async () => {
+    const [intra, inter] = await Promise.all([pings(0, 1, 8), pings(0, 2, 8)])
+    expect(median(intra)).toBeLessThan(median(inter) - 30)
+  })
+
+  it('paces a 400 kB push at the uplink rate and counts it as cross-region bytes', async () => {
+    const size = 400_000
+    const before = wans[0]!.stats().bytesSentInterRegion
+    const arrived = new Promise<{ at: number; bytes: number }>((resolve) => {
+      sinkDone.set(2, (at, bytes) => resolve({ at, bytes }))
+    })
+    const stream = await nodes[0]!.dialProtocol(nodes[2]!.peerId, PROBE_PROTOCOL)
+    const start = performance.now()
+    const payload = new Uint8Array(size)
+    for (let off = 0; off < size; off += 64 * 1024) {
+      if (!stream.send(payload.subarray(off, Math.min(size, off + 64 * 1024)))) await stream.onDrain()
+    }
+    await stream.close({ signal: AbortSignal.timeout(10_000) })
+    const { at, bytes } = await arrived
+    expect(bytes).toBe(size)
+    // Serialisation at 20 Mbit/s (160 ms) plus the one-way delay (30 ms) is a floor...
+    const floorMs = (size * 8) / (UPLINK_MBPS * 1000) + rttOf(0, 2) / 2
+    expect(at - start).toBeGreaterThanOrEqual(floorMs)
+    // ...and the link does not run at a fraction of its rate either.
+    expect(at - start).toBeLessThan(3 * floorMs)
+    expect(wans[0]!.stats().bytesSentInterRegion - before).toBeGreaterThanOrEqual(size)
+    expect(wans[0]!.stats().region).toBe('x')
+  })
+
+  it('TopologyService measures the matrix and learns coordinates that predict it', async () => {
+    const services: TopologyService[] = []
+    const index = new Map(nodes.map((n, i) => [n.peerId.toString(), i]))
+    for (const node of nodes) {
+      // Stand-in for membership announcements: read the other service's current coordinate.
+      const svc = new TopologyService(
+        { node, logger: node.logger },
+        {
+          intervalMs: 40,
+          pingsPerTick: 3,
+          // The trailing FIN of the previous ping stream arrives within a few ms of the pong.
+          peerCooldownMs: 60,
+          getRemoteCoordinate: (id) => services[index.get(id)!]?.coordinate(),
+        },
+      )
+      services.push(svc)
+    }
+    for (const s of services) s.start()
+    try {
+      await until('120 coordinate updates per node', () =>
+        services.every((s) => s.counters.coordinateUpdates >= 120),
+      )
+    } finally {
+      for (const s of services) s.stop()
+    }
+
+    const relErrors: number[] = []
+    for (let i = 0; i < nodes.length; i++) {
+      expect(services[i]!.counters.pingsFailed).toBe(0)
+      for (let j = 0; j < nodes.length; j++) {
+        if (i === j) continue
+        const configured = rttOf(i, j)
+        const measured = services[i]!.rttMs(nodes[j]!.peerId.toString())!
+        expect(measured).toBeGreaterThanOrEqual(configured - 1)
+        expect(measured).toBeLessThanOrEqual(configured + UPPER_SLACK_MS)
+        const predicted = distance(services[i]!.coordinate(), services[j]!.coordinate())
+        if (REGIONS[i] !== REGIONS[j]) relErrors.push(Math.abs(predicted - configured) / configured)
+        // Even a same-region pair must be predicted near, not across an ocean.
+        expect(predicted).toBeLessThan(configured + 25)
+      }
+    }
+    expect(median(relErrors)).toBeLessThan(0.15)
+    expect(Math.max(...relErrors)).toBeLessThan(0.3)
+  })
+})
+
+describe('createNode with the emulation as its encrypterWrapper', () => {
+  it('delays a ping by the configured RTT', async () => {
+    const keys = await Promise.all([0, 1].map(() => generateKeyPair('Ed25519')))
+    const links: WanLinks = {
+      regions: { near: {}, far: {} },
+      rttMs: { 'near|near': 2, 'far|far': 2, 'far|near': 50 },
+      uplinkMbps: UPLINK_MBPS,
+      peers: {
+        [peerIdFromPrivateKey(keys[0]!).toString()]: 'near',
+        [peerIdFromPrivateKey(keys[1]!).toString()]: 'far',
+      },
+    }
+    const pair = await Promise.all(
+      keys.map((privateKey) =>
+        createNode({
+          privateKey,
+          listen: ['/ip4/127.0.0.1/tcp/0'],
+          encrypterWrapper: wanEmulation({ links }),
+        }),
+      ),
+    )
+    try {
+      await pair[0]!.dial(pair[1]!.getMultiaddrs()[0]!)
+      const rtts: number[] = []
+      for (let k = 0; k < 4; k++) rtts.push(await pair[0]!.services.ping.ping(pair[1]!.peerId))
+      expect(Math.min(...rtts)).toBeGreaterThanOrEqual(49)
+      expect(median(rtts)).toBeLessThanOrEqual(50 + UPPER_SLACK_MS)
+    } finally {
+      await Promise.all(pair.map((n) => n.stop()))
+    }
+  })
+})
