@@ -31,7 +31,7 @@
  * same-region pairs included, key `"a|b"` in either order. `uplinkMbps`: default 20.
  * `peers`: peer id -> region; the testbed fills it in from the identities it pre-generates.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import type {
   AbortOptions,
   ConnectionEncrypter,
@@ -281,6 +281,33 @@ export function assignRegions(
     for (const c of counts) for (let i = 0; i < c.count; i++) order.push(c.region)
   }
   return Object.fromEntries(peerIds.map((id, i) => [id, order[i]!]))
+}
+
+export interface TestbedLinksInit {
+  /** The topology (default DEFAULT_WAN_LINKS), e.g. from `loadWanLinks(--links FILE)`. */
+  links?: WanLinks
+  /** A `--regions` spec such as `us-east:4,eu-west:4`; default the links' `regions[name].peers`. */
+  regions?: string
+  /** The testbed's peer ids, in peer-index order. */
+  peerIds: readonly string[]
+  /** How peers are dealt to regions (default 'block'). */
+  order?: AssignRegionsOptions['order']
+}
+
+/**
+ * The links every daemon of a testbed loads: the topology plus each peer's region.
+ * Throws InvalidRegionSpecError when the region counts do not add up to the peers.
+ */
+export function testbedLinks(init: TestbedLinksInit): WanLinks {
+  const links = parseWanLinks(init.links ?? DEFAULT_WAN_LINKS)
+  const counts =
+    init.regions !== undefined ? parseRegionCounts(init.regions, links) : defaultRegionCounts(links)
+  return { ...links, peers: assignRegions(init.peerIds, counts, { order: init.order }) }
+}
+
+/** Writes a links file (pretty JSON) for daemons to load with loadWanLinks. */
+export async function saveWanLinks(path: string, links: WanLinks, options: AbortOptions = {}): Promise<void> {
+  await writeFile(path, `${JSON.stringify(links, null, 2)}\n`, { encoding: 'utf8', signal: options.signal })
 }
 
 /** Per-node counters of the emulation (for /status and the testbed JSON). */

@@ -1,5 +1,10 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import type { MessageStream } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -8,9 +13,12 @@ import {
   DEFAULT_WAN_LINKS,
   defaultRegionCounts,
   type EmulatedLinkStream,
+  loadWanLinks,
   parseRegionCounts,
   parseWanLinks,
   regionRttMs,
+  saveWanLinks,
+  testbedLinks,
   type WanLinks,
   wanEmulation,
 } from '../../../src/node/wan-emulation.ts'
@@ -65,7 +73,9 @@ describe('links file', () => {
     // The raw default (not normalised by parseWanLinks) answers in both orders too.
     expect(regionRttMs(DEFAULT_WAN_LINKS, 'ap-southeast', 'us-east')).toBe(215)
     expect(regionRttMs(DEFAULT_WAN_LINKS, 'us-east', 'ap-southeast')).toBe(215)
-    expect(() => regionRttMs(links, 'us-east', 'mars')).toThrow(expect.objectContaining({ name: 'InvalidWanLinksError' }))
+    expect(() => regionRttMs(links, 'us-east', 'mars')).toThrow(
+      expect.objectContaining({ name: 'InvalidWanLinksError' }),
+    )
     expect(links.uplinkMbps).toBe(20)
     expect(defaultRegionCounts(links)).toEqual([
       { region: 'us-east', count: 4 },
@@ -130,6 +140,35 @@ describe('links file', () => {
       )
     },
   )
+
+  it('builds testbed links that survive a save/load round trip', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `peer${i}`)
+    const links = testbedLinks({ peerIds: ids })
+    expect(links.peers!.peer0).toBe('us-east')
+    expect(links.peers!.peer4).toBe('eu-west')
+    expect(links.peers!.peer11).toBe('ap-southeast')
+    const custom = testbedLinks({
+      peerIds: ids.slice(0, 3),
+      regions: 'eu-west:2,ap-southeast:1',
+      order: 'interleave',
+    })
+    expect(custom.peers).toEqual({ peer0: 'eu-west', peer1: 'ap-southeast', peer2: 'eu-west' })
+    expect(() => testbedLinks({ peerIds: ids.slice(0, 5) })).toThrow(
+      expect.objectContaining({ name: 'InvalidRegionSpecError' }),
+    )
+    const dir = await mkdtemp(join(tmpdir(), 'gl-wan-'))
+    try {
+      const file = join(dir, 'links.json')
+      await saveWanLinks(file, links)
+      expect(await loadWanLinks(file)).toEqual(parseWanLinks(links))
+      await writeFile(file, '{ not json')
+      await expect(loadWanLinks(file)).rejects.toMatchObject({ name: 'InvalidWanLinksError' })
+      await writeFile(file, JSON.stringify({ regions: { a: {} }, rttMs: {} }))
+      await expect(loadWanLinks(file)).rejects.toMatchObject({ name: 'InvalidWanLinksError' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 
   it('rejects a region assignment whose counts do not match the peers', () => {
     expect(() => assignRegions(['a', 'b'], [{ region: 'x', count: 3 }])).toThrow(
@@ -275,6 +314,34 @@ describe('emulated link stream', () => {
     })
     expect(wan.rttMs('a', 'c')).toBe(60)
     expect(wan.rttMs('a', 'zz')).toBeUndefined()
+  })
+
+  it('wraps an encrypter: secured connections are delayed and closing the raw one flushes them first', async () => {
+    const local = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(1))
+    const remote = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(2))
+    const [localId, remoteId] = [peerIdFromPrivateKey(local), peerIdFromPrivateKey(remote)]
+    const links: WanLinks = { ...LINKS, peers: { [localId.toString()]: 'x', [remoteId.toString()]: 'y' } }
+    const wan = wanEmulation({ links, now: () => Date.now() })
+    const secured = new RecordingStream()
+    const raw = new RecordingStream()
+    const encrypter = wan.encrypter(() => ({
+      protocol: '/fake',
+      secureInbound: async () => ({ connection: secured, remotePeer: remoteId }),
+      secureOutbound: async () => ({ connection: secured, remotePeer: remoteId }),
+    }))({ peerId: localId })
+    expect(encrypter.protocol).toBe('/fake')
+    const result = await encrypter.secureOutbound(raw)
+    expect(result.remotePeer).toBe(remoteId)
+    expect(result.connection).not.toBe(secured)
+    result.connection.send(bytes(100))
+    const closing = raw.close()
+    await vi.advanceTimersByTimeAsync(10)
+    expect(raw.closedAt).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(50)
+    await closing
+    expect(secured.sent.map((s) => s.t)).toEqual([31])
+    expect(raw.closedAt).toBe(31)
+    expect(wan.stats().bytesSentInterRegion).toBe(100)
   })
 
   it('leaves a node outside the links file alone and refuses to serve two nodes', () => {
