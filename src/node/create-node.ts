@@ -89,7 +89,9 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // libp2p's connection monitor pings every connection every 10 s and drops it if that ping
+      // fails; with 1 outbound ping stream, a TopologyService ping in flight makes it fail (docs/WAN.md).
+      ping: ping({ maxOutboundStreams: 2, maxInboundStreams: 4 }),
       pubsub: gossipsub({
         // Small networks: a task may have one peer, and we still want to announce.
         allowPublishToZeroTopicPeers: true,
