@@ -46,7 +46,9 @@ const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Num
 /** Parse and validate an announcement; throws InvalidAnnouncementError. `from` is the gossipsub signer. */
 export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor {
   if (data.byteLength > MAX_DESCRIPTOR_BYTES) {
-    throw new InvalidAnnouncementError(`descriptor of ${data.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`)
+    throw new InvalidAnnouncementError(
+      `descriptor of ${data.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`,
+    )
   }
   let raw: unknown
   try {

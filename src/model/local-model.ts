@@ -45,7 +45,11 @@ export interface LocalTfModel {
 /** Load this peer's share of the data and build its model. */
 export async function createLocalModel(init: LocalModelInit): Promise<LocalTfModel> {
   // Partition on the labels alone, then decode only this peer's images (~19 MB, not the full 188 MB).
-  const shares = partition(loadMnistLabels('train'), { spec: init.partition, peers: init.peerCount, seed: init.seed })
+  const shares = partition(loadMnistLabels('train'), {
+    spec: init.partition,
+    peers: init.peerCount,
+    seed: init.seed,
+  })
   const mine = loadMnist({ split: 'train', indices: shares[init.peerIndex]! })
   const evalData = testSubset(init.evalSize)
   const trainer = new LocalTrainer({ data: mine, seed: init.trainSeed })

@@ -30,6 +30,8 @@ export async function loadCheckpoint(dataDir: string): Promise<ModelState | unde
   try {
     return decodeState(bytes)
   } catch (err) {
-    throw new DataDirError(`${path} is not a valid checkpoint (${(err as Error).message}); move it away to start fresh`)
+    throw new DataDirError(
+      `${path} is not a valid checkpoint (${(err as Error).message}); move it away to start fresh`,
+    )
   }
 }

@@ -19,7 +19,9 @@ ${TESTBED_USAGE}
 `
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -92,10 +94,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`gossip-learn: ${err.message}`)
-      console.error(`try 'gossip-learn ${command === 'start' || command === 'testbed' ? `${command} ` : ''}--help'`)
+      console.error(
+        `try 'gossip-learn ${command === 'start' || command === 'testbed' ? `${command} ` : ''}--help'`,
+      )
       return 2
     }
-    console.error(`gossip-learn: ${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`)
+    console.error(
+      `gossip-learn: ${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`,
+    )
     return 1
   }
 }

@@ -68,5 +68,7 @@ export async function acquireDataDir(explicit?: string): Promise<DataDirLock> {
     const r = await tryLock(dir)
     if (!('heldBy' in r)) return r
   }
-  throw new DataDirError(`every default data dir under ${resolve(DEFAULT_DATA_ROOT)} is in use; pass --data-dir`)
+  throw new DataDirError(
+    `every default data dir under ${resolve(DEFAULT_DATA_ROOT)} is in use; pass --data-dir`,
+  )
 }

@@ -19,7 +19,9 @@ export async function startStatusServer(init: {
       return
     }
     if (url.pathname !== '/status') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try GET /status"}\n')
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"error":"not found; try GET /status"}\n')
       return
     }
     let body: string

@@ -9,7 +9,9 @@ import { writeFileAtomic } from './files.ts'
 export const IDENTITY_FILE = 'identity.key'
 
 /** Load the key from `<dataDir>/identity.key`, or create it (mode 0600) on first start. */
-export async function loadOrCreateIdentity(dataDir: string): Promise<{ privateKey: PrivateKey; created: boolean }> {
+export async function loadOrCreateIdentity(
+  dataDir: string,
+): Promise<{ privateKey: PrivateKey; created: boolean }> {
   const path = join(dataDir, IDENTITY_FILE)
   let bytes: Uint8Array | undefined
   try {

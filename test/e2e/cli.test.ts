@@ -44,19 +44,37 @@ describe('gossip-learn CLI', () => {
     dirs.push(dir)
     const p = spawn(
       process.execPath,
-      [BIN, 'start', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir, '--http', '0', '--json-status', '--eval-size', '100'],
+      [
+        BIN,
+        'start',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--data-dir',
+        dir,
+        '--http',
+        '0',
+        '--json-status',
+        '--eval-size',
+        '100',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)))
-    const ready = await new Promise<{ peerId: string; multiaddrs: string[]; httpPort: number }>((res, rej) => {
-      createInterface({ input: p.stdout }).on('line', (line) => {
-        const msg = JSON.parse(line)
-        if (msg.event === 'ready') res(msg)
-      })
-      p.on('exit', (code) => rej(new Error(`exited early with ${code}`)))
-    })
-    expect(ready.multiaddrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.endsWith(`/p2p/${ready.peerId}`))).toBe(true)
-    const status = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/status`)).json()) as { peerId: string }
+    const ready = await new Promise<{ peerId: string; multiaddrs: string[]; httpPort: number }>(
+      (res, rej) => {
+        createInterface({ input: p.stdout }).on('line', (line) => {
+          const msg = JSON.parse(line)
+          if (msg.event === 'ready') res(msg)
+        })
+        p.on('exit', (code) => rej(new Error(`exited early with ${code}`)))
+      },
+    )
+    expect(
+      ready.multiaddrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.endsWith(`/p2p/${ready.peerId}`)),
+    ).toBe(true)
+    const status = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/status`)).json()) as {
+      peerId: string
+    }
     expect(status.peerId).toBe(ready.peerId)
     p.kill('SIGTERM')
     expect(await exited).toBe(0)

@@ -15,7 +15,11 @@ class FakeModel implements LocalModel {
     return { samples: steps, loss: 1 }
   }
   getState(): ModelState {
-    return { arch: 'fake', age: this.age, tensors: [{ name: 'w', shape: [1], values: Float32Array.of(this.value) }] }
+    return {
+      arch: 'fake',
+      age: this.age,
+      tensors: [{ name: 'w', shape: [1], values: Float32Array.of(this.value) }],
+    }
   }
   setState(s: ModelState): void {
     this.value = s.tensors[0]!.values[0]!
@@ -29,7 +33,11 @@ class FakeModel implements LocalModel {
 const meanMerger: Merger = (local, received) => {
   const all = [local, ...received]
   const v = all.reduce((s, m) => s + m.tensors[0]!.values[0]!, 0) / all.length
-  return { arch: local.arch, age: Math.max(...all.map((m) => m.age)), tensors: [{ name: 'w', shape: [1], values: Float32Array.of(v) }] }
+  return {
+    arch: local.arch,
+    age: Math.max(...all.map((m) => m.age)),
+    tensors: [{ name: 'w', shape: [1], values: Float32Array.of(v) }],
+  }
 }
 
 const until = async (cond: () => boolean) => {
@@ -47,7 +55,12 @@ describe('Learner', () => {
     learner = new Learner(
       {
         model,
-        pusher: { push: async (to, s) => (pushed.push({ to, value: s.tensors[0]!.values[0]! }), 1) },
+        pusher: {
+          push: async (to, s) => {
+            pushed.push({ to, value: s.tensors[0]!.values[0]! })
+            return 1
+          },
+        },
         sampler: new UniformSampler(),
         view: () => [{ peerId: 'a', lastSeen: Date.now() }],
         merger: meanMerger,
@@ -58,7 +71,10 @@ describe('Learner', () => {
     learner.start()
     await until(() => pushed.length >= 3)
     expect(pushed.every((p) => p.to === 'a')).toBe(true)
-    learner.receive({ arch: 'fake', age: 1, tensors: [{ name: 'w', shape: [1], values: Float32Array.of(-1e6) }] }, 'a')
+    learner.receive(
+      { arch: 'fake', age: 1, tensors: [{ name: 'w', shape: [1], values: Float32Array.of(-1e6) }] },
+      'a',
+    )
     await until(() => learner!.stats.merges === 1)
     expect(model.value).toBeLessThan(0)
     expect(learner.stats.lastAccuracy).toBe(0.5)

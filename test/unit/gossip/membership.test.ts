@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   type AnnounceMessage,
@@ -35,7 +35,13 @@ class FakePubsub implements PubsubLike {
 const self: PeerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 const other: PeerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 
-const good = () => ({ v: 1 as const, peerId: other.toString(), addrs: ['/ip4/127.0.0.1/tcp/4001'], age: 10, accuracy: 0.5 })
+const good = () => ({
+  v: 1 as const,
+  peerId: other.toString(),
+  addrs: ['/ip4/127.0.0.1/tcp/4001'],
+  age: 10,
+  accuracy: 0.5,
+})
 
 describe('decodeDescriptor', () => {
   it('round-trips a valid descriptor', () => {
@@ -49,10 +55,15 @@ describe('decodeDescriptor', () => {
     ['a negative age', encodeDescriptor({ ...good(), age: -1 })],
     ['an accuracy above 1', encodeDescriptor({ ...good(), accuracy: 3 })],
     ['a bad multiaddr', encodeDescriptor({ ...good(), addrs: ['nope'] })],
-    ['a malformed coordinate', encodeDescriptor({ ...good(), coordinate: { vec: [Number.NaN], height: 0, error: 1 } })],
+    [
+      'a malformed coordinate',
+      encodeDescriptor({ ...good(), coordinate: { vec: [Number.NaN], height: 0, error: 1 } }),
+    ],
     ['too many bytes', new Uint8Array(MAX_DESCRIPTOR_BYTES + 1)],
   ])('refuses %s', (_what, bytes) => {
-    expect(() => decodeDescriptor(bytes, other.toString())).toThrow(expect.objectContaining({ name: 'InvalidAnnouncementError' }))
+    expect(() => decodeDescriptor(bytes, other.toString())).toThrow(
+      expect.objectContaining({ name: 'InvalidAnnouncementError' }),
+    )
   })
 
   it('refuses a descriptor announcing someone else', () => {
@@ -69,13 +80,22 @@ describe('Membership', () => {
     let now = 1000
     const stored: string[] = []
     m = new Membership(
-      { pubsub, peerId: self, logger: defaultLogger(), now: () => now, addAddresses: async (id) => void stored.push(id.toString()) },
+      {
+        pubsub,
+        peerId: self,
+        logger: defaultLogger(),
+        now: () => now,
+        addAddresses: async (id) => void stored.push(id.toString()),
+      },
       { task: 't', describe: () => ({ addrs: [], age: 5 }), intervalMs: 60_000, ttlMs: 5000 },
     )
     m.start()
     await new Promise((r) => setTimeout(r, 0))
     expect(pubsub.published).toHaveLength(1)
-    expect(JSON.parse(new TextDecoder().decode(pubsub.published[0]))).toMatchObject({ peerId: self.toString(), age: 5 })
+    expect(JSON.parse(new TextDecoder().decode(pubsub.published[0]))).toMatchObject({
+      peerId: self.toString(),
+      age: 5,
+    })
 
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: new TextEncoder().encode('garbage') })
     pubsub.deliver({ type: 'unsigned', topic: m.topic, data: encodeDescriptor(good()) })
@@ -92,7 +112,10 @@ describe('Membership', () => {
 
   it('evicts a peer until it announces again', () => {
     const pubsub = new FakePubsub()
-    m = new Membership({ pubsub, peerId: self, logger: defaultLogger() }, { task: 't', describe: () => ({ addrs: [], age: 0 }) })
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger() },
+      { task: 't', describe: () => ({ addrs: [], age: 0 }) },
+    )
     m.start()
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
     expect(m.peers()).toHaveLength(1)

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { createRng } from '../../../src/model/rng.ts'
 import { type PeerEntry, UniformSampler } from '../../../src/gossip/sampler.ts'
+import { createRng } from '../../../src/model/rng.ts'
 
-const view = (n: number): PeerEntry[] => Array.from({ length: n }, (_, i) => ({ peerId: `p${i}`, lastSeen: 0 }))
+const view = (n: number): PeerEntry[] =>
+  Array.from({ length: n }, (_, i) => ({ peerId: `p${i}`, lastSeen: 0 }))
 
 describe('UniformSampler', () => {
   it('returns distinct peers, at most count', () => {

@@ -1,12 +1,12 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { loadCheckpoint, saveCheckpoint, checkpointPath } from '../../../src/node/checkpoint.ts'
+import type { ModelState } from '../../../src/model/types.ts'
+import { checkpointPath, loadCheckpoint, saveCheckpoint } from '../../../src/node/checkpoint.ts'
 import { acquireDataDir } from '../../../src/node/data-dir.ts'
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../../../src/node/identity.ts'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { ModelState } from '../../../src/model/types.ts'
 
 let dir: string
 beforeEach(async () => {
