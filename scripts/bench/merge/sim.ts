@@ -36,6 +36,8 @@ export interface Row {
   mode: RowMode
   init: InitKind
   finalAccuracy: number
+  /** Mean accuracy over the last 5 eval points: less noisy than the final one for comparing rows. */
+  tailAccuracy: number
   minAccuracy: number
   maxAccuracy: number
   curve: CurvePoint[]
@@ -81,6 +83,9 @@ export interface SimData {
 }
 
 export type SimLogger = (msg: string) => void
+
+/** Eval points averaged into Row.tailAccuracy. */
+export const TAIL_POINTS = 5
 
 /** A zoo model plus the optimizer it trains with (owned here, so it can be swapped and disposed). */
 class Peer {
@@ -175,10 +180,12 @@ function finish(
   extra: { modelsSent: number; mergeMs: number; t0: number },
 ): Row {
   const last = curve[curve.length - 1]!
+  const tail = curve.slice(-TAIL_POINTS)
   return {
     mode,
     init,
     finalAccuracy: last.accuracy,
+    tailAccuracy: tail.reduce((s, p) => s + p.accuracy, 0) / tail.length,
     minAccuracy: last.min,
     maxAccuracy: last.max,
     curve,
