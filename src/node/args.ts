@@ -8,12 +8,13 @@ import { parsePartitionSpec } from '../model/partition.ts'
 import type { ArchKind, MergeMode } from '../model/types.ts'
 import { DEFAULT_LEARNING_RATE } from '../model/zoo.ts'
 import { UsageError } from './errors.ts'
+import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from './wan-emulation.ts'
 
 export const MERGE_MODES: readonly MergeMode[] = ['plain', 'align', 'varcorr', 'align+varcorr']
 export const MODELS: readonly ArchKind[] = ['mlp', 'cnn']
 export const DATASETS = ['mnist'] as const
 export type Dataset = (typeof DATASETS)[number]
-export const SAMPLERS = ['uniform'] as const
+export const SAMPLERS = ['uniform', 'topology'] as const
 export type SamplerKind = (typeof SAMPLERS)[number]
 
 /** Defaults shared by `start` and `testbed` (the learning knobs). */
@@ -52,6 +53,10 @@ export interface StartConfig {
   gossip: boolean
   merge: MergeMode
   sampler: SamplerKind
+  /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
+  randomShare?: number
+  /** Testbed facility: a links file (docs/WAN.md) that emulates wide-area delay and uplinks on every connection. */
+  wanLinks?: string
   stepsPerRound: number
   fanout: number
   batchSize: number
@@ -79,6 +84,11 @@ export interface TestbedConfig {
   gossip: boolean
   merge: MergeMode
   sampler: SamplerKind
+  randomShare?: number
+  /** Emulated regions, e.g. `us-east:4,eu-west:4` (sets the peer count); implies WAN emulation. */
+  regions?: string
+  /** Links file (docs/WAN.md) for the emulation; default the built-in 3-region matrix. */
+  links?: string
   stepsPerRound: number
   fanout: number
   evalSize: number
@@ -91,12 +101,14 @@ export interface TestbedConfig {
 export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--data-dir DIR]
        [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
        [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
-       [--merge plain|align|varcorr|align+varcorr] [--steps-per-round K] [--fanout F] [--no-gossip]
-       [--batch-size B] [--lr LR] [--eval-size N] [--checkpoint-interval SECONDS] [--json-status]`
+       [--merge plain|align|varcorr|align+varcorr] [--sampler uniform|topology] [--random-share R]
+       [--steps-per-round K] [--fanout F] [--no-gossip] [--batch-size B] [--lr LR] [--eval-size N]
+       [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
 
 export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
        [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
-       [--merge MODE] [--steps-per-round K] [--fanout F] [--eval-size N] [--no-gossip]
+       [--merge MODE] [--sampler uniform|topology] [--random-share R] [--steps-per-round K]
+       [--fanout F] [--eval-size N] [--no-gossip] [--regions NAME:N,...] [--links FILE]
        [--json FILE] [--keep-dir DIR]`
 
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -129,7 +141,9 @@ function num(v: Values, name: string, min: number, max: number, exclusiveMin = f
   if (s === undefined) return undefined
   const n = Number(s)
   if (s.trim() === '' || !Number.isFinite(n) || n > max || n < min || (exclusiveMin && n === min)) {
-    throw new UsageError(`--${name} must be a number in ${exclusiveMin ? '(' : '['}${min}, ${max}], got '${s}'`)
+    throw new UsageError(
+      `--${name} must be a number in ${exclusiveMin ? '(' : '['}${min}, ${max}], got '${s}'`,
+    )
   }
   return n
 }
@@ -179,6 +193,7 @@ const LEARN_OPTIONS = {
   'init-seed': { type: 'string' },
   merge: { type: 'string' },
   sampler: { type: 'string' },
+  'random-share': { type: 'string' },
   'steps-per-round': { type: 'string' },
   fanout: { type: 'string' },
   'eval-size': { type: 'string' },
@@ -195,6 +210,7 @@ function learnFlags(v: Values) {
     initSeed: int(v, 'init-seed', 0, 2 ** 32 - 1),
     merge: oneOf(v, 'merge', MERGE_MODES) ?? LEARN_DEFAULTS.merge,
     sampler: oneOf(v, 'sampler', SAMPLERS) ?? LEARN_DEFAULTS.sampler,
+    randomShare: num(v, 'random-share', 0, 1),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
@@ -217,6 +233,7 @@ export function parseStartArgs(argv: string[]): StartConfig {
     'checkpoint-interval': { type: 'string' },
     'status-interval': { type: 'string' },
     'json-status': { type: 'boolean' },
+    'wan-links': { type: 'string' },
   })
   const learn = learnFlags(v)
   const peerCount = int(v, 'peer-count', 1, 100_000) ?? 8
@@ -240,6 +257,24 @@ export function parseStartArgs(argv: string[]): StartConfig {
     checkpointIntervalMs: (int(v, 'checkpoint-interval', 1, 86_400) ?? 30) * 1000,
     statusIntervalMs: (int(v, 'status-interval', 0, 86_400) ?? 10) * 1000,
     jsonStatus: v['json-status'] === true,
+    wanLinks: str(v, 'wan-links'),
+  }
+}
+
+/** Peers a `--regions` spec holds; checks the names against the built-in topology when `known`. */
+function regionTotal(spec: string, known: boolean): number {
+  try {
+    // Any name goes when a links file will supply the regions: only the syntax and counts are checked here.
+    const anyName = {
+      regions: Object.fromEntries(spec.split(',').map((p) => [p.split(':')[0]!.trim(), {}])),
+      rttMs: {},
+      uplinkMbps: 1,
+    }
+    const counts = parseRegionCounts(spec, known ? DEFAULT_WAN_LINKS : anyName)
+    return counts.reduce((s, r) => s + r.count, 0)
+  } catch (err) {
+    if (err instanceof InvalidRegionSpecError) throw new UsageError(`--regions: ${err.message}`)
+    throw err
   }
 }
 
@@ -252,10 +287,26 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     json: { type: 'string' },
     poll: { type: 'string' },
     'keep-dir': { type: 'string' },
+    regions: { type: 'string' },
+    links: { type: 'string' },
   })
+  const regions = str(v, 'regions')
+  const links = str(v, 'links')
+  let peers = int(v, 'peers', 1, 64)
+  if (regions !== undefined) {
+    // Region names from a --links file are checked once the testbed has read it.
+    const total = regionTotal(regions, links === undefined)
+    if (peers !== undefined && peers !== total) {
+      throw new UsageError(`--peers ${peers} disagrees with --regions, which hold ${total} peers`)
+    }
+    if (total < 1 || total > 64) throw new UsageError(`--regions must hold 1 to 64 peers, got ${total}`)
+    peers = total
+  }
   return {
     ...learnFlags(v),
-    peers: int(v, 'peers', 1, 64) ?? 8,
+    regions,
+    links,
+    peers: peers ?? 8,
     durationS: num(v, 'duration', 1, 86_400) ?? 120,
     targetAccuracy: num(v, 'target-accuracy', 0, 1),
     json: str(v, 'json'),

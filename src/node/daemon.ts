@@ -1,14 +1,20 @@
 /**
- * The composition root of one peer: identity, data share, model, libp2p node,
- * model exchange, membership, learner, checkpoints and the HTTP status.
- * Shutdown is ordered: learner, checkpoint, gossip, HTTP, libp2p.
+ * The composition root of one peer: identity, data share, model, libp2p node
+ * (behind the testbed's WAN emulation when given a links file), model exchange,
+ * membership, link measurement (RTT + Vivaldi), learner, checkpoints and the
+ * HTTP status. Shutdown is ordered: learner, checkpoint, gossip, HTTP, libp2p.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { ComponentLogger, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
 import { Membership } from '../gossip/membership.ts'
-import { UniformSampler } from '../gossip/sampler.ts'
+import { RttTracker } from '../gossip/rtt.ts'
+import { type PeerEntry, type PeerSampler, UniformSampler } from '../gossip/sampler.ts'
+import { type TopologyCounters, TopologyService } from '../gossip/topology.ts'
+import { TopologySampler } from '../gossip/topology-sampler.ts'
+import { type Coordinate, VivaldiClient, type VivaldiUpdateOptions } from '../gossip/vivaldi.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import { createMerger } from '../model/merge/index.ts'
@@ -19,8 +25,66 @@ import type { StartConfig } from './args.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { createNode, type GossipLearnNode } from './create-node.ts'
 import { acquireDataDir, type DataDirLock } from './data-dir.ts'
+import { UsageError } from './errors.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import {
+  InvalidWanLinksError,
+  loadWanLinks,
+  type WanEmulation,
+  type WanStats,
+  wanEmulation,
+} from './wan-emulation.ts'
+
+/**
+ * Pings share the uplink with model pushes, and queueing only ever adds delay: under load the
+ * median of recent pings measured 343 ms on a 10 ms emulated link and 380 ms on a 215 ms one
+ * (4-peer testbed, 20 Mbit/s uplinks), which hides which peers are near. The minimum of the
+ * last few samples estimates the propagation RTT (network-coordinate systems use a low
+ * percentile filter for the same reason: Ledlie et al., NSDI 2007).
+ */
+export const RTT_MIN_WINDOW = 8
+
+/** RttTracker that reports the minimum of each peer's last `RTT_MIN_WINDOW` samples. */
+class MinRttTracker extends RttTracker {
+  constructor() {
+    super({ windowSize: RTT_MIN_WINDOW })
+  }
+
+  override record(peerId: string, rttMs: number): number {
+    super.record(peerId, rttMs)
+    return this.get(peerId)!
+  }
+
+  override get(peerId: string): number | undefined {
+    const s = this.samples(peerId)
+    return s.length === 0 ? undefined : Math.min(...s)
+  }
+}
+
+/** Vivaldi fed with the tracker's minimum for the peer (TopologyService records the sample first). */
+class MinFilteredVivaldi extends VivaldiClient {
+  constructor(private readonly tracker: RttTracker) {
+    super({ latencyFilterSize: 0 })
+  }
+
+  override update(remote: Coordinate, rttMs: number, options: VivaldiUpdateOptions = {}): Coordinate {
+    const filtered = options.peerId !== undefined ? this.tracker.get(options.peerId) : undefined
+    return super.update(remote, filtered ?? rttMs)
+  }
+}
+
+/** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
+const LOOP_DELAY_RESOLUTION_MS = 10
+const loopDelayMs = (ns: number): number =>
+  Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0
+
+/**
+ * @libp2p/bootstrap dials its list once: a node whose first dial failed (a 12-process testbed on
+ * 2 cores timed one out) or that lost every connection stays alone for good. Re-dial the
+ * bootstrap list this often while the node has no connection at all.
+ */
+export const REJOIN_INTERVAL_MS = 5000
 
 /** GET /status. The testbed and the README's JSON schema rely on these names. */
 export interface NodeStatus {
@@ -32,7 +96,21 @@ export interface NodeStatus {
   arch: string
   backend: string
   merge: string
+  sampler: string
   gossip: boolean
+  /** Our emulated region (testbed), from the links file; absent without emulation. */
+  region?: string
+  /** Our Vivaldi coordinate (what we announce). */
+  coordinate: Coordinate
+  /** Link measurement: ping counters, and the smoothed RTT in ms to each peer measured so far. */
+  topology: TopologyCounters & { rttMs: Record<string, number> }
+  /** The WAN emulation's counters (bytes within / across regions); absent without emulation. */
+  wan?: WanStats
+  /**
+   * Event-loop delay since start (ms): every ping, pong and emulated delivery waits this long
+   * for its turn, so it is the part of a measured RTT that CPU contention adds.
+   */
+  eventLoopDelayMs: { mean: number; p50: number; p99: number }
   partition: { spec: string; index: number; count: number; samples: number }
   age: number
   steps: number
@@ -48,6 +126,8 @@ export interface NodeStatus {
   pushesFailed: number
   rejected: Record<string, number>
   resumedFromCheckpoint: boolean
+  /** Times the node found itself without connections and re-dialled its bootstrap list. */
+  rejoins: number
   uptimeS: number
 }
 
@@ -58,6 +138,10 @@ export interface Daemon {
   httpPort?: number
   node: GossipLearnNode
   learner: Learner
+  topology: TopologyService
+  /** The sampler the learner pushes with, and the view it samples from (membership + measured RTTs). */
+  sampler: PeerSampler
+  view(): PeerEntry[]
   model: LocalTfModel
   status(): NodeStatus
   checkpoint(): Promise<void>
@@ -84,16 +168,47 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     for (const f of cleanup.reverse()) await f().catch(() => {})
   }
   try {
+    // The links file first: a bad one is a usage error, reported before anything slow starts.
+    let wan: WanEmulation | undefined
+    if (config.wanLinks !== undefined) {
+      try {
+        wan = wanEmulation({ links: await loadWanLinks(config.wanLinks) })
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException
+        if (
+          err instanceof InvalidWanLinksError ||
+          e.code === 'ENOENT' ||
+          e.code === 'EISDIR' ||
+          e.code === 'EACCES'
+        ) {
+          throw new UsageError(`--wan-links: ${e.message}`)
+        }
+        throw err
+      }
+    }
+
     const { privateKey, created } = await loadOrCreateIdentity(lock.dir)
+    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
+    loopDelay.enable()
+    cleanup.push(async () => loopDelay.disable())
     const backend = await initBackend()
-    const arch: ArchSpec = { ...defaultArch(config.model), ...(config.hidden ? { hidden: config.hidden } : {}) }
+    const arch: ArchSpec = {
+      ...defaultArch(config.model),
+      ...(config.hidden ? { hidden: config.hidden } : {}),
+    }
     const fingerprint = archFingerprint(arch)
     const task = taskId(config.dataset, arch)
 
-    const node = await createNode({ listen: config.listen, bootstrap: config.bootstrap, privateKey })
+    const node = await createNode({
+      listen: config.listen,
+      bootstrap: config.bootstrap,
+      privateKey,
+      encrypterWrapper: wan,
+    })
     cleanup.push(async () => node.stop())
     const peerId = node.peerId.toString()
     const peerIndex = config.peerIndex ?? hashSeed(peerId) % config.peerCount
+    const region = wan?.regionOf(peerId)
     const logger: ComponentLogger = node.logger
 
     // Independent init by default (a seed from the peer id, stable across restarts); shared when asked.
@@ -120,20 +235,23 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         model.setState(saved)
         resumed = true
       } else {
-        print(`checkpoint in ${lock.dir} is for ${saved.arch}, not ${fingerprint}: starting fresh (it will be overwritten)`)
+        print(
+          `checkpoint in ${lock.dir} is for ${saved.arch}, not ${fingerprint}: starting fresh (it will be overwritten)`,
+        )
       }
     }
 
     const merger = createMerger({ mode: config.merge, seed: hashSeed('merge', peerId) })
     let learner: Learner | undefined
     let membership: Membership | undefined
+    let topology: TopologyService | undefined
     const exchange = new ModelExchange(
       { node, logger },
       {
         task,
         arch: fingerprint,
         expectedLayout: archTensors(arch),
-        describe: () => ({ accuracy: learner?.stats.lastAccuracy }),
+        describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
         onModel: (state: ModelState, _meta, from: string) => {
           membership?.touch(from)
           learner?.receive(state, from)
@@ -159,18 +277,44 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           addrs: addrs().map((a) => a.replace(/\/p2p\/[^/]+$/, '')),
           age: model.getAge(),
           accuracy: learner?.stats.lastAccuracy,
+          coordinate: topology?.coordinate(),
+          region,
         }),
       },
     )
     membership.start()
     cleanup.push(async () => membership?.stop())
 
+    const rtt = new MinRttTracker()
+    topology = new TopologyService(
+      { node, logger },
+      {
+        rtt,
+        vivaldi: new MinFilteredVivaldi(rtt),
+        getRemoteCoordinate: (id) => membership!.get(id)?.coordinate,
+        onUnreachable: (id) => membership!.evict(id),
+      },
+    )
+    topology.start()
+    cleanup.push(async () => topology?.stop())
+
+    const sampler: PeerSampler =
+      config.sampler === 'topology'
+        ? new TopologySampler({
+            localCoordinate: () => topology!.coordinate(),
+            randomShare: config.randomShare,
+          })
+        : new UniformSampler()
+
+    // Measured RTTs where we have them; the sampler predicts the rest from coordinates.
+    const view = (): PeerEntry[] =>
+      membership!.peers().map((p) => ({ ...p, rttMs: topology!.rttMs(p.peerId) }))
     learner = new Learner(
       {
         model,
         pusher: { push: (id, state, opts) => exchange.push(id, state, opts) },
-        sampler: new UniformSampler(),
-        view: () => membership!.peers(),
+        sampler,
+        view,
         merger,
         logger,
         onPushFailed: (id) => membership!.evict(id),
@@ -194,8 +338,26 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         arch: fingerprint,
         backend: backend.name,
         merge: config.merge,
+        sampler: config.sampler,
         gossip: config.gossip,
-        partition: { spec: config.partition, index: peerIndex, count: config.peerCount, samples: model.trainSamples },
+        region,
+        coordinate: topology!.coordinate(),
+        topology: {
+          ...topology!.counters,
+          rttMs: Object.fromEntries(topology!.rtt.peers().map((id) => [id, topology!.rttMs(id)!])),
+        },
+        wan: wan?.stats(),
+        eventLoopDelayMs: {
+          mean: loopDelayMs(loopDelay.mean),
+          p50: loopDelayMs(loopDelay.percentile(50)),
+          p99: loopDelayMs(loopDelay.percentile(99)),
+        },
+        partition: {
+          spec: config.partition,
+          index: peerIndex,
+          count: config.peerCount,
+          samples: model.trainSamples,
+        },
         age: model.getAge(),
         steps: learner!.stats.steps,
         lastAccuracy: learner!.stats.lastAccuracy,
@@ -210,6 +372,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         pushesFailed: learner!.stats.pushesFailed,
         rejected: { ...c.rejected, ...Object.fromEntries(membership!.rejected) },
         resumedFromCheckpoint: resumed,
+        rejoins,
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
       }
     }
@@ -221,6 +384,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     }
 
     learner.start()
+    let rejoins = 0
+    const rejoinTimer = setInterval(() => {
+      if (config.bootstrap.length === 0 || node.getConnections().length > 0) return
+      rejoins++
+      for (const a of config.bootstrap) {
+        node.dial(multiaddr(a), { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+      }
+    }, REJOIN_INTERVAL_MS)
+    rejoinTimer.unref()
+    cleanup.push(async () => clearInterval(rejoinTimer))
     const checkpoint = () => saveCheckpoint(lock.dir, model.getState())
     const checkpointTimer = setInterval(() => {
       checkpoint().catch((err) => print(`checkpoint failed: ${(err as Error).message}`))
@@ -229,7 +402,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
 
     print(
       `gossip-learn ${created ? 'created' : 'loaded'} identity ${peerId} (data dir ${lock.dir}); backend ${backend.name}; ` +
-        `${fingerprint}, share ${peerIndex}/${config.peerCount} of ${config.partition} (${model.trainSamples} samples)` +
+        `${fingerprint}, share ${peerIndex}/${config.peerCount} of ${config.partition} (${model.trainSamples} samples); ` +
+        `sampler ${config.sampler}${region !== undefined ? `; emulated region ${region}` : ''}` +
         `${resumed ? `, resumed at age ${model.getAge()}` : ''}`,
     )
 
@@ -243,6 +417,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       httpPort: http?.port,
       node,
       learner,
+      topology,
+      sampler,
+      view,
       model,
       status,
       checkpoint,
@@ -263,12 +440,22 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
 }
 
 /** `gossip-learn start`: run until the signal, printing the addresses and periodic status. */
-export async function runDaemon(config: StartConfig, hooks: DaemonHooks & { signal: AbortSignal }): Promise<void> {
+export async function runDaemon(
+  config: StartConfig,
+  hooks: DaemonHooks & { signal: AbortSignal },
+): Promise<void> {
   const print = hooks.print ?? (() => {})
   const daemon = await startDaemon(config, { print: config.jsonStatus ? undefined : print })
   try {
     if (config.jsonStatus) {
-      print(JSON.stringify({ event: 'ready', peerId: daemon.peerId, multiaddrs: daemon.multiaddrs, httpPort: daemon.httpPort }))
+      print(
+        JSON.stringify({
+          event: 'ready',
+          peerId: daemon.peerId,
+          multiaddrs: daemon.multiaddrs,
+          httpPort: daemon.httpPort,
+        }),
+      )
     } else {
       print('listening on (pass one of these to --bootstrap on another node):')
       for (const a of daemon.multiaddrs) print(`  ${a}`)
@@ -284,7 +471,8 @@ export async function runDaemon(config: StartConfig, hooks: DaemonHooks & { sign
             )
           }, config.statusIntervalMs)
         : undefined
-    if (!hooks.signal.aborted) await new Promise((r) => hooks.signal.addEventListener('abort', r, { once: true }))
+    if (!hooks.signal.aborted)
+      await new Promise((r) => hooks.signal.addEventListener('abort', r, { once: true }))
     if (timer) clearInterval(timer)
   } finally {
     await daemon.stop()

@@ -1,7 +1,9 @@
 /**
  * The local testbed: N real daemon processes on 127.0.0.1 (peer 0 is the
  * bootstrap, the others join through its multiaddr), polled over their HTTP
- * /status, stopped at the end; writes a JSON record of the run.
+ * /status, stopped at the end; writes a JSON record of the run. With
+ * `--regions` / `--links`, every daemon runs behind the emulated wide-area
+ * links of docs/WAN.md (peer ids are created up front to place them in regions).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -11,8 +13,22 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { TopologyCounters } from '../gossip/topology.ts'
+import type { Coordinate } from '../gossip/vivaldi.ts'
 import type { TestbedConfig } from './args.ts'
 import type { NodeStatus } from './daemon.ts'
+import { UsageError } from './errors.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import {
+  defaultRegionCounts,
+  InvalidRegionSpecError,
+  InvalidWanLinksError,
+  loadWanLinks,
+  saveWanLinks,
+  testbedLinks,
+  type WanLinks,
+} from './wan-emulation.ts'
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/gossip-learn.js')
 const READY_TIMEOUT_MS = 120_000
@@ -24,11 +40,22 @@ export interface SeriesPoint {
   age: number
   modelsReceived: number
   bytesSent: number
+  steps: number
 }
 
 export interface PeerResult {
   index: number
   peerId: string
+  /** Emulated region; absent without emulation. */
+  region?: string
+  /** Final Vivaldi coordinate. */
+  coordinate?: Coordinate
+  /** Bytes sent to peers of its own region / of other regions (emulation only). */
+  bytesSentIntraRegion?: number
+  bytesSentInterRegion?: number
+  topology?: TopologyCounters & { rttMs: Record<string, number> }
+  /** Event-loop delay over the run (ms): the CPU contention every message waited through. */
+  eventLoopDelayMs?: NodeStatus['eventLoopDelayMs']
   finalAccuracy: number | null
   modelsSent: number
   modelsReceived: number
@@ -46,6 +73,8 @@ export interface TestbedResult {
   reachedTarget: boolean
   meanFinalAccuracy: number | null
   minFinalAccuracy: number | null
+  /** The emulated topology with every peer's region (what the daemons loaded); absent without emulation. */
+  links?: WanLinks
   peers: PeerResult[]
 }
 
@@ -67,7 +96,19 @@ export interface TestbedHooks {
   signal?: AbortSignal
 }
 
-function daemonArgs(cfg: TestbedConfig, index: number, dataDir: string, bootstrap?: string): string[] {
+/** Per-run extras for every daemon. */
+interface SpawnExtras {
+  /** Links file written by the testbed. */
+  wanLinks?: string
+}
+
+function daemonArgs(
+  cfg: TestbedConfig,
+  index: number,
+  dataDir: string,
+  extras: SpawnExtras,
+  bootstrap?: string,
+): string[] {
   const args = [
     BIN,
     'start',
@@ -91,6 +132,8 @@ function daemonArgs(cfg: TestbedConfig, index: number, dataDir: string, bootstra
     String(cfg.seed),
     '--merge',
     cfg.merge,
+    '--sampler',
+    cfg.sampler,
     '--steps-per-round',
     String(cfg.stepsPerRound),
     '--fanout',
@@ -103,16 +146,24 @@ function daemonArgs(cfg: TestbedConfig, index: number, dataDir: string, bootstra
   ]
   if (cfg.hidden !== undefined) args.push('--hidden', String(cfg.hidden))
   if (cfg.initSeed !== undefined) args.push('--init-seed', String(cfg.initSeed))
+  if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
+  if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)
   if (!cfg.gossip) args.push('--no-gossip')
   if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
   return args
 }
 
 /** Start one daemon and resolve when it prints its ready line (peer id, addresses, HTTP port). */
-async function startPeer(cfg: TestbedConfig, index: number, dataDir: string, bootstrap?: string): Promise<Peer> {
+async function startPeer(
+  cfg: TestbedConfig,
+  index: number,
+  dataDir: string,
+  extras: SpawnExtras,
+  bootstrap?: string,
+): Promise<Peer> {
   await mkdir(dataDir, { recursive: true })
   const log = createWriteStream(join(dataDir, 'daemon.log'))
-  const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, bootstrap), {
+  const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, extras, bootstrap), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   })
@@ -123,10 +174,17 @@ async function startPeer(cfg: TestbedConfig, index: number, dataDir: string, boo
   })
   const lines = createInterface({ input: proc.stdout! })
   const ready = new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`peer ${index} not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => reject(new Error(`peer ${index} not ready after ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    )
     proc.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`peer ${index} exited with code ${code} before it was ready; see ${join(dataDir, 'daemon.log')}`))
+      reject(
+        new Error(
+          `peer ${index} exited with code ${code} before it was ready; see ${join(dataDir, 'daemon.log')}`,
+        ),
+      )
     })
     lines.on('line', (line) => {
       log.write(`${line}\n`)
@@ -166,6 +224,7 @@ async function poll(peer: Peer, t0: number): Promise<void> {
       age: s.age,
       modelsReceived: s.modelsReceived,
       bytesSent: s.bytesSent,
+      steps: s.steps,
     })
   } catch {
     // A busy peer may miss a poll; the next one catches up.
@@ -181,27 +240,103 @@ async function stopPeer(peer: Peer): Promise<void> {
   clearTimeout(timer)
 }
 
-const fmtAcc = (a: number | null | undefined): string => (a === null || a === undefined ? '  -  ' : a.toFixed(3))
-const mean = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length)
+const fmtAcc = (a: number | null | undefined): string =>
+  a === null || a === undefined ? '  -  ' : a.toFixed(3)
+const mean = (xs: number[]): number | null =>
+  xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
+
+/** The `--links` file, with read and content errors as UsageError naming the flag. */
+async function readLinksFlag(path: string): Promise<WanLinks> {
+  try {
+    return await loadWanLinks(path)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (
+      err instanceof InvalidWanLinksError ||
+      e.code === 'ENOENT' ||
+      e.code === 'EISDIR' ||
+      e.code === 'EACCES'
+    ) {
+      throw new UsageError(`--links: ${e.message}`)
+    }
+    throw err
+  }
+}
+
+/**
+ * Creates each peer's identity now (the daemon loads the same key from its data dir) and, when
+ * emulation is asked for, writes the links file that places every peer in its region.
+ * Regions are dealt round-robin ('interleave'): peer index is data-shard index, and with
+ * shards partitions consecutive shards hold neighbouring labels, so blocks of consecutive
+ * peers would give each region a skewed label mix and penalise a sampler that stays in-region.
+ */
+async function prepareWan(
+  cfg: TestbedConfig,
+  base: string,
+): Promise<{ peers: number; links?: WanLinks; path?: string }> {
+  if (cfg.regions === undefined && cfg.links === undefined) return { peers: cfg.peers }
+  const topology = cfg.links !== undefined ? await readLinksFlag(cfg.links) : undefined
+  // --links without --regions: the file's own region sizes set the peer count.
+  const peers =
+    cfg.regions === undefined && topology !== undefined
+      ? defaultRegionCounts(topology).reduce((s, r) => s + r.count, 0)
+      : cfg.peers
+  if (peers < 1) throw new UsageError('--links: its regions hold no peers; give --regions')
+  const peerIds: string[] = []
+  for (let i = 0; i < peers; i++) {
+    const dir = join(base, `peer-${i}`)
+    await mkdir(dir, { recursive: true })
+    const { privateKey } = await loadOrCreateIdentity(dir)
+    peerIds.push(peerIdFromPrivateKey(privateKey).toString())
+  }
+  let links: WanLinks
+  try {
+    links = testbedLinks({ links: topology, regions: cfg.regions, peerIds, order: 'interleave' })
+  } catch (err) {
+    if (err instanceof InvalidRegionSpecError) throw new UsageError(`--regions: ${err.message}`)
+    throw err
+  }
+  const path = join(base, 'links.json')
+  await saveWanLinks(path, links)
+  return { peers, links, path }
+}
 
 /** Run the testbed; always stops every process it started, also on error or abort. */
-export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promise<TestbedResult> {
+export async function runTestbed(config: TestbedConfig, hooks: TestbedHooks): Promise<TestbedResult> {
   const startedAt = new Date().toISOString()
-  const base = cfg.keepDir !== undefined ? resolve(cfg.keepDir) : await mkdtemp(join(tmpdir(), 'gossip-learn-testbed-'))
+  const base =
+    config.keepDir !== undefined
+      ? resolve(config.keepDir)
+      : await mkdtemp(join(tmpdir(), 'gossip-learn-testbed-'))
+  let cfg = config
   await mkdir(base, { recursive: true })
   const peers: Peer[] = []
   const stopAll = () => Promise.all(peers.map(stopPeer))
   const onAbort = () => void stopAll()
   hooks.signal?.addEventListener('abort', onAbort)
   try {
-    hooks.print(`testbed: starting ${cfg.peers} peers (${cfg.model}, ${cfg.partition}, merge ${cfg.merge}${cfg.gossip ? '' : ', no gossip'}) in ${base}`)
-    const first = await startPeer(cfg, 0, join(base, 'peer-0'))
+    const wan = await prepareWan(cfg, base)
+    cfg = { ...cfg, peers: wan.peers }
+    const extras: SpawnExtras = { wanLinks: wan.path }
+    hooks.print(
+      `testbed: starting ${cfg.peers} peers (${cfg.model}, ${cfg.partition}, merge ${cfg.merge}, sampler ${cfg.sampler}` +
+        `${cfg.gossip ? '' : ', no gossip'}) in ${base}`,
+    )
+    if (wan.links !== undefined) {
+      const regions = Object.values(wan.links.peers ?? {})
+      hooks.print(
+        `testbed: emulated regions (interleaved by peer index) ${regions.join(' ')}; links ${wan.path}`,
+      )
+    }
+    const first = await startPeer(cfg, 0, join(base, 'peer-0'), extras)
     peers.push(first)
     const boot = first.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? first.multiaddrs[0]
     if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
     hooks.print(`testbed: bootstrap ${boot}`)
     const rest = await Promise.allSettled(
-      Array.from({ length: cfg.peers - 1 }, (_, k) => startPeer(cfg, k + 1, join(base, `peer-${k + 1}`), boot)),
+      Array.from({ length: cfg.peers - 1 }, (_, k) =>
+        startPeer(cfg, k + 1, join(base, `peer-${k + 1}`), extras, boot),
+      ),
     )
     for (const r of rest) if (r.status === 'fulfilled') peers.push(r.value)
     const failed = rest.find((r) => r.status === 'rejected')
@@ -216,7 +351,10 @@ export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promi
       const tick = Date.now()
       await Promise.all(peers.map((p) => poll(p, t0)))
       const accs = peers.map((p) => p.status?.lastAccuracy)
-      if (cfg.targetAccuracy !== undefined && accs.every((a) => a !== undefined && a >= cfg.targetAccuracy!)) {
+      if (
+        cfg.targetAccuracy !== undefined &&
+        accs.every((a) => a !== undefined && a >= cfg.targetAccuracy!)
+      ) {
         reachedTarget = true
         break
       }
@@ -230,7 +368,8 @@ export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promi
             `[${accs.map(fmtAcc).join(' ')}]  models rx ${rx}  sent ${mb.toFixed(1)} MiB`,
         )
       }
-      if (peers.some((p) => p.exited)) throw new Error(`peer ${peers.find((p) => p.exited)!.index} exited during the run`)
+      if (peers.some((p) => p.exited))
+        throw new Error(`peer ${peers.find((p) => p.exited)!.index} exited during the run`)
       await new Promise((r) => setTimeout(r, Math.max(0, cfg.pollMs - (Date.now() - tick))))
     }
     await Promise.all(peers.map((p) => poll(p, t0)))
@@ -239,6 +378,12 @@ export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promi
     const results: PeerResult[] = peers.map((p) => ({
       index: p.index,
       peerId: p.peerId ?? '',
+      region: p.status?.region,
+      coordinate: p.status?.coordinate,
+      bytesSentIntraRegion: p.status?.wan?.bytesSentIntraRegion,
+      bytesSentInterRegion: p.status?.wan?.bytesSentInterRegion,
+      topology: p.status?.topology,
+      eventLoopDelayMs: p.status?.eventLoopDelayMs,
       finalAccuracy: p.status?.lastAccuracy ?? null,
       modelsSent: p.status?.modelsSent ?? 0,
       modelsReceived: p.status?.modelsReceived ?? 0,
@@ -256,6 +401,7 @@ export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promi
       reachedTarget,
       meanFinalAccuracy: mean(finals),
       minFinalAccuracy: finals.length > 0 ? Math.min(...finals) : null,
+      ...(wan.links !== undefined ? { links: wan.links } : {}),
       peers: results,
     }
     if (cfg.json !== undefined) {
@@ -270,19 +416,29 @@ export async function runTestbed(cfg: TestbedConfig, hooks: TestbedHooks): Promi
   }
 }
 
+/** Share of the emulated bytes that crossed regions, or null without emulation. */
+export function interRegionShare(peers: readonly PeerResult[]): number | null {
+  const inter = peers.reduce((s, p) => s + (p.bytesSentInterRegion ?? 0), 0)
+  const total = inter + peers.reduce((s, p) => s + (p.bytesSentIntraRegion ?? 0), 0)
+  return total > 0 ? inter / total : null
+}
+
 /** The summary table printed at the end of a run. */
 export function formatSummary(r: TestbedResult): string {
+  const width = Math.max(6, ...r.peers.map((p) => p.region?.length ?? 0))
+  const share = interRegionShare(r.peers)
   const rows = [
-    'peer  peerId                  samples  final acc  steps   sent  recv  merges   MiB out   MiB in',
+    `peer  peerId                  ${'region'.padEnd(width)}  samples  final acc  steps   sent  recv  merges   MiB out   MiB in`,
     ...r.peers.map(
       (p) =>
-        `${String(p.index).padStart(4)}  ${p.peerId.slice(-22).padEnd(22)}  ${String(p.trainSamples).padStart(7)}  ` +
+        `${String(p.index).padStart(4)}  ${p.peerId.slice(-22).padEnd(22)}  ${(p.region ?? '-').padEnd(width)}  ${String(p.trainSamples).padStart(7)}  ` +
         `${fmtAcc(p.finalAccuracy).padStart(9)}  ${String(p.steps).padStart(5)}  ${String(p.modelsSent).padStart(5)}  ` +
         `${String(p.modelsReceived).padStart(4)}  ${String(p.merges).padStart(6)}  ${(p.bytesSent / 2 ** 20).toFixed(1).padStart(8)}  ` +
         `${(p.bytesReceived / 2 ** 20).toFixed(1).padStart(7)}`,
     ),
     `mean final accuracy ${fmtAcc(r.meanFinalAccuracy)}, min ${fmtAcc(r.minFinalAccuracy)}, ` +
       `${r.durationS.toFixed(1)} s${r.reachedTarget ? ' (every peer reached the target)' : ''}`,
+    ...(share !== null ? [`bytes across regions: ${(share * 100).toFixed(1)}% of emulated bytes sent`] : []),
   ]
   return rows.join('\n')
 }

@@ -20,8 +20,23 @@ const until = async (what: string, cond: () => boolean, ms = 60_000) => {
 
 const config = (dir: string, index: number, extra: string[] = []) =>
   parseStartArgs([
-    '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir, '--peer-index', String(index), '--peer-count', '3',
-    '--partition', 'iid', '--eval-size', '200', '--steps-per-round', '10', '--status-interval', '0', ...extra,
+    '--listen',
+    '/ip4/127.0.0.1/tcp/0',
+    '--data-dir',
+    dir,
+    '--peer-index',
+    String(index),
+    '--peer-count',
+    '3',
+    '--partition',
+    'iid',
+    '--eval-size',
+    '200',
+    '--steps-per-round',
+    '10',
+    '--status-interval',
+    '0',
+    ...extra,
   ])
 
 describe('daemons on loopback', () => {
@@ -44,8 +59,11 @@ describe('daemons on loopback', () => {
     daemons.push(await startDaemon(config(join(base, 'b'), 1, ['--bootstrap', boot])))
     daemons.push(await startDaemon(config(join(base, 'c'), 2, ['--bootstrap', boot])))
 
-    await until('every daemon to merge models from its peers', () =>
-      daemons.every((d) => d.status().modelsReceived > 0 && d.status().merges > 0),
+    // modelsSent counts completed pushes: on a loaded machine a daemon may merge before its first push is done.
+    await until('every daemon to merge models from its peers and complete a push', () =>
+      daemons.every(
+        (d) => d.status().modelsReceived > 0 && d.status().merges > 0 && d.status().modelsSent > 0,
+      ),
     )
     for (const d of daemons) {
       const s = d.status()
@@ -54,7 +72,10 @@ describe('daemons on loopback', () => {
       expect(s.viewSize).toBeGreaterThanOrEqual(1)
     }
     // b and c only knew a; they must have learned of each other through membership.
-    await until('b and c to see each other', () => daemons[1]!.status().viewSize === 2 && daemons[2]!.status().viewSize === 2)
+    await until(
+      'b and c to see each other',
+      () => daemons[1]!.status().viewSize === 2 && daemons[2]!.status().viewSize === 2,
+    )
 
     const res = await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/status`)
     expect(res.status).toBe(200)
@@ -62,6 +83,12 @@ describe('daemons on loopback', () => {
     expect(s.peerId).toBe(daemons[0]!.peerId)
     expect(s.connectedPeers.length).toBeGreaterThanOrEqual(1)
     expect(s.modelsReceived).toBeGreaterThan(0)
+    // No links file: no emulation, but links are still measured and the coordinate is announced.
+    expect(s.sampler).toBe('uniform')
+    expect(s.region).toBeUndefined()
+    expect(s.wan).toBeUndefined()
+    expect(s.coordinate.vec).toHaveLength(2)
+    expect(s.topology.pingsSent).toBeGreaterThanOrEqual(0)
     expect((await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/nope`)).status).toBe(404)
   })
 
