@@ -1,0 +1,280 @@
+/**
+ * Uniform vs topology-aware peer sampling on the default emulated wide-area topology
+ * (us-east:4, eu-west:4, ap-southeast:4; 10 ms within a region, 70/165/215 ms across;
+ * 20 Mbit/s uplinks): two testbed runs of 12 real daemon processes with the same identities
+ * (so the same regions, data shares and initial weights), partition, merge mode and duration,
+ * one per sampler. Prints one table:
+ *   - time until the mean accuracy reaches 0.95 (or the highest level both runs reach);
+ *   - final mean accuracy (each peer's mean over the last 20 s, averaged);
+ *   - share of bytes sent across regions;
+ *   - median relative error of the Vivaldi-predicted RTT (from each pair's coordinates in
+ *     /status) against the emulated RTT of the pair;
+ *   - CPU contention: training steps/s per peer, load average.
+ *
+ *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
+ *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR]
+ */
+import '../../src/polyfill.ts'
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { median } from '../../src/gossip/rtt.ts'
+import { distance } from '../../src/gossip/vivaldi.ts'
+import { parseTestbedArgs, type SamplerKind } from '../../src/node/args.ts'
+import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
+import { interRegionShare, type PeerResult, runTestbed, type TestbedResult } from '../../src/node/testbed.ts'
+import { regionRttMs, type WanLinks } from '../../src/node/wan-emulation.ts'
+
+const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'
+const PEERS = 12
+const TARGET = 0.95
+/** Final accuracy is each peer's mean over this last stretch: one evaluation is noisy (2000 images). */
+const FINAL_WINDOW_S = 20
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '240' },
+    json: { type: 'string' },
+    'random-share': { type: 'string' },
+    partition: { type: 'string' },
+    merge: { type: 'string' },
+    seed: { type: 'string' },
+    only: { type: 'string' },
+    'keep-dir': { type: 'string' },
+  },
+})
+
+interface RunSummary {
+  sampler: SamplerKind
+  /** Mean accuracy over peers (each peer's latest evaluation) at each poll. */
+  meanCurve: Array<{ t: number; acc: number }>
+  finalAccuracy: number | null
+  interRegionShare: number | null
+  coordinateError: { median: number; intra: number; inter: number; pairs: number }
+  /** Measured (min-filtered) RTT vs emulated, median relative error over all measured links. */
+  measuredRttError: number
+  stepsPerSecondPerPeer: number
+  /** Seconds between two pushes of a peer (steps per round / steps per second). */
+  roundPeriodS: number
+  /** Median over peers of their event-loop delay p50 / p99 (ms). */
+  eventLoopDelayMs: { p50: number; p99: number }
+  modelsSentPerPeer: number
+  mibSentPerPeer: number
+  pingsFailed: number
+  /** Peers that never received a model (cut off from the network): they drag the mean down. */
+  isolatedPeers: number
+  loadAverage: number[]
+  durationS: number
+}
+
+/** Mean accuracy across peers over time: each peer counts with its latest evaluation; defined once all have one. */
+function meanCurve(peers: readonly PeerResult[]): Array<{ t: number; acc: number }> {
+  const times = [...new Set(peers.flatMap((p) => p.series.map((s) => s.t)))].sort((a, b) => a - b)
+  const idx = peers.map(() => -1)
+  const out: Array<{ t: number; acc: number }> = []
+  for (const t of times) {
+    let sum = 0
+    let all = true
+    peers.forEach((p, k) => {
+      while (idx[k]! + 1 < p.series.length && p.series[idx[k]! + 1]!.t <= t) idx[k]!++
+      let j = idx[k]!
+      while (j >= 0 && p.series[j]!.accuracy === null) j--
+      if (j < 0) all = false
+      else sum += p.series[j]!.accuracy!
+    })
+    if (all) out.push({ t, acc: sum / peers.length })
+  }
+  return out
+}
+
+function finalAccuracy(peers: readonly PeerResult[], durationS: number): number | null {
+  const perPeer = peers.map((p) => {
+    const last = p.series.filter((s) => s.t >= durationS - FINAL_WINDOW_S && s.accuracy !== null)
+    return last.length > 0 ? last.reduce((a, s) => a + s.accuracy!, 0) / last.length : p.finalAccuracy
+  })
+  const known = perPeer.filter((a): a is number => a !== null && a !== undefined)
+  return known.length === perPeer.length ? known.reduce((a, b) => a + b, 0) / known.length : null
+}
+
+function coordinateError(peers: readonly PeerResult[], links: WanLinks) {
+  const all: number[] = []
+  const intra: number[] = []
+  const inter: number[] = []
+  for (let i = 0; i < peers.length; i++) {
+    for (let j = i + 1; j < peers.length; j++) {
+      const [a, b] = [peers[i]!, peers[j]!]
+      if (
+        a.coordinate === undefined ||
+        b.coordinate === undefined ||
+        a.region === undefined ||
+        b.region === undefined
+      )
+        continue
+      const truth = regionRttMs(links, a.region, b.region)
+      const rel = Math.abs(distance(a.coordinate, b.coordinate) - truth) / truth
+      all.push(rel)
+      ;(a.region === b.region ? intra : inter).push(rel)
+    }
+  }
+  const med = (xs: number[]) => (xs.length > 0 ? median(xs) : Number.NaN)
+  return { median: med(all), intra: med(intra), inter: med(inter), pairs: all.length }
+}
+
+function measuredRttError(peers: readonly PeerResult[], links: WanLinks): number {
+  const errs: number[] = []
+  for (const p of peers) {
+    for (const [id, ms] of Object.entries(p.topology?.rttMs ?? {})) {
+      const other = links.peers?.[id]
+      if (p.region === undefined || other === undefined) continue
+      const truth = regionRttMs(links, p.region, other)
+      errs.push(Math.abs(ms - truth) / truth)
+    }
+  }
+  return errs.length > 0 ? median(errs) : Number.NaN
+}
+
+function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunSummary {
+  const links = r.links!
+  const n = r.peers.length
+  return {
+    sampler,
+    meanCurve: meanCurve(r.peers),
+    finalAccuracy: finalAccuracy(r.peers, r.durationS),
+    interRegionShare: interRegionShare(r.peers),
+    coordinateError: coordinateError(r.peers, links),
+    measuredRttError: measuredRttError(r.peers, links),
+    stepsPerSecondPerPeer: r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS,
+    roundPeriodS: r.config.stepsPerRound / (r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS),
+    eventLoopDelayMs: {
+      p50: median(r.peers.map((p) => p.eventLoopDelayMs?.p50 ?? Number.NaN).filter(Number.isFinite)),
+      p99: median(r.peers.map((p) => p.eventLoopDelayMs?.p99 ?? Number.NaN).filter(Number.isFinite)),
+    },
+    modelsSentPerPeer: r.peers.reduce((s, p) => s + p.modelsSent, 0) / n,
+    mibSentPerPeer: r.peers.reduce((s, p) => s + p.bytesSent, 0) / n / 2 ** 20,
+    pingsFailed: r.peers.reduce((s, p) => s + (p.topology?.pingsFailed ?? 0), 0),
+    isolatedPeers: r.peers.filter((p) => p.modelsReceived === 0).length,
+    loadAverage: load,
+    durationS: r.durationS,
+  }
+}
+
+const firstReach = (curve: RunSummary['meanCurve'], level: number): number | null =>
+  curve.find((c) => c.acc >= level)?.t ?? null
+
+async function main(): Promise<void> {
+  const durationS = Number(args.duration)
+  const samplers: SamplerKind[] =
+    args.only === 'uniform' || args.only === 'topology' ? [args.only] : ['uniform', 'topology']
+  const base =
+    args['keep-dir'] !== undefined
+      ? resolve(args['keep-dir'])
+      : await mkdtemp(join(tmpdir(), 'gl-bench-topology-'))
+  // One set of identities for both runs: same peer ids, hence the same regions, data shares and initial weights.
+  const ids = join(base, 'identities')
+  for (let i = 0; i < PEERS; i++) {
+    await mkdir(join(ids, `peer-${i}`), { recursive: true })
+    await loadOrCreateIdentity(join(ids, `peer-${i}`))
+  }
+  const summaries: RunSummary[] = []
+  const results: Record<string, TestbedResult> = {}
+  try {
+    for (const sampler of samplers) {
+      const dir = join(base, sampler)
+      await rm(dir, { recursive: true, force: true })
+      for (let i = 0; i < PEERS; i++) {
+        await mkdir(join(dir, `peer-${i}`), { recursive: true })
+        await copyFile(join(ids, `peer-${i}`, IDENTITY_FILE), join(dir, `peer-${i}`, IDENTITY_FILE))
+      }
+      const argv = [
+        '--regions',
+        REGIONS,
+        '--sampler',
+        sampler,
+        '--duration',
+        String(durationS),
+        '--keep-dir',
+        dir,
+      ]
+      if (args['random-share'] !== undefined) argv.push('--random-share', args['random-share'])
+      if (args.partition !== undefined) argv.push('--partition', args.partition)
+      if (args.merge !== undefined) argv.push('--merge', args.merge)
+      if (args.seed !== undefined) argv.push('--seed', args.seed)
+      const cfg = parseTestbedArgs(argv)
+      console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
+      const loads: number[][] = []
+      const loadTimer = setInterval(() => loads.push(loadavg()), 10_000)
+      const r = await runTestbed(cfg, { print: (line) => console.log(`[${sampler}] ${line}`) })
+      clearInterval(loadTimer)
+      const load = loads.length > 0 ? [0, 1, 2].map((k) => median(loads.map((l) => l[k]!))) : loadavg()
+      results[sampler] = r
+      summaries.push(summarise(sampler, r, load))
+    }
+  } finally {
+    if (args['keep-dir'] === undefined) await rm(base, { recursive: true, force: true })
+  }
+
+  // The level: 0.95, or the highest both runs' mean accuracy reached (rounded down to 0.005).
+  const best = Math.min(...summaries.map((s) => Math.max(0, ...s.meanCurve.map((c) => c.acc))))
+  const level = best >= TARGET ? TARGET : Math.floor(best * 200) / 200
+  const times = summaries.map((s) => firstReach(s.meanCurve, level))
+
+  const fmt = (x: number | null | undefined, digits: number, unit = ''): string =>
+    x === null || x === undefined || Number.isNaN(x) ? '-' : `${x.toFixed(digits)}${unit}`
+  const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)}%`)
+  const rows: Array<[string, ...string[]]> = [
+    [`time to mean accuracy ${level.toFixed(3)}`, ...times.map((t) => fmt(t, 0, ' s'))],
+    [`final mean accuracy (last ${FINAL_WINDOW_S} s)`, ...summaries.map((s) => fmt(s.finalAccuracy, 3))],
+    ['bytes across regions', ...summaries.map((s) => pct(s.interRegionShare))],
+    ['Vivaldi RTT error, median (all pairs)', ...summaries.map((s) => pct(s.coordinateError.median))],
+    [
+      '  within regions / across regions',
+      ...summaries.map((s) => `${pct(s.coordinateError.intra)} / ${pct(s.coordinateError.inter)}`),
+    ],
+    ['measured (min-filtered) RTT error, median', ...summaries.map((s) => pct(s.measuredRttError))],
+    ['training steps/s per peer', ...summaries.map((s) => fmt(s.stepsPerSecondPerPeer, 1))],
+    ['seconds between two pushes of a peer', ...summaries.map((s) => fmt(s.roundPeriodS, 1))],
+    [
+      'event-loop delay p50 / p99, ms (median peer)',
+      ...summaries.map((s) => `${fmt(s.eventLoopDelayMs.p50, 0)} / ${fmt(s.eventLoopDelayMs.p99, 0)}`),
+    ],
+    [
+      'models sent per peer / MiB sent per peer',
+      ...summaries.map((s) => `${fmt(s.modelsSentPerPeer, 0)} / ${fmt(s.mibSentPerPeer, 0)}`),
+    ],
+    ['failed pings (all peers)', ...summaries.map((s) => String(s.pingsFailed))],
+    ['peers that never received a model', ...summaries.map((s) => String(s.isolatedPeers))],
+    [
+      'load average (1/5/15 min, median)',
+      ...summaries.map((s) => s.loadAverage.map((l) => l.toFixed(1)).join(' ')),
+    ],
+  ]
+  if (times.length === 2 && times[0] !== null && times[1] !== null && times[1] > 0) {
+    rows.push(['speed-up (uniform time / topology time)', '', `${(times[0] / times[1]).toFixed(2)}x`])
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length))
+  const w = summaries.map((_, k) =>
+    Math.max(summaries[k]!.sampler.length, ...rows.map((r) => (r[k + 1] ?? '').length)),
+  )
+  const defaults = parseTestbedArgs([])
+  console.log(
+    `\n12 peers (${REGIONS}), ${durationS} s per run, partition ${args.partition ?? defaults.partition}, ` +
+      `merge ${args.merge ?? defaults.merge}${args['random-share'] !== undefined ? `, random share ${args['random-share']}` : ''}`,
+  )
+  console.log(`${''.padEnd(w0)}  ${summaries.map((s, k) => s.sampler.padStart(w[k]!)).join('  ')}`)
+  for (const r of rows)
+    console.log(
+      `${r[0].padEnd(w0)}  ${r
+        .slice(1)
+        .map((c, k) => c.padStart(w[k] ?? 0))
+        .join('  ')}`,
+    )
+
+  if (args.json !== undefined) {
+    await mkdir(dirname(resolve(args.json)), { recursive: true })
+    await writeFile(args.json, `${JSON.stringify({ level, times, summaries, results }, null, 2)}\n`)
+    console.log(`wrote ${args.json}`)
+  }
+}
+
+await main()
