@@ -48,7 +48,7 @@ const { values: args } = parseArgs({
 interface RunSummary {
   sampler: SamplerKind
   /** Mean accuracy over peers (each peer's latest evaluation) at each poll. */
-  meanCurve: Array<{ t: number; acc: number }>
+  meanCurve: Array<{ t: number; acc: number; steps: number }>
   finalAccuracy: number | null
   interRegionShare: number | null
   coordinateError: { median: number; intra: number; inter: number; pairs: number }
@@ -69,21 +69,25 @@ interface RunSummary {
 }
 
 /** Mean accuracy across peers over time: each peer counts with its latest evaluation; defined once all have one. */
-function meanCurve(peers: readonly PeerResult[]): Array<{ t: number; acc: number }> {
+function meanCurve(peers: readonly PeerResult[]): Array<{ t: number; acc: number; steps: number }> {
   const times = [...new Set(peers.flatMap((p) => p.series.map((s) => s.t)))].sort((a, b) => a - b)
   const idx = peers.map(() => -1)
-  const out: Array<{ t: number; acc: number }> = []
+  const out: Array<{ t: number; acc: number; steps: number }> = []
   for (const t of times) {
     let sum = 0
+    let steps = 0
     let all = true
     peers.forEach((p, k) => {
       while (idx[k]! + 1 < p.series.length && p.series[idx[k]! + 1]!.t <= t) idx[k]!++
       let j = idx[k]!
       while (j >= 0 && p.series[j]!.accuracy === null) j--
       if (j < 0) all = false
-      else sum += p.series[j]!.accuracy!
+      else {
+        sum += p.series[j]!.accuracy!
+        steps += p.series[idx[k]!]!.steps
+      }
     })
-    if (all) out.push({ t, acc: sum / peers.length })
+    if (all) out.push({ t, acc: sum / peers.length, steps: steps / peers.length })
   }
   return out
 }
@@ -159,8 +163,7 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
   }
 }
 
-const firstReach = (curve: RunSummary['meanCurve'], level: number): number | null =>
-  curve.find((c) => c.acc >= level)?.t ?? null
+const firstReach = (curve: RunSummary['meanCurve'], level: number) => curve.find((c) => c.acc >= level)
 
 async function main(): Promise<void> {
   const durationS = Number(args.duration)
@@ -217,13 +220,16 @@ async function main(): Promise<void> {
   // The level: 0.95, or the highest both runs' mean accuracy reached (rounded down to 0.005).
   const best = Math.min(...summaries.map((s) => Math.max(0, ...s.meanCurve.map((c) => c.acc))))
   const level = best >= TARGET ? TARGET : Math.floor(best * 200) / 200
-  const times = summaries.map((s) => firstReach(s.meanCurve, level))
+  const reached = summaries.map((s) => firstReach(s.meanCurve, level))
+  const times = reached.map((c) => c?.t ?? null)
 
   const fmt = (x: number | null | undefined, digits: number, unit = ''): string =>
     x === null || x === undefined || Number.isNaN(x) ? '-' : `${x.toFixed(digits)}${unit}`
   const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)}%`)
   const rows: Array<[string, ...string[]]> = [
     [`time to mean accuracy ${level.toFixed(3)}`, ...times.map((t) => fmt(t, 0, ' s'))],
+    // Wall time depends on how much CPU the run got (the box is shared); steps do not.
+    [`  training steps per peer until then`, ...reached.map((c) => fmt(c?.steps, 0))],
     [`final mean accuracy (last ${FINAL_WINDOW_S} s)`, ...summaries.map((s) => fmt(s.finalAccuracy, 3))],
     ['bytes across regions', ...summaries.map((s) => pct(s.interRegionShare))],
     ['Vivaldi RTT error, median (all pairs)', ...summaries.map((s) => pct(s.coordinateError.median))],
