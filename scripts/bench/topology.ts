@@ -12,7 +12,7 @@
  *   - CPU contention: training steps/s per peer, load average.
  *
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
- *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR]
+ *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
  */
 import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -41,6 +41,8 @@ const { values: args } = parseArgs({
     merge: { type: 'string' },
     seed: { type: 'string' },
     only: { type: 'string' },
+    /** Run both testbeds at the same time (24 processes): both get the same CPU, whatever else the box runs. */
+    parallel: { type: 'boolean', default: false },
     'keep-dir': { type: 'string' },
   },
 })
@@ -181,38 +183,41 @@ async function main(): Promise<void> {
   }
   const summaries: RunSummary[] = []
   const results: Record<string, TestbedResult> = {}
-  try {
-    for (const sampler of samplers) {
-      const dir = join(base, sampler)
-      await rm(dir, { recursive: true, force: true })
-      for (let i = 0; i < PEERS; i++) {
-        await mkdir(join(dir, `peer-${i}`), { recursive: true })
-        await copyFile(join(ids, `peer-${i}`, IDENTITY_FILE), join(dir, `peer-${i}`, IDENTITY_FILE))
-      }
-      const argv = [
-        '--regions',
-        REGIONS,
-        '--sampler',
-        sampler,
-        '--duration',
-        String(durationS),
-        '--keep-dir',
-        dir,
-      ]
-      if (args['random-share'] !== undefined) argv.push('--random-share', args['random-share'])
-      if (args.partition !== undefined) argv.push('--partition', args.partition)
-      if (args.merge !== undefined) argv.push('--merge', args.merge)
-      if (args.seed !== undefined) argv.push('--seed', args.seed)
-      const cfg = parseTestbedArgs(argv)
-      console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
-      const loads: number[][] = []
-      const loadTimer = setInterval(() => loads.push(loadavg()), 10_000)
-      const r = await runTestbed(cfg, { print: (line) => console.log(`[${sampler}] ${line}`) })
-      clearInterval(loadTimer)
-      const load = loads.length > 0 ? [0, 1, 2].map((k) => median(loads.map((l) => l[k]!))) : loadavg()
-      results[sampler] = r
-      summaries.push(summarise(sampler, r, load))
+  const runOne = async (sampler: SamplerKind): Promise<void> => {
+    const dir = join(base, sampler)
+    await rm(dir, { recursive: true, force: true })
+    for (let i = 0; i < PEERS; i++) {
+      await mkdir(join(dir, `peer-${i}`), { recursive: true })
+      await copyFile(join(ids, `peer-${i}`, IDENTITY_FILE), join(dir, `peer-${i}`, IDENTITY_FILE))
     }
+    const argv = [
+      '--regions',
+      REGIONS,
+      '--sampler',
+      sampler,
+      '--duration',
+      String(durationS),
+      '--keep-dir',
+      dir,
+    ]
+    if (args['random-share'] !== undefined) argv.push('--random-share', args['random-share'])
+    if (args.partition !== undefined) argv.push('--partition', args.partition)
+    if (args.merge !== undefined) argv.push('--merge', args.merge)
+    if (args.seed !== undefined) argv.push('--seed', args.seed)
+    const cfg = parseTestbedArgs(argv)
+    console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
+    const loads: number[][] = []
+    const loadTimer = setInterval(() => loads.push(loadavg()), 10_000)
+    const r = await runTestbed(cfg, { print: (line) => console.log(`[${sampler}] ${line}`) })
+    clearInterval(loadTimer)
+    const load = loads.length > 0 ? [0, 1, 2].map((k) => median(loads.map((l) => l[k]!))) : loadavg()
+    results[sampler] = r
+    summaries.push(summarise(sampler, r, load))
+  }
+  try {
+    if (args.parallel) await Promise.all(samplers.map(runOne))
+    else for (const sampler of samplers) await runOne(sampler)
+    summaries.sort((a, b) => samplers.indexOf(a.sampler) - samplers.indexOf(b.sampler))
   } finally {
     if (args['keep-dir'] === undefined) await rm(base, { recursive: true, force: true })
   }
