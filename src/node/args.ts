@@ -23,7 +23,9 @@ export const LEARN_DEFAULTS = {
   model: 'mlp' as ArchKind,
   partition: 'dirichlet:0.5',
   seed: 1,
-  merge: 'plain' as MergeMode,
+  // bench:merge (docs/BENCHMARKS.md): with independent inits varcorr beats plain by ~3 points and
+  // align+varcorr by ~0.7, at a third of a training step per merge.
+  merge: 'varcorr' as MergeMode,
   sampler: 'uniform' as SamplerKind,
   stepsPerRound: 20,
   fanout: 1,
