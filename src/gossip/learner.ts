@@ -160,6 +160,9 @@ export class Learner {
         lastEval = this.stats.lastEvalAt = Date.now()
       }
       if (this.gossip) this.pushToSample(signal)
+      // A short round can run entirely in microtasks (tfjs kernels are synchronous): without a
+      // macrotask turn here, sockets, timers and pings would starve while the node trains.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 

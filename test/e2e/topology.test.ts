@@ -78,6 +78,35 @@ describe('daemons behind emulated wide-area links', () => {
     await rm(base, { recursive: true, force: true })
   })
 
+  // The refusals first, while no daemon trains in this process and starves the event loop.
+  it('the testbed refuses a bad --links file or --regions that do not fit it before starting any daemon', async () => {
+    const cfg = (extra: string[]) =>
+      parseTestbedArgs(['--duration', '1', '--keep-dir', join(base, 'tb'), ...extra])
+    const print = () => {}
+    await expect(runTestbed(cfg(['--links', join(base, 'missing.json')]), { print })).rejects.toMatchObject({
+      name: 'UsageError',
+      message: expect.stringMatching(/^--links/),
+    })
+    await expect(
+      runTestbed(cfg(['--links', linksFile, '--regions', 'x:1,mars:1']), { print }),
+    ).rejects.toMatchObject({
+      name: 'UsageError',
+      message: expect.stringMatching(/^--regions/),
+    })
+  })
+
+  it('refuses an unreadable links file with a UsageError naming --wan-links', async () => {
+    const bad = join(base, 'bad.json')
+    await writeFile(bad, '{"regions": {}}')
+    await expect(startDaemon(config(join(base, 'p3'), 0, bad))).rejects.toMatchObject({
+      name: 'UsageError',
+      message: expect.stringMatching(/--wan-links/),
+    })
+    await expect(startDaemon(config(join(base, 'p3'), 0, join(base, 'missing.json')))).rejects.toMatchObject({
+      name: 'UsageError',
+    })
+  })
+
   it('report region, coordinate and per-region bytes; the topology sampler picks the near peer', async () => {
     daemons.push(await startDaemon(config(join(base, 'p0'), 0, linksFile, ['--http', '0'])))
     const boot = daemons[0]!.multiaddrs.find((a) => a.includes('127.0.0.1'))!
@@ -86,7 +115,15 @@ describe('daemons behind emulated wide-area links', () => {
     const [a, b, c] = daemons as [Daemon, Daemon, Daemon]
 
     // a has measured both links (median RTTs), and everyone's coordinate has moved.
-    await until('a to measure b and c', () => Object.keys(a.status().topology.rttMs).length === 2, 30_000)
+    await until(
+      'a to measure b and c',
+      () => Object.keys(a.status().topology.rttMs).length === 2,
+      30_000,
+    ).catch((err) => {
+      throw new Error(
+        `${err.message}: ${JSON.stringify({ topo: a.status().topology, conns: a.status().connectedPeers.length, view: a.status().viewSize, rejoins: daemons.map((d) => d.status().rejoins) })}`,
+      )
+    })
     await until(
       'coordinates to move',
       () => daemons.every((d) => d.status().topology.coordinateUpdates > 0),
@@ -126,33 +163,7 @@ describe('daemons behind emulated wide-area links', () => {
     expect(c.status().region).toBe('y')
     // c has no peer in its region: its pushes cross regions.
     expect(c.status().wan!.bytesSentInterRegion).toBeGreaterThan(c.status().wan!.bytesSentIntraRegion)
-  })
-
-  it('the testbed refuses a bad --links file or --regions that do not fit it before starting any daemon', async () => {
-    const cfg = (extra: string[]) =>
-      parseTestbedArgs(['--duration', '1', '--keep-dir', join(base, 'tb'), ...extra])
-    const print = () => {}
-    await expect(runTestbed(cfg(['--links', join(base, 'missing.json')]), { print })).rejects.toMatchObject({
-      name: 'UsageError',
-      message: expect.stringMatching(/^--links/),
-    })
-    await expect(
-      runTestbed(cfg(['--links', linksFile, '--regions', 'x:1,mars:1']), { print }),
-    ).rejects.toMatchObject({
-      name: 'UsageError',
-      message: expect.stringMatching(/^--regions/),
-    })
-  })
-
-  it('refuses an unreadable links file with a UsageError naming --wan-links', async () => {
-    const bad = join(base, 'bad.json')
-    await writeFile(bad, '{"regions": {}}')
-    await expect(startDaemon(config(join(base, 'p3'), 0, bad))).rejects.toMatchObject({
-      name: 'UsageError',
-      message: expect.stringMatching(/--wan-links/),
-    })
-    await expect(startDaemon(config(join(base, 'p3'), 0, join(base, 'missing.json')))).rejects.toMatchObject({
-      name: 'UsageError',
-    })
-  })
+    // Stop them now: three daemons training in this process would starve the event loop of the tests below.
+    await Promise.all(daemons.splice(0).map((d) => d.stop()))
+  }, 180_000)
 })

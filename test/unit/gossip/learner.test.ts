@@ -128,4 +128,33 @@ describe('Learner', () => {
     expect(model.value).toBe(before)
     expect(learner.stats.pushesFailed).toBeGreaterThan(0)
   })
+
+  it('lets timers and I/O run between rounds even when training never yields', async () => {
+    // Training that completes in microtasks only, like a few fast tfjs steps. After CAP rounds it
+    // throws, which ends the loop: without a yield per round the timer could only fire after that.
+    const CAP = 5000
+    const model = new FakeModel()
+    let calls = 0
+    model.train = async (steps: number) => {
+      if (++calls > CAP) throw new Error('starved the event loop')
+      model.value += steps
+      model.age += steps
+      return { samples: steps, loss: 1 }
+    }
+    learner = new Learner(
+      {
+        model,
+        pusher: { push: async () => 1 },
+        sampler: new UniformSampler(),
+        view: () => [],
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+    )
+    learner.start()
+    const roundsWhenTimerFired = await new Promise<number>((resolve) => setTimeout(() => resolve(calls), 1))
+    expect(roundsWhenTimerFired).toBeGreaterThan(0)
+    expect(roundsWhenTimerFired).toBeLessThan(CAP)
+  })
 })
