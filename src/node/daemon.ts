@@ -25,16 +25,9 @@ import type { StartConfig } from './args.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { createNode, type GossipLearnNode } from './create-node.ts'
 import { acquireDataDir, type DataDirLock } from './data-dir.ts'
-import { UsageError } from './errors.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import {
-  InvalidWanLinksError,
-  loadWanLinks,
-  type WanEmulation,
-  type WanStats,
-  wanEmulation,
-} from './wan-emulation.ts'
+import { loadWanLinksFlag, type WanEmulation, type WanStats, wanEmulation } from './wan-emulation.ts'
 
 /**
  * Pings share the uplink with model pushes, and queueing only ever adds delay: under load the
@@ -171,20 +164,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     // The links file first: a bad one is a usage error, reported before anything slow starts.
     let wan: WanEmulation | undefined
     if (config.wanLinks !== undefined) {
-      try {
-        wan = wanEmulation({ links: await loadWanLinks(config.wanLinks) })
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException
-        if (
-          err instanceof InvalidWanLinksError ||
-          e.code === 'ENOENT' ||
-          e.code === 'EISDIR' ||
-          e.code === 'EACCES'
-        ) {
-          throw new UsageError(`--wan-links: ${e.message}`)
-        }
-        throw err
-      }
+      wan = wanEmulation({ links: await loadWanLinksFlag('--wan-links', config.wanLinks) })
     }
 
     const { privateKey, created } = await loadOrCreateIdentity(lock.dir)

@@ -23,8 +23,7 @@ import { loadOrCreateIdentity } from './identity.ts'
 import {
   defaultRegionCounts,
   InvalidRegionSpecError,
-  InvalidWanLinksError,
-  loadWanLinks,
+  loadWanLinksFlag,
   saveWanLinks,
   testbedLinks,
   type WanLinks,
@@ -245,24 +244,6 @@ const fmtAcc = (a: number | null | undefined): string =>
 const mean = (xs: number[]): number | null =>
   xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
 
-/** The `--links` file, with read and content errors as UsageError naming the flag. */
-async function readLinksFlag(path: string): Promise<WanLinks> {
-  try {
-    return await loadWanLinks(path)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    if (
-      err instanceof InvalidWanLinksError ||
-      e.code === 'ENOENT' ||
-      e.code === 'EISDIR' ||
-      e.code === 'EACCES'
-    ) {
-      throw new UsageError(`--links: ${e.message}`)
-    }
-    throw err
-  }
-}
-
 /**
  * Creates each peer's identity now (the daemon loads the same key from its data dir) and, when
  * emulation is asked for, writes the links file that places every peer in its region.
@@ -275,7 +256,7 @@ async function prepareWan(
   base: string,
 ): Promise<{ peers: number; links?: WanLinks; path?: string }> {
   if (cfg.regions === undefined && cfg.links === undefined) return { peers: cfg.peers }
-  const topology = cfg.links !== undefined ? await readLinksFlag(cfg.links) : undefined
+  const topology = cfg.links !== undefined ? await loadWanLinksFlag('--links', cfg.links) : undefined
   // --links without --regions: the file's own region sizes set the peer count.
   const peers =
     cfg.regions === undefined && topology !== undefined

@@ -44,6 +44,7 @@ import type {
 } from '@libp2p/interface'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { UsageError } from './errors.ts'
 
 /** A region of the emulated topology. */
 export interface WanRegion {
@@ -653,4 +654,22 @@ function flushBeforeClose(raw: MessageStream, link: EmulatedLinkStream): void {
 /** Creates the emulation for one node; pass `.encrypter(noise())` to createLibp2p. */
 export function wanEmulation(init: WanEmulationInit): WanEmulation {
   return new WanEmulation(init)
+}
+
+/** Load a links file named by a command-line flag: unreadable or invalid files are a UsageError naming the flag. */
+export async function loadWanLinksFlag(flag: string, path: string): Promise<WanLinks> {
+  try {
+    return await loadWanLinks(path)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (
+      err instanceof InvalidWanLinksError ||
+      e.code === 'ENOENT' ||
+      e.code === 'EISDIR' ||
+      e.code === 'EACCES'
+    ) {
+      throw new UsageError(`${flag}: ${e.message}`)
+    }
+    throw err
+  }
 }
