@@ -6,6 +6,7 @@
 import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { InvalidDescriptorError } from './errors.ts'
 import type { PeerEntry } from './sampler.ts'
 
 /** What a peer says about itself. Gossipsub signs the message, so `peerId` must equal the signer. */
@@ -27,12 +28,6 @@ export interface ViewEntry extends PeerEntry {
   region?: string
 }
 
-/** Why an announcement was refused; counted by name. */
-export class InvalidAnnouncementError extends Error {
-  static readonly name = 'InvalidAnnouncementError'
-  override readonly name = 'InvalidAnnouncementError'
-}
-
 /** Descriptors are tiny; anything larger is garbage or an attack. */
 export const MAX_DESCRIPTOR_BYTES = 4096
 const MAX_ADDRS = 16
@@ -43,41 +38,39 @@ export function announceTopic(task: string): string {
 
 const isFiniteNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
 
-/** Parse and validate an announcement; throws InvalidAnnouncementError. `from` is the gossipsub signer. */
+/** Parse and validate an announcement; throws InvalidDescriptorError. `from` is the gossipsub signer. */
 export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor {
   if (data.byteLength > MAX_DESCRIPTOR_BYTES) {
-    throw new InvalidAnnouncementError(
-      `descriptor of ${data.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`,
-    )
+    throw new InvalidDescriptorError(`descriptor of ${data.byteLength} bytes exceeds ${MAX_DESCRIPTOR_BYTES}`)
   }
   let raw: unknown
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
   } catch {
-    throw new InvalidAnnouncementError('descriptor is not UTF-8 JSON')
+    throw new InvalidDescriptorError('descriptor is not UTF-8 JSON')
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new InvalidAnnouncementError('descriptor is not an object')
+    throw new InvalidDescriptorError('descriptor is not an object')
   }
   const d = raw as Record<string, unknown>
-  if (d.v !== 1) throw new InvalidAnnouncementError(`unsupported descriptor version ${String(d.v)}`)
-  if (d.peerId !== from) throw new InvalidAnnouncementError('descriptor peerId does not match the signer')
+  if (d.v !== 1) throw new InvalidDescriptorError(`unsupported descriptor version ${String(d.v)}`)
+  if (d.peerId !== from) throw new InvalidDescriptorError('descriptor peerId does not match the signer')
   if (!Array.isArray(d.addrs) || d.addrs.length > MAX_ADDRS || !d.addrs.every((a) => typeof a === 'string')) {
-    throw new InvalidAnnouncementError('descriptor addrs must be a short list of strings')
+    throw new InvalidDescriptorError('descriptor addrs must be a short list of strings')
   }
   for (const a of d.addrs as string[]) {
     try {
       multiaddr(a)
     } catch {
-      throw new InvalidAnnouncementError(`descriptor addr is not a multiaddr: ${a.slice(0, 80)}`)
+      throw new InvalidDescriptorError(`descriptor addr is not a multiaddr: ${a.slice(0, 80)}`)
     }
   }
-  if (!isFiniteNumber(d.age) || d.age < 0) throw new InvalidAnnouncementError('descriptor age must be >= 0')
+  if (!isFiniteNumber(d.age) || d.age < 0) throw new InvalidDescriptorError('descriptor age must be >= 0')
   if (d.accuracy !== undefined && (!isFiniteNumber(d.accuracy) || d.accuracy < 0 || d.accuracy > 1)) {
-    throw new InvalidAnnouncementError('descriptor accuracy must be in [0, 1]')
+    throw new InvalidDescriptorError('descriptor accuracy must be in [0, 1]')
   }
   if (d.region !== undefined && (typeof d.region !== 'string' || d.region.length > 64)) {
-    throw new InvalidAnnouncementError('descriptor region must be a short string')
+    throw new InvalidDescriptorError('descriptor region must be a short string')
   }
   let coordinate: PeerDescriptor['coordinate']
   if (d.coordinate !== undefined) {
@@ -91,7 +84,7 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
       !isFiniteNumber(c.height) ||
       !isFiniteNumber(c.error)
     ) {
-      throw new InvalidAnnouncementError('descriptor coordinate is malformed')
+      throw new InvalidDescriptorError('descriptor coordinate is malformed')
     }
     coordinate = { vec: c.vec as number[], height: c.height, error: c.error }
   }
@@ -117,7 +110,15 @@ export interface PubsubLike {
   publish(topic: string, data: Uint8Array): Promise<unknown>
   addEventListener(type: 'message', listener: (evt: CustomEvent<AnnounceMessage>) => void): void
   removeEventListener(type: 'message', listener: (evt: CustomEvent<AnnounceMessage>) => void): void
+  /**
+   * gossipsub's per-topic validators: a 'reject' stops the message from being forwarded and
+   * lowers the score of the peer that relayed it. Absent in fakes; then the listener validates.
+   */
+  topicValidators?: Map<string, (peer: PeerId, msg: AnnounceMessage) => TopicVerdict>
 }
+
+/** gossipsub's TopicValidatorResult values. */
+export type TopicVerdict = 'accept' | 'ignore' | 'reject'
 
 export interface AnnounceMessage {
   type: 'signed' | 'unsigned'
@@ -171,6 +172,7 @@ export class Membership {
 
   start(): void {
     if (this.timer !== undefined) return
+    this.components.pubsub.topicValidators?.set(this.topic, this.validate)
     this.components.pubsub.addEventListener('message', this.onMessage)
     this.components.pubsub.subscribe(this.topic)
     this.timer = setInterval(() => void this.announce(), this.intervalMs)
@@ -182,6 +184,7 @@ export class Membership {
     clearInterval(this.timer)
     this.timer = undefined
     this.components.pubsub.removeEventListener('message', this.onMessage)
+    this.components.pubsub.topicValidators?.delete(this.topic)
     try {
       this.components.pubsub.unsubscribe(this.topic)
     } catch {
@@ -221,16 +224,38 @@ export class Membership {
     }
   }
 
+  /** Signed by the peer it describes and a valid descriptor, or InvalidDescriptorError. */
+  private check(msg: AnnounceMessage): PeerDescriptor {
+    if (msg.type !== 'signed' || msg.from === undefined) {
+      throw new InvalidDescriptorError('announcement is not signed')
+    }
+    return decodeDescriptor(msg.data, msg.from.toString())
+  }
+
+  private count(err: unknown): void {
+    const name = (err as Error)?.name ?? 'Error'
+    this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1)
+    this.log('rejected announcement: %s', (err as Error)?.message)
+  }
+
+  /** Runs inside gossipsub before a message is delivered or forwarded. */
+  private readonly validate = (_peer: PeerId, msg: AnnounceMessage): TopicVerdict => {
+    try {
+      this.check(msg)
+      return 'accept'
+    } catch (err) {
+      this.count(err)
+      return 'reject'
+    }
+  }
+
   private readonly onMessage = (evt: CustomEvent<AnnounceMessage>): void => {
     const msg = evt.detail
     if (msg.topic !== this.topic) return
+    if (msg.from?.toString() === this.components.peerId.toString()) return
     try {
-      if (msg.type !== 'signed' || msg.from === undefined) {
-        throw new InvalidAnnouncementError('announcement is not signed')
-      }
-      const from = msg.from.toString()
-      if (from === this.components.peerId.toString()) return
-      const d = decodeDescriptor(msg.data, from)
+      const d = this.check(msg)
+      const from = d.peerId
       this.announcementsReceived++
       const known = this.view.get(from)
       this.view.set(from, {
@@ -249,9 +274,8 @@ export class Membership {
         })
       }
     } catch (err) {
-      const name = (err as Error)?.name ?? 'Error'
-      this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1)
-      this.log('rejected announcement: %s', (err as Error)?.message)
+      // Only reachable without topic validators (they reject before delivery).
+      this.count(err)
     }
   }
 }

@@ -92,6 +92,22 @@ describe('daemons on loopback', () => {
     expect((await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/nope`)).status).toBe(404)
   })
 
+  it('rejects announcements that are not valid descriptors, keeps serving and merging', async () => {
+    const [a, b] = daemons as [Daemon, Daemon]
+    const topic = `/gossip-learn/${a.status().task}/announce`
+    const before = a.status().modelsReceived
+    // b's libp2p node publishes garbage and an announcement claiming to be a: both are signed by b.
+    for (const data of [
+      new TextEncoder().encode('not a descriptor'),
+      new TextEncoder().encode(JSON.stringify({ v: 1, peerId: a.peerId, addrs: [], age: 1 })),
+    ]) {
+      await b.node.services.pubsub.publish(topic, data)
+    }
+    await until('a to reject both', () => (a.status().rejected.InvalidDescriptorError ?? 0) >= 2)
+    await until('a to keep receiving models', () => a.status().modelsReceived > before)
+    expect(a.status().viewSize).toBeGreaterThanOrEqual(1)
+  })
+
   it('a restarted daemon keeps its peer id and resumes from its checkpoint', async () => {
     const c = daemons.pop()!
     const { peerId, dataDir } = c

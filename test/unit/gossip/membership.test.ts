@@ -10,6 +10,7 @@ import {
   MAX_DESCRIPTOR_BYTES,
   Membership,
   type PubsubLike,
+  type TopicVerdict,
 } from '../../../src/gossip/membership.ts'
 
 class FakePubsub implements PubsubLike {
@@ -62,7 +63,7 @@ describe('decodeDescriptor', () => {
     ['too many bytes', new Uint8Array(MAX_DESCRIPTOR_BYTES + 1)],
   ])('refuses %s', (_what, bytes) => {
     expect(() => decodeDescriptor(bytes, other.toString())).toThrow(
-      expect.objectContaining({ name: 'InvalidAnnouncementError' }),
+      expect.objectContaining({ name: 'InvalidDescriptorError' }),
     )
   })
 
@@ -100,7 +101,7 @@ describe('Membership', () => {
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: new TextEncoder().encode('garbage') })
     pubsub.deliver({ type: 'unsigned', topic: m.topic, data: encodeDescriptor(good()) })
     expect(m.peers()).toHaveLength(0)
-    expect(m.rejected.get('InvalidAnnouncementError')).toBe(2)
+    expect(m.rejected.get('InvalidDescriptorError')).toBe(2)
 
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
     expect(m.peers().map((p) => p.peerId)).toEqual([other.toString()])
@@ -123,5 +124,30 @@ describe('Membership', () => {
     expect(m.peers()).toHaveLength(0)
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
     expect(m.peers()).toHaveLength(1)
+  })
+
+  it('registers a gossipsub topic validator that rejects invalid announcements before they spread', () => {
+    const pubsub = Object.assign(new FakePubsub(), {
+      topicValidators: new Map<string, (peer: PeerId, msg: AnnounceMessage) => TopicVerdict>(),
+    })
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger() },
+      { task: 't', describe: () => ({ addrs: [], age: 0 }) },
+    )
+    m.start()
+    const validate = pubsub.topicValidators.get(m.topic)!
+    expect(validate).toBeTypeOf('function')
+    expect(
+      validate(other, { type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) }),
+    ).toBe('accept')
+    expect(
+      validate(other, { type: 'signed', topic: m.topic, from: self, data: encodeDescriptor(good()) }),
+    ).toBe('reject')
+    expect(validate(other, { type: 'unsigned', topic: m.topic, data: encodeDescriptor(good()) })).toBe(
+      'reject',
+    )
+    expect(m.rejected.get('InvalidDescriptorError')).toBe(2)
+    m.stop()
+    expect(pubsub.topicValidators.has(m.topic)).toBe(false)
   })
 })
