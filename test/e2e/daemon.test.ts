@@ -9,14 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseStartArgs } from '../../src/node/args.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
-
-const until = async (what: string, cond: () => boolean, ms = 60_000) => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
+import { until } from './until.ts'
 
 const config = (dir: string, index: number, extra: string[] = []) =>
   parseStartArgs([

@@ -13,14 +13,7 @@ import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon
 import { loadOrCreateIdentity } from '../../src/node/identity.ts'
 import { runTestbed } from '../../src/node/testbed.ts'
 import { saveWanLinks, type WanLinks } from '../../src/node/wan-emulation.ts'
-
-const until = async (what: string, cond: () => boolean, ms = 60_000) => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
+import { until } from './until.ts'
 
 const REGIONS = ['x', 'x', 'y']
 const RTT = { 'x|x': 4, 'y|y': 4, 'x|y': 300 }

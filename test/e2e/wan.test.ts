@@ -29,6 +29,7 @@ import { TopologyService } from '../../src/gossip/topology.ts'
 import { distance } from '../../src/gossip/vivaldi.ts'
 import { createNode, DEFAULT_YAMUX_INIT } from '../../src/node/create-node.ts'
 import { type WanEmulation, type WanLinks, wanEmulation } from '../../src/node/wan-emulation.ts'
+import { until as untilDefault } from './until.ts'
 
 /** The gossip-learn transport stack (TCP, Noise, Yamux, identify, ping) behind an emulated WAN. */
 async function startNode(privateKey: PrivateKey, wan: WanEmulation) {
@@ -59,13 +60,7 @@ const rttOf = (i: number, j: number): number => {
   return RTT[`${a}|${b}` as keyof typeof RTT]
 }
 
-const until = async (what: string, cond: () => boolean, ms = 30_000): Promise<void> => {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+const until = (what: string, cond: () => boolean, ms = 30_000) => untilDefault(what, cond, ms, 50)
 
 describe('wide-area emulation over real sockets', () => {
   const nodes: TestNode[] = []

@@ -2,17 +2,10 @@ import { describe, expect, it } from 'vitest'
 import type { PeerEntry } from '../../../src/gossip/sampler.ts'
 import { TopologySampler, type TopologySamplerInit } from '../../../src/gossip/topology-sampler.ts'
 import type { Coordinate } from '../../../src/gossip/vivaldi.ts'
+import { createRng } from '../../../src/model/rng.ts'
 
-/** Small seeded PRNG (mulberry32) so runs are reproducible. */
-function seeded(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The project's seeded PRNG, so runs are reproducible. */
+const seeded = (seed: number): (() => number) => createRng(seed).next
 
 const NOW = 1_000_000
 const ORIGIN: Coordinate = { vec: [0, 0], height: 1, error: 0.2 }

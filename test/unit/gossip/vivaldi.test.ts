@@ -9,17 +9,10 @@ import {
   VivaldiClient,
   validateCoordinate,
 } from '../../../src/gossip/vivaldi.ts'
+import { createRng } from '../../../src/model/rng.ts'
 
-/** Small seeded PRNG (mulberry32) so runs are reproducible. */
-function seeded(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The project's seeded PRNG, so runs are reproducible. */
+const seeded = (seed: number): (() => number) => createRng(seed).next
 
 // The default topology: us-east, eu-west, ap-southeast, four nodes each.
 const PER_REGION = 4
