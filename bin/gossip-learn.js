@@ -4,5 +4,5 @@ import { register } from 'tsx/esm/api'
 
 register()
 await import('../src/polyfill.ts')
-const { main } = await import('../src/node/cli.ts')
+const { main } = await import('../src/cli/index.ts')
 process.exitCode = await main(process.argv.slice(2))

@@ -13,10 +13,10 @@
 import '../../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import * as tf from '@tensorflow/tfjs'
+import { loadMnist, selectSamples, testSubset } from '../../src/data/mnist.ts'
+import { partition } from '../../src/data/partition.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { evaluate } from '../../src/model/evaluate.ts'
-import { loadMnist, selectSamples, testSubset } from '../../src/model/mnist.ts'
-import { partition } from '../../src/model/partition.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_LEARNING_RATE, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
 

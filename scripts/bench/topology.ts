@@ -19,12 +19,18 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { median } from '../../src/gossip/rtt.ts'
-import { distance } from '../../src/gossip/vivaldi.ts'
-import { parseTestbedArgs, type SamplerKind } from '../../src/node/args.ts'
+import { parseTestbedArgs } from '../../src/cli/args.ts'
+import type { SamplerKind } from '../../src/gossip/sampling/index.ts'
+import { median } from '../../src/gossip/topology/rtt.ts'
+import { distance } from '../../src/gossip/topology/vivaldi.ts'
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
-import { interRegionShare, type PeerResult, runTestbed, type TestbedResult } from '../../src/node/testbed.ts'
-import { regionRttMs, type WanLinks } from '../../src/node/wan-emulation.ts'
+import {
+  interRegionShare,
+  type PeerResult,
+  runTestbed,
+  type TestbedResult,
+} from '../../src/testbed/testbed.ts'
+import { regionRttMs, type WanLinks } from '../../src/testbed/wan-emulation.ts'
 
 const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'
 const PEERS = 12

@@ -28,7 +28,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { ModelExchange } from '../../src/gossip/exchange.ts'
-import { median } from '../../src/gossip/rtt.ts'
+import { median } from '../../src/gossip/topology/rtt.ts'
 import { layoutOf } from '../../src/gossip/wire/codec.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { DEFAULT_YAMUX_INIT } from '../../src/node/create-node.ts'
@@ -37,7 +37,7 @@ import {
   regionRttMs,
   type WanEmulation,
   wanEmulation,
-} from '../../src/node/wan-emulation.ts'
+} from '../../src/testbed/wan-emulation.ts'
 
 const { values: args } = parseArgs({
   options: {

@@ -6,7 +6,7 @@
  */
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Merger, ModelState } from '../model/types.ts'
-import type { PeerEntry, PeerSampler } from './sampler.ts'
+import type { PeerEntry, PeerSampler } from './sampling/sampler.ts'
 
 /** What the learner needs from the local model (implemented over tfjs in src/model/local-model.ts). */
 export interface LocalModel {

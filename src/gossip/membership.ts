@@ -7,7 +7,7 @@ import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidDescriptorError } from './errors.ts'
-import type { PeerEntry } from './sampler.ts'
+import type { PeerEntry } from './sampling/sampler.ts'
 
 /** What a peer says about itself. Gossipsub signs the message, so `peerId` must equal the signer. */
 export interface PeerDescriptor {

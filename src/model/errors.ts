@@ -9,13 +9,3 @@ export class InvalidStateError extends Error {
   static readonly name = 'InvalidStateError'
   override readonly name = 'InvalidStateError'
 }
-
-export class InvalidArgumentError extends Error {
-  static readonly name = 'InvalidArgumentError'
-  override readonly name = 'InvalidArgumentError'
-}
-
-export class DatasetError extends Error {
-  static readonly name = 'DatasetError'
-  override readonly name = 'DatasetError'
-}

@@ -1,7 +1,7 @@
 /** Accuracy and loss of a model on a labelled dataset (the shared eval subset). */
 import * as tf from '@tensorflow/tfjs'
-import { InvalidArgumentError } from './errors.ts'
-import { type Dataset, IMAGE_PIXELS } from './mnist.ts'
+import { type Dataset, IMAGE_PIXELS } from '../data/mnist.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
 
 export interface EvaluateOptions {
   /** Samples per forward pass; default 500 (bounded memory, few kernel launches). */

@@ -1,14 +1,5 @@
 /** Public API of the model layer (no libp2p in here). */
-export {
-  type BackendInfo,
-  type BackendInit,
-  type BackendPreference,
-  initBackend,
-  type ModelLogger,
-} from './backend.ts'
-export { conv2dBackpropFilterNHWC, registerWasmKernels } from './conv-grad.ts'
-export { ArchMismatchError, DatasetError, InvalidArgumentError, InvalidStateError } from './errors.ts'
-export { type EvalResult, type EvaluateOptions, evaluate } from './evaluate.ts'
+
 export {
   type Dataset,
   DEFAULT_EVAL_SIZE,
@@ -21,15 +12,25 @@ export {
   parseIdx,
   selectSamples,
   testSubset,
-} from './mnist.ts'
+} from '../data/mnist.ts'
 export {
   formatPartitionSpec,
   type PartitionOptions,
   type PartitionSpec,
   parsePartitionSpec,
   partition,
-} from './partition.ts'
-export { createRng, hashSeed, type Rng, randomSeed } from './rng.ts'
+} from '../data/partition.ts'
+export { createRng, hashSeed, type Rng, randomSeed } from '../util/rng.ts'
+export {
+  type BackendInfo,
+  type BackendInit,
+  type BackendPreference,
+  initBackend,
+  type ModelLogger,
+} from './backend.ts'
+export { conv2dBackpropFilterNHWC, registerWasmKernels } from './conv-grad.ts'
+export { ArchMismatchError, InvalidStateError } from './errors.ts'
+export { type EvalResult, type EvaluateOptions, evaluate } from './evaluate.ts'
 export {
   assertSameLayout,
   cloneState,

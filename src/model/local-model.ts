@@ -3,9 +3,9 @@
  * trainer and the fixed evaluation subset, behind the LocalModel interface.
  */
 import type * as tf from '@tensorflow/tfjs'
+import { loadMnist, loadMnistLabels, testSubset } from '../data/mnist.ts'
+import { partition } from '../data/partition.ts'
 import { evaluate } from './evaluate.ts'
-import { loadMnist, loadMnistLabels, testSubset } from './mnist.ts'
-import { partition } from './partition.ts'
 import { getState, setState } from './state.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'

@@ -3,7 +3,8 @@
  * group of interchangeable hidden units, and how to permute a ModelState by them.
  */
 
-import { ArchMismatchError, InvalidArgumentError } from './errors.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { ArchMismatchError } from './errors.ts'
 import type { ArchSpec, ModelState, NamedTensor } from './types.ts'
 
 /** A set of interchangeable units (hidden neurons of a layer, output channels of a conv). */

@@ -111,7 +111,7 @@ export function validateState(state: ModelState): void {
 }
 
 // One tfjs-free implementation of these lives with the merge maths; re-exported here for callers of state.ts.
-export { assertSameLayout, cloneState, stateDistance } from './merge/layout.ts'
+export { assertSameLayout, cloneState, stateDistance } from './layout.ts'
 
 /** Number of parameters in a state. */
 export function stateParamCount(state: ModelState): number {

@@ -4,9 +4,9 @@
  * the node keeps serving the network while it trains.
  */
 import * as tf from '@tensorflow/tfjs'
-import { InvalidArgumentError } from './errors.ts'
-import { type Dataset, IMAGE_PIXELS } from './mnist.ts'
-import { createRng, type Rng, randomSeed } from './rng.ts'
+import { type Dataset, IMAGE_PIXELS } from '../data/mnist.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { createRng, type Rng, randomSeed } from '../util/rng.ts'
 import { NUM_CLASSES, SOFTMAX_LAYER } from './zoo.ts'
 
 export interface TrainStepsOptions {

@@ -3,8 +3,8 @@
  * types.ts), seeded initialisation and a per-model optimizer.
  */
 import * as tf from '@tensorflow/tfjs'
-import { InvalidArgumentError } from './errors.ts'
-import { createRng, randomSeed } from './rng.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { createRng, randomSeed } from '../util/rng.ts'
 import type { ArchKind, ArchSpec, ModelState, NamedTensor } from './types.ts'
 
 /** Image side and class count of the MNIST family. */
@@ -42,6 +42,12 @@ export interface TensorSpec {
 }
 
 /** The default spec of each kind (mlp 128 hidden, cnn 64). */
+/** Every architecture the zoo builds. */
+export const ARCH_KINDS: readonly ArchKind[] = ['mlp', 'cnn']
+
+/** The default architecture: the MLP trains ~5x faster than the CNN per step on the wasm backend. */
+export const DEFAULT_ARCH_KIND: ArchKind = 'mlp'
+
 export function defaultArch(kind: ArchKind): ArchSpec {
   switch (kind) {
     case 'mlp':

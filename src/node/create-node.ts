@@ -8,7 +8,7 @@ import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import type { WanEmulation } from './wan-emulation.ts'
+import type { LinkEmulation } from './emulation.ts'
 
 /** Services every node carries; gossip code types `node.services.pubsub` / `.ping` against this. */
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -32,8 +32,8 @@ export interface CreateNodeInit {
   yamux?: YamuxMuxerInit
   /** Connection manager limit; default sized for a 32-peer testbed on one host. */
   maxConnections?: number
-  /** Wraps the Noise encrypter: the testbed passes its per-node `wanEmulation(...)` here. */
-  encrypterWrapper?: Pick<WanEmulation, 'encrypter'>
+  /** Wraps the Noise encrypter: the testbed's link emulation reaches the node here. */
+  encrypterWrapper?: Pick<LinkEmulation, 'encrypter'>
 }
 
 /**

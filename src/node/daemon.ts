@@ -10,62 +10,23 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
 import { Membership } from '../gossip/membership.ts'
-import { RttTracker } from '../gossip/rtt.ts'
-import { type PeerEntry, type PeerSampler, UniformSampler } from '../gossip/sampler.ts'
-import { type TopologyCounters, TopologyService } from '../gossip/topology.ts'
-import { TopologySampler } from '../gossip/topology-sampler.ts'
-import { type Coordinate, VivaldiClient, type VivaldiUpdateOptions } from '../gossip/vivaldi.ts'
+import { createSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
+import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
+import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
+import type { Coordinate } from '../gossip/topology/vivaldi.ts'
+import { createMerger } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
-import { createMerger } from '../model/merge/index.ts'
-import { hashSeed, randomSeed } from '../model/rng.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, defaultArch } from '../model/zoo.ts'
-import type { StartConfig } from './args.ts'
+import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
+import type { StartConfig } from './config.ts'
 import { createNode, type GossipLearnNode } from './create-node.ts'
 import { acquireDataDir, type DataDirLock } from './data-dir.ts'
+import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { loadWanLinksFlag, type WanEmulation, type WanStats, wanEmulation } from './wan-emulation.ts'
-
-/**
- * Pings share the uplink with model pushes, and queueing only ever adds delay: under load the
- * median of recent pings measured 343 ms on a 10 ms emulated link and 380 ms on a 215 ms one
- * (4-peer testbed, 20 Mbit/s uplinks), which hides which peers are near. The minimum of the
- * last few samples estimates the propagation RTT (network-coordinate systems use a low
- * percentile filter for the same reason: Ledlie et al., NSDI 2007).
- */
-export const RTT_MIN_WINDOW = 8
-
-/** RttTracker that reports the minimum of each peer's last `RTT_MIN_WINDOW` samples. */
-class MinRttTracker extends RttTracker {
-  constructor() {
-    super({ windowSize: RTT_MIN_WINDOW })
-  }
-
-  override record(peerId: string, rttMs: number): number {
-    super.record(peerId, rttMs)
-    return this.get(peerId)!
-  }
-
-  override get(peerId: string): number | undefined {
-    const s = this.samples(peerId)
-    return s.length === 0 ? undefined : Math.min(...s)
-  }
-}
-
-/** Vivaldi fed with the tracker's minimum for the peer (TopologyService records the sample first). */
-class MinFilteredVivaldi extends VivaldiClient {
-  constructor(private readonly tracker: RttTracker) {
-    super({ latencyFilterSize: 0 })
-  }
-
-  override update(remote: Coordinate, rttMs: number, options: VivaldiUpdateOptions = {}): Coordinate {
-    const filtered = options.peerId !== undefined ? this.tracker.get(options.peerId) : undefined
-    return super.update(remote, filtered ?? rttMs)
-  }
-}
 
 /** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
 const LOOP_DELAY_RESOLUTION_MS = 10
@@ -98,7 +59,7 @@ export interface NodeStatus {
   /** Link measurement: ping counters, and the smoothed RTT in ms to each peer measured so far. */
   topology: TopologyCounters & { rttMs: Record<string, number> }
   /** The WAN emulation's counters (bytes within / across regions); absent without emulation. */
-  wan?: WanStats
+  wan?: LinkEmulationStats
   /**
    * Event-loop delay since start (ms): every ping, pong and emulated delivery waits this long
    * for its turn, so it is the part of a measured RTT that CPU contention adds.
@@ -145,6 +106,8 @@ export interface DaemonHooks {
   /** Lines for people (the CLI passes console.log); silent by default. */
   print?: (line: string) => void
   signal?: AbortSignal
+  /** Link emulation (a testbed facility) wrapped around every connection; none for a real deployment. */
+  emulation?: LinkEmulation
 }
 
 function taskId(dataset: string, arch: ArchSpec): string {
@@ -161,11 +124,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     for (const f of cleanup.reverse()) await f().catch(() => {})
   }
   try {
-    // The links file first: a bad one is a usage error, reported before anything slow starts.
-    let wan: WanEmulation | undefined
-    if (config.wanLinks !== undefined) {
-      wan = wanEmulation({ links: await loadWanLinksFlag('--wan-links', config.wanLinks) })
-    }
+    const wan = hooks.emulation
 
     const { privateKey, created } = await loadOrCreateIdentity(lock.dir)
     const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
@@ -278,13 +237,10 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     topology.start()
     cleanup.push(async () => topology?.stop())
 
-    const sampler: PeerSampler =
-      config.sampler === 'topology'
-        ? new TopologySampler({
-            localCoordinate: () => topology!.coordinate(),
-            randomShare: config.randomShare,
-          })
-        : new UniformSampler()
+    const sampler: PeerSampler = createSampler(config.sampler, {
+      localCoordinate: () => topology!.coordinate(),
+      randomShare: config.randomShare,
+    })
 
     // Measured RTTs where we have them; the sampler predicts the rest from coordinates.
     const view = (): PeerEntry[] =>
@@ -417,45 +373,4 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     await undo()
     throw err
   }
-}
-
-/** `gossip-learn start`: run until the signal, printing the addresses and periodic status. */
-export async function runDaemon(
-  config: StartConfig,
-  hooks: DaemonHooks & { signal: AbortSignal },
-): Promise<void> {
-  const print = hooks.print ?? (() => {})
-  const daemon = await startDaemon(config, { print: config.jsonStatus ? undefined : print })
-  try {
-    if (config.jsonStatus) {
-      print(
-        JSON.stringify({
-          event: 'ready',
-          peerId: daemon.peerId,
-          multiaddrs: daemon.multiaddrs,
-          httpPort: daemon.httpPort,
-        }),
-      )
-    } else {
-      print('listening on (pass one of these to --bootstrap on another node):')
-      for (const a of daemon.multiaddrs) print(`  ${a}`)
-      if (daemon.httpPort !== undefined) print(`status: http://${config.httpHost}:${daemon.httpPort}/status`)
-    }
-    const timer =
-      config.statusIntervalMs > 0
-        ? setInterval(() => {
-            const s = daemon.status()
-            print(
-              `age ${s.age}  steps ${s.steps}  acc ${s.lastAccuracy?.toFixed(3) ?? '-'}  peers ${s.connectedPeers.length} ` +
-                `(view ${s.viewSize})  models sent ${s.modelsSent} recv ${s.modelsReceived}  merges ${s.merges}`,
-            )
-          }, config.statusIntervalMs)
-        : undefined
-    if (!hooks.signal.aborted)
-      await new Promise((r) => hooks.signal.addEventListener('abort', r, { once: true }))
-    if (timer) clearInterval(timer)
-  } finally {
-    await daemon.stop()
-  }
-  if (!config.jsonStatus) print('stopped; checkpoint written')
 }

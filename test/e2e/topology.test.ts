@@ -8,11 +8,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs, parseTestbedArgs } from '../../src/node/args.ts'
+import { parseStartArgs, parseTestbedArgs } from '../../src/cli/args.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
 import { loadOrCreateIdentity } from '../../src/node/identity.ts'
-import { runTestbed } from '../../src/node/testbed.ts'
-import { saveWanLinks, type WanLinks } from '../../src/node/wan-emulation.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
+import {
+  loadWanLinksFlag,
+  saveWanLinks,
+  type WanLinks,
+  wanEmulation,
+} from '../../src/testbed/wan-emulation.ts'
 import { until } from './until.ts'
 
 const REGIONS = ['x', 'x', 'y']
@@ -46,6 +51,12 @@ const config = (dir: string, index: number, linksFile: string, extra: string[] =
     '0',
     ...extra,
   ])
+
+/** What `start --wan-links FILE` does: load the links file, wrap the daemon's connections in its emulation. */
+async function startEmulated(args: ReturnType<typeof config>): Promise<Daemon> {
+  const emulation = wanEmulation({ links: await loadWanLinksFlag('--wan-links', args.wanLinks!) })
+  return startDaemon(args, { emulation })
+}
 
 describe('daemons behind emulated wide-area links', () => {
   let base: string
@@ -91,20 +102,22 @@ describe('daemons behind emulated wide-area links', () => {
   it('refuses an unreadable links file with a UsageError naming --wan-links', async () => {
     const bad = join(base, 'bad.json')
     await writeFile(bad, '{"regions": {}}')
-    await expect(startDaemon(config(join(base, 'p3'), 0, bad))).rejects.toMatchObject({
+    await expect(startEmulated(config(join(base, 'p3'), 0, bad))).rejects.toMatchObject({
       name: 'UsageError',
       message: expect.stringMatching(/--wan-links/),
     })
-    await expect(startDaemon(config(join(base, 'p3'), 0, join(base, 'missing.json')))).rejects.toMatchObject({
+    await expect(
+      startEmulated(config(join(base, 'p3'), 0, join(base, 'missing.json'))),
+    ).rejects.toMatchObject({
       name: 'UsageError',
     })
   })
 
   it('report region, coordinate and per-region bytes; the topology sampler picks the near peer', async () => {
-    daemons.push(await startDaemon(config(join(base, 'p0'), 0, linksFile, ['--http', '0'])))
+    daemons.push(await startEmulated(config(join(base, 'p0'), 0, linksFile, ['--http', '0'])))
     const boot = daemons[0]!.multiaddrs.find((a) => a.includes('127.0.0.1'))!
-    daemons.push(await startDaemon(config(join(base, 'p1'), 1, linksFile, ['--bootstrap', boot])))
-    daemons.push(await startDaemon(config(join(base, 'p2'), 2, linksFile, ['--bootstrap', boot])))
+    daemons.push(await startEmulated(config(join(base, 'p1'), 1, linksFile, ['--bootstrap', boot])))
+    daemons.push(await startEmulated(config(join(base, 'p2'), 2, linksFile, ['--bootstrap', boot])))
     const [a, b, c] = daemons as [Daemon, Daemon, Daemon]
 
     // a has measured both links (median RTTs), and everyone's coordinate has moved.

@@ -3,8 +3,9 @@
  * training step (LocalTrainer, batch 32, the zoo's Adam) of the same model: the
  * method of scripts/bench/merge-cost.ts, as a function bench:merge calls.
  */
-import { createMerger, MERGE_MODES } from '../../../src/model/merge/merger.ts'
-import type { Dataset } from '../../../src/model/mnist.ts'
+
+import type { Dataset } from '../../../src/data/mnist.ts'
+import { createMerger, MERGE_MODES } from '../../../src/merge/merger.ts'
 import { getState } from '../../../src/model/state.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import type { MergeMode } from '../../../src/model/types.ts'

@@ -5,16 +5,16 @@
  * order, peer sampling and alignment).
  */
 import * as tf from '@tensorflow/tfjs'
+import type { Dataset } from '../../../src/data/mnist.ts'
+import { weightedAverage } from '../../../src/merge/average.ts'
+import { createMerger } from '../../../src/merge/merger.ts'
+import type { VarianceCorrectionOptions } from '../../../src/merge/varcorr.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
-import { weightedAverage } from '../../../src/model/merge/average.ts'
-import { createMerger } from '../../../src/model/merge/merger.ts'
-import type { VarianceCorrectionOptions } from '../../../src/model/merge/varcorr.ts'
-import type { Dataset } from '../../../src/model/mnist.ts'
-import { createRng, hashSeed } from '../../../src/model/rng.ts'
 import { getState, setState } from '../../../src/model/state.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import type { ArchSpec, MergeMode, ModelState } from '../../../src/model/types.ts'
 import { archFingerprint, buildModel } from '../../../src/model/zoo.ts'
+import { createRng, hashSeed } from '../../../src/util/rng.ts'
 
 export type RowMode = MergeMode | 'local-only' | 'fedavg' | 'centralized-same-time' | 'centralized-same-total'
 export type InitKind = 'independent' | 'shared' | 'n/a'

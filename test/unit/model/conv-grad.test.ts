@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { conv2dBackpropFilterNHWC } from '../../../src/model/conv-grad.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
-import { loadMnist } from '../../../src/model/mnist.ts'
-import { createRng } from '../../../src/model/rng.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import { buildModel } from '../../../src/model/zoo.ts'
+import { createRng } from '../../../src/util/rng.ts'
 
 type Pad = 'same' | 'valid'
 interface ConvCase {

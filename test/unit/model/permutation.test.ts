@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
-import { loadMnist } from '../../../src/model/mnist.ts'
 import {
   applyPermutation,
   archSpecOf,
@@ -11,11 +11,11 @@ import {
   type PermutationSpec,
   permutationSpecFor,
 } from '../../../src/model/permutation.ts'
-import { createRng } from '../../../src/model/rng.ts'
 import { getState, setState } from '../../../src/model/state.ts'
 import type { ArchSpec } from '../../../src/model/types.ts'
 import { archFingerprint, archTensors, buildModel } from '../../../src/model/zoo.ts'
-import { forward, randomPermutations, randomState, snapshot } from './merge/fixtures.ts'
+import { createRng } from '../../../src/util/rng.ts'
+import { forward, randomPermutations, randomState, snapshot } from '../merge/fixtures.ts'
 
 const MLP: ArchSpec = { kind: 'mlp', hidden: 32 }
 const CNN: ArchSpec = { kind: 'cnn', hidden: 24 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
-import { loadMnist } from '../../../src/model/mnist.ts'
 import {
   cloneState,
   decodeState,

@@ -1,13 +1,13 @@
 import type * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { loadMnist, selectSamples, testSubset } from '../../../src/data/mnist.ts'
+import { partition } from '../../../src/data/partition.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
-import { loadMnist, selectSamples, testSubset } from '../../../src/model/mnist.ts'
-import { partition } from '../../../src/model/partition.ts'
-import { createRng } from '../../../src/model/rng.ts'
 import { getState, stateDistance } from '../../../src/model/state.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import { buildModel } from '../../../src/model/zoo.ts'
+import { createRng } from '../../../src/util/rng.ts'
 
 const MLP = { kind: 'mlp', hidden: 32 } as const
 const isInvalidArgument = expect.objectContaining({ name: 'InvalidArgumentError' })

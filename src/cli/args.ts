@@ -1,0 +1,238 @@
+/**
+ * Command-line parsing and validation for `gossip-learn start` and `testbed`.
+ * Pure: returns typed configs or throws UsageError naming the flag.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { parsePartitionSpec } from '../data/partition.ts'
+import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
+import { MERGE_MODES } from '../merge/merger.ts'
+import { ARCH_KINDS } from '../model/zoo.ts'
+import { DATASETS, LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
+import { UsageError } from '../node/errors.ts'
+import type { TestbedConfig } from '../testbed/config.ts'
+import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
+
+/** `start`'s flags: a daemon's config plus the testbed facility that wraps it. */
+export interface StartArgs extends StartConfig {
+  /** Testbed facility: a links file (docs/WAN.md) that emulates wide-area delay and uplinks on every connection. */
+  wanLinks?: string
+}
+
+export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--data-dir DIR]
+       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
+       [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
+       [--merge plain|align|varcorr|align+varcorr] [--sampler uniform|topology] [--random-share R]
+       [--steps-per-round K] [--fanout F] [--no-gossip] [--batch-size B] [--lr LR] [--eval-size N]
+       [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
+
+export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
+       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
+       [--merge MODE] [--sampler uniform|topology] [--random-share R] [--steps-per-round K]
+       [--fanout F] [--eval-size N] [--no-gossip] [--regions NAME:N,...] [--links FILE]
+       [--json FILE] [--keep-dir DIR]`
+
+type Values = Record<string, string | boolean | string[] | undefined>
+
+function parse(argv: string[], options: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values
+  } catch (err) {
+    // node's messages name the flag already ("Unknown option '--foo'"); keep them on one line.
+    throw new UsageError(String((err as Error).message).split('\n')[0])
+  }
+}
+
+function str(v: Values, name: string): string | undefined {
+  const x = v[name]
+  return typeof x === 'string' ? x : undefined
+}
+
+function int(v: Values, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  if (!/^-?\d+$/.test(s.trim())) throw new UsageError(`--${name} must be an integer, got '${s}'`)
+  const n = Number(s)
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+function num(v: Values, name: string, min: number, max: number, exclusiveMin = false): number | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  const n = Number(s)
+  if (s.trim() === '' || !Number.isFinite(n) || n > max || n < min || (exclusiveMin && n === min)) {
+    throw new UsageError(
+      `--${name} must be a number in ${exclusiveMin ? '(' : '['}${min}, ${max}], got '${s}'`,
+    )
+  }
+  return n
+}
+
+function oneOf<T extends string>(v: Values, name: string, allowed: readonly T[]): T | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  if (!(allowed as readonly string[]).includes(s)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join('|')}, got '${s}'`)
+  }
+  return s as T
+}
+
+function partitionFlag(v: Values): string | undefined {
+  const s = str(v, 'partition')
+  if (s === undefined) return undefined
+  try {
+    parsePartitionSpec(s)
+  } catch (err) {
+    throw new UsageError(`--partition: ${(err as Error).message}`)
+  }
+  return s
+}
+
+function multiaddrs(v: Values, name: string, requirePeerId: boolean): string[] {
+  const list = (v[name] as string[] | undefined) ?? []
+  for (const s of list) {
+    let ma: ReturnType<typeof multiaddr>
+    try {
+      ma = multiaddr(s)
+    } catch {
+      throw new UsageError(`--${name} is not a multiaddr: '${s}'`)
+    }
+    if (requirePeerId && !ma.toString().includes('/p2p/')) {
+      throw new UsageError(`--${name} needs the peer id at the end (.../p2p/<id>), got '${s}'`)
+    }
+  }
+  return list
+}
+
+const LEARN_OPTIONS = {
+  dataset: { type: 'string' },
+  model: { type: 'string' },
+  hidden: { type: 'string' },
+  partition: { type: 'string' },
+  seed: { type: 'string' },
+  'init-seed': { type: 'string' },
+  merge: { type: 'string' },
+  sampler: { type: 'string' },
+  'random-share': { type: 'string' },
+  'steps-per-round': { type: 'string' },
+  fanout: { type: 'string' },
+  'eval-size': { type: 'string' },
+  'no-gossip': { type: 'boolean' },
+} as const
+
+function learnFlags(v: Values) {
+  return {
+    dataset: oneOf(v, 'dataset', DATASETS) ?? LEARN_DEFAULTS.dataset,
+    model: oneOf(v, 'model', ARCH_KINDS) ?? LEARN_DEFAULTS.model,
+    hidden: int(v, 'hidden', 1, 4096),
+    partition: partitionFlag(v) ?? LEARN_DEFAULTS.partition,
+    seed: int(v, 'seed', 0, 2 ** 32 - 1) ?? LEARN_DEFAULTS.seed,
+    initSeed: int(v, 'init-seed', 0, 2 ** 32 - 1),
+    merge: oneOf(v, 'merge', MERGE_MODES) ?? LEARN_DEFAULTS.merge,
+    sampler: oneOf(v, 'sampler', SAMPLER_KINDS) ?? LEARN_DEFAULTS.sampler,
+    randomShare: num(v, 'random-share', 0, 1),
+    stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
+    fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
+    evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
+    gossip: v['no-gossip'] !== true,
+  }
+}
+
+export function parseStartArgs(argv: string[]): StartArgs {
+  const v = parse(argv, {
+    ...LEARN_OPTIONS,
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'data-dir': { type: 'string' },
+    'peer-index': { type: 'string' },
+    'peer-count': { type: 'string' },
+    http: { type: 'string' },
+    'http-host': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
+    'status-interval': { type: 'string' },
+    'json-status': { type: 'boolean' },
+    'wan-links': { type: 'string' },
+  })
+  const learn = learnFlags(v)
+  const peerCount = int(v, 'peer-count', 1, 100_000) ?? NODE_DEFAULTS.peerCount
+  const peerIndex = int(v, 'peer-index', 0, 99_999)
+  if (peerIndex !== undefined && peerIndex >= peerCount) {
+    throw new UsageError(`--peer-index must be below --peer-count (${peerCount}), got ${peerIndex}`)
+  }
+  const listen = multiaddrs(v, 'listen', false)
+  return {
+    ...learn,
+    listen: listen.length > 0 ? listen : NODE_DEFAULTS.listen,
+    bootstrap: multiaddrs(v, 'bootstrap', true),
+    dataDir: str(v, 'data-dir'),
+    peerIndex,
+    peerCount,
+    http: int(v, 'http', 0, 65535),
+    httpHost: str(v, 'http-host') ?? NODE_DEFAULTS.httpHost,
+    batchSize: int(v, 'batch-size', 1, 4096) ?? LEARN_DEFAULTS.batchSize,
+    learningRate: num(v, 'lr', 0, 10, true) ?? LEARN_DEFAULTS.learningRate,
+    evalIntervalMs: LEARN_DEFAULTS.evalIntervalMs,
+    checkpointIntervalMs:
+      (int(v, 'checkpoint-interval', 1, 86_400) ?? NODE_DEFAULTS.checkpointIntervalMs / 1000) * 1000,
+    statusIntervalMs: (int(v, 'status-interval', 0, 86_400) ?? NODE_DEFAULTS.statusIntervalMs / 1000) * 1000,
+    jsonStatus: v['json-status'] === true,
+    wanLinks: str(v, 'wan-links'),
+  }
+}
+
+/** Peers a `--regions` spec holds; checks the names against the built-in topology when `known`. */
+function regionTotal(spec: string, known: boolean): number {
+  try {
+    // Any name goes when a links file will supply the regions: only the syntax and counts are checked here.
+    const anyName = {
+      regions: Object.fromEntries(spec.split(',').map((p) => [p.split(':')[0]!.trim(), {}])),
+      rttMs: {},
+      uplinkMbps: 1,
+    }
+    const counts = parseRegionCounts(spec, known ? DEFAULT_WAN_LINKS : anyName)
+    return counts.reduce((s, r) => s + r.count, 0)
+  } catch (err) {
+    if (err instanceof InvalidRegionSpecError) throw new UsageError(`--regions: ${err.message}`)
+    throw err
+  }
+}
+
+export function parseTestbedArgs(argv: string[]): TestbedConfig {
+  const v = parse(argv, {
+    ...LEARN_OPTIONS,
+    peers: { type: 'string' },
+    duration: { type: 'string' },
+    'target-accuracy': { type: 'string' },
+    json: { type: 'string' },
+    poll: { type: 'string' },
+    'keep-dir': { type: 'string' },
+    regions: { type: 'string' },
+    links: { type: 'string' },
+  })
+  const regions = str(v, 'regions')
+  const links = str(v, 'links')
+  let peers = int(v, 'peers', 1, 64)
+  if (regions !== undefined) {
+    // Region names from a --links file are checked once the testbed has read it.
+    const total = regionTotal(regions, links === undefined)
+    if (peers !== undefined && peers !== total) {
+      throw new UsageError(`--peers ${peers} disagrees with --regions, which hold ${total} peers`)
+    }
+    if (total < 1 || total > 64) throw new UsageError(`--regions must hold 1 to 64 peers, got ${total}`)
+    peers = total
+  }
+  return {
+    ...learnFlags(v),
+    regions,
+    links,
+    peers: peers ?? 8,
+    durationS: num(v, 'duration', 1, 86_400) ?? 120,
+    targetAccuracy: num(v, 'target-accuracy', 0, 1),
+    json: str(v, 'json'),
+    pollMs: int(v, 'poll', 100, 60_000) ?? 1000,
+    keepDir: str(v, 'keep-dir'),
+  }
+}

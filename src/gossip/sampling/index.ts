@@ -1,0 +1,20 @@
+/** Peer sampling: whom the learner pushes to. Uniform and topology-aware samplers behind one interface. */
+import { type PeerSampler, UniformSampler } from './sampler.ts'
+import { TopologySampler, type TopologySamplerInit } from './topology-sampler.ts'
+
+export { type PeerEntry, type PeerSampler, UniformSampler } from './sampler.ts'
+export { TOPOLOGY_SAMPLER_DEFAULTS, TopologySampler, type TopologySamplerInit } from './topology-sampler.ts'
+
+export const SAMPLER_KINDS = ['uniform', 'topology'] as const
+export type SamplerKind = (typeof SAMPLER_KINDS)[number]
+
+/**
+ * Uniform by default: on the shared 2-core testbed measured RTTs did not single out near peers
+ * and the topology sampler did not win (bench:topology, docs/BENCHMARKS.md).
+ */
+export const DEFAULT_SAMPLER: SamplerKind = 'uniform'
+
+/** Builds the sampler of `kind`; the topology sampler needs our coordinate. */
+export function createSampler(kind: SamplerKind, init: TopologySamplerInit): PeerSampler {
+  return kind === 'topology' ? new TopologySampler(init) : new UniformSampler()
+}

@@ -1,0 +1,81 @@
+/**
+ * Age-weighted averaging of models, as in gossip learning (Ormándi et al. 2013;
+ * Hegedűs et al. 2019): a model that has seen more samples counts for more.
+ */
+
+import { assertSameLayout } from '../model/layout.ts'
+import type { ModelState } from '../model/types.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+
+/**
+ * Weights of the inputs of one merge, local model first: `w_k = t_k / sum t`. With one
+ * received model this is `a = t_r / (t + t_r)` for the received and `1 - a` for the
+ * local. Several received models are combined in one weighted mean rather than by
+ * sequential pairwise merges, which would depend on their order and give the last
+ * one more weight than its age says. When every age is 0 the weights are uniform.
+ */
+export function ageWeights(states: readonly ModelState[]): number[] {
+  if (states.length === 0) throw new InvalidArgumentError('no states to weigh')
+  let total = 0
+  for (const s of states) {
+    if (!Number.isFinite(s.age) || s.age < 0)
+      throw new InvalidArgumentError(`age must be finite and >= 0, got ${s.age}`)
+    total += s.age
+  }
+  if (total === 0) return states.map(() => 1 / states.length)
+  return states.map((s) => s.age / total)
+}
+
+/**
+ * Age of a merged model: the largest input age (as gossip learning does), so
+ * repeated merges of the same experience do not inflate it.
+ */
+export function mergedAge(states: readonly ModelState[]): number {
+  let age = 0
+  for (const s of states) age = Math.max(age, s.age)
+  return age
+}
+
+/**
+ * Element-wise weighted mean of same-layout states (accumulated in float64); the
+ * result takes the first state's arch and the given age. Pure.
+ */
+export function weightedAverage(
+  states: readonly ModelState[],
+  weights: readonly number[],
+  age: number,
+): ModelState {
+  if (states.length === 0 || states.length !== weights.length) {
+    throw new InvalidArgumentError(`${states.length} states for ${weights.length} weights`)
+  }
+  const first = states[0]!
+  for (let s = 1; s < states.length; s++) assertSameLayout(first, states[s]!)
+  const tensors = first.tensors.map((t, i) => {
+    const values = new Float32Array(t.values.length)
+    if (states.length === 2) {
+      // The common case (one received model): no float64 scratch array.
+      const x = t.values
+      const y = states[1]!.tensors[i]!.values
+      const wx = weights[0]!
+      const wy = weights[1]!
+      for (let k = 0; k < values.length; k++) values[k] = wx * x[k]! + wy * y[k]!
+    } else {
+      const acc = new Float64Array(t.values.length)
+      for (let s = 0; s < states.length; s++) {
+        const w = weights[s]!
+        if (w === 0) continue
+        const v = states[s]!.tensors[i]!.values
+        for (let k = 0; k < acc.length; k++) acc[k] += w * v[k]!
+      }
+      values.set(acc)
+    }
+    return { name: t.name, shape: [...t.shape], values }
+  })
+  return { arch: first.arch, age, tensors }
+}
+
+/** Age-weighted average of the local model (first) and the received ones. Pure. */
+export function averageByAge(local: ModelState, received: readonly ModelState[]): ModelState {
+  const states = [local, ...received]
+  return weightedAverage(states, ageWeights(states), mergedAge(states))
+}

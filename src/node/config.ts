@@ -1,0 +1,77 @@
+/**
+ * What one daemon needs to run, and its defaults. Each default is defined once, in the layer it
+ * belongs to (data, model, merge, gossip), and assembled here; the CLI and the testbed import it.
+ */
+import { DEFAULT_EVAL_SIZE } from '../data/mnist.ts'
+import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
+import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
+import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
+import { DEFAULT_MERGE_MODE } from '../merge/merger.ts'
+import { DEFAULT_BATCH_SIZE } from '../model/train.ts'
+import type { ArchKind, MergeMode } from '../model/types.ts'
+import { DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE } from '../model/zoo.ts'
+
+export const DATASETS = ['mnist'] as const
+export type DatasetName = (typeof DATASETS)[number]
+
+/** The learning knobs shared by `start` and `testbed`, with their defaults. */
+export const LEARN_DEFAULTS = {
+  dataset: 'mnist' as DatasetName,
+  model: DEFAULT_ARCH_KIND,
+  partition: DEFAULT_PARTITION,
+  seed: DEFAULT_PARTITION_SEED,
+  merge: DEFAULT_MERGE_MODE,
+  sampler: DEFAULT_SAMPLER,
+  stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
+  fanout: LEARNER_DEFAULTS.fanout,
+  batchSize: DEFAULT_BATCH_SIZE,
+  learningRate: DEFAULT_LEARNING_RATE,
+  evalSize: DEFAULT_EVAL_SIZE,
+  evalIntervalMs: LEARNER_DEFAULTS.evalIntervalMs,
+}
+
+/** Defaults of a daemon's own settings (not learning). */
+export const NODE_DEFAULTS = {
+  listen: ['/ip4/0.0.0.0/tcp/0'],
+  /** Peers of one network must agree on it (the partition is split this many ways). */
+  peerCount: 8,
+  httpHost: '127.0.0.1',
+  /** A crash loses at most this much training. */
+  checkpointIntervalMs: 30_000,
+  statusIntervalMs: 10_000,
+}
+
+/** Everything a daemon needs; `start` builds it from flags, the testbed from its own. */
+export interface StartConfig {
+  listen: string[]
+  bootstrap: string[]
+  /** undefined: pick the default data dir (see data-dir.ts). */
+  dataDir?: string
+  dataset: DatasetName
+  model: ArchKind
+  hidden?: number
+  partition: string
+  /** undefined: derived from the peer id, so a restarted node keeps its share. */
+  peerIndex?: number
+  peerCount: number
+  seed: number
+  initSeed?: number
+  http?: number
+  httpHost: string
+  gossip: boolean
+  merge: MergeMode
+  sampler: SamplerKind
+  /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
+  randomShare?: number
+  stepsPerRound: number
+  fanout: number
+  batchSize: number
+  learningRate: number
+  evalSize: number
+  evalIntervalMs: number
+  checkpointIntervalMs: number
+  /** Print a status line this often (ms); 0 = never. */
+  statusIntervalMs: number
+  /** Write one JSON status line per interval to stdout instead of the human line (testbed). */
+  jsonStatus: boolean
+}
