@@ -7,7 +7,7 @@
  *       [--steps 20] [--fanout 1] [--partition dirichlet:0.5] [--seed 1] [--lr 0.002]
  *       [--optimizer adam|sgd|momentum] [--lr-decay 1] [--reset-optimizer]
  *       [--combine joint|sequential] [--varcorr-biases] [--varcorr-target inputs|local|<blend>]
- *       [--modes plain,align,varcorr,align+varcorr] [--inits independent,shared]
+ *       [--modes plain,align,varcorr,align+varcorr,robust,align+robust] [--inits independent,shared]
  *       [--baselines local-only,fedavg,centralized-same-time,centralized-same-total|none]
  *       [--eval-size 2000] [--eval-every 2] [--no-cost] [--cost-archs mlp:256,cnn]
  *       [--json FILE] [--svg FILE] [--cost-json FILE] [--variant LABEL] [--backend wasm]
@@ -16,17 +16,19 @@
  * --fanout peers sampled uniformly, and merges what it received (in one weighted mean, or
  * one model at a time with --combine sequential) before the next cycle. Accuracy is the
  * mean over peers on the first --eval-size MNIST test images, every --eval-every cycles.
- * Everything is seeded by --seed: the same command prints the same accuracies.
+ * Everything is seeded by --seed: the same command prints the same accuracies. Any named merge
+ * pipeline can be compared (--modes varcorr,robust); each gossip row also counts the received
+ * models its merges clipped or rejected (the robust pipelines' distance test).
  */
 import '../../src/polyfill.ts'
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { loadMnist, selectSamples, testSubset } from '../../src/data/mnist.ts'
+import { loadMnist, testSubset } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
-import { isMergeMode } from '../../src/merge/merger.ts'
+import { selectSamples } from '../../src/data/samples.ts'
+import { isMergeMode, type MergeMode } from '../../src/merge/registry.ts'
 import type { VarianceTarget } from '../../src/merge/varcorr.ts'
 import { initBackend } from '../../src/model/backend.ts'
-import type { MergeMode } from '../../src/model/types.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
 import { formatCost, type MergeCost, measureMergeCost } from './merge/cost.ts'
 import { formatTable, renderSvg, stepsToReachInterpolated } from './merge/report.ts'
@@ -170,7 +172,10 @@ const run = async (name: string, fn: () => Promise<Row>): Promise<void> => {
   const row = await fn()
   rows.push(row)
   console.log(
-    `${name}: final ${(row.finalAccuracy * 100).toFixed(2)}% [${(row.minAccuracy * 100).toFixed(2)}, ${(row.maxAccuracy * 100).toFixed(2)}] in ${row.wallSeconds.toFixed(0)} s`,
+    `${name}: final ${(row.finalAccuracy * 100).toFixed(2)}% [${(row.minAccuracy * 100).toFixed(2)}, ${(row.maxAccuracy * 100).toFixed(2)}] in ${row.wallSeconds.toFixed(0)} s` +
+      (row.inputs === undefined
+        ? ''
+        : `; received models merged ${row.inputs.merged}, clipped ${row.inputs.clipped}, rejected ${row.inputs.rejected}`),
   )
 }
 

@@ -5,10 +5,12 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parsePartitionSpec } from '../data/partition.ts'
+import { parseDatasetSpec } from '../data/registry.ts'
 import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
-import { MERGE_MODES } from '../merge/merger.ts'
+import { parseCodecSpec } from '../gossip/wire/codecs/index.ts'
+import { type MergeMode, parseMergeMode } from '../merge/registry.ts'
 import { ARCH_KINDS } from '../model/zoo.ts'
-import { DATASETS, LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
+import { LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
 import { UsageError } from '../node/errors.ts'
 import type { TestbedConfig } from '../testbed/config.ts'
 import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
@@ -20,17 +22,19 @@ export interface StartArgs extends StartConfig {
 }
 
 export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--data-dir DIR]
-       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
+       [--dataset mnist|fashion-mnist|idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS|csv:TRAIN,TEST]
+       [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
        [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
-       [--merge plain|align|varcorr|align+varcorr] [--sampler uniform|topology] [--random-share R]
+       [--merge plain|align|varcorr|align+varcorr|STEP,...] [--sampler uniform|topology] [--random-share R]
        [--steps-per-round K] [--fanout F] [--no-gossip] [--batch-size B] [--lr LR] [--eval-size N]
-       [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
+       [--codec raw-f32|f16] [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
 
 export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
-       [--dataset mnist] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
+       [--dataset SPEC] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
        [--merge MODE] [--sampler uniform|topology] [--random-share R] [--steps-per-round K]
-       [--fanout F] [--eval-size N] [--no-gossip] [--regions NAME:N,...] [--links FILE]
-       [--json FILE] [--keep-dir DIR]`
+       [--fanout F] [--eval-size N] [--no-gossip] [--codec raw-f32|f16] [--regions NAME:N,...]
+       [--links FILE] [--json FILE] [--report FILE.html] [--baseline] [--http PORT | --no-http]
+       [--keep-dir DIR]`
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
@@ -89,6 +93,37 @@ function partitionFlag(v: Values): string | undefined {
   return s
 }
 
+function mergeFlag(v: Values): MergeMode | undefined {
+  const s = str(v, 'merge')
+  if (s === undefined) return undefined
+  try {
+    return parseMergeMode(s)
+  } catch (err) {
+    throw new UsageError(`--merge: ${(err as Error).message}`)
+  }
+}
+
+function codecFlag(v: Values): string | undefined {
+  const s = str(v, 'codec')
+  if (s === undefined) return undefined
+  try {
+    return parseCodecSpec(s).spec
+  } catch (err) {
+    throw new UsageError(`--codec: ${(err as Error).message}`)
+  }
+}
+
+function datasetFlag(v: Values): string | undefined {
+  const s = str(v, 'dataset')
+  if (s === undefined) return undefined
+  try {
+    parseDatasetSpec(s)
+  } catch (err) {
+    throw new UsageError(`--dataset: ${(err as Error).message}`)
+  }
+  return s
+}
+
 function multiaddrs(v: Values, name: string, requirePeerId: boolean): string[] {
   const list = (v[name] as string[] | undefined) ?? []
   for (const s of list) {
@@ -115,6 +150,7 @@ const LEARN_OPTIONS = {
   merge: { type: 'string' },
   sampler: { type: 'string' },
   'random-share': { type: 'string' },
+  codec: { type: 'string' },
   'steps-per-round': { type: 'string' },
   fanout: { type: 'string' },
   'eval-size': { type: 'string' },
@@ -123,15 +159,16 @@ const LEARN_OPTIONS = {
 
 function learnFlags(v: Values) {
   return {
-    dataset: oneOf(v, 'dataset', DATASETS) ?? LEARN_DEFAULTS.dataset,
+    dataset: datasetFlag(v) ?? LEARN_DEFAULTS.dataset,
     model: oneOf(v, 'model', ARCH_KINDS) ?? LEARN_DEFAULTS.model,
     hidden: int(v, 'hidden', 1, 4096),
     partition: partitionFlag(v) ?? LEARN_DEFAULTS.partition,
     seed: int(v, 'seed', 0, 2 ** 32 - 1) ?? LEARN_DEFAULTS.seed,
     initSeed: int(v, 'init-seed', 0, 2 ** 32 - 1),
-    merge: oneOf(v, 'merge', MERGE_MODES) ?? LEARN_DEFAULTS.merge,
+    merge: mergeFlag(v) ?? LEARN_DEFAULTS.merge,
     sampler: oneOf(v, 'sampler', SAMPLER_KINDS) ?? LEARN_DEFAULTS.sampler,
     randomShare: num(v, 'random-share', 0, 1),
+    codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
@@ -211,7 +248,17 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     'keep-dir': { type: 'string' },
     regions: { type: 'string' },
     links: { type: 'string' },
+    http: { type: 'string' },
+    'no-http': { type: 'boolean' },
+    report: { type: 'string' },
+    baseline: { type: 'boolean' },
   })
+  if (v['no-http'] === true && v.http !== undefined) {
+    throw new UsageError('--http and --no-http exclude each other')
+  }
+  if (v.baseline === true && v['no-gossip'] === true) {
+    throw new UsageError('--baseline adds a --no-gossip run after the gossip run; drop --no-gossip')
+  }
   const regions = str(v, 'regions')
   const links = str(v, 'links')
   let peers = int(v, 'peers', 1, 64)
@@ -234,5 +281,9 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     json: str(v, 'json'),
     pollMs: int(v, 'poll', 100, 60_000) ?? 1000,
     keepDir: str(v, 'keep-dir'),
+    // The live page is on by default, on a free port (several testbeds may run at once).
+    http: v['no-http'] === true ? undefined : (int(v, 'http', 0, 65535) ?? 0),
+    report: str(v, 'report'),
+    baseline: v.baseline === true,
   }
 }

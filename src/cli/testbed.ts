@@ -10,9 +10,34 @@ export async function testbed(argv: string[]): Promise<number> {
   }
   const config = parseTestbedArgs(argv)
   const signal = shutdownSignal()
-  const { runTestbed, formatSummary } = await import('../testbed/testbed.ts')
-  const result = await runTestbed(config, { signal, print: (line) => console.log(line) })
-  console.log(formatSummary(result))
-  if (config.json !== undefined) console.log(`wrote ${config.json}`)
+  const { runTestbed, formatSummary, reportPath } = await import('../testbed/testbed.ts')
+  const { createProgressView } = await import('../testbed/live-table.ts')
+  const { startRunServer } = await import('../testbed/server.ts')
+  // A redrawn table on a terminal, plain lines in CI and pipes.
+  const view = createProgressView(process.stdout)
+  const page = config.http !== undefined ? await startRunServer({ port: config.http }) : undefined
+  try {
+    if (page !== undefined) console.log(`testbed: live page ${page.url}`)
+    const result = await runTestbed(config, {
+      signal,
+      print: (line) => view.log(line),
+      progress: (phase, r) => {
+        page?.update(phase, r)
+        view.update(phase, r)
+      },
+    })
+    view.done()
+    page?.finish(result)
+    console.log(formatSummary(result))
+    if (result.baseline !== undefined) {
+      console.log('baseline (the same peers alone, --no-gossip):')
+      console.log(formatSummary(result.baseline))
+    }
+    if (config.json !== undefined) console.log(`wrote ${config.json}`)
+    const report = reportPath(config)
+    if (report !== undefined) console.log(`wrote ${report}`)
+  } finally {
+    await page?.close()
+  }
   return 0
 }

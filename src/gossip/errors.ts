@@ -39,7 +39,7 @@ export class PayloadLengthError extends GossipValidationError {
   readonly verdict = 'reject'
 }
 
-/** Undecodable bytes: bad length prefix, invalid protobuf, or fields out of range. */
+/** Undecodable bytes: bad length prefix, invalid protobuf, a varint too wide for its field, or fields out of range. */
 export class MalformedFrameError extends GossipValidationError {
   static readonly name = 'MalformedFrameError'
   override readonly name = 'MalformedFrameError'
@@ -60,7 +60,7 @@ export class TaskMismatchError extends GossipValidationError {
   readonly verdict = 'ignore'
 }
 
-/** The values use a codec this node does not implement. */
+/** The header names a value codec this node does not implement (or none). */
 export class UnsupportedCodecError extends GossipValidationError {
   static readonly name = 'UnsupportedCodecError'
   override readonly name = 'UnsupportedCodecError'
@@ -81,6 +81,48 @@ export class NonFiniteValueError extends GossipValidationError {
   readonly verdict = 'reject'
 }
 
+/** A quantisation scale (int8) is NaN, infinite or negative. */
+export class InvalidScaleError extends GossipValidationError {
+  static readonly name = 'InvalidScaleError'
+  override readonly name = 'InvalidScaleError'
+  readonly verdict = 'reject'
+}
+
+/** A sparse frame's coordinate index is not below its tensor's size. */
+export class SparseIndexRangeError extends GossipValidationError {
+  static readonly name = 'SparseIndexRangeError'
+  override readonly name = 'SparseIndexRangeError'
+  readonly verdict = 'reject'
+}
+
+/** A sparse frame lists indices (coordinates or units) out of increasing order. */
+export class UnsortedIndexError extends GossipValidationError {
+  static readonly name = 'UnsortedIndexError'
+  override readonly name = 'UnsortedIndexError'
+  readonly verdict = 'reject'
+}
+
+/** A sparse frame lists the same index (coordinate or unit) twice. */
+export class DuplicateIndexError extends GossipValidationError {
+  static readonly name = 'DuplicateIndexError'
+  override readonly name = 'DuplicateIndexError'
+  readonly verdict = 'reject'
+}
+
+/** A partial frame names a unit its tensor's axis does not have. */
+export class UnknownUnitError extends GossipValidationError {
+  static readonly name = 'UnknownUnitError'
+  override readonly name = 'UnknownUnitError'
+  readonly verdict = 'reject'
+}
+
+/** A sparse frame's declared count does not fit its tensor (more values than it has, or a count where none belongs). */
+export class SparseCountError extends GossipValidationError {
+  static readonly name = 'SparseCountError'
+  override readonly name = 'SparseCountError'
+  readonly verdict = 'reject'
+}
+
 /** A transfer stalled past its idle timeout or overran its total deadline. */
 export class StreamTimeoutError extends GossipValidationError {
   static readonly name = 'StreamTimeoutError'
@@ -95,11 +137,24 @@ export class TransferLimitError extends GossipValidationError {
   readonly verdict = 'ignore'
 }
 
+/** The sending peer already has as many inbound transfers in progress as one peer may have. */
+export class PeerTransferLimitError extends GossipValidationError {
+  static readonly name = 'PeerTransferLimitError'
+  override readonly name = 'PeerTransferLimitError'
+  readonly verdict = 'ignore'
+}
+
 /** A membership announcement (peer descriptor) failed validation. */
 export class InvalidDescriptorError extends GossipValidationError {
   static readonly name = 'InvalidDescriptorError'
   override readonly name = 'InvalidDescriptorError'
   readonly verdict = 'reject'
+}
+
+/** A codec spec (`--codec`) names no known codec or gives one an argument it does not take. */
+export class InvalidCodecSpecError extends Error {
+  static readonly name = 'InvalidCodecSpecError'
+  override readonly name = 'InvalidCodecSpecError'
 }
 
 /** The exchange is not started (push before start(), or after stop()). */

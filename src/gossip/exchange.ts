@@ -2,10 +2,13 @@
  * Model exchange over direct libp2p streams (/gossip-learn/model/1.0.0).
  *
  * One stream carries one model: the sender writes a length-prefixed header and
- * the raw payload, then closes its write end. The receiver validates as bytes
+ * the payload in its value codec (raw-f32 unless configured), then closes its
+ * write end. The receiver validates as bytes
  * arrive (sizes before allocating, then every value), with its own idle timer
- * and total deadline, and a cap on concurrent transfers. Any failure is a typed
- * error: counted by name, logged, the stream reset, the callback not called.
+ * and total deadline, and caps on concurrent transfers: global, per remote peer,
+ * and a reserve of slots for known-good peers. Any failure is a typed error:
+ * counted by name, logged (peer-supplied text escaped), the stream reset, the
+ * callback not called.
  */
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -15,6 +18,8 @@ import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONCURRENT_INBOUND,
+  DEFAULT_MAX_INBOUND_PER_PEER,
+  DEFAULT_RESERVED_INBOUND,
   DEFAULT_TOTAL_TIMEOUT_MS,
   MAX_HEADER_BYTES,
   MAX_STREAMS_PER_CONNECTION,
@@ -22,6 +27,7 @@ import {
 } from './constants.ts'
 import {
   NotStartedError,
+  PeerTransferLimitError,
   StreamTimeoutError,
   TransferLimitError,
   TruncatedFrameError,
@@ -29,6 +35,7 @@ import {
   type Verdict,
   verdictOf,
 } from './errors.ts'
+import { logSafeMessage } from './log-safe.ts'
 import {
   type DecodedModel,
   type DecodeExpectations,
@@ -38,6 +45,7 @@ import {
   type SenderMeta,
   type TensorLayout,
 } from './wire/codec.ts'
+import { DEFAULT_CODEC, parseCodecSpec, type ValueEncoder } from './wire/codecs/index.ts'
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
@@ -72,8 +80,19 @@ export interface ModelExchangeInit {
   totalTimeoutMs?: number
   /** Inbound transfers at once; further streams are reset (default 4). */
   maxConcurrentInbound?: number
+  /** Inbound transfers from one remote peer at once (default 1): no peer can hold every slot. */
+  maxInboundPerPeer?: number
+  /**
+   * Of maxConcurrentInbound, slots only peers `priority` favours may take (default 1; at most
+   * maxConcurrentInbound - 1; none without `priority`).
+   */
+  reservedInbound?: number
+  /** Known-good peers (the daemon: a positive peer-policy score): they may use the reserved slots. */
+  priority?: (peerId: string) => boolean
   /** Payload slice per stream.send() (default 256 KiB). */
   chunkBytes?: number
+  /** Value codec spec for pushed models (`raw-f32`, `f16`); default raw-f32. Inbound models may use any known codec. */
+  codec?: string
   onModel?: OnModel
   onRejected?: OnRejected
   /** Coordinate/accuracy to put in each pushed header, unless push() is given them. */
@@ -98,6 +117,8 @@ export interface ExchangeCounters {
   pushFailures: number
   /** Inbound transfers refused, by error name. */
   rejected: Record<string, number>
+  /** Accepted inbound models and their frame bytes, by value codec name. */
+  receivedByCodec: Record<string, { models: number; bytes: number }>
 }
 
 /** Sends and receives models over direct streams; see the module comment for the protocol. */
@@ -109,10 +130,14 @@ export class ModelExchange {
   private readonly idleTimeoutMs: number
   private readonly totalTimeoutMs: number
   private readonly maxConcurrentInbound: number
+  private readonly maxInboundPerPeer: number
+  private readonly reservedInbound: number
+  private readonly priority?: (peerId: string) => boolean
   private readonly chunkBytes: number
   private readonly onModel?: OnModel
   private readonly onRejected?: OnRejected
   private readonly describe?: () => SenderMeta
+  private readonly encoder: ValueEncoder
   private readonly stats: ExchangeCounters = {
     modelsSent: 0,
     modelsReceived: 0,
@@ -120,9 +145,12 @@ export class ModelExchange {
     bytesReceived: 0,
     pushFailures: 0,
     rejected: {},
+    receivedByCodec: {},
   }
   private started = false
   private activeInbound = 0
+  /** Transfers in progress by remote peer (entries removed at 0). */
+  private readonly inboundByPeer = new Map<string, number>()
   /** Aborted by stop(): ends in-flight transfers. */
   private shutdown = new AbortController()
 
@@ -140,15 +168,38 @@ export class ModelExchange {
     this.idleTimeoutMs = init.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
     this.totalTimeoutMs = init.totalTimeoutMs ?? DEFAULT_TOTAL_TIMEOUT_MS
     this.maxConcurrentInbound = init.maxConcurrentInbound ?? DEFAULT_MAX_CONCURRENT_INBOUND
+    this.maxInboundPerPeer = init.maxInboundPerPeer ?? DEFAULT_MAX_INBOUND_PER_PEER
+    this.priority = init.priority
+    // Without a way to tell known-good peers, a reserve would only shrink the pool.
+    this.reservedInbound =
+      init.priority === undefined
+        ? 0
+        : Math.max(
+            0,
+            Math.min(init.reservedInbound ?? DEFAULT_RESERVED_INBOUND, this.maxConcurrentInbound - 1),
+          )
     this.chunkBytes = init.chunkBytes ?? DEFAULT_CHUNK_BYTES
     this.onModel = init.onModel
     this.onRejected = init.onRejected
     this.describe = init.describe
+    // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
+    this.encoder = parseCodecSpec(init.codec ?? DEFAULT_CODEC)
   }
 
   /** A snapshot of the counters. */
   get counters(): ExchangeCounters {
-    return { ...this.stats, rejected: { ...this.stats.rejected } }
+    return {
+      ...this.stats,
+      rejected: { ...this.stats.rejected },
+      receivedByCodec: Object.fromEntries(
+        Object.entries(this.stats.receivedByCodec).map(([name, c]) => [name, { ...c }]),
+      ),
+    }
+  }
+
+  /** The codec spec pushed models are encoded with. */
+  get codec(): string {
+    return this.encoder.spec
   }
 
   /** Largest inbound frame this exchange accepts. */
@@ -168,7 +219,7 @@ export class ModelExchange {
       MODEL_PROTOCOL,
       (stream, connection) => {
         this.handleInbound(stream, connection).catch((err) => {
-          this.log.error('inbound handler failed: %s', toError(err).message)
+          this.log.error('inbound handler failed: %s', logSafeMessage(toError(err)))
         })
       },
       {
@@ -200,6 +251,7 @@ export class ModelExchange {
     const described = this.describe?.() ?? {}
     const encoded = encodeModel(state, {
       task: this.task,
+      codec: this.encoder,
       coordinate: options.coordinate ?? described.coordinate,
       accuracy: options.accuracy ?? described.accuracy,
     })
@@ -239,7 +291,7 @@ export class ModelExchange {
       else e = toError(err)
       this.stats.pushFailures++
       stream?.abort(e)
-      this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, e.message)
+      this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
       throw e
     }
   }
@@ -250,21 +302,31 @@ export class ModelExchange {
       stream.abort(new NotStartedError('model exchange stopped'))
       return
     }
-    if (this.activeInbound >= this.maxConcurrentInbound) {
-      this.refuse(stream, from, new TransferLimitError(`${this.activeInbound} inbound transfers in progress`))
+    const refusal = this.admit(from)
+    if (refusal !== undefined) {
+      this.refuse(stream, from, refusal)
       return
     }
     this.activeInbound++
-    let decoded: DecodedModel
+    this.inboundByPeer.set(from, (this.inboundByPeer.get(from) ?? 0) + 1)
+    let received: { decoded: DecodedModel; frameBytes: number }
     try {
-      decoded = await this.receive(stream)
+      received = await this.receive(stream)
     } catch (err) {
       this.refuse(stream, from, toError(err))
       return
     } finally {
       this.activeInbound--
+      const left = (this.inboundByPeer.get(from) ?? 1) - 1
+      if (left > 0) this.inboundByPeer.set(from, left)
+      else this.inboundByPeer.delete(from)
     }
+    const { decoded, frameBytes } = received
     this.stats.modelsReceived++
+    const byCodec = this.stats.receivedByCodec[decoded.meta.codec] ?? { models: 0, bytes: 0 }
+    byCodec.models++
+    byCodec.bytes += frameBytes
+    this.stats.receivedByCodec[decoded.meta.codec] = byCodec
     // Our write end was never used; closing it completes the stream's shutdown.
     stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch((err) => {
       stream.abort(toError(err))
@@ -273,8 +335,33 @@ export class ModelExchange {
     try {
       await this.onModel?.(decoded.state, decoded.meta, from)
     } catch (err) {
-      this.log.error('onModel failed for a model from %s: %s', from, toError(err).message)
+      this.log.error('onModel failed for a model from %s: %s', from, logSafeMessage(err))
     }
+  }
+
+  /**
+   * Whether a new inbound transfer from `from` may start: undefined, or the error to refuse it
+   * with. A peer at its own limit is refused whatever the global count; the last
+   * `reservedInbound` global slots go only to peers `priority` favours.
+   */
+  private admit(from: string): Error | undefined {
+    const mine = this.inboundByPeer.get(from) ?? 0
+    if (mine >= this.maxInboundPerPeer) {
+      return new PeerTransferLimitError(`${mine} inbound transfers from this peer in progress`)
+    }
+    if (this.activeInbound >= this.maxConcurrentInbound) {
+      return new TransferLimitError(`${this.activeInbound} inbound transfers in progress`)
+    }
+    if (
+      this.reservedInbound > 0 &&
+      this.activeInbound >= this.maxConcurrentInbound - this.reservedInbound &&
+      this.priority?.(from) !== true
+    ) {
+      return new TransferLimitError(
+        `${this.activeInbound} inbound transfers in progress; the last ${this.reservedInbound} kept for known-good peers`,
+      )
+    }
+    return undefined
   }
 
   private refuse(stream: Stream, from: string, err: Error): void {
@@ -285,12 +372,12 @@ export class ModelExchange {
     }
     this.stats.rejected[err.name] = (this.stats.rejected[err.name] ?? 0) + 1
     const verdict = verdictOf(err)
-    this.log('refused model stream from %s (%s): %s: %s', from, verdict, err.name, err.message)
+    this.log('refused model stream from %s (%s): %s: %s', from, verdict, err.name, logSafeMessage(err))
     stream.abort(err)
     try {
       this.onRejected?.(from, err, verdict)
     } catch (cbErr) {
-      this.log.error('onRejected failed: %s', toError(cbErr).message)
+      this.log.error('onRejected failed: %s', logSafeMessage(cbErr))
     }
   }
 
@@ -301,8 +388,8 @@ export class ModelExchange {
    * past the frame limit. Settles on: whole frame + remote end closed (ok),
    * any validation error, remote reset, idle timeout, total deadline, stop().
    */
-  private receive(stream: Stream): Promise<DecodedModel> {
-    return new Promise<DecodedModel>((resolve, reject) => {
+  private receive(stream: Stream): Promise<{ decoded: DecodedModel; frameBytes: number }> {
+    return new Promise<{ decoded: DecodedModel; frameBytes: number }>((resolve, reject) => {
       const decoder = new FrameDecoder(this.expect)
       let settled = false
       let counted = 0
@@ -330,9 +417,9 @@ export class ModelExchange {
         if (stream.remoteWriteStatus === 'writable' || stream.readBufferLength > 0) return
         try {
           decoder.end()
-          const result = decoder.result()
+          const decoded = decoder.result()
           cleanup()
-          resolve(result)
+          resolve({ decoded, frameBytes: decoder.bytesReceived })
         } catch (err) {
           fail(toError(err))
         }

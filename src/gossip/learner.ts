@@ -5,7 +5,8 @@
  * next steps train.
  */
 import type { ComponentLogger, Logger } from '@libp2p/interface'
-import type { Merger, ModelState } from '../model/types.ts'
+import type { Merger } from '../merge/pipeline.ts'
+import type { ModelState } from '../model/types.ts'
 import type { PeerEntry, PeerSampler } from './sampling/sampler.ts'
 
 /** What the learner needs from the local model (implemented over tfjs in src/model/local-model.ts). */

@@ -7,7 +7,9 @@ import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidDescriptorError } from './errors.ts'
+import { logSafeMessage } from './log-safe.ts'
 import type { PeerEntry } from './sampling/sampler.ts'
+import { type Coordinate, isValidCoordinate, validateCoordinate } from './topology/coordinate.ts'
 
 /** What a peer says about itself. Gossipsub signs the message, so `peerId` must equal the signer. */
 export interface PeerDescriptor {
@@ -16,7 +18,7 @@ export interface PeerDescriptor {
   addrs: string[]
   age: number
   accuracy?: number
-  coordinate?: { vec: number[]; height: number; error: number }
+  coordinate?: Coordinate
   region?: string
 }
 
@@ -72,21 +74,12 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
   if (d.region !== undefined && (typeof d.region !== 'string' || d.region.length > 64)) {
     throw new InvalidDescriptorError('descriptor region must be a short string')
   }
-  let coordinate: PeerDescriptor['coordinate']
+  let coordinate: Coordinate | undefined
   if (d.coordinate !== undefined) {
-    const c = d.coordinate as Record<string, unknown> | null
-    if (
-      c === null ||
-      typeof c !== 'object' ||
-      !Array.isArray(c.vec) ||
-      c.vec.length > 8 ||
-      !c.vec.every(isFiniteNumber) ||
-      !isFiniteNumber(c.height) ||
-      !isFiniteNumber(c.error)
-    ) {
+    if (!isValidCoordinate(d.coordinate)) {
       throw new InvalidDescriptorError('descriptor coordinate is malformed')
     }
-    coordinate = { vec: c.vec as number[], height: c.height, error: c.error }
+    coordinate = validateCoordinate(d.coordinate)
   }
   return {
     v: 1,
@@ -134,6 +127,10 @@ export interface MembershipComponents {
   /** Remember a peer's addresses so a later push can dial it. */
   addAddresses?: (peerId: PeerId, addrs: string[]) => Promise<void>
   now?: () => number
+  /** Told of each rejected announcement and its author (the signer, else the relaying peer). */
+  onRejected?: (peerId: string, err: Error) => void
+  /** Peers the peer policy refuses: their announcements do not (re-)enter the view. */
+  isRefused?: (peerId: string) => boolean
 }
 
 export interface MembershipInit {
@@ -220,7 +217,7 @@ export class Membership {
     try {
       await this.components.pubsub.publish(this.topic, encodeDescriptor(d))
     } catch (err) {
-      this.log.trace('announce not delivered: %s', (err as Error)?.message)
+      this.log.trace('announce not delivered: %s', logSafeMessage(err))
     }
   }
 
@@ -232,19 +229,20 @@ export class Membership {
     return decodeDescriptor(msg.data, msg.from.toString())
   }
 
-  private count(err: unknown): void {
+  private count(err: unknown, author?: string): void {
     const name = (err as Error)?.name ?? 'Error'
     this.rejected.set(name, (this.rejected.get(name) ?? 0) + 1)
-    this.log('rejected announcement: %s', (err as Error)?.message)
+    this.log('rejected announcement from %s: %s', author ?? 'unknown', logSafeMessage(err))
+    if (author !== undefined) this.components.onRejected?.(author, err as Error)
   }
 
   /** Runs inside gossipsub before a message is delivered or forwarded. */
-  private readonly validate = (_peer: PeerId, msg: AnnounceMessage): TopicVerdict => {
+  private readonly validate = (peer: PeerId, msg: AnnounceMessage): TopicVerdict => {
     try {
       this.check(msg)
       return 'accept'
     } catch (err) {
-      this.count(err)
+      this.count(err, (msg.from ?? peer).toString())
       return 'reject'
     }
   }
@@ -257,6 +255,7 @@ export class Membership {
       const d = this.check(msg)
       const from = d.peerId
       this.announcementsReceived++
+      if (this.components.isRefused?.(from) === true) return
       const known = this.view.get(from)
       this.view.set(from, {
         peerId: from,
@@ -270,12 +269,12 @@ export class Membership {
       })
       if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {
         this.components.addAddresses(peerIdFromString(from), d.addrs).catch((err) => {
-          this.log.error('could not store addresses of %s: %s', from, (err as Error)?.message)
+          this.log.error('could not store addresses of %s: %s', from, logSafeMessage(err))
         })
       }
     } catch (err) {
       // Only reachable without topic validators (they reject before delivery).
-      this.count(err)
+      this.count(err, msg.from?.toString())
     }
   }
 }

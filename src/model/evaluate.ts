@@ -1,6 +1,6 @@
 /** Accuracy and loss of a model on a labelled dataset (the shared eval subset). */
 import * as tf from '@tensorflow/tfjs'
-import { type Dataset, IMAGE_PIXELS } from '../data/mnist.ts'
+import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 export interface EvaluateOptions {
@@ -21,7 +21,7 @@ export interface EvalResult {
 /** Evaluates a model whose output is class probabilities. Does not touch its weights. */
 export async function evaluate(
   model: tf.LayersModel,
-  data: Dataset,
+  data: Samples,
   options: EvaluateOptions = {},
 ): Promise<EvalResult> {
   const batchSize = options.batchSize ?? 500
@@ -29,16 +29,17 @@ export async function evaluate(
     throw new InvalidArgumentError(`bad batch size ${batchSize}`)
   if (data.count < 1) throw new InvalidArgumentError('cannot evaluate on an empty dataset')
   const sampleShape = model.inputs[0].shape.slice(1) as number[]
+  const size = sampleShape.reduce((a, b) => a * b, 1)
+  if (data.features.length !== data.count * size || data.labels.length !== data.count) {
+    throw new InvalidArgumentError(`${data.count} samples do not fit the model's input of ${size} features`)
+  }
   let correct = 0
   let lossSum = 0
   for (let start = 0; start < data.count; start += batchSize) {
     options.signal?.throwIfAborted()
     const n = Math.min(batchSize, data.count - start)
     const probs = tf.tidy(() => {
-      const xs = tf.tensor(data.images.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS), [
-        n,
-        ...sampleShape,
-      ])
+      const xs = tf.tensor(data.features.subarray(start * size, (start + n) * size), [n, ...sampleShape])
       return model.predict(xs) as tf.Tensor
     })
     const p = (await probs.data()) as Float32Array
@@ -51,6 +52,8 @@ export async function evaluate(
       let best = 0
       for (let c = 1; c < classes; c++) if (p[row + c] > p[row + best]) best = c
       const label = data.labels[start + k]
+      if (label >= classes)
+        throw new InvalidArgumentError(`label ${label} is beyond the model's ${classes} classes`)
       if (best === label) correct++
       lossSum -= Math.log(Math.max(p[row + label], 1e-7))
     }

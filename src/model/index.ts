@@ -1,25 +1,5 @@
 /** Public API of the model layer (no libp2p in here). */
 
-export {
-  type Dataset,
-  DEFAULT_EVAL_SIZE,
-  defaultMnistDir,
-  IMAGE_PIXELS,
-  type LoadMnistOptions,
-  loadMnist,
-  loadMnistLabels,
-  type MnistSplit,
-  parseIdx,
-  selectSamples,
-  testSubset,
-} from '../data/mnist.ts'
-export {
-  formatPartitionSpec,
-  type PartitionOptions,
-  type PartitionSpec,
-  parsePartitionSpec,
-  partition,
-} from '../data/partition.ts'
 export { createRng, hashSeed, type Rng, randomSeed } from '../util/rng.ts'
 export {
   type BackendInfo,
@@ -29,7 +9,7 @@ export {
   type ModelLogger,
 } from './backend.ts'
 export { conv2dBackpropFilterNHWC, registerWasmKernels } from './conv-grad.ts'
-export { ArchMismatchError, InvalidStateError } from './errors.ts'
+export { ArchMismatchError, InvalidStateError, UnsupportedInputError } from './errors.ts'
 export { type EvalResult, type EvaluateOptions, evaluate } from './evaluate.ts'
 export {
   assertSameLayout,
@@ -51,18 +31,25 @@ export {
   type TrainResult,
   type TrainStepsOptions,
 } from './train.ts'
-export type { ArchKind, ArchSpec, MergeMode, Merger, ModelState, NamedTensor } from './types.ts'
+export type { ArchKind, ArchSpec, ModelState, NamedTensor } from './types.ts'
 export {
+  ARCH_KINDS,
+  archClasses,
   archFingerprint,
+  archInput,
   archTensors,
   type BuildModelOptions,
   buildModel,
   createOptimizer,
+  type DatasetShape,
+  DEFAULT_ARCH_KIND,
   DEFAULT_LEARNING_RATE,
+  datasetArch,
   defaultArch,
   INPUT_DIM,
   initialState,
   inputShape,
+  MAX_FEATURES,
   MAX_HIDDEN,
   modelArch,
   NUM_CLASSES,

@@ -3,17 +3,21 @@
  * trainer and the fixed evaluation subset, behind the LocalModel interface.
  */
 import type * as tf from '@tensorflow/tfjs'
-import { loadMnist, loadMnistLabels, testSubset } from '../data/mnist.ts'
 import { partition } from '../data/partition.ts'
+import type { Dataset } from '../data/types.ts'
+import { archFingerprint, datasetArch } from './arch.ts'
+import { ArchMismatchError } from './errors.ts'
 import { evaluate } from './evaluate.ts'
 import { getState, setState } from './state.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'
-import { archFingerprint, buildModel } from './zoo.ts'
+import { buildModel } from './zoo.ts'
 
 export interface LocalModelInit {
+  /** The network; its input shape and classes must be the dataset's (see datasetArch). */
   arch: ArchSpec
-  dataset: 'mnist'
+  /** The task's data (loadDataset); this peer decodes only its share of the training split. */
+  dataset: Dataset
   /** Partition spec shared by every peer of the network ('iid', 'dirichlet:A', 'shards:K'). */
   partition: string
   peerIndex: number
@@ -26,7 +30,7 @@ export interface LocalModelInit {
   trainSeed: number
   batchSize: number
   learningRate: number
-  /** Size of the evaluation subset: the first N images of the MNIST test split. */
+  /** Size of the evaluation subset: the first N samples of the test split (all of it when smaller). */
   evalSize: number
 }
 
@@ -42,19 +46,27 @@ export interface LocalTfModel {
   dispose(): void
 }
 
-/** Load this peer's share of the data and build its model. */
+/**
+ * Load this peer's share of the data and build its model. ArchMismatchError when the
+ * architecture does not fit the dataset's samples or classes.
+ */
 export async function createLocalModel(init: LocalModelInit): Promise<LocalTfModel> {
-  // Partition on the labels alone, then decode only this peer's images (~19 MB, not the full 188 MB).
-  const shares = partition(loadMnistLabels('train'), {
+  const { dataset } = init
+  const arch = archFingerprint(init.arch)
+  const expected = archFingerprint(datasetArch(init.arch.kind, dataset, init.arch.hidden))
+  if (arch !== expected) {
+    throw new ArchMismatchError(`architecture ${arch} does not fit dataset ${dataset.name} (${expected})`)
+  }
+  // Partition on the labels alone, then decode only this peer's samples (MNIST: ~19 MB, not 188 MB).
+  const shares = partition(dataset.trainLabels(), {
     spec: init.partition,
     peers: init.peerCount,
     seed: init.seed,
   })
-  const mine = loadMnist({ split: 'train', indices: shares[init.peerIndex]! })
-  const evalData = testSubset(init.evalSize)
+  const mine = dataset.trainSamples(shares[init.peerIndex]!)
+  const evalData = dataset.testSamples(init.evalSize)
   const trainer = new LocalTrainer({ data: mine, seed: init.trainSeed })
   const model = buildModel(init.arch, { seed: init.initSeed, learningRate: init.learningRate })
-  const arch = archFingerprint(init.arch)
   let age = 0
   return {
     model,

@@ -4,6 +4,16 @@
  */
 
 import { InvalidArgumentError } from '../util/errors.ts'
+import {
+  archInput,
+  CNN_CONV,
+  cnnPooledSide,
+  DEFAULT_INPUT_SHAPE,
+  IMAGE_SIZE,
+  INPUT_DIM,
+  NUM_CLASSES,
+  validateArch,
+} from './arch.ts'
 import { ArchMismatchError } from './errors.ts'
 import type { ArchSpec, ModelState, NamedTensor } from './types.ts'
 
@@ -56,10 +66,11 @@ export function permutationSpecFor(spec: ArchSpec): PermutationSpec {
     }
   }
   if (spec.kind === 'cnn') {
+    const pooled = cnnPooledSide(archInput(spec)[0]!)
     return {
       groups: [
-        { name: 'conv_0', size: 8 },
-        { name: 'conv_1', size: 16 },
+        { name: 'conv_0', size: CNN_CONV[0].filters },
+        { name: 'conv_1', size: CNN_CONV[1].filters },
         { name: 'dense_0', size: h },
       ],
       axes: [
@@ -68,8 +79,8 @@ export function permutationSpecFor(spec: ArchSpec): PermutationSpec {
         { tensor: 'conv_1/kernel', axis: 2, group: 'conv_0' },
         { tensor: 'conv_1/kernel', axis: 3, group: 'conv_1' },
         { tensor: 'conv_1/bias', axis: 0, group: 'conv_1' },
-        // Flatten of 5x5x16 channels-last: channel c feeds rows (h*5 + w)*16 + c.
-        { tensor: 'dense_0/kernel', axis: 0, group: 'conv_1', repeat: 25 },
+        // Flatten of p x p x 16 channels-last (p = 5 for MNIST): channel c feeds rows (h*p + w)*16 + c.
+        { tensor: 'dense_0/kernel', axis: 0, group: 'conv_1', repeat: pooled * pooled },
         { tensor: 'dense_0/kernel', axis: 1, group: 'dense_0' },
         { tensor: 'dense_0/bias', axis: 0, group: 'dense_0' },
         { tensor: 'dense_1/kernel', axis: 0, group: 'dense_0' },
@@ -80,17 +91,46 @@ export function permutationSpecFor(spec: ArchSpec): PermutationSpec {
 }
 
 /**
- * Guesses the zoo architecture of a state from its tensor names and shapes, so a
- * merger can find the permutation spec of what it receives. Throws ArchMismatchError
- * when the tensors fit no zoo architecture.
+ * Guesses the zoo architecture of a state from its tensor names and shapes, so a merger can find
+ * the permutation spec of what it receives. The result has the state's tensors (MNIST's defaults
+ * are left out, as in defaultArch); the dataset tag and, for an MLP, the input's original shape
+ * are not recoverable and are left out too. Throws ArchMismatchError when the tensors fit no zoo
+ * architecture.
  */
 export function archSpecOf(state: ModelState): ArchSpec {
-  const bias = state.tensors.find((t) => t.name === 'dense_0/bias')
-  if (bias === undefined || bias.shape.length !== 1) {
-    throw new ArchMismatchError('state has no dense_0/bias: not a zoo architecture')
+  const shape = (name: string, rank: number): number[] => {
+    const t = state.tensors.find((x) => x.name === name)
+    if (t === undefined || t.shape.length !== rank) {
+      throw new ArchMismatchError(`state has no ${rank}-D ${name}: not a zoo architecture`)
+    }
+    return t.shape
   }
-  const kind = state.tensors.some((t) => t.name === 'conv_0/kernel') ? 'cnn' : 'mlp'
-  const arch: ArchSpec = { kind, hidden: bias.shape[0]! }
+  const [hidden] = shape('dense_0/bias', 1)
+  const [classes] = shape('dense_1/bias', 1)
+  const [denseIn] = shape('dense_0/kernel', 2)
+  let input: number[]
+  let kind: ArchSpec['kind'] = 'mlp'
+  if (state.tensors.some((t) => t.name === 'conv_0/kernel')) {
+    kind = 'cnn'
+    // dense_0 reads p x p x 16; the smallest side that pools down to p (28 when MNIST's 5 fits).
+    const pooled = Math.round(Math.sqrt(denseIn! / CNN_CONV[1].filters))
+    const side = cnnPooledSide(IMAGE_SIZE) === pooled ? IMAGE_SIZE : 4 * pooled + 6
+    input = [side, side, shape('conv_0/kernel', 4)[2]!]
+  } else {
+    input = [denseIn!]
+  }
+  const isDefault = input.join('x') === (kind === 'mlp' ? `${INPUT_DIM}` : DEFAULT_INPUT_SHAPE.join('x'))
+  const arch: ArchSpec = {
+    kind,
+    hidden: hidden!,
+    ...(isDefault ? {} : { input }),
+    ...(classes === NUM_CLASSES ? {} : { classes }),
+  }
+  try {
+    validateArch(arch)
+  } catch (err) {
+    throw new ArchMismatchError(`state fits no zoo architecture: ${(err as Error).message}`)
+  }
   checkPermutationSpec(state, permutationSpecFor(arch))
   return arch
 }

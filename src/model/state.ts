@@ -118,7 +118,10 @@ export function stateParamCount(state: ModelState): number {
   return state.tensors.reduce((n, t) => n + t.values.length, 0)
 }
 
-/** Bytes of raw float32 values (what a model costs on the wire before any header or compression). */
+/**
+ * Bytes of the state's float32 values: its checkpoint value section, and its payload on the wire in
+ * the default raw-f32 codec (other codecs declare their own size: gossip/wire/codecs).
+ */
 export function stateByteSize(state: ModelState): number {
   return state.tensors.reduce((n, t) => n + t.values.byteLength, 0)
 }

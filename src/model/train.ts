@@ -4,10 +4,10 @@
  * the node keeps serving the network while it trains.
  */
 import * as tf from '@tensorflow/tfjs'
-import { type Dataset, IMAGE_PIXELS } from '../data/mnist.ts'
+import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { createRng, type Rng, randomSeed } from '../util/rng.ts'
-import { NUM_CLASSES, SOFTMAX_LAYER } from './zoo.ts'
+import { SOFTMAX_LAYER } from './zoo.ts'
 
 export interface TrainStepsOptions {
   /** Minibatch steps to run (K). */
@@ -34,8 +34,8 @@ export interface TrainResult {
 }
 
 export interface LocalTrainerInit {
-  /** The peer's own samples (images flattened, 784 per sample). */
-  data: Dataset
+  /** The peer's own samples (features flattened; as many per sample as the model takes). */
+  data: Samples
   /** Seed of the batch order; random when absent. */
   seed?: number
 }
@@ -53,20 +53,24 @@ function yieldToEventLoop(): Promise<void> {
  * without replacement from a shuffled order that is reshuffled at each epoch end.
  */
 export class LocalTrainer {
-  readonly data: Dataset
+  readonly data: Samples
   private readonly rng: Rng
   private readonly order: Int32Array
   private cursor: number
+  private readonly maxLabel: number
+  private inputSize = 0
+  private classes = 0
   private xBuf = new Float32Array(0)
   private yBuf = new Float32Array(0)
 
   constructor(init: LocalTrainerInit) {
     const { data } = init
     if (data.count < 1) throw new InvalidArgumentError('a trainer needs at least one sample')
-    if (data.images.length !== data.count * IMAGE_PIXELS || data.labels.length !== data.count) {
-      throw new InvalidArgumentError('dataset arrays do not match its count')
+    if (data.labels.length !== data.count || data.features.length % data.count !== 0) {
+      throw new InvalidArgumentError('sample arrays do not match their count')
     }
     this.data = data
+    this.maxLabel = data.labels.reduce((m, l) => Math.max(m, l), 0)
     this.rng = createRng(init.seed ?? randomSeed())
     this.order = new Int32Array(data.count)
     for (let i = 0; i < data.count; i++) this.order[i] = i
@@ -95,10 +99,21 @@ export class LocalTrainer {
       throw new InvalidArgumentError('model has no optimizer: compile it (buildModel does)')
     const rng = options.rng ?? this.rng
     const yieldMs = options.yieldEveryMs ?? DEFAULT_YIELD_MS
-    const batchShape = [batchSize, ...(model.inputs[0].shape.slice(1) as number[])]
+    const sampleShape = model.inputs[0].shape.slice(1) as number[]
+    const batchShape = [batchSize, ...sampleShape]
+    const inputSize = sampleShape.reduce((a, b) => a * b, 1)
+    const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number
+    if (this.data.features.length !== this.data.count * inputSize) {
+      throw new InvalidArgumentError(
+        `samples hold ${this.data.features.length / this.data.count} features each, the model takes ${inputSize}`,
+      )
+    }
+    if (this.maxLabel >= classes) {
+      throw new InvalidArgumentError(`label ${this.maxLabel} is beyond the model's ${classes} classes`)
+    }
     const layers = trainingLayers(model)
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
-    this.ensureBuffers(batchSize)
+    this.ensureBuffers(batchSize, inputSize, classes)
 
     let done = 0
     let lossSum = 0
@@ -108,7 +123,7 @@ export class LocalTrainer {
       this.fillBatch(batchSize, rng)
       const cost = tf.tidy(() => {
         const xs = tf.tensor(this.xBuf, batchShape, 'float32')
-        const ys = tf.tensor2d(this.yBuf, [batchSize, NUM_CLASSES], 'float32')
+        const ys = tf.tensor2d(this.yBuf, [batchSize, classes], 'float32')
         // returnCost = true: never null.
         return optimizer.minimize(() => layers.loss(xs, ys), true, vars)!
       })
@@ -128,16 +143,19 @@ export class LocalTrainer {
     }
   }
 
-  private ensureBuffers(batchSize: number): void {
-    if (this.yBuf.length !== batchSize * NUM_CLASSES) {
-      this.xBuf = new Float32Array(batchSize * IMAGE_PIXELS)
-      this.yBuf = new Float32Array(batchSize * NUM_CLASSES)
+  private ensureBuffers(batchSize: number, inputSize: number, classes: number): void {
+    if (this.xBuf.length !== batchSize * inputSize || this.yBuf.length !== batchSize * classes) {
+      this.xBuf = new Float32Array(batchSize * inputSize)
+      this.yBuf = new Float32Array(batchSize * classes)
     }
+    this.inputSize = inputSize
+    this.classes = classes
   }
 
   /** Copies the next batch into the buffers (one-hot labels), reshuffling at epoch ends. */
   private fillBatch(batchSize: number, rng: Rng): void {
-    const { images, labels } = this.data
+    const { features, labels } = this.data
+    const size = this.inputSize
     this.yBuf.fill(0)
     for (let k = 0; k < batchSize; k++) {
       if (this.cursor >= this.order.length) {
@@ -145,8 +163,8 @@ export class LocalTrainer {
         this.cursor = 0
       }
       const i = this.order[this.cursor++]
-      this.xBuf.set(images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), k * IMAGE_PIXELS)
-      this.yBuf[k * NUM_CLASSES + labels[i]] = 1
+      this.xBuf.set(features.subarray(i * size, (i + 1) * size), k * size)
+      this.yBuf[k * this.classes + labels[i]] = 1
     }
   }
 }

@@ -24,25 +24,27 @@ export type ArchKind = 'mlp' | 'cnn'
 
 /**
  * How to build a network. Tensor naming is fixed (the wire, checkpoints and
- * permutation specs rely on it):
- * - mlp: `dense_0/kernel` [784, hidden], `dense_0/bias` [hidden],
- *        `dense_1/kernel` [hidden, 10], `dense_1/bias` [10]; relu hidden, softmax out.
- * - cnn: input 28x28x1 -> `conv_0` 3x3 x8 'valid' relu -> maxpool 2 ->
- *        `conv_1` 3x3 x16 'valid' relu -> maxpool 2 (5x5x16) -> flatten (400, channels-last,
- *        index (h*5 + w)*16 + c) -> `dense_0` [400, hidden] relu -> `dense_1` [hidden, 10] softmax.
- *        conv kernels are [kh, kw, in, out]; biases [out].
+ * permutation specs rely on it); F = product of the input shape, K = classes:
+ * - mlp: `dense_0/kernel` [F, hidden], `dense_0/bias` [hidden],
+ *        `dense_1/kernel` [hidden, K], `dense_1/bias` [K]; relu hidden, softmax out.
+ *        Any input shape: samples are flattened row-major.
+ * - cnn: input s x s x 1 -> `conv_0` 3x3 x8 'valid' relu -> maxpool 2 ->
+ *        `conv_1` 3x3 x16 'valid' relu -> maxpool 2 (p x p x 16; p = 5 for s = 28) -> flatten
+ *        (p*p*16, channels-last, index (h*p + w)*16 + c) -> `dense_0` [p*p*16, hidden] relu ->
+ *        `dense_1` [hidden, K] softmax. conv kernels are [kh, kw, in, out]; biases [out].
+ * Without `input` and `classes` the spec is MNIST's (28 x 28 x 1, 10 classes).
  */
 export interface ArchSpec {
   kind: ArchKind
   /** Hidden units of the dense hidden layer (mlp default 128, cnn default 64). */
   hidden: number
+  /** Shape of one sample as the dataset gives it (default [28, 28, 1]). */
+  input?: readonly number[]
+  /** Number of classes (default 10). */
+  classes?: number
+  /**
+   * Name of the dataset, part of the fingerprint so networks of different tasks never merge;
+   * absent (or 'mnist') for MNIST, whose fingerprints predate the tag.
+   */
+  dataset?: string
 }
-
-/** Merge pipelines selectable from configuration (issue 3 adds align/varcorr). */
-export type MergeMode = 'plain' | 'align' | 'varcorr' | 'align+varcorr'
-
-/**
- * Combines the local model with received ones into a new local model. Pure:
- * never mutates its inputs. Throws ArchMismatchError when fingerprints differ.
- */
-export type Merger = (local: ModelState, received: ModelState[]) => ModelState

@@ -2,26 +2,25 @@
  * What one daemon needs to run, and its defaults. Each default is defined once, in the layer it
  * belongs to (data, model, merge, gossip), and assembled here; the CLI and the testbed import it.
  */
-import { DEFAULT_EVAL_SIZE } from '../data/mnist.ts'
+import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
-import { DEFAULT_MERGE_MODE } from '../merge/merger.ts'
+import { DEFAULT_CODEC } from '../gossip/wire/codecs/index.ts'
+import { DEFAULT_MERGE_MODE, type MergeMode } from '../merge/registry.ts'
 import { DEFAULT_BATCH_SIZE } from '../model/train.ts'
-import type { ArchKind, MergeMode } from '../model/types.ts'
+import type { ArchKind } from '../model/types.ts'
 import { DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE } from '../model/zoo.ts'
-
-export const DATASETS = ['mnist'] as const
-export type DatasetName = (typeof DATASETS)[number]
 
 /** The learning knobs shared by `start` and `testbed`, with their defaults. */
 export const LEARN_DEFAULTS = {
-  dataset: 'mnist' as DatasetName,
+  dataset: DEFAULT_DATASET as string,
   model: DEFAULT_ARCH_KIND,
   partition: DEFAULT_PARTITION,
   seed: DEFAULT_PARTITION_SEED,
   merge: DEFAULT_MERGE_MODE,
   sampler: DEFAULT_SAMPLER,
+  codec: DEFAULT_CODEC,
   stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
   fanout: LEARNER_DEFAULTS.fanout,
   batchSize: DEFAULT_BATCH_SIZE,
@@ -47,7 +46,8 @@ export interface StartConfig {
   bootstrap: string[]
   /** undefined: pick the default data dir (see data-dir.ts). */
   dataDir?: string
-  dataset: DatasetName
+  /** A dataset spec (`mnist`, `fashion-mnist`, `idx:...`, `csv:...`), checked by parseDatasetSpec. */
+  dataset: string
   model: ArchKind
   hidden?: number
   partition: string
@@ -63,6 +63,8 @@ export interface StartConfig {
   sampler: SamplerKind
   /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
   randomShare?: number
+  /** Value codec spec for pushed models (`raw-f32`, `f16`); inbound models may use any known codec. */
+  codec: string
   stepsPerRound: number
   fanout: number
   batchSize: number

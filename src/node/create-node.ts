@@ -4,11 +4,13 @@ import { type YamuxMuxerInit, yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
 import type { LinkEmulation } from './emulation.ts'
+import { gossipsubMetricsRegister, gossipsubTopicLabels, libp2pMetrics } from './metrics.ts'
 
 /** Services every node carries; gossip code types `node.services.pubsub` / `.ping` against this. */
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -34,6 +36,10 @@ export interface CreateNodeInit {
   maxConnections?: number
   /** Wraps the Noise encrypter: the testbed's link emulation reaches the node here. */
   encrypterWrapper?: Pick<LinkEmulation, 'encrypter'>
+  /** Refuses dials and connections (the daemon passes its peer policy's gater); allow-all by default. */
+  connectionGater?: ConnectionGater
+  /** Register libp2p's and gossipsub's metrics here (`topics`: gossipsub topic -> metric label). */
+  metrics?: { registry: Registry; topics?: Record<string, string> }
 }
 
 /**
@@ -77,6 +83,8 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
     connectionEncrypters: [init.encrypterWrapper?.encrypter(noise()) ?? noise()],
     streamMuxers: [yamux(yamuxInit)],
     peerDiscovery,
+    connectionGater: init.connectionGater,
+    metrics: init.metrics !== undefined ? libp2pMetrics(init.metrics.registry) : undefined,
     connectionManager: {
       // A testbed runs up to ~32 peers on one host: all of them may connect to
       // everyone, and every inbound connection comes from 127.0.0.1. The default
@@ -96,6 +104,12 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
         // Small networks: a task may have one peer, and we still want to announce.
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
+        ...(init.metrics !== undefined
+          ? {
+              metricsRegister: gossipsubMetricsRegister(init.metrics.registry),
+              metricsTopicStrToLabel: gossipsubTopicLabels(init.metrics.topics ?? {}),
+            }
+          : {}),
         // Default mesh degrees (D=6) already cover a small network: with fewer
         // subscribers than D every subscriber joins the mesh.
       }),

@@ -6,10 +6,14 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { ComponentLogger, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { loadDataset } from '../data/registry.ts'
+import { verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
-import { Membership } from '../gossip/membership.ts'
+import { announceTopic, Membership } from '../gossip/membership.ts'
+import { createPeerPolicy, type PeerPolicy, policyGater, reportForRejection } from '../gossip/policy/index.ts'
 import { createSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
@@ -18,15 +22,23 @@ import { createMerger } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
-import { archFingerprint, archTensors, defaultArch } from '../model/zoo.ts'
+import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import type { StartConfig } from './config.ts'
 import { createNode, type GossipLearnNode } from './create-node.ts'
+import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, type DataDirLock } from './data-dir.ts'
 import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import {
+  countTrainingSamples,
+  createMetricsRegistry,
+  registerNodeMetrics,
+  timedMerger,
+  timedPush,
+} from './metrics.ts'
 
 /** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
 const LOOP_DELAY_RESOLUTION_MS = 10
@@ -51,6 +63,8 @@ export interface NodeStatus {
   backend: string
   merge: string
   sampler: string
+  /** Value codec our pushes use (bytesSent is all in it). */
+  codec: string
   gossip: boolean
   /** Our emulated region (testbed), from the links file; absent without emulation. */
   region?: string
@@ -75,10 +89,16 @@ export interface NodeStatus {
   modelsReceived: number
   bytesSent: number
   bytesReceived: number
+  /** Accepted inbound models and their frame bytes, by the value codec they came in. */
+  receivedByCodec: Record<string, { models: number; bytes: number }>
   merges: number
   modelsMerged: number
   pushesFailed: number
   rejected: Record<string, number>
+  /** Accepted models by sender (who sent to whom, for the testbed's exchange matrix). */
+  modelsReceivedFrom: Record<string, number>
+  /** Peers the peer policy refuses now (no dials, connections or view), why, and until when (Unix s). */
+  refusedPeers: Array<{ peerId: string; reason: string; untilS: number }>
   resumedFromCheckpoint: boolean
   /** Times the node found itself without connections and re-dialled its bootstrap list. */
   rejoins: number
@@ -93,6 +113,8 @@ export interface Daemon {
   node: GossipLearnNode
   learner: Learner
   topology: TopologyService
+  /** Scores peers from every verdict and refuses the ones that keep sending bad input. */
+  policy: PeerPolicy
   /** The sampler the learner pushes with, and the view it samples from (membership + measured RTTs). */
   sampler: PeerSampler
   view(): PeerEntry[]
@@ -110,7 +132,8 @@ export interface DaemonHooks {
   emulation?: LinkEmulation
 }
 
-function taskId(dataset: string, arch: ArchSpec): string {
+/** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
+export function taskId(dataset: string, arch: ArchSpec): string {
   return `${dataset}-${arch.kind}`
 }
 
@@ -131,30 +154,58 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     loopDelay.enable()
     cleanup.push(async () => loopDelay.disable())
     const backend = await initBackend()
-    const arch: ArchSpec = {
-      ...defaultArch(config.model),
-      ...(config.hidden ? { hidden: config.hidden } : {}),
-    }
+    // Before any networking: a missing or malformed dataset fails fast. Shape and classes come from it.
+    const dataset = loadDataset(config.dataset)
+    const arch: ArchSpec = datasetArch(config.model, dataset, config.hidden || undefined)
     const fingerprint = archFingerprint(arch)
-    const task = taskId(config.dataset, arch)
+    const task = taskId(dataset.name, arch)
 
+    // Built once the node's logger exists; the gater asks it from the first connection on.
+    let policy: PeerPolicy | undefined
+    // One registry per node: libp2p's, gossipsub's and our metrics (GET /metrics).
+    const registry = createMetricsRegistry()
     const node = await createNode({
       listen: config.listen,
       bootstrap: config.bootstrap,
       privateKey,
       encrypterWrapper: wan,
+      metrics: { registry, topics: { [announceTopic(task)]: 'announce' } },
+      connectionGater: policyGater({ isRefused: (id) => policy?.isRefused(id) === true }),
     })
     cleanup.push(async () => node.stop())
     const peerId = node.peerId.toString()
     const peerIndex = config.peerIndex ?? hashSeed(peerId) % config.peerCount
     const region = wan?.regionOf(peerId)
     const logger: ComponentLogger = node.logger
+    const receivedFrom = new Map<string, number>()
+    // Read on scrape from the counters each component keeps; only merges and pushes are timed.
+    const metrics = registerNodeMetrics(
+      registry,
+      {
+        exchange: () => exchange.counters,
+        learner: () => learner?.stats ?? { steps: 0, merges: 0, modelsMerged: 0, age: 0 },
+        trainingSamples: () => trained.samples(),
+        viewSize: () => membership?.peers().length ?? 0,
+        connectedPeers: () => new Set(node.getConnections().map((c) => c.remotePeer.toString())).size,
+        announcementsRejected: () => membership?.rejected ?? new Map(),
+        peerPolicy: () => ({ bans: peers.counters.bans, refused: peers.refused().length }),
+        wanBytesByRegion: wan !== undefined ? () => wan.stats().bytesSentByRegion : undefined,
+      },
+      {
+        task,
+        arch: fingerprint,
+        merge: config.merge,
+        sampler: config.sampler,
+        backend: backend.name,
+        region,
+      },
+    )
 
     // Independent init by default (a seed from the peer id, stable across restarts); shared when asked.
     const initSeed = config.initSeed ?? hashSeed('init', peerId)
     const model = await createLocalModel({
       arch,
-      dataset: config.dataset,
+      dataset,
       partition: config.partition,
       peerIndex,
       peerCount: config.peerCount,
@@ -180,9 +231,21 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       }
     }
 
-    const merger = createMerger({ mode: config.merge, seed: hashSeed('merge', peerId) })
+    const merger = timedMerger(createMerger({ mode: config.merge, seed: hashSeed('merge', peerId) }), metrics)
     let learner: Learner | undefined
     let membership: Membership | undefined
+    // Every verdict about a peer lands in the policy; a banned peer leaves the view and is hung up on.
+    const peers = createPeerPolicy(
+      { logger },
+      {
+        onBan: (id, refusal) => {
+          membership?.evict(id)
+          node.hangUp(peerIdFromString(id)).catch(() => {})
+          print(`refusing peer ${id} until ${new Date(refusal.until).toISOString()}: ${refusal.reason}`)
+        },
+      },
+    )
+    policy = peers
     let topology: TopologyService | undefined
     const exchange = new ModelExchange(
       { node, logger },
@@ -190,11 +253,18 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         task,
         arch: fingerprint,
         expectedLayout: archTensors(arch),
+        codec: config.codec,
         describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
         onModel: (state: ModelState, _meta, from: string) => {
+          // A transfer that was in flight when its sender was banned.
+          if (peers.report(from, { verdict: 'accept', reason: 'model' })) return
           membership?.touch(from)
+          receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
           learner?.receive(state, from)
         },
+        onRejected: (from, err, verdict) => peers.report(from, reportForRejection(err, verdict)),
+        // Peers whose models we have been accepting may use the inbound slots kept for known-good peers.
+        priority: (from) => peers.score(from) > 0,
       },
     )
     await exchange.start()
@@ -209,6 +279,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         addAddresses: async (id: PeerId, list: string[]) => {
           await node.peerStore.merge(id, { multiaddrs: list.map((a) => multiaddr(a)) })
         },
+        onRejected: (id, err) => peers.report(id, { verdict: verdictOf(err), reason: err.name }),
+        isRefused: (id) => peers.isRefused(id),
       },
       {
         task,
@@ -245,15 +317,21 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     // Measured RTTs where we have them; the sampler predicts the rest from coordinates.
     const view = (): PeerEntry[] =>
       membership!.peers().map((p) => ({ ...p, rttMs: topology!.rttMs(p.peerId) }))
+    const trained = countTrainingSamples(model)
     learner = new Learner(
       {
-        model,
-        pusher: { push: (id, state, opts) => exchange.push(id, state, opts) },
+        model: trained.model,
+        pusher: {
+          push: timedPush((id: string, state: ModelState, opts) => exchange.push(id, state, opts), metrics),
+        },
         sampler,
         view,
         merger,
         logger,
-        onPushFailed: (id) => membership!.evict(id),
+        onPushFailed: (id, err) => {
+          membership!.evict(id)
+          peers.report(id, { verdict: 'push-failed', reason: err.name })
+        },
       },
       {
         stepsPerRound: config.stepsPerRound,
@@ -275,6 +353,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         backend: backend.name,
         merge: config.merge,
         sampler: config.sampler,
+        codec: exchange.codec,
         gossip: config.gossip,
         region,
         coordinate: topology!.coordinate(),
@@ -303,10 +382,17 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         modelsReceived: c.modelsReceived,
         bytesSent: c.bytesSent,
         bytesReceived: c.bytesReceived,
+        receivedByCodec: c.receivedByCodec,
         merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,
         rejected: { ...c.rejected, ...Object.fromEntries(membership!.rejected) },
+        modelsReceivedFrom: Object.fromEntries(receivedFrom),
+        refusedPeers: peers.refused().map((r) => ({
+          peerId: r.peerId,
+          reason: r.reason,
+          untilS: Math.ceil(r.until / 1000),
+        })),
         resumedFromCheckpoint: resumed,
         rejoins,
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
@@ -315,7 +401,31 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
 
     let http: StatusServer | undefined
     if (config.http !== undefined) {
-      http = await startStatusServer({ port: config.http, host: config.httpHost, status })
+      const recorder = recordHistory(status, { startedAt })
+      cleanup.push(async () => recorder.stop())
+      const connected = () => new Set(node.getConnections().map((c) => c.remotePeer.toString()))
+      const dashboardPeers = (): DashboardPeer[] => {
+        const now = Date.now()
+        const conn = connected()
+        return membership!.peers().map((p) => ({
+          peerId: p.peerId,
+          connected: conn.has(p.peerId),
+          rttMs: topology!.rttMs(p.peerId),
+          predictedRttMs: topology!.predictRttMs(p.coordinate),
+          region: p.region,
+          coordinate: p.coordinate,
+          accuracy: p.accuracy,
+          age: p.age,
+          lastSeenS: (now - p.lastSeen) / 1000,
+        }))
+      }
+      http = await startStatusServer({
+        port: config.http,
+        host: config.httpHost,
+        status,
+        metrics,
+        dashboard: dashboardRoutes({ status, peers: dashboardPeers, history: recorder.history }),
+      })
       cleanup.push(() => http!.close())
     }
 
@@ -354,6 +464,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       node,
       learner,
       topology,
+      policy: peers,
       sampler,
       view,
       model,

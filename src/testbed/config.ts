@@ -1,13 +1,14 @@
 /** What a testbed run needs (the `testbed` command builds it from flags). */
 import type { SamplerKind } from '../gossip/sampling/index.ts'
-import type { ArchKind, MergeMode } from '../model/types.ts'
-import type { DatasetName } from '../node/config.ts'
+import type { MergeMode } from '../merge/registry.ts'
+import type { ArchKind } from '../model/types.ts'
 
 export interface TestbedConfig {
   peers: number
   durationS: number
   targetAccuracy?: number
-  dataset: DatasetName
+  /** A dataset spec, passed to every peer as --dataset (relative paths: from the testbed's directory). */
+  dataset: string
   model: ArchKind
   hidden?: number
   partition: string
@@ -18,6 +19,8 @@ export interface TestbedConfig {
   merge: MergeMode
   sampler: SamplerKind
   randomShare?: number
+  /** Value codec spec every peer pushes with (`raw-f32`, `f16`). */
+  codec: string
   /** Emulated regions, e.g. `us-east:4,eu-west:4` (sets the peer count); implies WAN emulation. */
   regions?: string
   /** Links file (docs/WAN.md) for the emulation; default the built-in 3-region matrix. */
@@ -29,4 +32,10 @@ export interface TestbedConfig {
   pollMs: number
   /** Keep the per-peer data dirs (logs, checkpoints) here instead of a temp dir removed at the end. */
   keepDir?: string
+  /** Serve the live page on this port (0: any free port); undefined: no page. */
+  http?: number
+  /** Write the HTML report here (default: next to `json`, with .html). */
+  report?: string
+  /** After the run, run the same peers again without gossip (the baseline) and report both. */
+  baseline?: boolean
 }

@@ -40,6 +40,10 @@ export interface SeriesPoint {
   modelsReceived: number
   bytesSent: number
   steps: number
+  loss?: number | null
+  modelsSent?: number
+  bytesReceived?: number
+  merges?: number
 }
 
 export interface PeerResult {
@@ -63,6 +67,12 @@ export interface PeerResult {
   merges: number
   steps: number
   trainSamples: number
+  /** Inbound models and announcements refused, by error name. */
+  rejected?: Record<string, number>
+  /** Models accepted, by sender peer id (who sent to whom). */
+  modelsReceivedFrom?: Record<string, number>
+  /** Bytes sent over emulated links, by destination region (emulation only). */
+  bytesSentByRegion?: Record<string, number>
   series: SeriesPoint[]
 }
 
@@ -75,7 +85,12 @@ export interface TestbedResult {
   /** The emulated topology with every peer's region (what the daemons loaded); absent without emulation. */
   links?: WanLinks
   peers: PeerResult[]
+  /** With --baseline: the same peers trained alone (--no-gossip), run after this one. */
+  baseline?: TestbedResult
 }
+
+/** Which run of a testbed invocation is in progress. */
+export type RunPhase = 'gossip' | 'baseline'
 
 interface Peer {
   index: number
@@ -93,6 +108,11 @@ export interface TestbedHooks {
   /** Progress lines for people (the CLI passes console.log). */
   print: (line: string) => void
   signal?: AbortSignal
+  /**
+   * The run so far, after every poll of the peers (the CLI's live table and live page); without
+   * it, a progress line is printed every 5 s.
+   */
+  progress?: (phase: RunPhase, result: TestbedResult) => void
 }
 
 /** Per-run extras for every daemon. */
@@ -133,6 +153,8 @@ function daemonArgs(
     cfg.merge,
     '--sampler',
     cfg.sampler,
+    '--codec',
+    cfg.codec,
     '--steps-per-round',
     String(cfg.stepsPerRound),
     '--fanout',
@@ -224,6 +246,10 @@ async function poll(peer: Peer, t0: number): Promise<void> {
       modelsReceived: s.modelsReceived,
       bytesSent: s.bytesSent,
       steps: s.steps,
+      loss: s.lastLoss ?? null,
+      modelsSent: s.modelsSent,
+      bytesReceived: s.bytesReceived,
+      merges: s.merges,
     })
   } catch {
     // A busy peer may miss a poll; the next one catches up.
@@ -282,8 +308,82 @@ async function prepareWan(
   return { peers, links, path }
 }
 
-/** Run the testbed; always stops every process it started, also on error or abort. */
+/** What the run has measured so far (or in the end), from the peers' last status. */
+function assemble(
+  cfg: TestbedConfig,
+  startedAt: string,
+  durationS: number,
+  reachedTarget: boolean,
+  links: WanLinks | undefined,
+  peers: Peer[],
+): TestbedResult {
+  const results: PeerResult[] = peers.map((p) => ({
+    index: p.index,
+    peerId: p.peerId ?? '',
+    region: p.status?.region,
+    coordinate: p.status?.coordinate,
+    bytesSentIntraRegion: p.status?.wan?.bytesSentIntraRegion,
+    bytesSentInterRegion: p.status?.wan?.bytesSentInterRegion,
+    bytesSentByRegion: p.status?.wan?.bytesSentByRegion,
+    topology: p.status?.topology,
+    eventLoopDelayMs: p.status?.eventLoopDelayMs,
+    finalAccuracy: p.status?.lastAccuracy ?? null,
+    modelsSent: p.status?.modelsSent ?? 0,
+    modelsReceived: p.status?.modelsReceived ?? 0,
+    bytesSent: p.status?.bytesSent ?? 0,
+    bytesReceived: p.status?.bytesReceived ?? 0,
+    merges: p.status?.merges ?? 0,
+    steps: p.status?.steps ?? 0,
+    trainSamples: p.status?.partition.samples ?? 0,
+    rejected: p.status?.rejected,
+    modelsReceivedFrom: p.status?.modelsReceivedFrom,
+    series: p.series,
+  }))
+  const finals = results.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)
+  return {
+    config: { ...cfg, startedAt },
+    durationS,
+    reachedTarget,
+    meanFinalAccuracy: mean(finals),
+    minFinalAccuracy: finals.length > 0 ? Math.min(...finals) : null,
+    ...(links !== undefined ? { links } : {}),
+    peers: results,
+  }
+}
+
+/** Where the HTML report goes: --report, else next to --json (same name, .html), else nowhere. */
+export function reportPath(cfg: Pick<TestbedConfig, 'json' | 'report'>): string | undefined {
+  if (cfg.report !== undefined) return cfg.report
+  if (cfg.json === undefined) return undefined
+  return `${cfg.json.replace(/\.json$/i, '')}.html`
+}
+
+/**
+ * Run the testbed (then, with `baseline`, the same peers without gossip), write the JSON and the
+ * HTML report when asked; always stops every process it started, also on error or abort.
+ */
 export async function runTestbed(config: TestbedConfig, hooks: TestbedHooks): Promise<TestbedResult> {
+  const result = await runOnce(config, hooks, 'gossip')
+  if (config.baseline === true && config.gossip && hooks.signal?.aborted !== true) {
+    hooks.print('testbed: baseline run: the same peers, shares and duration, no gossip')
+    const keepDir = config.keepDir !== undefined ? join(config.keepDir, 'baseline') : undefined
+    result.baseline = await runOnce({ ...config, gossip: false, baseline: false, keepDir }, hooks, 'baseline')
+  }
+  if (config.json !== undefined) {
+    await mkdir(dirname(resolve(config.json)), { recursive: true })
+    await writeFile(config.json, `${JSON.stringify(result, null, 2)}\n`)
+  }
+  const report = reportPath(config)
+  if (report !== undefined) {
+    const { renderReport } = await import('./report/index.ts')
+    await mkdir(dirname(resolve(report)), { recursive: true })
+    await writeFile(report, renderReport(result))
+  }
+  return result
+}
+
+/** One run: start the peers, poll them for the duration, stop them. */
+async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPhase): Promise<TestbedResult> {
   const startedAt = new Date().toISOString()
   const base =
     config.keepDir !== undefined
@@ -339,7 +439,9 @@ export async function runTestbed(config: TestbedConfig, hooks: TestbedHooks): Pr
         reachedTarget = true
         break
       }
-      if (Date.now() - lastPrint >= 5000) {
+      if (hooks.progress !== undefined) {
+        hooks.progress(phase, assemble(cfg, startedAt, (Date.now() - t0) / 1000, false, wan.links, peers))
+      } else if (Date.now() - lastPrint >= 5000) {
         lastPrint = Date.now()
         const known = accs.filter((a): a is number => a !== undefined)
         const rx = peers.reduce((s, p) => s + (p.status?.modelsReceived ?? 0), 0)
@@ -356,39 +458,7 @@ export async function runTestbed(config: TestbedConfig, hooks: TestbedHooks): Pr
     await Promise.all(peers.map((p) => poll(p, t0)))
     const durationS = (Date.now() - t0) / 1000
 
-    const results: PeerResult[] = peers.map((p) => ({
-      index: p.index,
-      peerId: p.peerId ?? '',
-      region: p.status?.region,
-      coordinate: p.status?.coordinate,
-      bytesSentIntraRegion: p.status?.wan?.bytesSentIntraRegion,
-      bytesSentInterRegion: p.status?.wan?.bytesSentInterRegion,
-      topology: p.status?.topology,
-      eventLoopDelayMs: p.status?.eventLoopDelayMs,
-      finalAccuracy: p.status?.lastAccuracy ?? null,
-      modelsSent: p.status?.modelsSent ?? 0,
-      modelsReceived: p.status?.modelsReceived ?? 0,
-      bytesSent: p.status?.bytesSent ?? 0,
-      bytesReceived: p.status?.bytesReceived ?? 0,
-      merges: p.status?.merges ?? 0,
-      steps: p.status?.steps ?? 0,
-      trainSamples: p.status?.partition.samples ?? 0,
-      series: p.series,
-    }))
-    const finals = results.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)
-    const result: TestbedResult = {
-      config: { ...cfg, startedAt },
-      durationS,
-      reachedTarget,
-      meanFinalAccuracy: mean(finals),
-      minFinalAccuracy: finals.length > 0 ? Math.min(...finals) : null,
-      ...(wan.links !== undefined ? { links: wan.links } : {}),
-      peers: results,
-    }
-    if (cfg.json !== undefined) {
-      await mkdir(dirname(resolve(cfg.json)), { recursive: true })
-      await writeFile(cfg.json, `${JSON.stringify(result, null, 2)}\n`)
-    }
+    const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers)
     return result
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort)

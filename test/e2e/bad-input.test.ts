@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { MODEL_PROTOCOL, WIRE_VERSION } from '../../src/gossip/constants.ts'
 import { ModelExchange } from '../../src/gossip/exchange.ts'
 import { encodeFrame, encodeModel, encodeVarint, layoutOf, ModelHeader } from '../../src/gossip/wire/codec.ts'
+import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { createNode, type GossipLearnNode } from '../../src/node/create-node.ts'
 
@@ -36,18 +37,28 @@ function withValue(value: number): ModelState {
   return s
 }
 
-/** A frame whose header is written by hand (for sizes and fields a valid state cannot produce). */
-function frameWithHeader(fields: Partial<ModelHeader>, payload = new Uint8Array(0)): Uint8Array {
-  const header = ModelHeader.encode({
-    version: WIRE_VERSION,
-    task: TASK,
-    arch: ARCH,
-    age: 1,
-    codec: ModelHeader.ValueCodec.RAW_F32,
-    tensors: layoutOf(goodState()).map((t) => ({ name: t.name, shape: [...t.shape] })),
-    ...fields,
-  })
-  return Uint8Array.from([...encodeVarint(header.byteLength), ...header, ...payload])
+/**
+ * A frame whose header is written by hand (for sizes and fields a valid state cannot produce);
+ * `extra` is raw protobuf appended to the header (a later scalar field overrides an earlier one).
+ */
+function frameWithHeader(
+  fields: Partial<ModelHeader>,
+  payload: Uint8Array = new Uint8Array(0),
+  extra: number[] = [],
+): Uint8Array {
+  const header = [
+    ...ModelHeader.encode({
+      version: WIRE_VERSION,
+      task: TASK,
+      arch: ARCH,
+      age: 1,
+      codec: 1,
+      tensors: layoutOf(goodState()).map((t) => ({ name: t.name, shape: [...t.shape] })),
+      ...fields,
+    }),
+    ...extra,
+  ]
+  return Uint8Array.from([...encodeVarint(header.length), ...header, ...payload])
 }
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -120,6 +131,7 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
   })
 
   const full = frameOf(goodState())
+  const payloadOf = (frame: Uint8Array): Uint8Array => frame.subarray(frame.byteLength - 15 * 4)
   const cases: Array<[string, () => Uint8Array, string]> = [
     ['a truncated payload', () => full.subarray(0, full.byteLength - 5), 'TruncatedFrameError'],
     ['a frame cut inside its header', () => full.subarray(0, 6), 'TruncatedFrameError'],
@@ -151,6 +163,21 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
       'ShapeMismatchError',
     ],
     ['a NaN value', () => frameOf(withValue(Number.NaN)), 'NonFiniteValueError'],
+    [
+      'a NaN value in an f16 payload',
+      () => encodeFrame(withValue(Number.NaN), { task: TASK, codec: parseCodecSpec('f16') }),
+      'NonFiniteValueError',
+    ],
+    [
+      'a codec this node does not know',
+      () => frameWithHeader({ codec: 9 }, payloadOf(full)),
+      'UnsupportedCodecError',
+    ],
+    [
+      'a codec of 2^32+1 (read as 1 by a 32-bit decoder)',
+      () => frameWithHeader({}, payloadOf(full), [0x28, 0x81, 0x80, 0x80, 0x80, 0x10]),
+      'MalformedFrameError',
+    ],
     ['an infinite value', () => frameOf(withValue(Number.POSITIVE_INFINITY)), 'NonFiniteValueError'],
     ['garbage bytes', () => Uint8Array.from([10, ...new Array(10).fill(0xff)]), 'MalformedFrameError'],
     [
@@ -173,6 +200,25 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     expect(accepted).toHaveLength(0)
     expect(Object.values(rx.counters.rejected).reduce((a, b) => a + b, 0)).toBe(1)
     await expectStillServing()
+  })
+
+  it('accepts an f16 model from a peer that sends f16, and counts it by codec', async () => {
+    const f16 = new ModelExchange({ node: sender, logger: defaultLogger() }, { task: TASK, codec: 'f16' })
+    expect(f16.codec).toBe('f16')
+    await tx.stop()
+    await f16.start()
+    const sent = await f16.push(receiver.peerId, goodState())
+    await until(() => accepted.length === 1, 'the f16 model')
+    await f16.stop()
+    await tx.start()
+    expect(sent).toBe(full.byteLength - 15 * 2)
+    expect(rx.counters.receivedByCodec).toEqual({ f16: { models: 1, bytes: sent } })
+    const got = Array.from(accepted[0]!.tensors[0]!.values)
+    goodState().tensors[0]!.values.forEach((x, i) => {
+      expect(Math.abs(got[i]! - x)).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11)
+    })
+    await expectStillServing()
+    expect(rx.counters.receivedByCodec['raw-f32']).toEqual({ models: 1, bytes: full.byteLength })
   })
 
   it('times out a peer that opens a stream and stalls', async () => {

@@ -4,11 +4,11 @@
  * method of scripts/bench/merge-cost.ts, as a function bench:merge calls.
  */
 
-import type { Dataset } from '../../../src/data/mnist.ts'
-import { createMerger, MERGE_MODES } from '../../../src/merge/merger.ts'
+import type { Samples } from '../../../src/data/types.ts'
+import { createMerger } from '../../../src/merge/merger.ts'
+import { MERGE_MODES, type MergeMode } from '../../../src/merge/registry.ts'
 import { getState } from '../../../src/model/state.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
-import type { MergeMode } from '../../../src/model/types.ts'
 import { buildModel, parseArch } from '../../../src/model/zoo.ts'
 
 export interface MergeCost {
@@ -30,7 +30,7 @@ function median(xs: number[]): number {
  */
 export async function measureMergeCost(
   archText: string,
-  data: [Dataset, Dataset],
+  data: [Samples, Samples],
   options: { pretrain: number; reps: number; trainReps: number },
 ): Promise<MergeCost> {
   const arch = parseArch(archText)

@@ -5,14 +5,15 @@
  * order, peer sampling and alignment).
  */
 import * as tf from '@tensorflow/tfjs'
-import type { Dataset } from '../../../src/data/mnist.ts'
+import type { Samples } from '../../../src/data/types.ts'
 import { weightedAverage } from '../../../src/merge/average.ts'
-import { createMerger } from '../../../src/merge/merger.ts'
+import { createMergePipeline } from '../../../src/merge/merger.ts'
+import type { MergeMode } from '../../../src/merge/registry.ts'
 import type { VarianceCorrectionOptions } from '../../../src/merge/varcorr.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
 import { getState, setState } from '../../../src/model/state.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
-import type { ArchSpec, MergeMode, ModelState } from '../../../src/model/types.ts'
+import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import { archFingerprint, buildModel } from '../../../src/model/zoo.ts'
 import { createRng, hashSeed } from '../../../src/util/rng.ts'
 
@@ -49,6 +50,8 @@ export interface Row {
   modelsSentPerPeer: number
   /** Mean wall time of one merge call (ms; 0 when none). */
   mergeMs: number
+  /** What the merges did with the received models (gossip rows; robust pipelines clip or reject some). */
+  inputs?: { merged: number; clipped: number; rejected: number }
   wallSeconds: number
 }
 
@@ -76,10 +79,10 @@ export interface SimConfig {
 
 export interface SimData {
   /** One dataset per peer (disjoint shares of the training set). */
-  shares: Dataset[]
+  shares: Samples[]
   /** The union of the shares, for centralized training. */
-  union: Dataset
-  evalSet: Dataset
+  union: Samples
+  evalSet: Samples
 }
 
 export type SimLogger = (msg: string) => void
@@ -97,7 +100,7 @@ class Peer {
 
   constructor(
     private readonly cfg: SimConfig,
-    data: Dataset,
+    data: Samples,
     initSeed: number,
     trainSeed: number,
   ) {
@@ -158,7 +161,7 @@ class Peer {
 
 async function evalPeers(
   models: tf.LayersModel[],
-  evalSet: Dataset,
+  evalSet: Samples,
 ): Promise<{ mean: number; min: number; max: number }> {
   let sum = 0
   let min = 1
@@ -177,7 +180,7 @@ function finish(
   mode: RowMode,
   init: InitKind,
   curve: CurvePoint[],
-  extra: { modelsSent: number; mergeMs: number; t0: number },
+  extra: { modelsSent: number; mergeMs: number; t0: number; inputs?: Row['inputs'] },
 ): Row {
   const last = curve[curve.length - 1]!
   const tail = curve.slice(-TAIL_POINTS)
@@ -193,6 +196,7 @@ function finish(
     stepsPerPeer: cfg.cycles * cfg.steps,
     modelsSentPerPeer: extra.modelsSent,
     mergeMs: extra.mergeMs,
+    ...(extra.inputs !== undefined ? { inputs: extra.inputs } : {}),
     wallSeconds: (performance.now() - extra.t0) / 1000,
   }
 }
@@ -231,8 +235,14 @@ export async function runGossip(
     mode === 'local-only'
       ? []
       : peers.map((_, p) =>
-          createMerger({ mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
+          createMergePipeline({ mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
         )
+  const inputs = { merged: 0, clipped: 0, rejected: 0 }
+  const merge = (p: number, local: ModelState, received: ModelState[]): ModelState => {
+    const r = mergers[p]!.merge(local, received)
+    for (const o of r.outcomes) inputs[o.action]++
+    return r.state
+  }
   const rng = createRng(hashSeed(cfg.seed, 'sample'))
   const curve: CurvePoint[] = []
   let mergeMs = 0
@@ -253,8 +263,8 @@ export async function runGossip(
           if (received.length === 0) return
           const t1 = performance.now()
           let merged = snapshots[p]!
-          if (cfg.combine === 'joint') merged = mergers[p]!(merged, received)
-          else for (const r of received) merged = mergers[p]!(merged, [r])
+          if (cfg.combine === 'joint') merged = merge(p, merged, received)
+          else for (const r of received) merged = merge(p, merged, [r])
           mergeMs += performance.now() - t1
           merges++
           peer.load(merged)
@@ -280,6 +290,7 @@ export async function runGossip(
     modelsSent: sent / peers.length,
     mergeMs: merges ? mergeMs / merges : 0,
     t0,
+    inputs: mode === 'local-only' ? undefined : inputs,
   })
 }
 

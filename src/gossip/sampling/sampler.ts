@@ -1,4 +1,5 @@
 /** Peer sampling: picks whom to push the model to from the live membership view. */
+import type { Coordinate } from '../topology/coordinate.ts'
 
 /** What a sampler knows of a live peer (from membership announcements and pings). */
 export interface PeerEntry {
@@ -7,7 +8,7 @@ export interface PeerEntry {
   /** Smoothed measured RTT in ms, when we have pinged it. */
   rttMs?: number
   /** Its announced Vivaldi coordinate, when it sends one. */
-  coordinate?: { vec: number[]; height: number; error: number }
+  coordinate?: Coordinate
   /** ms timestamp of the last sign of life (announcement, stream, ping). */
   lastSeen: number
 }

@@ -10,23 +10,16 @@
  */
 
 import { InvalidArgumentError } from '../../util/errors.ts'
+import { type Coordinate, isValidCoordinate, validateCoordinate } from './coordinate.ts'
 import { InvalidRttError, MAX_RTT_MS, RttTracker } from './rtt.ts'
 
-/** A network coordinate: predicted RTT between two is |a.vec - b.vec| + a.height + b.height (ms). */
-export interface Coordinate {
-  /** Euclidean part, ms. */
-  vec: number[]
-  /** Non-Euclidean offset for the access link, ms, >= the minimum height. */
-  height: number
-  /** Relative error estimate (dimensionless), 0 = certain, errorMax = knows nothing. */
-  error: number
-}
-
-/** A coordinate that is malformed: wrong dimension, non-finite or out-of-range component. */
-export class InvalidCoordinateError extends Error {
-  static readonly name = 'InvalidCoordinateError'
-  override readonly name = 'InvalidCoordinateError'
-}
+export {
+  type Coordinate,
+  InvalidCoordinateError,
+  isValidCoordinate,
+  MAX_COORDINATE_MS,
+  validateCoordinate,
+} from './coordinate.ts'
 
 /** Defaults and the reason for each. */
 export const VIVALDI_DEFAULTS = {
@@ -47,9 +40,6 @@ export const VIVALDI_DEFAULTS = {
   /** Largest accepted RTT sample. */
   maxRttMs: MAX_RTT_MS,
 } as const
-
-/** No component of a sane coordinate is anywhere near 1000 s; bounding them rejects hostile values early. */
-export const MAX_COORDINATE_MS = 1_000_000
 
 /** Below this two positions coincide (serf's 1 us, in ms); also the floor for RTT and total error. */
 const ZERO_THRESHOLD = 1e-3
@@ -78,39 +68,6 @@ export interface VivaldiInit {
 export interface VivaldiUpdateOptions {
   /** The remote peer: when set and the latency filter is on, the median of its last samples is used. */
   peerId?: string
-}
-
-function isFiniteInRange(x: unknown, min: number): x is number {
-  return typeof x === 'number' && Number.isFinite(x) && x >= min && x <= MAX_COORDINATE_MS
-}
-
-/** Why `value` is not a valid coordinate (of `dimensions`, when given), or undefined when it is. */
-function coordinateProblem(value: unknown, dimensions?: number): string | undefined {
-  if (typeof value !== 'object' || value === null) return 'coordinate is not an object'
-  const { vec, height, error } = value as Partial<Record<keyof Coordinate, unknown>>
-  if (!Array.isArray(vec) || vec.length === 0) return 'coordinate vec is not a non-empty array'
-  if (dimensions !== undefined && vec.length !== dimensions) {
-    return `coordinate has ${vec.length} dimensions, expected ${dimensions}`
-  }
-  if (!vec.every((x) => isFiniteInRange(x, -MAX_COORDINATE_MS))) {
-    return 'coordinate vec has a non-finite or out-of-range component'
-  }
-  if (!isFiniteInRange(height, 0)) return `invalid coordinate height ${height}`
-  if (!isFiniteInRange(error, 0)) return `invalid coordinate error ${error}`
-  return undefined
-}
-
-/** Checks a (possibly untrusted) coordinate and returns a clean copy; throws InvalidCoordinateError. */
-export function validateCoordinate(value: unknown, dimensions?: number): Coordinate {
-  const problem = coordinateProblem(value, dimensions)
-  if (problem !== undefined) throw new InvalidCoordinateError(problem)
-  const { vec, height, error } = value as Coordinate
-  return { vec: [...vec], height, error }
-}
-
-/** True when `value` is a valid coordinate (of `dimensions`, when given); never throws. */
-export function isValidCoordinate(value: unknown, dimensions?: number): value is Coordinate {
-  return coordinateProblem(value, dimensions) === undefined
 }
 
 function euclid(a: readonly number[], b: readonly number[]): number {

@@ -3,28 +3,25 @@
  *
  *   varint(header length) | ModelHeader (protobuf) | payload
  *
- * The payload is the tensors' float32 values, little-endian, concatenated in
- * header order. Its size follows from the header's shapes, so a receiver knows
- * (and bounds) it before allocating anything. Every field is validated; each
- * failure is a typed error from ../errors.ts carrying a reject/ignore verdict.
+ * The payload is the tensors' values in the value codec the header names
+ * (codecs/: raw-f32 by default, f16). Its size follows from the header's
+ * shapes and codec, so a receiver knows (and bounds) it before allocating
+ * anything. Every field is validated; each failure is a typed error from
+ * ../errors.ts carrying a reject/ignore verdict.
  */
 import { InvalidStateError } from '../../model/errors.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import {
   FRAME_SLACK_BYTES,
   HARD_MAX_FRAME_BYTES,
-  MAX_COORDINATE_DIMS,
   MAX_HEADER_BYTES,
   MAX_NAME_LENGTH,
-  MAX_RANK,
-  MAX_TENSORS,
   WIRE_VERSION,
 } from '../constants.ts'
 import {
   ArchMismatchError,
   FrameTooLargeError,
   MalformedFrameError,
-  NonFiniteValueError,
   PayloadLengthError,
   ProtocolVersionError,
   ShapeMismatchError,
@@ -32,15 +29,23 @@ import {
   TruncatedFrameError,
   UnsupportedCodecError,
 } from '../errors.ts'
+import { type Coordinate, isValidCoordinate } from '../topology/coordinate.ts'
+import {
+  codecById,
+  DEFAULT_CODEC,
+  parseCodecSpec,
+  type ValueCodec,
+  type ValueEncoder,
+} from './codecs/index.ts'
+import { F32_BYTES } from './codecs/raw-f32.ts'
+import { HOST_IS_LITTLE_ENDIAN, valueCount } from './codecs/util.ts'
+import { readModelHeader } from './header-reader.ts'
 import { ModelHeader } from './model.ts'
 
-export { ModelHeader }
+export { HOST_IS_LITTLE_ENDIAN, ModelHeader }
 
-/** Bytes per float32 value on the wire. */
-const F32 = 4
-
-/** True when typed arrays are little-endian, so payload bytes can be viewed without a byte swap. */
-export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+/** The default encoder (raw-f32): stateless, so one serves every call. */
+const DEFAULT_ENCODER = parseCodecSpec(DEFAULT_CODEC)
 
 /** Name and shape of one tensor, as a layout expects it. */
 export interface TensorLayout {
@@ -48,12 +53,8 @@ export interface TensorLayout {
   shape: readonly number[]
 }
 
-/** A Vivaldi coordinate, as carried in headers and announcements. */
-export interface WireCoordinate {
-  vec: number[]
-  height: number
-  error: number
-}
+/** A Vivaldi coordinate, as carried in headers and announcements (the project's one Coordinate type). */
+export type WireCoordinate = Coordinate
 
 /** What a sender says about itself beside the model (both optional). */
 export interface SenderMeta {
@@ -65,6 +66,8 @@ export interface SenderMeta {
 /** Header fields that are not in the ModelState. */
 export interface EncodeMeta extends SenderMeta {
   task: string
+  /** Value encoder (from parseCodecSpec); default raw-f32. */
+  codec?: ValueEncoder
   /** Only tests change this, to produce stale frames. */
   version?: number
 }
@@ -75,6 +78,8 @@ export interface ModelMeta extends SenderMeta {
   task: string
   arch: string
   age: number
+  /** Name of the value codec the payload came in. */
+  codec: string
 }
 
 /** What a receiver accepts; anything else is refused with a typed error. */
@@ -84,7 +89,10 @@ export interface DecodeExpectations {
   arch?: string
   /** Tensor names and shapes to require, in order; any well-formed list when absent. */
   layout?: readonly TensorLayout[]
-  /** Largest whole frame (prefix + header + payload); default from the layout, else HARD_MAX_FRAME_BYTES. */
+  /**
+   * Largest whole frame (prefix + header + payload); default from the layout, else
+   * HARD_MAX_FRAME_BYTES. It also bounds the float32 values a payload decodes to.
+   */
   maxFrameBytes?: number
   /** Largest header; default MAX_HEADER_BYTES. */
   maxHeaderBytes?: number
@@ -94,7 +102,7 @@ export interface DecodeExpectations {
 export interface EncodedModel {
   prefix: Uint8Array
   header: Uint8Array
-  /** Views of the tensors' values on little-endian hosts: do not mutate the state while sending. */
+  /** raw-f32: views of the tensors' values on little-endian hosts; do not mutate the state while sending. */
   chunks: Uint8Array[]
   payloadBytes: number
   frameBytes: number
@@ -104,6 +112,8 @@ export interface EncodedModel {
 export interface DecodedHeader {
   meta: ModelMeta
   tensors: TensorLayout[]
+  /** The codec the payload is in. */
+  codec: ValueCodec
   payloadBytes: number
 }
 
@@ -113,10 +123,10 @@ export interface DecodedModel {
   meta: ModelMeta
 }
 
-/** Bytes of float32 values a layout holds. */
+/** Bytes of float32 values a layout holds (its raw-f32 payload; what it takes once decoded). */
 export function layoutBytes(layout: readonly TensorLayout[]): number {
   let total = 0
-  for (const t of layout) total += elementCount(t.shape) * F32
+  for (const t of layout) total += valueCount(t.shape) * F32_BYTES
   return total
 }
 
@@ -133,12 +143,6 @@ export function deriveMaxFrameBytes(layout?: readonly TensorLayout[], maxFrameBy
   const wanted =
     maxFrameBytes ?? (layout != null ? layoutBytes(layout) + FRAME_SLACK_BYTES : HARD_MAX_FRAME_BYTES)
   return Math.min(wanted, HARD_MAX_FRAME_BYTES)
-}
-
-function elementCount(shape: readonly number[]): number {
-  let n = 1
-  for (const d of shape) n *= d
-  return n
 }
 
 /** Canonical unsigned LEB128 varint. */
@@ -170,21 +174,21 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
   if (!Number.isFinite(state.age) || state.age < 0) {
     throw new InvalidStateError(`age must be finite and >= 0, got ${state.age}`)
   }
-  const chunks: Uint8Array[] = []
-  let payloadBytes = 0
   for (const t of state.tensors) {
-    if (t.values.length !== elementCount(t.shape)) {
+    if (t.values.length !== valueCount(t.shape)) {
       throw new InvalidStateError(`tensor ${t.name}: ${t.values.length} values for shape [${t.shape}]`)
     }
-    chunks.push(f32ToLittleEndianBytes(t.values))
-    payloadBytes += t.values.byteLength
   }
+  const encoder = meta.codec ?? DEFAULT_ENCODER
+  const chunks = encoder.encode(state.tensors)
+  let payloadBytes = 0
+  for (const c of chunks) payloadBytes += c.byteLength
   const header = ModelHeader.encode({
     version: meta.version ?? WIRE_VERSION,
     task: meta.task,
     arch: state.arch,
     age: state.age,
-    codec: ModelHeader.ValueCodec.RAW_F32,
+    codec: encoder.codec.id,
     tensors: state.tensors.map((t) => ({ name: t.name, shape: t.shape })),
     coordinate: meta.coordinate,
     accuracy: meta.accuracy,
@@ -211,14 +215,6 @@ export function encodeFrame(state: ModelState, meta: EncodeMeta): Uint8Array {
   return out
 }
 
-function f32ToLittleEndianBytes(values: Float32Array): Uint8Array {
-  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-  const out = new Uint8Array(values.byteLength)
-  const view = new DataView(out.buffer)
-  for (let i = 0; i < values.length; i++) view.setFloat32(i * F32, values[i]!, true)
-  return out
-}
-
 /**
  * Decode and validate a header (without its length prefix). Everything the
  * payload's size depends on is checked here, before a payload buffer exists.
@@ -228,18 +224,7 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   if (bytes.byteLength > maxHeaderBytes) {
     throw new FrameTooLargeError(`header of ${bytes.byteLength} bytes exceeds ${maxHeaderBytes}`)
   }
-  let h: ModelHeader
-  try {
-    h = ModelHeader.decode(bytes, {
-      limits: {
-        tensors: MAX_TENSORS,
-        tensors$: { shape: MAX_RANK },
-        coordinate: { vec: MAX_COORDINATE_DIMS },
-      },
-    })
-  } catch (err) {
-    throw new MalformedFrameError(`undecodable header: ${(err as Error)?.message}`)
-  }
+  const h = readModelHeader(bytes)
 
   if (h.version !== WIRE_VERSION) {
     throw new ProtocolVersionError(`wire version ${h.version}, expected ${WIRE_VERSION}`)
@@ -247,9 +232,8 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   if (h.task !== expect.task) {
     throw new TaskMismatchError(`task '${clip(h.task)}', expected '${expect.task}'`)
   }
-  if (h.codec !== ModelHeader.ValueCodec.RAW_F32) {
-    throw new UnsupportedCodecError(`codec ${h.codec}`)
-  }
+  const codec = codecById(h.codec)
+  if (codec === undefined) throw new UnsupportedCodecError(`codec ${h.codec}`)
   if (expect.arch != null && h.arch !== expect.arch) {
     throw new ArchMismatchError(`arch '${clip(h.arch)}', expected '${expect.arch}'`)
   }
@@ -264,28 +248,25 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
 
   const maxFrameBytes = deriveMaxFrameBytes(expect.layout, expect.maxFrameBytes)
   const headerFrameBytes = varintLength(bytes.byteLength) + bytes.byteLength
+  // Bounds the decoded float32 values by the frame limit, whatever the codec.
   const tensors = validateTensorList(h.tensors, maxFrameBytes - headerFrameBytes)
-  let payloadBytes = 0
-  for (const t of tensors) payloadBytes += elementCount(t.shape) * F32
+  const payloadBytes = codec.payloadBytes(tensors)
   if (headerFrameBytes + payloadBytes > maxFrameBytes) {
     throw new FrameTooLargeError(`frame of ${headerFrameBytes + payloadBytes} bytes exceeds ${maxFrameBytes}`)
   }
   if (expect.layout != null) checkLayout(tensors, expect.layout)
 
-  const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age }
+  const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age, codec: codec.name }
   if (h.coordinate != null) meta.coordinate = { ...h.coordinate, vec: [...h.coordinate.vec] }
   if (h.accuracy != null) meta.accuracy = h.accuracy
-  return { meta, tensors, payloadBytes }
+  return { meta, tensors, codec, payloadBytes }
 }
 
 function validateCoordinate(c: ModelHeader.Coordinate): void {
-  const finite = c.vec.every(Number.isFinite) && Number.isFinite(c.height) && Number.isFinite(c.error)
-  if (!finite || c.height < 0 || c.error < 0) {
-    throw new MalformedFrameError('coordinate has non-finite or negative components')
-  }
+  if (!isValidCoordinate(c)) throw new MalformedFrameError('coordinate is malformed or out of range')
 }
 
-/** Names non-empty and unique, ranks and dims sane, and the total size below `maxPayloadBytes`. */
+/** Names non-empty and unique, ranks and dims sane, and the values' float32 size below `maxPayloadBytes`. */
 function validateTensorList(list: ModelHeader.TensorInfo[], maxPayloadBytes: number): TensorLayout[] {
   if (list.length === 0) throw new MalformedFrameError('header lists no tensors')
   const seen = new Set<string>()
@@ -301,9 +282,9 @@ function validateTensorList(list: ModelHeader.TensorInfo[], maxPayloadBytes: num
     }
     // Accumulate in floating point: dims are uint32, so a product cannot wrap,
     // and the running total is compared before it can lose precision.
-    elements += elementCount(t.shape)
-    if (elements * F32 > maxPayloadBytes) {
-      throw new FrameTooLargeError(`tensors declare more than ${maxPayloadBytes} payload bytes`)
+    elements += valueCount(t.shape)
+    if (elements * F32_BYTES > maxPayloadBytes) {
+      throw new FrameTooLargeError(`tensors declare more than ${maxPayloadBytes} bytes of float32 values`)
     }
   }
   return list.map((t) => ({ name: t.name, shape: t.shape }))
@@ -326,10 +307,9 @@ function checkLayout(got: readonly TensorLayout[], want: readonly TensorLayout[]
 }
 
 /**
- * Turn a payload into tensors for a validated header. Checks the length and
- * that every value is finite. On little-endian hosts with a 4-byte aligned
- * payload the tensors are views of `payload` (no copy): hand over a buffer you
- * will not reuse.
+ * Turn a payload into tensors for a validated header: checks the length, then
+ * decodes and validates every value with the header's codec. The tensors do
+ * not alias `payload`.
  */
 export function decodePayload(header: DecodedHeader, payload: Uint8Array): DecodedModel {
   if (payload.byteLength !== header.payloadBytes) {
@@ -337,48 +317,19 @@ export function decodePayload(header: DecodedHeader, payload: Uint8Array): Decod
       `payload of ${payload.byteLength} bytes, header implies ${header.payloadBytes}`,
     )
   }
-  const aligned = HOST_IS_LITTLE_ENDIAN && payload.byteOffset % F32 === 0 ? payload : payload.slice()
-  assertFinite(aligned, 0, aligned.byteLength)
-  return viewModel(header, aligned)
+  const decoder = header.codec.createDecoder(header.tensors)
+  decoder.push(payload)
+  return modelOf(header, decoder.finish().values)
 }
 
-/**
- * Tensors as views of an aligned payload whose length and values were already
- * checked (FrameDecoder checks values as they arrive, while they are in cache).
- */
-export function viewModel(header: DecodedHeader, payload: Uint8Array): DecodedModel {
-  const tensors: NamedTensor[] = []
-  let off = 0
-  for (const t of header.tensors) {
-    const n = elementCount(t.shape)
-    tensors.push({ name: t.name, shape: [...t.shape], values: littleEndianBytesToF32(payload, off, n) })
-    off += n * F32
-  }
+/** The model a validated header and its decoded values make. */
+export function modelOf(header: DecodedHeader, values: readonly Float32Array[]): DecodedModel {
+  const tensors: NamedTensor[] = header.tensors.map((t, i) => ({
+    name: t.name,
+    shape: [...t.shape],
+    values: values[i]!,
+  }))
   return { state: { arch: header.meta.arch, age: header.meta.age, tensors }, meta: header.meta }
-}
-
-function littleEndianBytesToF32(bytes: Uint8Array, offset: number, length: number): Float32Array {
-  if (HOST_IS_LITTLE_ENDIAN) return new Float32Array(bytes.buffer, bytes.byteOffset + offset, length)
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, length * F32)
-  const out = new Float32Array(length)
-  for (let i = 0; i < length; i++) out[i] = view.getFloat32(i * F32, true)
-  return out
-}
-
-/**
- * Throw NonFiniteValueError if a float32 in bytes [start, end) of a 4-byte
- * aligned buffer is NaN or +-Inf: exactly the patterns whose exponent bits are
- * all ones. `start` and `end` are multiples of 4.
- */
-export function assertFinite(bytes: Uint8Array, start: number, end: number): void {
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset + start, (end - start) / F32)
-  // The payload is little-endian; pick the mask that finds the exponent in a host word.
-  const mask = HOST_IS_LITTLE_ENDIAN ? 0x7f800000 : 0x0000807f
-  for (let i = 0; i < words.length; i++) {
-    if ((words[i]! & mask) === mask) {
-      throw new NonFiniteValueError(`value ${start / F32 + i} of the payload is NaN or infinite`)
-    }
-  }
 }
 
 /** Decode a header (without prefix) and its payload in one call. */

@@ -1,22 +1,23 @@
 /**
  * Incremental decoder of one model frame, fed chunk by chunk as a stream
  * delivers them. Memory is bounded at every step: at most the length prefix,
- * then a header buffer of the declared (capped) size, then a payload buffer of
- * exactly the size the validated header implies. Nothing is allocated for a
- * payload before its header passed validation.
+ * then a header buffer of the declared (capped) size, then the header's value
+ * codec decoding exactly the payload size the validated header implies, and
+ * validating values as they arrive. Nothing is allocated for a payload before
+ * its header passed validation.
  */
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { MAX_HEADER_BYTES } from '../constants.ts'
 import { MalformedFrameError, PayloadLengthError, TruncatedFrameError } from '../errors.ts'
 import {
-  assertFinite,
   type DecodedHeader,
   type DecodedModel,
   type DecodeExpectations,
   decodeHeader,
+  modelOf,
   readVarint,
-  viewModel,
 } from './codec.ts'
+import type { PayloadDecoder } from './codecs/index.ts'
 
 type Phase = 'prefix' | 'header' | 'payload' | 'done'
 
@@ -26,11 +27,13 @@ export class FrameDecoder {
   private readonly maxHeaderBytes: number
   /** Length-prefix bytes seen so far (at most a few). */
   private prefix = new Uint8Array(0)
+  /** The header, while it arrives. */
   private buffer: Uint8Array = new Uint8Array(0)
   private filled = 0
   private decodedHeader?: DecodedHeader
-  /** Payload bytes [0, checked) hold finite values. */
-  private checked = 0
+  private payload?: PayloadDecoder
+  /** Payload bytes still to come. */
+  private payloadLeft = 0
   /** Bytes consumed so far, prefix included. */
   bytesReceived = 0
 
@@ -63,17 +66,17 @@ export class FrameDecoder {
     if (this.phase !== 'done') {
       const where =
         this.phase === 'payload'
-          ? `after ${this.filled}/${this.buffer.byteLength} payload bytes`
+          ? `after ${this.decodedHeader!.payloadBytes - this.payloadLeft}/${this.decodedHeader!.payloadBytes} payload bytes`
           : `in its ${this.phase}`
       throw new TruncatedFrameError(`stream ended ${where}`)
     }
   }
 
-  /** The model; tensors are views of the payload, its values checked as they arrived. Call once `done`. */
+  /** The model, its values checked as they arrived (raw-f32: views of one payload buffer). Call once `done`. */
   result(): DecodedModel {
-    if (this.phase !== 'done' || this.decodedHeader == null)
+    if (this.phase !== 'done' || this.decodedHeader == null || this.payload == null)
       throw new TruncatedFrameError('frame is incomplete')
-    return viewModel(this.decodedHeader, this.buffer)
+    return modelOf(this.decodedHeader, this.payload.finish().values)
   }
 
   private pushBytes(chunk: Uint8Array): void {
@@ -85,8 +88,10 @@ export class FrameDecoder {
           off = this.readPrefix(chunk, off)
           break
         case 'header':
+          off = this.fillHeader(chunk, off)
+          break
         case 'payload':
-          off = this.fill(chunk, off)
+          off = this.feedPayload(chunk, off)
           break
         case 'done':
           throw new PayloadLengthError(`${chunk.byteLength - off} bytes after the end of the payload`)
@@ -114,30 +119,28 @@ export class FrameDecoder {
     return off + 1
   }
 
-  private fill(chunk: Uint8Array, off: number): number {
+  private fillHeader(chunk: Uint8Array, off: number): number {
     const n = Math.min(this.buffer.byteLength - this.filled, chunk.byteLength - off)
     this.buffer.set(chunk.subarray(off, off + n), this.filled)
     this.filled += n
     if (this.filled === this.buffer.byteLength) {
-      if (this.phase === 'header') {
-        this.decodedHeader = decodeHeader(this.buffer, this.expect)
-        // Size checked against the limit inside decodeHeader: only now allocate.
-        // A buffer of its own: the model's tensors will be views of it.
-        this.buffer = new Uint8Array(this.decodedHeader.payloadBytes)
-        this.filled = 0
-        this.phase = this.buffer.byteLength === 0 ? 'done' : 'payload'
-        return off + n
-      }
-      this.phase = 'done'
+      const header = decodeHeader(this.buffer, this.expect)
+      // Size checked against the limit inside decodeHeader: only now allocate.
+      this.decodedHeader = header
+      this.payload = header.codec.createDecoder(header.tensors)
+      this.payloadLeft = header.payloadBytes
+      this.buffer = new Uint8Array(0)
+      this.phase = this.payloadLeft === 0 ? 'done' : 'payload'
     }
-    if (this.phase !== 'header') {
-      // Check values as they land, while they are still in cache.
-      const upTo = this.filled - (this.filled % 4)
-      if (upTo > this.checked) {
-        assertFinite(this.buffer, this.checked, upTo)
-        this.checked = upTo
-      }
-    }
+    return off + n
+  }
+
+  private feedPayload(chunk: Uint8Array, off: number): number {
+    const n = Math.min(this.payloadLeft, chunk.byteLength - off)
+    // The codec checks values as they land, while they are still in cache.
+    this.payload!.push(chunk.subarray(off, off + n))
+    this.payloadLeft -= n
+    if (this.payloadLeft === 0) this.phase = 'done'
     return off + n
   }
 }

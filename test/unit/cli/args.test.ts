@@ -48,11 +48,33 @@ describe('parseStartArgs', () => {
     expect(c.merge).toBe('align')
   })
 
+  it('takes a dataset spec checked by the data layer', () => {
+    expect(parseStartArgs(['--dataset', 'fashion-mnist']).dataset).toBe('fashion-mnist')
+    expect(parseStartArgs(['--dataset', 'csv:a.csv,b.csv,label=y']).dataset).toBe('csv:a.csv,b.csv,label=y')
+    expect(parseTestbedArgs(['--dataset', 'idx:a,b,c,d']).dataset).toBe('idx:a,b,c,d')
+    for (const bad of ['cifar', 'csv:a.csv', 'idx:a,b,c,d,label=x']) {
+      expect(() => parseStartArgs(['--dataset', bad]), bad).toThrow(
+        expect.objectContaining({ name: 'UsageError', message: expect.stringContaining('--dataset') }),
+      )
+    }
+  })
+
   it('reads the sampler flags and the testbed-only --wan-links', () => {
     expect(parseStartArgs([]).sampler).toBe('uniform')
     expect(parseStartArgs([]).wanLinks).toBeUndefined()
     const c = parseStartArgs(['--sampler', 'topology', '--random-share', '0.3', '--wan-links', 'links.json'])
     expect([c.sampler, c.randomShare, c.wanLinks]).toEqual(['topology', 0.3, 'links.json'])
+  })
+
+  it('takes a value codec, raw-f32 by default', () => {
+    expect(parseStartArgs([]).codec).toBe('raw-f32')
+    expect(parseStartArgs(['--codec', 'f16']).codec).toBe('f16')
+  })
+
+  it('takes a merge pipeline name or a list of merge steps', () => {
+    expect(parseStartArgs([]).merge).toBe('varcorr')
+    expect(parseStartArgs(['--merge', 'align+varcorr']).merge).toBe('align+varcorr')
+    expect(parseStartArgs(['--merge', 'align,average,varcorr']).merge).toBe('align,average,varcorr')
   })
 
   it.each([
@@ -67,10 +89,14 @@ describe('parseStartArgs', () => {
     [['--bootstrap', '/ip4/127.0.0.1/tcp/4001'], /--bootstrap/],
     [['--listen', 'garbage'], /--listen/],
     [['--merge', 'median'], /--merge/],
+    [['--merge', 'align,clip,average'], /--merge/],
+    [['--merge', 'average,align'], /--merge/],
     [['--frobnicate'], /--frobnicate/],
     [['--lr', '0'], /--lr/],
     [['--sampler', 'nearest'], /--sampler/],
     [['--random-share', '1.5'], /--random-share/],
+    [['--codec', 'int8'], /--codec/],
+    [['--codec', 'f16:2'], /--codec/],
   ])('refuses %j with a UsageError naming the flag', (argv, re) => {
     let err: Error | undefined
     try {
@@ -109,6 +135,8 @@ describe('parseTestbedArgs', () => {
       '--no-gossip',
     ])
     expect([c.peers, c.durationS, c.targetAccuracy, c.json, c.gossip]).toEqual([4, 60, 0.9, 'o.json', false])
+    expect(c.codec).toBe('raw-f32')
+    expect(parseTestbedArgs(['--codec', 'f16']).codec).toBe('f16')
   })
 
   it('--regions sets the peer count; region names are checked against the built-in topology unless --links is given', () => {

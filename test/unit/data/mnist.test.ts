@@ -1,18 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_EVAL_SIZE } from '../../../src/data/constants.ts'
 import {
-  DEFAULT_EVAL_SIZE,
   IMAGE_PIXELS,
   loadMnist,
   loadMnistLabels,
-  parseIdx,
-  selectSamples,
+  mnistDataset,
   testSubset,
 } from '../../../src/data/mnist.ts'
+import { selectSamples } from '../../../src/data/samples.ts'
 
-const isDatasetError = expect.objectContaining({ name: 'DatasetError' })
+const isInvalidArgument = expect.objectContaining({ name: 'InvalidArgumentError' })
 
 function range(data: Float32Array): { min: number; max: number } {
   let min = Number.POSITIVE_INFINITY
@@ -32,12 +29,12 @@ describe('loadMnist', () => {
     const data = loadMnist({ split })
     expect(data.count).toBe(count)
     expect(data.labels.length).toBe(count)
-    expect(data.images.length).toBe(count * IMAGE_PIXELS)
+    expect(data.features.length).toBe(count * IMAGE_PIXELS)
     const classes = new Set(data.labels)
     expect([...classes].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-    expect(range(data.images)).toEqual({ min: 0, max: 1 })
+    expect(range(data.features)).toEqual({ min: 0, max: 1 })
     // Images are mostly background: a mean near 0.13 also shows the scaling is /255.
-    const mean = data.images.reduce((a, b) => a + b, 0) / data.images.length
+    const mean = data.features.reduce((a, b) => a + b, 0) / data.features.length
     expect(mean).toBeGreaterThan(0.1)
     expect(mean).toBeLessThan(0.16)
   })
@@ -51,13 +48,13 @@ describe('loadMnist', () => {
     const first = loadMnist({ split: 'test', limit: 5 })
     expect(first.count).toBe(5)
     expect(first.labels).toEqual(full.labels.subarray(0, 5))
-    expect(first.images).toEqual(full.images.subarray(0, 5 * IMAGE_PIXELS))
+    expect(first.features).toEqual(full.features.subarray(0, 5 * IMAGE_PIXELS))
     const picked = loadMnist({ split: 'test', indices: [9999, 3] })
     expect(Array.from(picked.labels)).toEqual([full.labels[9999], full.labels[3]])
-    expect(picked.images.subarray(IMAGE_PIXELS)).toEqual(
-      full.images.subarray(3 * IMAGE_PIXELS, 4 * IMAGE_PIXELS),
+    expect(picked.features.subarray(IMAGE_PIXELS)).toEqual(
+      full.features.subarray(3 * IMAGE_PIXELS, 4 * IMAGE_PIXELS),
     )
-    expect(() => loadMnist({ split: 'test', indices: [10_000] })).toThrow(isDatasetError)
+    expect(() => loadMnist({ split: 'test', indices: [10_000] })).toThrow(isInvalidArgument)
     expect(loadMnistLabels('test')).toEqual(full.labels)
   })
 
@@ -68,58 +65,40 @@ describe('loadMnist', () => {
     expect(DEFAULT_EVAL_SIZE).toBe(2000)
     expect(sub.labels).toEqual(full.labels.subarray(0, 2000))
     expect(testSubset(10_000).count).toBe(10_000)
-    for (const bad of [0, 10_001, 1.5]) expect(() => testSubset(bad)).toThrow(isDatasetError)
+    for (const bad of [0, 10_001, 1.5]) expect(() => testSubset(bad)).toThrow(isInvalidArgument)
   })
 
   it('selectSamples copies the chosen rows', () => {
     const data = loadMnist({ split: 'test', limit: 10 })
     const sel = selectSamples(data, [4, 1])
     expect(Array.from(sel.labels)).toEqual([data.labels[4], data.labels[1]])
-    expect(sel.images.subarray(0, IMAGE_PIXELS)).toEqual(
-      data.images.subarray(4 * IMAGE_PIXELS, 5 * IMAGE_PIXELS),
+    expect(sel.features.subarray(0, IMAGE_PIXELS)).toEqual(
+      data.features.subarray(4 * IMAGE_PIXELS, 5 * IMAGE_PIXELS),
     )
-    expect(() => selectSamples(data, [10])).toThrow(isDatasetError)
+    expect(() => selectSamples(data, [10])).toThrow(isInvalidArgument)
   })
 })
 
-describe('IDX validation', () => {
-  const dirs: string[] = []
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
-
-  function idx(magic: number, dims: number[], payload: number): Uint8Array {
-    const out = new Uint8Array(4 + 4 * dims.length + payload)
-    const view = new DataView(out.buffer)
-    view.setUint32(0, magic, false)
-    for (const [i, d] of dims.entries()) view.setUint32(4 + 4 * i, d, false)
-    return out
-  }
-
-  it('parseIdx checks magic, dimensions and length', () => {
-    expect(parseIdx(idx(0x801, [3], 3), 1).dims).toEqual([3])
-    expect(() => parseIdx(idx(0x803, [3], 3), 1)).toThrow(isDatasetError) // 3 dims claimed, 1 expected
-    expect(() => parseIdx(idx(0xd01, [3], 12), 1)).toThrow(isDatasetError) // float data, not bytes
-    expect(() => parseIdx(idx(0x801, [3], 2), 1)).toThrow(isDatasetError) // truncated
-    expect(() => parseIdx(idx(0x801, [3], 4), 1)).toThrow(isDatasetError) // trailing bytes
-    expect(() => parseIdx(new Uint8Array(3), 1)).toThrow(isDatasetError)
-  })
-
-  it('loadMnist rejects corrupt or missing files with DatasetError', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'gl-mnist-'))
-    dirs.push(dir)
-    expect(() => loadMnist({ split: 'test', dir })).toThrow(isDatasetError)
-    writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idx(0x803, [2, 28, 28], 2 * 784))
-    writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx(0x801, [3], 3))
-    expect(() => loadMnist({ split: 'test', dir })).toThrow(/2 images but 3 labels/)
-    const labels = idx(0x801, [2], 2)
-    labels[labels.length - 1] = 12
-    writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), labels)
-    expect(() => loadMnist({ split: 'test', dir })).toThrow(isDatasetError)
-    labels[labels.length - 1] = 7
-    writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), labels)
-    const ok = loadMnist({ split: 'test', dir })
-    expect(ok.count).toBe(2)
-    expect(Array.from(ok.labels)).toEqual([0, 7])
+describe('mnistDataset', () => {
+  it('is the Dataset view of the same files: name, shape, classes, splits', () => {
+    const ds = mnistDataset()
+    expect([ds.name, ds.featureShape, ds.numClasses, ds.trainCount, ds.testCount]).toEqual([
+      'mnist',
+      [28, 28, 1],
+      10,
+      60_000,
+      10_000,
+    ])
+    const labels = ds.trainLabels()
+    expect(labels).toEqual(loadMnistLabels('train'))
+    labels[0] = 99 // a copy: the dataset is untouched
+    expect(ds.trainLabels()[0]).not.toBe(99)
+    const picked = ds.trainSamples([59_999, 7])
+    expect(picked).toEqual(loadMnist({ split: 'train', indices: [59_999, 7] }))
+    expect(() => ds.trainSamples([60_000])).toThrow(isInvalidArgument)
+    expect(ds.testSamples(3)).toEqual(testSubset(3))
+    // Larger than the split: all of it.
+    expect(ds.testSamples(20_000).count).toBe(10_000)
+    for (const bad of [0, -1, 2.5]) expect(() => ds.testSamples(bad)).toThrow(isInvalidArgument)
   })
 })

@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Connection, PeerId, Stream, StreamHandler } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
@@ -13,6 +13,7 @@ import {
   type ModelMeta,
 } from '../../../src/gossip/exchange.ts'
 import { encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
+import { parseCodecSpec } from '../../../src/gossip/wire/codecs/index.ts'
 import type { ModelState } from '../../../src/model/types.ts'
 
 function fakeState(n = 6, fill = 0.25): ModelState {
@@ -59,6 +60,22 @@ async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/** A ComponentLogger that records every formatted line (libp2p's %s/%d/%p placeholders filled in order). */
+function recordingLogger(lines: string[]): ComponentLogger {
+  const make = (): Logger => {
+    const log = ((fmt: string, ...args: unknown[]) => {
+      let i = 0
+      lines.push(String(fmt).replace(/%[sdpa]/g, () => String(args[i++])))
+    }) as Logger
+    log.error = log
+    log.trace = log
+    log.enabled = true
+    log.newScope = () => make()
+    return log
+  }
+  return { forComponent: () => make() }
 }
 
 interface Received {
@@ -124,6 +141,40 @@ describe('ModelExchange', () => {
     expect(tx.counters).toMatchObject({ modelsSent: 1, bytesSent: sent, pushFailures: 0 })
     await until(() => rx.counters.bytesReceived === sent, 'byte count')
     expect(rx.counters).toMatchObject({ modelsReceived: 1, rejected: {} })
+    expect(got.meta.codec).toBe('raw-f32')
+    expect(rx.counters.receivedByCodec).toEqual({ 'raw-f32': { models: 1, bytes: sent } })
+  })
+
+  it('pushes in the configured codec; the receiver decodes whatever codec arrives', async () => {
+    const { rx, rxId, received } = await pair()
+    const tx = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist', codec: 'f16', chunkBytes: 5 },
+    )
+    await tx.start()
+    started.push(tx)
+    const sent = await tx.push(rxId, fakeState(), { accuracy: 0.5 })
+    await until(() => received.length === 1, 'the model')
+    expect(sent).toBe(
+      encodeFrame(fakeState(), { task: 'mnist', accuracy: 0.5, codec: parseCodecSpec('f16') }).byteLength,
+    )
+    expect(sent).toBeLessThan(encodeFrame(fakeState(), { task: 'mnist', accuracy: 0.5 }).byteLength)
+    expect(received[0]!.meta.codec).toBe('f16')
+    // 0, 0.25, ..., 1.25 and +-1 are exact in f16.
+    expect(Array.from(received[0]!.state.tensors[0]!.values)).toEqual(
+      Array.from(fakeState().tensors[0]!.values),
+    )
+    expect(tx.counters.bytesSent).toBe(sent)
+    expect(rx.counters.receivedByCodec).toEqual({ f16: { models: 1, bytes: sent } })
+  })
+
+  it('refuses an unknown codec spec at construction', () => {
+    const make = () =>
+      new ModelExchange(
+        { node: new FakeNetwork().node({} as PeerId), logger: defaultLogger() },
+        { task: 'mnist', codec: 'int4' },
+      )
+    expect(make).toThrowError(expect.objectContaining({ name: 'InvalidCodecSpecError' }))
   })
 
   it('takes sender metadata from describe() when push() is not given any', async () => {
@@ -201,12 +252,97 @@ describe('ModelExchange', () => {
     const { tx, rx, rxId, received, rawStream } = await pair({ maxConcurrentInbound: 1, idleTimeoutMs: 300 })
     const stalled = await rawStream()
     stalled.send(Uint8Array.from([5]))
-    const second = await rawStream()
+    const second = await net.node(await newPeerId()).dialProtocol(rxId, MODEL_PROTOCOL)
     second.send(Uint8Array.from([5]))
     await until(() => rx.counters.rejected.TransferLimitError === 1, 'the refusal')
     await until(() => rx.counters.rejected.StreamTimeoutError === 1, 'the stalled transfer to time out')
     await tx.push(rxId, fakeState())
     await until(() => received.length === 1, 'a model once the slot is free')
+  })
+
+  it('limits transfers per remote peer: one peer cannot take every slot', async () => {
+    const { rx, rxId, received, refused, rawStream } = await pair({ idleTimeoutMs: 300 })
+    const first = await rawStream()
+    first.send(Uint8Array.from([5]))
+    const second = await rawStream()
+    second.send(Uint8Array.from([5]))
+    await until(() => rx.counters.rejected.PeerTransferLimitError === 1, 'the per-peer refusal')
+    expect(refused[0]).toMatchObject({ name: 'PeerTransferLimitError', verdict: 'ignore' })
+    // Another peer still gets through while the first one holds its slot.
+    const other = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist' },
+    )
+    await other.start()
+    started.push(other)
+    await other.push(rxId, fakeState())
+    await until(() => received.length === 1, "the other peer's model")
+    expect(rx.counters.rejected.TransferLimitError).toBeUndefined()
+  })
+
+  it('allows more than one transfer per peer when configured', async () => {
+    const { rx, rawStream } = await pair({ maxInboundPerPeer: 2, idleTimeoutMs: 200 })
+    for (let i = 0; i < 3; i++) (await rawStream()).send(Uint8Array.from([5]))
+    await until(() => rx.counters.rejected.PeerTransferLimitError === 1, 'the third stream to be refused')
+    await until(() => rx.counters.rejected.StreamTimeoutError === 2, 'the two admitted streams to time out')
+  })
+
+  it('keeps the last slots for known-good peers when slots are scarce', async () => {
+    const good = await newPeerId()
+    const { rx, rxId, received, refused } = await pair({
+      maxConcurrentInbound: 3,
+      reservedInbound: 1,
+      priority: (id) => id === good.toString(),
+      idleTimeoutMs: 2_000,
+    })
+    // Two strangers hold the two open slots; a third is refused although one slot is free.
+    const strangers = [await newPeerId(), await newPeerId(), await newPeerId()]
+    for (const id of strangers) {
+      const stream = await net.node(id).dialProtocol(rxId, MODEL_PROTOCOL)
+      stream.send(Uint8Array.from([5]))
+    }
+    await until(() => rx.counters.rejected.TransferLimitError === 1, 'the stranger to be refused')
+    expect(refused.map((r) => r.from)).toEqual([strangers[2]!.toString()])
+    // The known-good peer takes the reserved slot.
+    const tx = new ModelExchange({ node: net.node(good), logger: defaultLogger() }, { task: 'mnist' })
+    await tx.start()
+    started.push(tx)
+    await tx.push(rxId, fakeState())
+    await until(() => received.length === 1, 'the known-good model')
+    expect(received[0]!.from).toBe(good.toString())
+  })
+
+  it('has no reserve without a priority callback', async () => {
+    const { rx, rxId } = await pair({ maxConcurrentInbound: 2, reservedInbound: 1, idleTimeoutMs: 200 })
+    for (let i = 0; i < 2; i++) {
+      const stranger = await net.node(await newPeerId()).dialProtocol(rxId, MODEL_PROTOCOL)
+      stranger.send(Uint8Array.from([5]))
+    }
+    await until(() => rx.counters.rejected.StreamTimeoutError === 2, 'both strangers to be admitted')
+    expect(rx.counters.rejected.TransferLimitError).toBeUndefined()
+  })
+
+  it('logs peer-supplied strings escaped and truncated', async () => {
+    const lines: string[] = []
+    // The pair's receiver steps aside for one that logs into `lines`.
+    const { rxId, rx } = await pair()
+    await rx.stop()
+    const logged = new ModelExchange(
+      { node: net.node(rxId), logger: recordingLogger(lines) },
+      { task: 'mnist', arch: 'mlp-test', expectedLayout: layoutOf(fakeState()) },
+    )
+    await logged.start()
+    started.push(logged)
+    const hostileTask = `evil\u0000\n[fake] accepted\u001b[2J${'\u202e'.repeat(5000)}`
+    const s = await net.node(await newPeerId()).dialProtocol(rxId, MODEL_PROTOCOL)
+    s.send(encodeFrame(fakeState(), { task: hostileTask }))
+    await s.close().catch(() => {})
+    await until(() => logged.counters.rejected.TaskMismatchError === 1, 'the rejection')
+    const line = lines.find((l) => l.includes('TaskMismatchError'))
+    expect(line).toBeDefined()
+    expect(line).toContain('evil\\x00\\n[fake] accepted\\x1b[2J\\u202e')
+    expect([...line!].some((c) => c.charCodeAt(0) < 0x20 || c === '\u202e')).toBe(false)
+    expect(line!.length).toBeLessThan(1000)
   })
 
   it('sends a model larger than one chunk intact', async () => {

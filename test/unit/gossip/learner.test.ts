@@ -2,7 +2,8 @@ import { defaultLogger } from '@libp2p/logger'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
 import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
-import type { Merger, ModelState } from '../../../src/model/types.ts'
+import type { Merger } from '../../../src/merge/pipeline.ts'
+import type { ModelState } from '../../../src/model/types.ts'
 
 /** A one-number "model": training adds 1 per step, so merges are visible in the value. */
 class FakeModel implements LocalModel {

@@ -3,7 +3,14 @@
  * and a plain-JS forward pass, so the pure tests need no tfjs.
  */
 
-import { identity, type PermutationSpec, type Permutations } from '../../../src/model/permutation.ts'
+import type { VarianceCorrectionOptions } from '../../../src/merge/varcorr.ts'
+import {
+  applyPermutation,
+  identity,
+  type PermutationSpec,
+  type Permutations,
+  permutationSpecFor,
+} from '../../../src/model/permutation.ts'
 import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import { createRng, type Rng } from '../../../src/util/rng.ts'
 
@@ -157,4 +164,49 @@ export function forward(state: ModelState, arch: ArchSpec, image: Float32Array):
   }
   const h = dense(x, tensor(state, 'dense_0/kernel'), tensor(state, 'dense_0/bias'), arch.hidden, true)
   return dense(h, tensor(state, 'dense_1/kernel'), tensor(state, 'dense_1/bias'), 10, false)
+}
+
+/** One fixed merge problem: a local model, the models it receives, and merger options besides the mode. */
+export interface MergeCase {
+  label: string
+  local: ModelState
+  received: ModelState[]
+  init: { seed?: number; varcorr?: VarianceCorrectionOptions; align?: { maxPasses?: number } }
+}
+
+/**
+ * Seeded merge problems covering both architectures, one and several received models, zero
+ * ages, a permuted copy (so alignment has work to do) and the merger's options.
+ */
+export function mergeCases(): MergeCase[] {
+  const inits: MergeCase['init'][] = [
+    {},
+    { seed: 7, varcorr: { epsilon: 0, biases: true } },
+    { seed: 3, varcorr: { target: 'local' } },
+    { seed: 9, varcorr: { target: { blend: 0.3 } }, align: { maxPasses: 2 } },
+  ]
+  const out: MergeCase[] = []
+  for (const arch of [
+    { kind: 'mlp', hidden: 32 },
+    { kind: 'cnn', hidden: 16 },
+  ] satisfies ArchSpec[]) {
+    const spec = permutationSpecFor(arch)
+    const local = randomState(arch, 100, 40)
+    const permuted = applyPermutation(
+      addNoise(local, 0.01, 105),
+      spec,
+      randomPermutations(spec, createRng(106)),
+    )
+    const sets: Array<[string, ModelState, ModelState[]]> = [
+      ['one', local, [randomState(arch, 101, 40)]],
+      ['three', local, [randomState(arch, 102, 0), randomState(arch, 103, 90), { ...permuted, age: 25 }]],
+      ['zero-ages', { ...local, age: 0 }, [randomState(arch, 104, 0)]],
+    ]
+    for (const [name, l, received] of sets) {
+      inits.forEach((init, i) => {
+        out.push({ label: `${arch.kind}/${name}/init${i}`, local: l, received, init })
+      })
+    }
+  }
+  return out
 }

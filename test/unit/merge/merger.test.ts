@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { createMerger, MERGE_MODES } from '../../../src/merge/merger.ts'
+import { createMerger } from '../../../src/merge/merger.ts'
+import { MERGE_MODES, type MergeMode } from '../../../src/merge/registry.ts'
 import { meanVariance } from '../../../src/merge/varcorr.ts'
 import { cloneState, stateDistance } from '../../../src/model/layout.ts'
 import { applyPermutation, permutationSpecFor } from '../../../src/model/permutation.ts'
-import type { ArchSpec, MergeMode, ModelState } from '../../../src/model/types.ts'
+import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import { createRng } from '../../../src/util/rng.ts'
 import { randomPermutations, randomState, snapshot } from './fixtures.ts'
 
@@ -91,7 +92,7 @@ describe('createMerger', () => {
 
   it('refuses unknown modes', () => {
     expect(() => createMerger({ mode: 'nope' as MergeMode })).toThrow(
-      expect.objectContaining({ name: 'InvalidArgumentError' }),
+      expect.objectContaining({ name: 'UnknownMergePipelineError' }),
     )
   })
 })

@@ -13,14 +13,20 @@ import {
 } from '../../../src/model/permutation.ts'
 import { getState, setState } from '../../../src/model/state.ts'
 import type { ArchSpec } from '../../../src/model/types.ts'
-import { archFingerprint, archTensors, buildModel } from '../../../src/model/zoo.ts'
+import {
+  archFingerprint,
+  archTensors,
+  buildModel,
+  datasetArch,
+  initialState,
+} from '../../../src/model/zoo.ts'
 import { createRng } from '../../../src/util/rng.ts'
 import { forward, randomPermutations, randomState, snapshot } from '../merge/fixtures.ts'
 
 const MLP: ArchSpec = { kind: 'mlp', hidden: 32 }
 const CNN: ArchSpec = { kind: 'cnn', hidden: 24 }
 const SAMPLES = 16
-const images = loadMnist({ split: 'test', limit: SAMPLES }).images
+const images = loadMnist({ split: 'test', limit: SAMPLES }).features
 const image = (i: number) => images.subarray(i * 784, (i + 1) * 784)
 
 function maxAbsDiff(a: Float64Array | Float32Array, b: Float64Array | Float32Array): number {
@@ -170,6 +176,55 @@ describe('permuting units of real tfjs models leaves their outputs unchanged', (
         pa.subarray(0, 10),
       ),
     ).toBeLessThan(1e-5)
+    tf.dispose([x, ya, yb])
+  })
+})
+
+describe('permutation specs follow the dataset shape', () => {
+  beforeAll(async () => {
+    await initBackend({ prefer: 'wasm' })
+  })
+  const models: tf.LayersModel[] = []
+  afterAll(() => {
+    for (const m of models) m.dispose()
+  })
+  const CSV_MLP = datasetArch('mlp', { name: 'csv', featureShape: [4], numClasses: 3 }, 8)
+  // 20 -> conv 18 -> pool 9 -> conv 7 -> pool 3: the flatten repeats conv_1's channels 9 times.
+  const IDX_CNN = datasetArch('cnn', { name: 'idx', featureShape: [20, 20, 1], numClasses: 5 }, 6)
+
+  it('infers a spec with the same tensors and permutation spec from a state', () => {
+    expect(permutationSpecFor(IDX_CNN).axes.find((a) => a.repeat !== undefined)?.repeat).toBe(9)
+    for (const arch of [CSV_MLP, IDX_CNN]) {
+      const state = initialState(arch, 1)
+      const inferred = archSpecOf(state)
+      expect(archTensors(inferred)).toEqual(archTensors(arch))
+      expect(permutationSpecFor(inferred)).toEqual(permutationSpecFor(arch))
+    }
+  })
+
+  it.each([
+    ['csv mlp', CSV_MLP, [4]],
+    ['20x20 cnn', IDX_CNN, [20, 20, 1]],
+  ] as const)('permuting a %s leaves its outputs unchanged', (_, arch, shape) => {
+    const a = buildModel(arch, { seed: 21 })
+    const b = buildModel(arch, { seed: 22 })
+    models.push(a, b)
+    const state = getState(a)
+    const rng = createRng(23)
+    for (const t of state.tensors)
+      if (t.shape.length === 1) for (let k = 0; k < t.values.length; k++) t.values[k] = rng.normal() * 0.1
+    setState(a, state)
+    const spec = permutationSpecFor(arch)
+    setState(b, applyPermutation(state, spec, randomPermutations(spec, rng)))
+    expect(snapshot(getState(b))).not.toEqual(snapshot(state))
+    const size = (shape as readonly number[]).reduce((p, d) => p * d, 1)
+    const x = tf.tensor(
+      Float32Array.from({ length: 3 * size }, () => rng.next()),
+      [3, ...shape],
+    )
+    const ya = a.predict(x) as tf.Tensor
+    const yb = b.predict(x) as tf.Tensor
+    expect(maxAbsDiff(ya.dataSync() as Float32Array, yb.dataSync() as Float32Array)).toBeLessThan(1e-5)
     tf.dispose([x, ya, yb])
   })
 })

@@ -29,7 +29,7 @@ function build(spec: ArchSpec, seed: number): tf.LayersModel {
 }
 
 function predict(model: tf.LayersModel): Float32Array {
-  const images = loadMnist({ split: 'test', limit: 4 }).images
+  const images = loadMnist({ split: 'test', limit: 4 }).features
   return tf.tidy(() => (model.predict(tf.tensor2d(images, [4, 784])) as tf.Tensor).dataSync() as Float32Array)
 }
 

@@ -1,7 +1,8 @@
 import type * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { loadMnist, selectSamples, testSubset } from '../../../src/data/mnist.ts'
+import { loadMnist, testSubset } from '../../../src/data/mnist.ts'
 import { partition } from '../../../src/data/partition.ts'
+import { selectSamples } from '../../../src/data/samples.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
 import { getState, stateDistance } from '../../../src/model/state.ts'
@@ -120,12 +121,21 @@ describe('LocalTrainer', () => {
     await expect(trainer.trainSteps(model, { steps: 1.5 })).rejects.toThrow(isInvalidArgument)
     await expect(trainer.trainSteps(model, { steps: 1, batchSize: 0 })).rejects.toThrow(isInvalidArgument)
     expect(
-      () => new LocalTrainer({ data: { images: new Float32Array(0), labels: new Uint8Array(0), count: 0 } }),
+      () =>
+        new LocalTrainer({ data: { features: new Float32Array(0), labels: new Uint8Array(0), count: 0 } }),
     ).toThrow(isInvalidArgument)
     expect(
       () =>
-        new LocalTrainer({ data: { images: new Float32Array(784), labels: new Uint8Array(2), count: 2 } }),
+        new LocalTrainer({ data: { features: new Float32Array(785), labels: new Uint8Array(2), count: 2 } }),
     ).toThrow(isInvalidArgument)
+    // Samples of another width than the model's input, or labels beyond its classes.
+    const narrow = new LocalTrainer({
+      data: { features: new Float32Array(8), labels: new Uint8Array(2), count: 2 },
+    })
+    await expect(narrow.trainSteps(model, { steps: 1 })).rejects.toThrow(isInvalidArgument)
+    const labels = Uint8Array.from([3, 10])
+    const wide = new LocalTrainer({ data: { features: new Float32Array(2 * 784), labels, count: 2 } })
+    await expect(wide.trainSteps(model, { steps: 1 })).rejects.toThrow(isInvalidArgument)
   })
 })
 
@@ -146,6 +156,8 @@ describe('evaluate', () => {
       expect(a.accuracy).toBeLessThan(0.3)
       expect(a.loss).toBeGreaterThan(1.5)
       await expect(evaluate(model, evalSet, { batchSize: 0 })).rejects.toThrow(isInvalidArgument)
+      const short = { ...evalSet, features: evalSet.features.subarray(1) }
+      await expect(evaluate(model, short)).rejects.toThrow(isInvalidArgument)
       const ac = new AbortController()
       ac.abort()
       await expect(evaluate(model, evalSet, { signal: ac.signal })).rejects.toThrow()

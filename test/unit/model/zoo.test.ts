@@ -9,6 +9,7 @@ import {
   archTensors,
   buildModel,
   createOptimizer,
+  datasetArch,
   defaultArch,
   initialState,
   modelArch,
@@ -29,9 +30,10 @@ function build(spec: ArchSpec, seed?: number): tf.LayersModel {
 function referenceForward(state: ModelState, image: Float32Array): number[] {
   const t = (name: string) => state.tensors.find((x) => x.name === name)!.values
   let features: Float32Array = image
-  let h = 28
+  // Square single-channel input (the only one the CNN takes).
+  let h = Math.round(Math.sqrt(image.length))
   let c = 1
-  if (state.arch.startsWith('cnn')) {
+  if (state.tensors.some((x) => x.name === 'conv_0/kernel')) {
     for (const [layer, outC] of [
       ['conv_0', 8],
       ['conv_1', 16],
@@ -134,7 +136,7 @@ describe('zoo', () => {
       if (!t.name.endsWith('/bias')) continue
       for (let i = 0; i < t.values.length; i++) t.values[i] = 0.05 * ((i % 3) - 1)
     }
-    const images = loadMnist({ split: 'test', limit: 3 }).images
+    const images = loadMnist({ split: 'test', limit: 3 }).features
     const shape = spec.kind === 'mlp' ? [3, 784] : [3, 28, 28, 1]
     tf.tidy(() => {
       for (const { name, variable } of namedWeights(model)) {
@@ -222,5 +224,84 @@ describe('zoo', () => {
       expect(() => createOptimizer('adam', lr)).toThrow(isInvalidArgument)
     }
     expect(() => createOptimizer('rmsprop' as never)).toThrow(isInvalidArgument)
+  })
+})
+
+describe('zoo: shapes from the dataset', () => {
+  beforeAll(async () => {
+    await initBackend({ prefer: 'wasm' })
+  })
+  afterEach(() => {
+    for (const m of models.splice(0)) m.dispose()
+  })
+
+  const mnist = { name: 'mnist', featureShape: [28, 28, 1], numClasses: 10 }
+  const fashion = { name: 'fashion-mnist', featureShape: [28, 28, 1], numClasses: 10 }
+  const csv = { name: 'csv', featureShape: [4], numClasses: 3 }
+  const isUnsupportedInput = expect.objectContaining({ name: 'UnsupportedInputError' })
+
+  it('MNIST gets exactly the default specs and fingerprints (checkpoints keep loading)', () => {
+    for (const kind of ['mlp', 'cnn'] as const) {
+      expect(datasetArch(kind, mnist)).toEqual(defaultArch(kind))
+      expect(archFingerprint(datasetArch(kind, mnist))).toBe(archFingerprint(defaultArch(kind)))
+    }
+    expect(datasetArch('mlp', mnist, 64)).toEqual({ kind: 'mlp', hidden: 64 })
+  })
+
+  it('other datasets tag the fingerprint with their name', () => {
+    const f = archFingerprint(datasetArch('mlp', fashion))
+    expect(f).toBe(`fashion-mnist:${archFingerprint(defaultArch('mlp'))}`)
+    expect(archTensors(datasetArch('cnn', fashion))).toEqual(archTensors(defaultArch('cnn')))
+    expect(archFingerprint(datasetArch('mlp', csv, 16))).toBe(
+      'csv:mlp-4-16-3|dense_0/kernel:4x16,dense_0/bias:16,dense_1/kernel:16x3,dense_1/bias:3',
+    )
+  })
+
+  it('an MLP takes any flat features: 4 features, 3 classes is MLP 4-H-3', () => {
+    const spec = datasetArch('mlp', csv, 5)
+    const model = build(spec, 3)
+    expect(model.inputs[0].shape).toEqual([null, 4])
+    expect(model.outputs[0].shape).toEqual([null, 3])
+    expect(namedWeights(model).map(({ name, variable }) => ({ name, shape: variable.shape }))).toEqual(
+      archTensors(spec),
+    )
+    expect(modelArch(model)).toEqual(spec)
+    const state = getState(model)
+    expect(state.arch).toBe(archFingerprint(spec))
+    const x = Float32Array.from([0.1, 0.9, 0.4, 0.3])
+    const out = tf.tidy(() => (model.predict(tf.tensor(x, [1, 4])) as tf.Tensor).dataSync())
+    const ref = referenceForward(state, x)
+    for (let j = 0; j < 3; j++) expect(out[j]).toBeCloseTo(ref[j], 5)
+  })
+
+  it('the CNN takes any square single-channel image and computes what the contract says', () => {
+    const spec = datasetArch('cnn', { name: 'idx', featureShape: [13, 13, 1], numClasses: 3 }, 6)
+    // 13 -> conv 11 -> pool 5 -> conv 3 -> pool 1: dense_0 reads 1 x 1 x 16.
+    expect(archTensors(spec).find((t) => t.name === 'dense_0/kernel')?.shape).toEqual([16, 6])
+    expect(archFingerprint(spec).startsWith('idx:cnn-13x13x1-c3x3x8-c3x3x16-6-3|')).toBe(true)
+    const model = build(spec, 4)
+    const state = getState(model)
+    const x = Float32Array.from({ length: 169 }, (_, i) => ((i * 37) % 101) / 100)
+    const out = tf.tidy(() => (model.predict(tf.tensor(x, [1, 13, 13, 1])) as tf.Tensor).dataSync())
+    const ref = referenceForward(state, x)
+    for (let j = 0; j < 3; j++) expect(out[j]).toBeCloseTo(ref[j], 5)
+  })
+
+  it('refuses a CNN for flat, non-square, multi-channel or tiny inputs', () => {
+    for (const featureShape of [[4], [28, 14, 1], [28, 28, 3], [9, 9, 1]]) {
+      expect(
+        () => datasetArch('cnn', { name: 'idx', featureShape, numClasses: 3 }),
+        `${featureShape}`,
+      ).toThrow(isUnsupportedInput)
+    }
+    expect(() => datasetArch('mlp', { name: 'idx', featureShape: [300, 300, 1], numClasses: 3 })).toThrow(
+      isInvalidArgument,
+    )
+    expect(() => datasetArch('mlp', { name: 'csv', featureShape: [4], numClasses: 1 })).toThrow(
+      isInvalidArgument,
+    )
+    expect(() => datasetArch('mlp', { name: 'Bad Name', featureShape: [4], numClasses: 3 })).toThrow(
+      isInvalidArgument,
+    )
   })
 })

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
-import { HARD_MAX_FRAME_BYTES, MAX_HEADER_BYTES, WIRE_VERSION } from '../../../src/gossip/constants.ts'
-import { FrameTooLargeError, toError, verdictOf } from '../../../src/gossip/errors.ts'
+import { HARD_MAX_FRAME_BYTES, MAX_HEADER_BYTES, WIRE_VERSION } from '../../../../src/gossip/constants.ts'
+import { FrameTooLargeError, toError, verdictOf } from '../../../../src/gossip/errors.ts'
 import {
   type DecodeExpectations,
   decodeFrame,
@@ -16,9 +17,11 @@ import {
   layoutOf,
   ModelHeader,
   readVarint,
-} from '../../../src/gossip/wire/codec.ts'
-import { FrameDecoder } from '../../../src/gossip/wire/frame-decoder.ts'
-import type { ModelState } from '../../../src/model/types.ts'
+} from '../../../../src/gossip/wire/codec.ts'
+import { parseCodecSpec } from '../../../../src/gossip/wire/codecs/index.ts'
+import { RAW_F32 } from '../../../../src/gossip/wire/codecs/raw-f32.ts'
+import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
+import type { ModelState } from '../../../../src/model/types.ts'
 
 function fakeState(overrides: Partial<ModelState> = {}): ModelState {
   return {
@@ -42,7 +45,7 @@ function rawHeader(fields: Partial<ModelHeader>): Uint8Array {
     task: 'mnist',
     arch: 'mlp-test',
     age: 1,
-    codec: ModelHeader.ValueCodec.RAW_F32,
+    codec: RAW_F32.id,
     tensors: LAYOUT.map((t) => ({ name: t.name, shape: [...t.shape] })),
     ...fields,
   })
@@ -68,6 +71,149 @@ function payloadOf(state: ModelState): Uint8Array {
   return out
 }
 
+/** The state test/unit/gossip/wire/fixtures/golden-raw-f32.bin was written from (by the encoder before value codecs existed). */
+function goldenState(): ModelState {
+  return {
+    arch: 'mlp-golden',
+    age: 1234.5,
+    tensors: [
+      {
+        name: 'dense_0/kernel',
+        shape: [3, 4],
+        values: Float32Array.from([
+          1,
+          -2,
+          0.1,
+          -0,
+          1e-40,
+          3.4e38,
+          -3.4e38,
+          0.333,
+          65504,
+          1e-5,
+          -7.25,
+          2 ** -24,
+        ]),
+      },
+      { name: 'dense_0/bias', shape: [4], values: Float32Array.from([0.5, -0.5, 0, 123.456]) },
+    ],
+  }
+}
+const GOLDEN_META = {
+  task: 'mnist',
+  coordinate: { vec: [12.5, -3.25], height: 0.5, error: 0.2 },
+  accuracy: 0.875,
+}
+const GOLDEN = new Uint8Array(readFileSync(new URL('./fixtures/golden-raw-f32.bin', import.meta.url)))
+
+describe('raw-f32 golden frame', () => {
+  it('is reproduced byte for byte, by default and when raw-f32 is asked for', () => {
+    expect(GOLDEN.byteLength).toBe(184)
+    expect(encodeFrame(goldenState(), GOLDEN_META)).toEqual(GOLDEN)
+    expect(encodeFrame(goldenState(), { ...GOLDEN_META, codec: parseCodecSpec('raw-f32') })).toEqual(GOLDEN)
+  })
+
+  it('decodes to the values, bit for bit, and the metadata it was written from', () => {
+    const want = goldenState()
+    const { state, meta } = decodeFrame(GOLDEN, { task: 'mnist', arch: 'mlp-golden', layout: layoutOf(want) })
+    expect(state.age).toBe(1234.5)
+    for (let i = 0; i < want.tensors.length; i++) {
+      const got = new Uint32Array(Float32Array.from(state.tensors[i]!.values).buffer)
+      expect(Array.from(got)).toEqual(Array.from(new Uint32Array(want.tensors[i]!.values.buffer)))
+    }
+    expect(meta).toEqual({ version: 1, arch: 'mlp-golden', age: 1234.5, codec: 'raw-f32', ...GOLDEN_META })
+  })
+
+  it('decodes the same through FrameDecoder, one byte at a time', () => {
+    const d = new FrameDecoder({ task: 'mnist' })
+    for (let i = 0; i < GOLDEN.byteLength; i++) d.push(GOLDEN.subarray(i, i + 1))
+    d.end()
+    expect(Array.from(d.result().state.tensors[1]!.values)).toEqual(
+      Array.from(goldenState().tensors[1]!.values),
+    )
+  })
+})
+
+/** Protobuf varint bytes of any non-negative integer, padded to `minBytes` when asked. */
+function varint(value: bigint, minBytes = 1): number[] {
+  const out: number[] = []
+  let v = value
+  do {
+    out.push(Number(v & 0x7fn) | 0x80)
+    v >>= 7n
+  } while (v > 0n || out.length < minBytes)
+  out[out.length - 1]! &= 0x7f
+  return out
+}
+
+/** A valid header with extra raw protobuf bytes appended (a repeated scalar field's last value wins). */
+function headerWith(extra: number[], fields: Partial<ModelHeader> = {}): Uint8Array {
+  return Uint8Array.from([...rawHeader(fields), ...extra])
+}
+
+/** One TensorInfo entry (field 6) named `name` whose single dimension is the varint `dim`. */
+function tensorEntry(name: string, dim: number[]): number[] {
+  const nameBytes = [...new TextEncoder().encode(name)]
+  const body = [0x0a, nameBytes.length, ...nameBytes, 0x10, ...dim]
+  return [0x32, body.length, ...body]
+}
+
+describe('varints too wide for their field', () => {
+  const cases: Array<[string, () => Uint8Array, DecodeExpectations, string]> = [
+    [
+      'a codec of 2^32+1 (not 1)',
+      () => headerWith([0x28, ...varint(2n ** 32n + 1n)]),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    [
+      'a dimension of 2^32+784 (not 784)',
+      () => headerWith(tensorEntry('x', varint(2n ** 32n + 784n)), { tensors: [] }),
+      { task: 'mnist' },
+      'MalformedFrameError',
+    ],
+    [
+      'a version of 2^32+1 (not 1)',
+      () => headerWith([0x08, ...varint(2n ** 32n + 1n)]),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    [
+      'a codec of 2^64-1 (-1 as an int32 enum)',
+      () => headerWith([0x28, ...varint(2n ** 64n - 1n)]),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    [
+      'a tag of 2^32+40 (not field 5)',
+      () => headerWith([...varint(2n ** 32n + 40n), 0x01]),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    ['a varint of 11 bytes', () => headerWith([0x28, ...varint(1n, 11)]), EXPECT, 'MalformedFrameError'],
+    ['a varint cut by the end of the header', () => headerWith([0x28, 0x81]), EXPECT, 'MalformedFrameError'],
+    [
+      'a dimension of 2^32-1, which fits (then too large)',
+      () => headerWith(tensorEntry('x', varint(2n ** 32n - 1n)), { tensors: [] }),
+      { task: 'mnist' },
+      'FrameTooLargeError',
+    ],
+  ]
+
+  it.each(cases)('refuses %s', (_label, header, expect_, name) => {
+    expect(errorName(() => decodeHeader(header(), expect_))).toBe(name)
+  })
+
+  it('reads zero-padded varints that fit as their value', () => {
+    const padded = headerWith([0x28, ...varint(1n, 10), 0x08, ...varint(1n, 6)], { codec: 7, version: 9 })
+    expect(decodeHeader(padded, EXPECT).meta).toMatchObject({ version: WIRE_VERSION, codec: 'raw-f32' })
+    const dims = decodeHeader(headerWith(tensorEntry('x', varint(784n, 5)), { tensors: [] }), {
+      task: 'mnist',
+    })
+    expect(dims.tensors).toEqual([{ name: 'x', shape: [784] }])
+  })
+})
+
 describe('model codec', () => {
   it('round-trips a model with its metadata', () => {
     const state = fakeState()
@@ -85,6 +231,7 @@ describe('model codec', () => {
       task: 'mnist',
       arch: 'mlp-test',
       age: 42.5,
+      codec: 'raw-f32',
       coordinate,
       accuracy: 0.9,
     })
@@ -122,12 +269,9 @@ describe('header validation', () => {
     ['a missing version', () => rawHeader({ version: 0 }), EXPECT, 'ProtocolVersionError'],
     ['another task', () => rawHeader({ task: 'cifar' }), EXPECT, 'TaskMismatchError'],
     ['another arch', () => rawHeader({ arch: 'cnn-test' }), EXPECT, 'ArchMismatchError'],
-    [
-      'an unset codec',
-      () => rawHeader({ codec: ModelHeader.ValueCodec.CODEC_UNSPECIFIED }),
-      EXPECT,
-      'UnsupportedCodecError',
-    ],
+    ['an unset codec', () => rawHeader({ codec: 0 }), EXPECT, 'UnsupportedCodecError'],
+    ['an unknown codec', () => rawHeader({ codec: 7 }), EXPECT, 'UnsupportedCodecError'],
+    ['the largest unknown codec', () => rawHeader({ codec: 2 ** 32 - 1 }), EXPECT, 'UnsupportedCodecError'],
     [
       'one tensor too few',
       () => rawHeader({ tensors: [{ name: 'dense_0/kernel', shape: [3, 2] }] }),

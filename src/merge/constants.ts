@@ -1,0 +1,94 @@
+/**
+ * Defaults of the robust merge steps (`clip`, `age-cap`), each with the reason for its value.
+ * The rules follow ClippedGossip (He, Karimireddy, Jaggi, "Byzantine-Robust Decentralized
+ * Learning via ClippedGossip", ICLR 2023: clip each neighbour's update `received - local`
+ * around one's own model) and BALANCE (Fang et al., arXiv 2406.10416: accept a neighbour's
+ * model only when its distance to one's own is within a multiple of one's own norm). Gossip has
+ * no batch of neighbours per round, so the radius comes from a history of past distances.
+ */
+
+/**
+ * `age-cap`: a received model's age is capped at this multiple of the local age before the
+ * average, so its weight is at most this multiple of the local model's weight (at most 1/2 with
+ * one input) and the merged age (the largest input age) never exceeds the local age: an age is a
+ * claim, and a claim of 1e12 must not buy a weight of ~1 or spread through the network. 1 costs
+ * nothing between peers of similar age (bench:merge: every peer has the same age) and lets a
+ * young peer take half of an older model per merge.
+ */
+export const DEFAULT_AGE_WEIGHT_RATIO = 1
+
+/**
+ * `age-cap` caps every age above the local one, but reports a clip only when the claim exceeds
+ * the cap by this factor: peers that train at different speeds routinely claim a little more
+ * than we have; a claim four times ours is worth a (soft) word to the peer policy.
+ */
+export const AGE_CAP_REPORT_FACTOR = 4
+
+/**
+ * `clip`: distances kept per tensor (and overall) to set the radius. 32 accepted inputs are
+ * 16-30 s of merges on the testbed: recent enough to follow training as peers converge, long
+ * enough that a median over it moves only when most inputs move.
+ */
+export const DEFAULT_CLIP_WINDOW = 32
+
+/**
+ * `clip`: accepted inputs needed before the radius comes from the history. Until then
+ * (warm-up: the first merges, when independently initialised peers are far apart) the bounds
+ * are multiples of the local model's own norm (BALANCE).
+ */
+export const DEFAULT_CLIP_MIN_HISTORY = 4
+
+/**
+ * `clip`: each tensor of `received - local` is clipped to this multiple of the median of its
+ * recent accepted distances (ClippedGossip's self-centred clipping with a radius from the
+ * honest spread): honest inputs up to twice the typical distance pass unchanged; anything
+ * farther moves the local model no more than a typical honest input would.
+ */
+export const DEFAULT_CLIP_FACTOR = 2
+
+/**
+ * `clip`: an input whose whole distance exceeds this multiple of the median recent distance is
+ * rejected (BALANCE's accept/reject test), and reported as an outlier. 4 (twice the clip
+ * radius): a sign-flipped (x -4) or scaled (x 50) copy of a converged model is 5 and 49 times
+ * the local norm away, far beyond; honest peers, even on label-skewed shares, rarely exceed
+ * four times the median (bench:merge counts them).
+ */
+export const DEFAULT_REJECT_FACTOR = 4
+
+/**
+ * `clip`, warm-up and anchor: a tensor's update is never larger than this multiple of the local
+ * tensor's norm. Two independent initialisations of the same layer are ~1.4 norms apart, so 2
+ * clips nothing between honest fresh peers, and keeps a history that attackers inflate slowly
+ * from ever growing past it.
+ */
+export const DEFAULT_NORM_CLIP_RATIO = 2
+
+/**
+ * `clip`, warm-up and anchor: an input farther than this multiple of the local norm is
+ * rejected whatever the history says. A fresh peer joining a trained network (norms 2-3 times
+ * its own) is ~2-3 norms away and passes; a sign-flipped copy (x -4) is ~5 away.
+ */
+export const DEFAULT_NORM_REJECT_RATIO = 4
+
+/**
+ * `clip`: after this many rejections in a row the history is dropped and the warm-up bounds
+ * apply again. A run of rejections with no accepted input in between means our history no
+ * longer describes the peers we hear from (we were cut off, or restarted far from them): an
+ * attacker interleaved with honest peers never reaches it, since every accepted input resets
+ * the count. 8 is a few seconds of merges.
+ */
+export const DEFAULT_REWARM_AFTER_REJECTS = 8
+
+/** Stable reasons the robust steps give for a clip or a rejection (the peer policy and /status count them). */
+export const MERGE_REASONS = {
+  /** `clip` rejected the input: too far from the local model. */
+  distanceOutlier: 'distance-outlier',
+  /** `clip` scaled the input's update down to the radius. */
+  distanceClipped: 'distance-clipped',
+  /** `clip` found a non-finite distance (a value too large to square). */
+  nonFiniteDistance: 'non-finite-distance',
+  /** `age-cap` capped an age far above the local one. */
+  ageCapped: 'age-capped',
+  /** `age-cap` found an age that is not a finite number >= 0. */
+  invalidAge: 'age-invalid',
+} as const

@@ -1,0 +1,44 @@
+/** Per-tensor norms and distances of states (float64 sums), for the robust merge steps. */
+
+import type { ModelState } from '../../model/types.ts'
+
+/** Squared Euclidean norm of each tensor of `state`. */
+export function squaredNorms(state: ModelState): number[] {
+  return state.tensors.map((t) => {
+    const v = t.values
+    let sum = 0
+    for (let k = 0; k < v.length; k++) sum += v[k]! * v[k]!
+    return sum
+  })
+}
+
+/** Squared Euclidean distance between each pair of same-position tensors (layouts assumed equal). */
+export function squaredDistances(a: ModelState, b: ModelState): number[] {
+  return a.tensors.map((t, i) => {
+    const x = t.values
+    const y = b.tensors[i]!.values
+    let sum = 0
+    for (let k = 0; k < x.length; k++) {
+      const d = y[k]! - x[k]!
+      sum += d * d
+    }
+    return sum
+  })
+}
+
+/** True when every value (and the age) of `state` is finite. */
+export function isFiniteState(state: ModelState): boolean {
+  if (!Number.isFinite(state.age)) return false
+  for (const t of state.tensors) {
+    const v = t.values
+    for (let k = 0; k < v.length; k++) if (!Number.isFinite(v[k]!)) return false
+  }
+  return true
+}
+
+/** Median of a non-empty list (mean of the two middle values when even). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
