@@ -259,7 +259,7 @@ if (args.json !== undefined) {
 if (args.svg !== undefined) {
   writeFileSync(
     args.svg,
-    renderSvg(
+    await renderSvg(
       rows,
       `MNIST ${args.partition}, ${peers} peers, ${args.arch}, K=${cfg.steps}, fanout ${cfg.fanout}`,
     ),

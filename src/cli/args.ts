@@ -7,11 +7,13 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { parsePartitionSpec } from '../data/partition.ts'
 import { parseDatasetSpec } from '../data/registry.ts'
 import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
+import { parseRate } from '../gossip/upload-budget.ts'
 import { parseCodecSpec } from '../gossip/wire/codecs/index.ts'
-import { type MergeMode, parseMergeMode } from '../merge/registry.ts'
+import { type MergeMode, parseMergeMode, UNDEFENDED_MERGE_MODE } from '../merge/registry.ts'
 import { ARCH_KINDS } from '../model/zoo.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
 import { UsageError } from '../node/errors.ts'
+import { type AttackerGroup, parseByzantineSpecs } from '../testbed/attack/modes.ts'
 import type { TestbedConfig } from '../testbed/config.ts'
 import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
 
@@ -25,16 +27,17 @@ export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [-
        [--dataset mnist|fashion-mnist|idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS|csv:TRAIN,TEST]
        [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
        [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
-       [--merge plain|align|varcorr|align+varcorr|STEP,...] [--sampler uniform|topology] [--random-share R]
+       [--merge robust|align+robust|plain|align|varcorr|align+varcorr|STEP,...] [--defences on|off]
+       [--sampler uniform|topology] [--random-share R]
        [--steps-per-round K] [--fanout F] [--no-gossip] [--batch-size B] [--lr LR] [--eval-size N]
-       [--codec raw-f32|f16] [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
+       [--codec raw-f32|f16|int8|topk:F|partial:F[+VALUES]] [--max-upload RATE] [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
 
 export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
        [--dataset SPEC] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
        [--merge MODE] [--sampler uniform|topology] [--random-share R] [--steps-per-round K]
-       [--fanout F] [--eval-size N] [--no-gossip] [--codec raw-f32|f16] [--regions NAME:N,...]
+       [--fanout F] [--eval-size N] [--no-gossip] [--codec SPEC] [--max-upload RATE] [--regions NAME:N,...]
        [--links FILE] [--json FILE] [--report FILE.html] [--baseline] [--http PORT | --no-http]
-       [--keep-dir DIR]`
+       [--keep-dir DIR] [--defences on|off] [--byzantine K:MODE[,K:MODE...]]... [--attack-interval MS]`
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
@@ -113,6 +116,16 @@ function codecFlag(v: Values): string | undefined {
   }
 }
 
+function rateFlag(v: Values, name: string): number | undefined {
+  const s = str(v, name)
+  if (s === undefined) return undefined
+  try {
+    return parseRate(s)
+  } catch (err) {
+    throw new UsageError(`--${name}: ${(err as Error).message}`)
+  }
+}
+
 function datasetFlag(v: Values): string | undefined {
   const s = str(v, 'dataset')
   if (s === undefined) return undefined
@@ -151,6 +164,7 @@ const LEARN_OPTIONS = {
   sampler: { type: 'string' },
   'random-share': { type: 'string' },
   codec: { type: 'string' },
+  'max-upload': { type: 'string' },
   'steps-per-round': { type: 'string' },
   fanout: { type: 'string' },
   'eval-size': { type: 'string' },
@@ -169,6 +183,7 @@ function learnFlags(v: Values) {
     sampler: oneOf(v, 'sampler', SAMPLER_KINDS) ?? LEARN_DEFAULTS.sampler,
     randomShare: num(v, 'random-share', 0, 1),
     codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
+    maxUploadBytesPerS: rateFlag(v, 'max-upload'),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
@@ -192,8 +207,11 @@ export function parseStartArgs(argv: string[]): StartArgs {
     'status-interval': { type: 'string' },
     'json-status': { type: 'boolean' },
     'wan-links': { type: 'string' },
+    defences: { type: 'string' },
   })
   const learn = learnFlags(v)
+  // --defences off: the learner's defences off and, unless --merge says otherwise, the pipeline without the robust steps.
+  const defences = (oneOf(v, 'defences', ['on', 'off'] as const) ?? 'on') === 'on'
   const peerCount = int(v, 'peer-count', 1, 100_000) ?? NODE_DEFAULTS.peerCount
   const peerIndex = int(v, 'peer-index', 0, 99_999)
   if (peerIndex !== undefined && peerIndex >= peerCount) {
@@ -202,6 +220,8 @@ export function parseStartArgs(argv: string[]): StartArgs {
   const listen = multiaddrs(v, 'listen', false)
   return {
     ...learn,
+    merge: defences || str(v, 'merge') !== undefined ? learn.merge : UNDEFENDED_MERGE_MODE,
+    defences,
     listen: listen.length > 0 ? listen : NODE_DEFAULTS.listen,
     bootstrap: multiaddrs(v, 'bootstrap', true),
     dataDir: str(v, 'data-dir'),
@@ -252,6 +272,9 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     'no-http': { type: 'boolean' },
     report: { type: 'string' },
     baseline: { type: 'boolean' },
+    byzantine: { type: 'string', multiple: true },
+    'attack-interval': { type: 'string' },
+    defences: { type: 'string' },
   })
   if (v['no-http'] === true && v.http !== undefined) {
     throw new UsageError('--http and --no-http exclude each other')
@@ -285,5 +308,32 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     http: v['no-http'] === true ? undefined : (int(v, 'http', 0, 65535) ?? 0),
     report: str(v, 'report'),
     baseline: v.baseline === true,
+    ...byzantineFlags(v),
+    // As for start: --defences off also drops the robust merge steps unless --merge names a pipeline.
+    ...(v.defences !== undefined ? defencesFlag(v) : {}),
   }
+}
+
+/** The testbed's `--defences on|off`, passed to every peer (with the merge pipeline it implies). */
+function defencesFlag(v: Values): { defences: boolean; merge?: MergeMode } {
+  const defences = oneOf(v, 'defences', ['on', 'off'] as const) === 'on'
+  return defences || str(v, 'merge') !== undefined ? { defences } : { defences, merge: UNDEFENDED_MERGE_MODE }
+}
+
+/** `--byzantine K:MODE` (repeatable, or a comma list) and `--attack-interval MS`: testbed-only attackers. */
+function byzantineFlags(v: Values): { byzantine?: AttackerGroup[]; attackIntervalMs?: number } {
+  const specs = (v.byzantine as string[] | undefined) ?? []
+  const attackIntervalMs = int(v, 'attack-interval', 10, 600_000)
+  if (specs.length === 0) {
+    if (attackIntervalMs !== undefined) throw new UsageError('--attack-interval needs --byzantine')
+    return {}
+  }
+  if (v['no-gossip'] === true) throw new UsageError('--byzantine needs gossip; drop --no-gossip')
+  let byzantine: AttackerGroup[]
+  try {
+    byzantine = parseByzantineSpecs(specs)
+  } catch (err) {
+    throw new UsageError(`--byzantine: ${(err as Error).message}`)
+  }
+  return { byzantine, ...(attackIntervalMs !== undefined ? { attackIntervalMs } : {}) }
 }

@@ -19,6 +19,12 @@ export const MAX_TENSORS = 256
 /** Most dimensions a tensor shape may have (conv kernels have 4). */
 export const MAX_RANK = 8
 
+/**
+ * Most units one slice of a partial frame may list: a group's size bounds it anyway (our widest
+ * layer has 4096 units); the cap stops a header from making the decoder walk a huge list.
+ */
+export const MAX_SLICE_UNITS = 65_536
+
 /** Most components of a network coordinate (Vivaldi uses 2 + height). */
 export const MAX_COORDINATE_DIMS = 16
 

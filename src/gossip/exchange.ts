@@ -45,7 +45,7 @@ import {
   type SenderMeta,
   type TensorLayout,
 } from './wire/codec.ts'
-import { DEFAULT_CODEC, parseCodecSpec, type ValueEncoder } from './wire/codecs/index.ts'
+import { DEFAULT_CODEC, type ModelEncoder, parseCodecSpec } from './wire/codecs/index.ts'
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
@@ -91,7 +91,10 @@ export interface ModelExchangeInit {
   priority?: (peerId: string) => boolean
   /** Payload slice per stream.send() (default 256 KiB). */
   chunkBytes?: number
-  /** Value codec spec for pushed models (`raw-f32`, `f16`); default raw-f32. Inbound models may use any known codec. */
+  /**
+   * Codec spec for pushed models (`raw-f32`, `f16`, `int8`, `topk:0.1`, `partial:0.1+int8`); default raw-f32.
+   * Inbound models may use any known codec. A selection's reference is this exchange's, shared by every destination.
+   */
   codec?: string
   onModel?: OnModel
   onRejected?: OnRejected
@@ -119,6 +122,8 @@ export interface ExchangeCounters {
   rejected: Record<string, number>
   /** Accepted inbound models and their frame bytes, by value codec name. */
   receivedByCodec: Record<string, { models: number; bytes: number }>
+  /** Bytes written by pushes (failed ones included) and completed pushes, by codec spec. */
+  sentByCodec: Record<string, { models: number; bytes: number }>
 }
 
 /** Sends and receives models over direct streams; see the module comment for the protocol. */
@@ -137,7 +142,7 @@ export class ModelExchange {
   private readonly onModel?: OnModel
   private readonly onRejected?: OnRejected
   private readonly describe?: () => SenderMeta
-  private readonly encoder: ValueEncoder
+  private readonly encoder: ModelEncoder
   private readonly stats: ExchangeCounters = {
     modelsSent: 0,
     modelsReceived: 0,
@@ -146,6 +151,7 @@ export class ModelExchange {
     pushFailures: 0,
     rejected: {},
     receivedByCodec: {},
+    sentByCodec: {},
   }
   private started = false
   private activeInbound = 0
@@ -191,6 +197,9 @@ export class ModelExchange {
     return {
       ...this.stats,
       rejected: { ...this.stats.rejected },
+      sentByCodec: Object.fromEntries(
+        Object.entries(this.stats.sentByCodec).map(([name, c]) => [name, { ...c }]),
+      ),
       receivedByCodec: Object.fromEntries(
         Object.entries(this.stats.receivedByCodec).map(([name, c]) => [name, { ...c }]),
       ),
@@ -255,6 +264,8 @@ export class ModelExchange {
       coordinate: options.coordinate ?? described.coordinate,
       accuracy: options.accuracy ?? described.accuracy,
     })
+    const bySpec = this.stats.sentByCodec[this.encoder.spec] ?? { models: 0, bytes: 0 }
+    this.stats.sentByCodec[this.encoder.spec] = bySpec
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)
     const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
@@ -269,6 +280,7 @@ export class ModelExchange {
         if (!s.send(bytes)) await s.onDrain({ signal })
         sent += bytes.byteLength
         this.stats.bytesSent += bytes.byteLength
+        bySpec.bytes += bytes.byteLength
       }
       const head = new Uint8Array(encoded.prefix.byteLength + encoded.header.byteLength)
       head.set(encoded.prefix)
@@ -282,6 +294,7 @@ export class ModelExchange {
       }
       await stream.close({ signal })
       this.stats.modelsSent++
+      bySpec.models++
       this.log.trace('pushed %d bytes to %p', sent, peerId)
       return sent
     } catch (err) {

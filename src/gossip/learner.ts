@@ -3,11 +3,32 @@
  * meanwhile, push the model to f sampled peers, repeat. Asynchronous: no
  * rounds, nobody waits for anybody; pushes run in the background while the
  * next steps train.
+ *
+ * Defences (issue 9, on by default): a sender gets at most its fair share of merges, its
+ * claimed age must grow plausibly, and a round that ends non-finite or with an exploded loss
+ * rolls the model back to the last good state and refuses the inputs of the merge before it.
+ * Every clip, rejection and drop (the merge pipeline's too) is reported through `onVerdict`.
  */
 import type { ComponentLogger, Logger } from '@libp2p/interface'
-import type { Merger } from '../merge/pipeline.ts'
+import { MERGE_REASONS } from '../merge/constants.ts'
+import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
+import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
+import {
+  AgeClaims,
+  DEFAULT_AGE_MIN_RATE,
+  DEFAULT_AGE_RATE_FACTOR,
+  DEFAULT_FAIR_SHARE_MIN_RATE,
+  DEFAULT_FAIR_SHARE_SLACK,
+  DEFENCE_REASONS,
+  type DefenceCounters,
+  type DefenceOptions,
+  FairShare,
+  LossWatch,
+} from './defences/index.ts'
+import type { PolicyReport } from './policy/index.ts'
 import type { PeerEntry, PeerSampler } from './sampling/sampler.ts'
+import { UploadBudget } from './upload-budget.ts'
 
 /** What the learner needs from the local model (implemented over tfjs in src/model/local-model.ts). */
 export interface LocalModel {
@@ -17,6 +38,8 @@ export interface LocalModel {
   getState(): ModelState
   /** Replace the weights (and age); the optimizer state is kept. */
   setState(state: ModelState): void
+  /** Fresh optimizer state (after a rollback: moments of an exploded model would poison the next steps). */
+  resetOptimizer?(): void
   /** Accuracy on the fixed evaluation subset. */
   evaluate(): Promise<number>
 }
@@ -32,10 +55,15 @@ export interface LearnerComponents {
   sampler: PeerSampler
   /** Live peers, as membership sees them now. */
   view: () => PeerEntry[]
-  merger: Merger
+  /** A Merger, or a pipeline whose `merge` also says what became of each input (the robust steps clip and reject). */
+  merger: Merger | { merge(local: ModelState, received: ModelState[]): MergeResult }
   logger: ComponentLogger
   /** Told when a push to a peer fails, so membership can drop it. */
   onPushFailed?: (peerId: string, err: Error) => void
+  /** Told of every clip, down-weighting, rejection and drop of a sender's model (the peer policy). */
+  onVerdict?: (peerId: string, report: PolicyReport) => void
+  /** Clock in ms (default Date.now); tests pass a fake one. */
+  now?: () => number
 }
 
 export interface LearnerInit {
@@ -53,6 +81,16 @@ export interface LearnerInit {
   maxPending?: number
   /** Per-push deadline. */
   pushTimeoutMs?: number
+  /** The defences' knobs (defaults in ./defences/constants.ts), or false: none (the `--defences off` baseline). */
+  defences?: DefenceOptions | false
+  /**
+   * Upload budget in bytes/s (`--max-upload`; default none). With one, a round pushes to as many
+   * sampled peers as the budget pays for (estimated by the last push's size), up to
+   * `maxPushesPerRound`, and none while it is in debt: `fanout` no longer applies.
+   */
+  maxUploadBytesPerS?: number
+  /** With an upload budget: most pushes one round may start (and have in flight). */
+  maxPushesPerRound?: number
 }
 
 export interface LearnerStats {
@@ -66,6 +104,10 @@ export interface LearnerStats {
   lastLoss?: number
   lastEvalAt?: number
   age: number
+  /** Rounds whose push the upload budget deferred (0 without a budget). */
+  pushesDeferred: number
+  /** What the defences did (counted whether or not they are on: the merge pipeline's verdicts too). */
+  defences: DefenceCounters
 }
 
 export const LEARNER_DEFAULTS = {
@@ -75,6 +117,11 @@ export const LEARNER_DEFAULTS = {
   maxInflightPushes: 2,
   maxPending: 8,
   pushTimeoutMs: 20_000,
+  /**
+   * With an upload budget, a round pushes to at most this many peers: beyond that, one round's
+   * model is already spread wide, and budget left over carries into the next round (up to the burst).
+   */
+  maxPushesPerRound: 8,
 } as const
 
 /** One peer's learning process. start() returns at once; stop() waits for the loop to end. */
@@ -88,8 +135,24 @@ export class Learner {
   private readonly maxInflight: number
   private readonly maxPending: number
   private readonly pushTimeoutMs: number
+  private readonly budget?: UploadBudget
+  private readonly maxPushesPerRound: number
+  /** Bytes of the last completed push: what the budget charges the next one up front. */
+  private lastPushBytes?: number
   private readonly pending = new Map<string, ModelState>()
   private readonly inflight = new Set<string>()
+  private readonly now: () => number
+  private readonly defences: DefenceOptions | false
+  private readonly fairShare: FairShare
+  private readonly ages: AgeClaims
+  private readonly losses: LossWatch
+  /** The state after the last healthy round (finite, loss not exploded): what a rollback restores. */
+  private lastGood: ModelState
+  /** Senders whose models went into the last merge: refused if the next round explodes. */
+  private lastMerged: string[] = []
+  private trainedSamples = 0
+  private trainingMs = 0
+  private firstRoundAt?: number
   private controller?: AbortController
   private loop?: Promise<void>
   readonly stats: LearnerStats
@@ -104,6 +167,17 @@ export class Learner {
     this.maxInflight = init.maxInflightPushes ?? LEARNER_DEFAULTS.maxInflightPushes
     this.maxPending = init.maxPending ?? LEARNER_DEFAULTS.maxPending
     this.pushTimeoutMs = init.pushTimeoutMs ?? LEARNER_DEFAULTS.pushTimeoutMs
+    this.now = components.now ?? Date.now
+    if (init.maxUploadBytesPerS !== undefined) {
+      this.budget = new UploadBudget({ bytesPerSecond: init.maxUploadBytesPerS, now: this.now })
+    }
+    this.maxPushesPerRound = init.maxPushesPerRound ?? LEARNER_DEFAULTS.maxPushesPerRound
+    this.defences = init.defences === false ? false : (init.defences ?? {})
+    const d = this.defences === false ? {} : this.defences
+    this.fairShare = new FairShare(d.fairShare)
+    this.ages = new AgeClaims(d.age)
+    this.losses = new LossWatch(d.rollback)
+    this.lastGood = components.model.getState()
     this.stats = {
       steps: 0,
       rounds: 0,
@@ -111,7 +185,9 @@ export class Learner {
       modelsMerged: 0,
       pushesStarted: 0,
       pushesFailed: 0,
-      age: components.model.getState().age,
+      pushesDeferred: 0,
+      age: this.lastGood.age,
+      defences: { clipped: 0, downweighted: 0, rejected: 0, rateLimited: 0, rollbacks: 0, byReason: {} },
     }
   }
 
@@ -119,15 +195,31 @@ export class Learner {
     return this.loop !== undefined
   }
 
-  /** Queue a validated model from `from` for the next merge; a newer one from the same sender replaces it. */
-  receive(state: ModelState, from: string): void {
-    if (!this.gossip) return
+  /**
+   * Queue a validated model from `from` for the next merge; a newer one from the same sender
+   * replaces it. With defences on, a model over its sender's fair share is dropped and one whose
+   * claimed age is implausible refused: both reported through `onVerdict`, and false returned.
+   */
+  receive(state: ModelState, from: string): boolean {
+    if (!this.gossip) return true
+    if (this.defences !== false) {
+      const now = this.now()
+      if (!this.fairShare.take(from, now, this.fairShareRate())) {
+        this.verdict(from, 'ignore', DEFENCE_REASONS.rateLimited)
+        return false
+      }
+      if (!this.ages.check(from, state.age, now, this.ageRate())) {
+        this.verdict(from, 'reject', DEFENCE_REASONS.ageImplausible)
+        return false
+      }
+    }
     this.pending.delete(from)
     this.pending.set(from, state)
     while (this.pending.size > this.maxPending) {
       const oldest = this.pending.keys().next().value as string
       this.pending.delete(oldest)
     }
+    return true
   }
 
   start(): void {
@@ -146,16 +238,29 @@ export class Learner {
     this.loop = undefined
   }
 
+  /**
+   * The model to checkpoint: the current one when finite, else the last good one (a non-finite
+   * model must never overwrite a good checkpoint).
+   */
+  checkpointState(): ModelState {
+    const state = this.c.model.getState()
+    return isFiniteState(state) ? state : this.lastGood
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     let lastEval = 0
     while (!signal.aborted) {
+      const t0 = this.now()
+      this.firstRoundAt ??= t0
       const r = await this.c.model.train(this.stepsPerRound, { signal })
+      this.trainingMs += this.now() - t0
+      this.trainedSamples += r.samples
       this.stats.steps += this.stepsPerRound
       this.stats.rounds++
       this.stats.lastLoss = r.loss
       if (signal.aborted) break
-      this.mergePending()
-      this.stats.age = this.c.model.getState().age
+      const state = this.afterTraining(r.loss)
+      this.stats.age = (this.mergePending(state) ?? state).age
       if (Date.now() - lastEval >= this.evalIntervalMs) {
         this.stats.lastAccuracy = await this.c.model.evaluate()
         lastEval = this.stats.lastEvalAt = Date.now()
@@ -167,34 +272,157 @@ export class Learner {
     }
   }
 
-  /** Merge every pending model into the local one (a failure leaves the local model as it was). */
-  mergePending(): void {
-    if (this.pending.size === 0) return
+  /**
+   * Checks the round just trained (defences on): a non-finite model, or a loss above the recent
+   * median's bound, rolls back to the last good state, resets the optimizer and refuses the
+   * senders of the merge before it. Returns the model's state after the check.
+   */
+  private afterTraining(loss: number): ModelState {
+    const state = this.c.model.getState()
+    const finite = isFiniteState(state)
+    if (this.defences === false || (finite && !this.losses.exploded(loss))) {
+      if (finite) {
+        this.losses.record(loss)
+        this.lastGood = state
+      }
+      this.lastMerged = []
+      return state
+    }
+    const reason = finite ? DEFENCE_REASONS.lossExploded : DEFENCE_REASONS.nonFiniteModel
+    this.stats.defences.rollbacks++
+    this.log(
+      'rolling back to the last good model (%s, loss %s); refusing %d inputs',
+      reason,
+      loss,
+      this.lastMerged.length,
+    )
+    for (const from of this.lastMerged) this.verdict(from, 'reject', reason)
+    this.lastMerged = []
+    this.c.model.setState(this.lastGood)
+    this.c.model.resetOptimizer?.()
+    return this.lastGood
+  }
+
+  /**
+   * Merge every pending model into `local` (default: the model's current state) and set the
+   * result; returns it, or undefined when nothing was merged. A merger error, or (defences on)
+   * a non-finite result, leaves the local model as it was.
+   */
+  mergePending(local: ModelState = this.c.model.getState()): ModelState | undefined {
+    if (this.pending.size === 0) return undefined
+    const senders = [...this.pending.keys()]
     const received = [...this.pending.values()]
     this.pending.clear()
+    let result: MergeResult
     try {
-      const merged = this.c.merger(this.c.model.getState(), received)
-      this.c.model.setState(merged)
-      this.stats.merges++
-      this.stats.modelsMerged += received.length
+      result =
+        typeof this.c.merger === 'function'
+          ? {
+              state: this.c.merger(local, received),
+              outcomes: received.map((_, index) => ({ index, action: 'merged' })),
+            }
+          : this.c.merger.merge(local, received)
     } catch (err) {
       this.log.error('merge refused: %s', (err as Error)?.message)
+      return undefined
     }
+    const merged: string[] = []
+    for (const outcome of result.outcomes) {
+      const from = senders[outcome.index]!
+      this.report(from, outcome)
+      if (outcome.action !== 'rejected') merged.push(from)
+    }
+    if (merged.length === 0) return undefined
+    if (this.defences !== false && !isFiniteState(result.state)) {
+      this.log('merge produced non-finite values: not applied')
+      for (const from of merged) this.verdict(from, 'reject', DEFENCE_REASONS.nonFiniteMerge)
+      return undefined
+    }
+    this.c.model.setState(result.state)
+    this.stats.merges++
+    this.stats.modelsMerged += merged.length
+    this.lastMerged = merged
+    return result.state
+  }
+
+  /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
+  private report(from: string, outcome: InputOutcome): void {
+    const reason = outcome.reason ?? outcome.step ?? 'merge'
+    if (outcome.action === 'rejected') this.verdict(from, 'reject', reason)
+    else if (outcome.action === 'clipped')
+      this.verdict(from, reason === MERGE_REASONS.ageCapped ? 'downweight' : 'clip', reason)
+  }
+
+  /** Counts a verdict about a sender's model by reason and tells the peer policy. */
+  private verdict(from: string, verdict: 'clip' | 'downweight' | 'reject' | 'ignore', reason: string): void {
+    const d = this.stats.defences
+    if (verdict === 'clip') d.clipped++
+    else if (verdict === 'downweight') d.downweighted++
+    else if (verdict === 'reject') d.rejected++
+    else d.rateLimited++
+    d.byReason[reason] = (d.byReason[reason] ?? 0) + 1
+    this.c.onVerdict?.(from, { verdict, reason })
+  }
+
+  /**
+   * Fair share per sender (models/s): `slack` times what an honest peer of our speed sends us,
+   * `fanout` pushes per round spread over a view like ours.
+   */
+  private fairShareRate(): number {
+    const o = this.defences === false ? {} : (this.defences.fairShare ?? {})
+    if (o.ratePerS !== undefined) return o.ratePerS
+    const slack = o.slack ?? DEFAULT_FAIR_SHARE_SLACK
+    const min = o.minRatePerS ?? DEFAULT_FAIR_SHARE_MIN_RATE
+    if (this.firstRoundAt === undefined || this.stats.rounds === 0) return min
+    const elapsedS = (this.now() - this.firstRoundAt) / 1000
+    if (!(elapsedS > 0)) return min
+    const roundsPerS = this.stats.rounds / elapsedS
+    return Math.max(min, (slack * this.pushesPerRound() * roundsPerS) / Math.max(1, this.c.view().length))
+  }
+
+  /** Plausible growth of a sender's age (samples/s): `rateFactor` times our own training speed, at least `minRatePerS`. */
+  private ageRate(): number {
+    const o = this.defences === false ? {} : (this.defences.age ?? {})
+    const factor = o.rateFactor ?? DEFAULT_AGE_RATE_FACTOR
+    const min = o.minRatePerS ?? DEFAULT_AGE_MIN_RATE
+    const own = this.trainingMs > 0 ? (this.trainedSamples * 1000) / this.trainingMs : 0
+    return Math.max(min, factor * own)
+  }
+
+  /** Most pushes a round starts: the fanout, or with an upload budget its cap (peers like us send as many). */
+  private pushesPerRound(): number {
+    return this.budget === undefined ? this.fanout : this.maxPushesPerRound
   }
 
   private pushToSample(signal: AbortSignal): void {
-    const free = this.maxInflight - this.inflight.size
+    const budget = this.budget
+    const cap = this.pushesPerRound()
+    const free =
+      (budget === undefined ? this.maxInflight : Math.max(this.maxInflight, cap)) - this.inflight.size
     if (free <= 0) return
+    if (budget !== undefined && !budget.canSend()) {
+      this.stats.pushesDeferred++
+      return
+    }
     const candidates = this.c.view().filter((p) => !this.inflight.has(p.peerId))
-    const targets = this.c.sampler.sample(candidates, Math.min(this.fanout, free))
+    const targets = this.c.sampler.sample(candidates, Math.min(cap, free))
     if (targets.length === 0) return
     const state = this.c.model.getState()
-    for (const t of targets) {
+    for (const [i, t] of targets.entries()) {
+      // Charged up front at the last push's size, corrected once the real count is known; until a
+      // push has completed the size is unknown, so the first round pushes once.
+      const estimate = this.lastPushBytes ?? 0
+      if (budget !== undefined && i > 0 && (this.lastPushBytes === undefined || !budget.canSend())) break
+      budget?.charge(estimate)
       this.inflight.add(t.peerId)
       this.stats.pushesStarted++
       const pushSignal = AbortSignal.any([signal, AbortSignal.timeout(this.pushTimeoutMs)])
       this.c.pusher
         .push(t.peerId, state, { signal: pushSignal })
+        .then((bytes) => {
+          budget?.charge(bytes - estimate)
+          this.lastPushBytes = bytes
+        })
         .catch((err: Error) => {
           if (signal.aborted) return
           this.stats.pushesFailed++

@@ -65,10 +65,12 @@ export const DEFAULT_NORM_CLIP_RATIO = 2
 
 /**
  * `clip`, warm-up and anchor: an input farther than this multiple of the local norm is
- * rejected whatever the history says. A fresh peer joining a trained network (norms 2-3 times
- * its own) is ~2-3 norms away and passes; a sign-flipped copy (x -4) is ~5 away.
+ * rejected whatever the history says. Two independent initialisations are ~1.4 norms apart and
+ * a fresh peer joining a trained network (weights up to twice its own norm) ~2.2; a sign-flipped
+ * copy (x -4) is ~5 norms away from the model it was made of and ~4.1 (sqrt 17) from an
+ * independent one, so 3 refuses it from the first merge on, with room for honest spread.
  */
-export const DEFAULT_NORM_REJECT_RATIO = 4
+export const DEFAULT_NORM_REJECT_RATIO = 3
 
 /**
  * `clip`: after this many rejections in a row the history is dropped and the warm-up bounds

@@ -10,6 +10,7 @@ import type { PermutationSpec } from '../model/permutation.ts'
 import type { ModelState } from '../model/types.ts'
 import type { AlignOptions } from './align.ts'
 import { InvalidMergePipelineError } from './errors.ts'
+import { checkMasks, fillUncarried, isPartial, type MaskedState, type TensorMasks } from './masks.ts'
 import type { AgeCapOptions } from './steps/age-cap.ts'
 import type { ClipOptions } from './steps/clip.ts'
 import type { VarianceCorrectionOptions } from './varcorr.ts'
@@ -22,14 +23,20 @@ export type Merger = (local: ModelState, received: ModelState[]) => ModelState
 
 /**
  * One received model on its way through the per-input steps. Steps pass it on as
- * `{ ...input, state }`, so fields added later (a per-tensor mask for partial updates)
- * travel with it.
+ * `{ ...input, state }`, so fields added later travel with it.
  */
 export interface MergeInput {
   /** Position in the merge's `received` array: outcomes and alignment seeds refer to it. */
   readonly index: number
-  /** The model; in the local model's space once aligned. */
+  /**
+   * The model; in the local model's space once aligned. A partial input (with `masks`)
+   * holds the local value at every coordinate it does not carry (./masks.ts), so a step
+   * that ignores masks sees no change there; a step that moves coordinates (align) moves
+   * the masks with them and restores that.
+   */
   readonly state: ModelState
+  /** Partial inputs (top-k, partial units): per tensor, 1 where a value was received. */
+  readonly masks?: TensorMasks
 }
 
 /** What a per-input step decided about one input; a clip or a reject says why. */
@@ -62,6 +69,8 @@ export interface Combination {
   states: readonly ModelState[]
   /** Weight of each of `states` in the combination. */
   weights: readonly number[]
+  /** The masks of each of `states` (undefined: whole); absent when every input was whole. */
+  masks?: readonly (TensorMasks | undefined)[]
 }
 
 /** Transforms, clips or rejects one received model. May throw only on a programming or configuration error. */
@@ -130,7 +139,8 @@ export interface MergePipeline {
   readonly mode: string
   /** Step names in the order they run. */
   readonly steps: readonly string[]
-  merge(local: ModelState, received: readonly ModelState[]): MergeResult
+  /** `received` may hold partial inputs (MaskedState): only their carried coordinates are merged. */
+  merge(local: ModelState, received: readonly MaskedState[]): MergeResult
 }
 
 /**
@@ -182,12 +192,18 @@ export function composePipeline(
   return {
     mode,
     steps: steps.map((s) => s.name),
-    merge(local: ModelState, received: readonly ModelState[]): MergeResult {
-      for (const r of received) assertSameLayout(local, r)
+    merge(local: ModelState, received: readonly MaskedState[]): MergeResult {
+      for (const r of received) {
+        assertSameLayout(local, r)
+        if (r.masks !== undefined) checkMasks(r, r.masks)
+      }
       const outcomes: InputOutcome[] = []
       const accepted: MergeInput[] = []
       received.forEach((state, index) => {
-        let input: MergeInput = { index, state }
+        // A partial input enters holding the local values where it carries nothing (./masks.ts).
+        let input: MergeInput = isPartial(state.masks)
+          ? { index, state: fillUncarried(local, state, state.masks), masks: state.masks }
+          : { index, state }
         let outcome: InputOutcome = { index, action: 'merged' }
         for (const { name, run } of inputSteps) {
           const verdict = run(local, input)

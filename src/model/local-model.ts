@@ -11,7 +11,7 @@ import { evaluate } from './evaluate.ts'
 import { getState, setState } from './state.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'
-import { buildModel } from './zoo.ts'
+import { buildModel, createOptimizer } from './zoo.ts'
 
 export interface LocalModelInit {
   /** The network; its input shape and classes must be the dataset's (see datasetArch). */
@@ -41,6 +41,8 @@ export interface LocalTfModel {
   train(steps: number, options?: { signal?: AbortSignal }): Promise<{ samples: number; loss: number }>
   getState(): ModelState
   setState(state: ModelState): void
+  /** A fresh optimizer (Adam moments reset): after a rollback, moments of an exploded model must go too. */
+  resetOptimizer(): void
   getAge(): number
   evaluate(): Promise<number>
   dispose(): void
@@ -81,6 +83,11 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
     setState(state) {
       setState(model, state)
       age = state.age
+    },
+    resetOptimizer() {
+      const old = model.optimizer
+      model.optimizer = createOptimizer('adam', init.learningRate)
+      old?.dispose()
     },
     getAge: () => age,
     async evaluate() {

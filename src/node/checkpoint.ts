@@ -1,7 +1,7 @@
 /** The model checkpoint in the data dir: written periodically and on shutdown, loaded on start. */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeState, encodeState } from '../model/state.ts'
+import { decodeState, encodeState, validateState } from '../model/state.ts'
 import type { ModelState } from '../model/types.ts'
 import { DataDirError } from './errors.ts'
 import { writeFileAtomic } from './files.ts'
@@ -12,8 +12,13 @@ export function checkpointPath(dataDir: string): string {
   return join(dataDir, CHECKPOINT_FILE)
 }
 
-/** Atomic write, so a crash mid-write leaves the previous checkpoint intact. */
+/**
+ * Atomic write, so a crash mid-write leaves the previous checkpoint intact. A state with a
+ * non-finite value or age is refused with InvalidStateError before anything is written: it
+ * must never replace a good checkpoint (issue 9: weights that overflowed stopped every save).
+ */
 export async function saveCheckpoint(dataDir: string, state: ModelState): Promise<void> {
+  validateState(state)
   await writeFileAtomic(checkpointPath(dataDir), encodeState(state))
 }
 

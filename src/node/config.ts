@@ -19,6 +19,8 @@ export const LEARN_DEFAULTS = {
   partition: DEFAULT_PARTITION,
   seed: DEFAULT_PARTITION_SEED,
   merge: DEFAULT_MERGE_MODE,
+  /** Issue 9's defences (fair share, plausible ages, rollback; with `--merge robust`): on unless measured off. */
+  defences: true,
   sampler: DEFAULT_SAMPLER,
   codec: DEFAULT_CODEC,
   stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
@@ -60,11 +62,15 @@ export interface StartConfig {
   httpHost: string
   gossip: boolean
   merge: MergeMode
+  /** The learner's defences (fair share per sender, age plausibility, rollback); false: the undefended baseline. */
+  defences: boolean
   sampler: SamplerKind
   /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
   randomShare?: number
-  /** Value codec spec for pushed models (`raw-f32`, `f16`); inbound models may use any known codec. */
+  /** Codec spec for pushed models (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...); inbound models may use any known codec. */
   codec: string
+  /** Upload budget in bytes/s (`--max-upload`); undefined: unlimited (the default). */
+  maxUploadBytesPerS?: number
   stepsPerRound: number
   fanout: number
   batchSize: number

@@ -9,6 +9,7 @@ import type { ComponentLogger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../data/registry.ts'
+import type { DefenceCounters } from '../gossip/defences/index.ts'
 import { verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
@@ -18,7 +19,7 @@ import { createSampler, type PeerEntry, type PeerSampler } from '../gossip/sampl
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
-import { createMerger } from '../merge/index.ts'
+import { createMergePipeline } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
@@ -89,12 +90,20 @@ export interface NodeStatus {
   modelsReceived: number
   bytesSent: number
   bytesReceived: number
-  /** Accepted inbound models and their frame bytes, by the value codec they came in. */
+  /** Accepted inbound models and their frame bytes, by the codec they came in (`partial+int8`). */
   receivedByCodec: Record<string, { models: number; bytes: number }>
+  /** Bytes written (failed pushes included: all of bytesSent) and pushes completed, by codec spec. */
+  sentByCodec: Record<string, { models: number; bytes: number }>
+  /** Upload budget in bytes/s (`--max-upload`); absent: unlimited. */
+  maxUploadBytesPerS?: number
+  /** Rounds whose push the upload budget deferred. */
+  pushesDeferred: number
   merges: number
   modelsMerged: number
   pushesFailed: number
   rejected: Record<string, number>
+  /** The learner's defences (issue 9): whether on, and the clips, rejections, drops and rollbacks so far by reason. */
+  defences: DefenceCounters & { enabled: boolean }
   /** Accepted models by sender (who sent to whom, for the testbed's exchange matrix). */
   modelsReceivedFrom: Record<string, number>
   /** Peers the peer policy refuses now (no dials, connections or view), why, and until when (Unix s). */
@@ -231,7 +240,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       }
     }
 
-    const merger = timedMerger(createMerger({ mode: config.merge, seed: hashSeed('merge', peerId) }), metrics)
+    // A pipeline, not a bare merger: the learner reports each clipped or rejected input to the policy.
+    const pipeline = createMergePipeline({ mode: config.merge, seed: hashSeed('merge', peerId) })
+    const merger = { merge: timedMerger(pipeline.merge.bind(pipeline), metrics) }
     let learner: Learner | undefined
     let membership: Membership | undefined
     // Every verdict about a peer lands in the policy; a banned peer leaves the view and is hung up on.
@@ -257,10 +268,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
         onModel: (state: ModelState, _meta, from: string) => {
           // A transfer that was in flight when its sender was banned.
-          if (peers.report(from, { verdict: 'accept', reason: 'model' })) return
+          if (peers.isRefused(from)) return
           membership?.touch(from)
           receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
-          learner?.receive(state, from)
+          // Credit only a model the learner took: a drop or refusal by its defences is reported by the learner.
+          if (learner?.receive(state, from) !== false)
+            peers.report(from, { verdict: 'accept', reason: 'model' })
         },
         onRejected: (from, err, verdict) => peers.report(from, reportForRejection(err, verdict)),
         // Peers whose models we have been accepting may use the inbound slots kept for known-good peers.
@@ -332,12 +345,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           membership!.evict(id)
           peers.report(id, { verdict: 'push-failed', reason: err.name })
         },
+        // Clips, rejections, rate-limit drops and rollbacks of a sender's models.
+        onVerdict: (id, report) => peers.report(id, report),
       },
       {
         stepsPerRound: config.stepsPerRound,
         fanout: config.fanout,
         evalIntervalMs: config.evalIntervalMs,
         gossip: config.gossip,
+        defences: config.defences ? {} : false,
+        maxUploadBytesPerS: config.maxUploadBytesPerS,
       },
     )
 
@@ -383,10 +400,14 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         bytesSent: c.bytesSent,
         bytesReceived: c.bytesReceived,
         receivedByCodec: c.receivedByCodec,
+        sentByCodec: c.sentByCodec,
+        maxUploadBytesPerS: config.maxUploadBytesPerS,
+        pushesDeferred: learner!.stats.pushesDeferred,
         merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,
         rejected: { ...c.rejected, ...Object.fromEntries(membership!.rejected) },
+        defences: { enabled: config.defences, ...structuredClone(learner!.stats.defences) },
         modelsReceivedFrom: Object.fromEntries(receivedFrom),
         refusedPeers: peers.refused().map((r) => ({
           peerId: r.peerId,
@@ -440,7 +461,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     }, REJOIN_INTERVAL_MS)
     rejoinTimer.unref()
     cleanup.push(async () => clearInterval(rejoinTimer))
-    const checkpoint = () => saveCheckpoint(lock.dir, model.getState())
+    // The last good model when the current one is not finite (saveCheckpoint refuses non-finite states).
+    const checkpoint = () => saveCheckpoint(lock.dir, learner!.checkpointState())
     const checkpointTimer = setInterval(() => {
       checkpoint().catch((err) => print(`checkpoint failed: ${(err as Error).message}`))
     }, config.checkpointIntervalMs)

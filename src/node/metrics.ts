@@ -388,7 +388,9 @@ export function timedPush<A extends unknown[]>(
 }
 
 /** The learner's view of the local model, counting the training samples it consumes. */
-export function countTrainingSamples<M extends LocalModel>(model: M): { model: LocalModel; samples: () => number } {
+export function countTrainingSamples<M extends LocalModel>(
+  model: M,
+): { model: LocalModel; samples: () => number } {
   let samples = 0
   return {
     model: {
@@ -399,6 +401,7 @@ export function countTrainingSamples<M extends LocalModel>(model: M): { model: L
       },
       getState: () => model.getState(),
       setState: (state) => model.setState(state),
+      resetOptimizer: () => model.resetOptimizer?.(),
       evaluate: () => model.evaluate(),
     },
     samples: () => samples,

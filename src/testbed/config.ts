@@ -2,6 +2,7 @@
 import type { SamplerKind } from '../gossip/sampling/index.ts'
 import type { MergeMode } from '../merge/registry.ts'
 import type { ArchKind } from '../model/types.ts'
+import type { AttackerGroup } from './attack/modes.ts'
 
 export interface TestbedConfig {
   peers: number
@@ -19,8 +20,10 @@ export interface TestbedConfig {
   merge: MergeMode
   sampler: SamplerKind
   randomShare?: number
-  /** Value codec spec every peer pushes with (`raw-f32`, `f16`). */
+  /** Codec spec every peer pushes with (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...). */
   codec: string
+  /** Upload budget of every peer in bytes/s (`--max-upload`); undefined: unlimited. */
+  maxUploadBytesPerS?: number
   /** Emulated regions, e.g. `us-east:4,eu-west:4` (sets the peer count); implies WAN emulation. */
   regions?: string
   /** Links file (docs/WAN.md) for the emulation; default the built-in 3-region matrix. */
@@ -38,4 +41,10 @@ export interface TestbedConfig {
   report?: string
   /** After the run, run the same peers again without gossip (the baseline) and report both. */
   baseline?: boolean
+  /** Byzantine attacker peers to start besides the honest `peers` (`--byzantine K:MODE`); none when absent. */
+  byzantine?: AttackerGroup[]
+  /** Attackers push this often (ms); default DEFAULT_ATTACK_INTERVAL_MS. */
+  attackIntervalMs?: number
+  /** Every peer's `--defences on|off`; absent: the daemon's default (on). */
+  defences?: boolean
 }

@@ -104,7 +104,8 @@ export function createProgressView(
   let frame: string[] = []
   let shownPhase: RunPhase | undefined
   const clip = (line: string): string => {
-    const cols = Math.max(20, (out.columns ?? 100) - 1)
+    // A terminal that reports no width (0 under `script`, say) gets 100 columns.
+    const cols = Math.max(20, (out.columns || 100) - 1)
     return line.length > cols ? `${line.slice(0, cols - 1)}…` : line
   }
   const erase = () => {

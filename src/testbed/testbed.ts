@@ -19,6 +19,12 @@ import type { Coordinate } from '../gossip/topology/vivaldi.ts'
 import type { NodeStatus } from '../node/daemon.ts'
 import { UsageError } from '../node/errors.ts'
 import { loadOrCreateIdentity } from '../node/identity.ts'
+import {
+  type AttackerResult,
+  type AttackFacility,
+  formatAttackers,
+  startAttackers,
+} from './attack/facility.ts'
 import type { TestbedConfig } from './config.ts'
 import {
   defaultRegionCounts,
@@ -73,6 +79,10 @@ export interface PeerResult {
   modelsReceivedFrom?: Record<string, number>
   /** Bytes sent over emulated links, by destination region (emulation only). */
   bytesSentByRegion?: Record<string, number>
+  /** Bytes written and pushes completed, by codec spec (all of bytesSent is in it). */
+  sentByCodec?: Record<string, { models: number; bytes: number }>
+  /** Accepted inbound models and their frame bytes, by the codec they came in. */
+  receivedByCodec?: Record<string, { models: number; bytes: number }>
   series: SeriesPoint[]
 }
 
@@ -85,6 +95,11 @@ export interface TestbedResult {
   /** The emulated topology with every peer's region (what the daemons loaded); absent without emulation. */
   links?: WanLinks
   peers: PeerResult[]
+  /**
+   * With --byzantine: the attacker peers, apart from `peers` (which, with the mean and min
+   * accuracy, are the honest peers only): mode, pushes, and when each honest peer refused it.
+   */
+  attackers?: AttackerResult[]
   /** With --baseline: the same peers trained alone (--no-gossip), run after this one. */
   baseline?: TestbedResult
 }
@@ -168,8 +183,10 @@ function daemonArgs(
   if (cfg.hidden !== undefined) args.push('--hidden', String(cfg.hidden))
   if (cfg.initSeed !== undefined) args.push('--init-seed', String(cfg.initSeed))
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
+  if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
   if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)
   if (!cfg.gossip) args.push('--no-gossip')
+  if (cfg.defences !== undefined) args.push('--defences', cfg.defences ? 'on' : 'off')
   if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
   return args
 }
@@ -325,6 +342,8 @@ function assemble(
     bytesSentIntraRegion: p.status?.wan?.bytesSentIntraRegion,
     bytesSentInterRegion: p.status?.wan?.bytesSentInterRegion,
     bytesSentByRegion: p.status?.wan?.bytesSentByRegion,
+    sentByCodec: p.status?.sentByCodec,
+    receivedByCodec: p.status?.receivedByCodec,
     topology: p.status?.topology,
     eventLoopDelayMs: p.status?.eventLoopDelayMs,
     finalAccuracy: p.status?.lastAccuracy ?? null,
@@ -392,7 +411,8 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
   let cfg = config
   await mkdir(base, { recursive: true })
   const peers: Peer[] = []
-  const stopAll = () => Promise.all(peers.map(stopPeer))
+  let attack: AttackFacility | undefined
+  const stopAll = () => Promise.all([attack?.stop(), ...peers.map(stopPeer)])
   const onAbort = () => void stopAll()
   hooks.signal?.addEventListener('abort', onAbort)
   try {
@@ -423,6 +443,11 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     const failed = rest.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
     peers.sort((a, b) => a.index - b.index)
+    if (cfg.gossip && (cfg.byzantine?.length ?? 0) > 0) {
+      // Attackers join like any peer, through the bootstrap, once the honest peers are up.
+      attack = await startAttackers(cfg, base, boot, { intervalMs: cfg.attackIntervalMs, fanout: cfg.fanout })
+      hooks.print(`testbed: attackers ready (${cfg.byzantine!.map((g) => `${g.count}:${g.mode}`).join(',')})`)
+    }
     hooks.print(`testbed: all ${peers.length} peers ready; running for ${cfg.durationS} s`)
 
     const t0 = Date.now()
@@ -431,6 +456,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     while (Date.now() - t0 < cfg.durationS * 1000 && hooks.signal?.aborted !== true) {
       const tick = Date.now()
       await Promise.all(peers.map((p) => poll(p, t0)))
+      attack?.observe(peers, (Date.now() - t0) / 1000)
       const accs = peers.map((p) => p.status?.lastAccuracy)
       if (
         cfg.targetAccuracy !== undefined &&
@@ -457,8 +483,13 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     }
     await Promise.all(peers.map((p) => poll(p, t0)))
     const durationS = (Date.now() - t0) / 1000
+    attack?.observe(peers, durationS)
 
     const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers)
+    if (attack !== undefined) {
+      await attack.stop() // each attacker prints its final counts as it stops
+      result.attackers = attack.results(peers)
+    }
     return result
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort)
@@ -490,6 +521,9 @@ export function formatSummary(r: TestbedResult): string {
     `mean final accuracy ${fmtAcc(r.meanFinalAccuracy)}, min ${fmtAcc(r.minFinalAccuracy)}, ` +
       `${r.durationS.toFixed(1)} s${r.reachedTarget ? ' (every peer reached the target)' : ''}`,
     ...(share !== null ? [`bytes across regions: ${(share * 100).toFixed(1)}% of emulated bytes sent`] : []),
+    ...(r.attackers !== undefined && r.attackers.length > 0
+      ? [formatAttackers(r.attackers, r.peers.length)]
+      : []),
   ]
   return rows.join('\n')
 }

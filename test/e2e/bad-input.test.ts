@@ -10,6 +10,7 @@ import { MODEL_PROTOCOL, WIRE_VERSION } from '../../src/gossip/constants.ts'
 import { ModelExchange } from '../../src/gossip/exchange.ts'
 import { encodeFrame, encodeModel, encodeVarint, layoutOf, ModelHeader } from '../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
+import type { MaskedState } from '../../src/merge/masks.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { createNode, type GossipLearnNode } from '../../src/node/create-node.ts'
 
@@ -53,12 +54,56 @@ function frameWithHeader(
       arch: ARCH,
       age: 1,
       codec: 1,
-      tensors: layoutOf(goodState()).map((t) => ({ name: t.name, shape: [...t.shape] })),
+      tensors: layoutOf(goodState()).map((t) => ({ name: t.name, shape: [...t.shape], slices: [] })),
       ...fields,
     }),
     ...extra,
   ]
   return Uint8Array.from([...encodeVarint(header.length), ...header, ...payload])
+}
+
+/** A topk frame (raw-f32 values) carrying `indices` of dense_0/kernel (12 values: 1-byte indices) and none of the bias. */
+function topkFrame(indices: number[], count = indices.length): Uint8Array {
+  const values = new Float32Array(indices.length).map((_, i) => i + 0.5)
+  return frameWithHeader(
+    {
+      selection: 1,
+      tensors: [
+        { name: 'dense_0/kernel', shape: [4, 3], count, slices: [] },
+        { name: 'dense_0/bias', shape: [3], count: 0, slices: [] },
+      ],
+    },
+    Uint8Array.from([...indices, ...new Uint8Array(values.buffer)]),
+  )
+}
+
+/** A partial frame carrying hidden units `units` (kernel columns and biases, of 3 units). */
+function partialFrame(units: number[], count?: number): Uint8Array {
+  const n = units.length
+  return frameWithHeader(
+    {
+      selection: 2,
+      tensors: [
+        {
+          name: 'dense_0/kernel',
+          shape: [4, 3],
+          count,
+          slices: [{ axis: 1, repeat: 0, stride: 0, index: units }],
+        },
+        { name: 'dense_0/bias', shape: [3], slices: [{ axis: 0, repeat: 0, stride: 0, index: units }] },
+      ],
+    },
+    new Uint8Array(new Float32Array(4 * n + n).fill(0.25).buffer),
+  )
+}
+
+/** A dense int8 frame of the good state whose second kernel scale is `scale`. */
+function int8Frame(scale: number): Uint8Array {
+  const frame = encodeFrame(goodState(), { task: TASK, codec: parseCodecSpec('int8') })
+  // Payload: kernel [4,3] (3 scales + 12 bytes), bias [3] (1 scale + 3 bytes).
+  const payloadStart = frame.byteLength - (3 * 4 + 12 + 4 + 3)
+  new DataView(frame.buffer, frame.byteOffset).setFloat32(payloadStart + 4, scale, true)
+  return frame
 }
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -137,7 +182,7 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ['a frame cut inside its header', () => full.subarray(0, 6), 'TruncatedFrameError'],
     [
       'an oversized declared size',
-      () => frameWithHeader({ tensors: [{ name: 'dense_0/kernel', shape: [65_536, 65_536] }] }),
+      () => frameWithHeader({ tensors: [{ name: 'dense_0/kernel', shape: [65_536, 65_536], slices: [] }] }),
       'FrameTooLargeError',
     ],
     ['a header length over the limit', () => encodeVarint(1 << 20), 'FrameTooLargeError'],
@@ -192,6 +237,21 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ],
     ['an empty stream', () => new Uint8Array(0), 'TruncatedFrameError'],
     ['trailing bytes after the payload', () => Uint8Array.from([...full, 0, 0, 0, 0]), 'PayloadLengthError'],
+    // Sparse frames (topk: indices then values; partial: units in the header; int8: scales then bytes).
+    ['a sparse index out of range', () => topkFrame([1, 5, 12]), 'SparseIndexRangeError'],
+    ['unsorted sparse indices', () => topkFrame([1, 7, 5]), 'UnsortedIndexError'],
+    ['a duplicated sparse index', () => topkFrame([1, 5, 5]), 'DuplicateIndexError'],
+    ['a sparse count larger than its tensor', () => topkFrame([1, 5, 7], 13), 'SparseCountError'],
+    [
+      'a sparse frame whose payload is shorter than its counts',
+      () => topkFrame([1, 5]).subarray(0, -1),
+      'TruncatedFrameError',
+    ],
+    ['a unit index that does not exist', () => partialFrame([0, 3]), 'UnknownUnitError'],
+    ['unsorted unit indices', () => partialFrame([2, 0]), 'UnsortedIndexError'],
+    ['a count in a partial frame', () => partialFrame([0, 2], 4), 'SparseCountError'],
+    ['a non-finite int8 scale', () => int8Frame(Number.NaN), 'InvalidScaleError'],
+    ['a negative int8 scale', () => int8Frame(-1), 'InvalidScaleError'],
   ]
 
   it.each(cases)('refuses %s and keeps serving', async (_label, bytes, errorName) => {
@@ -219,6 +279,35 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     })
     await expectStillServing()
     expect(rx.counters.receivedByCodec['raw-f32']).toEqual({ models: 1, bytes: full.byteLength })
+  })
+
+  it('accepts top-k and partial frames as masked models, and counts them by codec', async () => {
+    const sparse = new ModelExchange(
+      { node: sender, logger: defaultLogger() },
+      { task: TASK, codec: 'topk:0.5+int8' },
+    )
+    await tx.stop()
+    await sparse.start()
+    const sent = await sparse.push(receiver.peerId, goodState())
+    await until(() => accepted.length === 1, 'the top-k model')
+    await sparse.stop()
+    await tx.start()
+    expect(sparse.counters.sentByCodec).toEqual({ 'topk:0.5+int8': { models: 1, bytes: sent } })
+    expect(rx.counters.receivedByCodec).toEqual({ 'topk+int8': { models: 1, bytes: sent } })
+    const got = accepted[0] as MaskedState
+    // round(0.5 * 12) = 6 kernel values and 2 of the 3 biases, the largest first.
+    expect(got.masks!.map((m) => m!.reduce((a, b) => a + b, 0))).toEqual([6, 2])
+    expect(Array.from(got.masks![1]!)).toEqual([0, 1, 1])
+    // A hand-written partial frame with valid units.
+    await sendRaw(partialFrame([0, 2]))
+    await until(() => accepted.length === 2, 'the partial model')
+    const part = accepted[1] as MaskedState
+    expect(Array.from(part.masks![1]!)).toEqual([1, 0, 1])
+    expect(Array.from(part.tensors[0]!.values)).toEqual([
+      0.25, 0, 0.25, 0.25, 0, 0.25, 0.25, 0, 0.25, 0.25, 0, 0.25,
+    ])
+    expect(rx.counters.rejected).toEqual({})
+    await expectStillServing()
   })
 
   it('times out a peer that opens a stream and stalls', async () => {

@@ -25,4 +25,4 @@ const rows: Row[] = positionals.flatMap((file) =>
   }),
 )
 console.log(formatTable(rows))
-if (values.svg !== undefined) writeFileSync(values.svg, renderSvg(rows, values.title!))
+if (values.svg !== undefined) writeFileSync(values.svg, await renderSvg(rows, values.title!))

@@ -1,4 +1,5 @@
-/** Text table and hand-written SVG chart of bench:merge rows (no plotting dependency). */
+/** Text table and SVG chart of bench:merge rows. */
+import { type LineChartSpec, renderLineSvgs } from '../plot-svg.ts'
 import type { Row } from './sim.ts'
 
 export const THRESHOLDS = [0.8, 0.9, 0.95] as const
@@ -54,79 +55,30 @@ export function formatTable(rows: readonly Row[]): string {
   return [fmt(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(fmt)].join('\n')
 }
 
-const COLORS = [
-  '#1f77b4',
-  '#ff7f0e',
-  '#2ca02c',
-  '#d62728',
-  '#9467bd',
-  '#8c564b',
-  '#e377c2',
-  '#7f7f7f',
-  '#bcbd22',
-  '#17becf',
-  '#000000',
-  '#aa6600',
-]
-
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-}
-
 /**
- * Mean accuracy vs local steps per peer, one polyline per row (dashed for shared init
- * and the baselines). The y axis starts at the lowest mean after the first eval point,
- * rounded down to 5 points, so the end of training is readable.
+ * Mean accuracy vs local steps per peer, one line per row (dashed for shared init and the
+ * baselines). The y axis starts at the lowest mean after the first eval point, rounded down to
+ * 5 points, so the end of training is readable. Drawn by the pages' chart code (plot-svg.ts).
  */
-export function renderSvg(rows: readonly Row[], title: string): string {
-  const W = 860
-  const H = 520
-  const left = 60
-  const right = 290
-  const top = 40
-  const bottom = 50
-  const pw = W - left - right
-  const ph = H - top - bottom
-  const xMax = Math.max(...rows.flatMap((r) => r.curve.map((p) => p.step)))
+export function mergeChart(rows: readonly Row[], title: string): LineChartSpec {
   const lows = rows.map((r) => (r.curve.length > 1 ? r.curve[1]!.accuracy : r.curve[0]!.accuracy))
   const yMin = Math.max(0, Math.floor(Math.min(...lows) * 20) / 20)
-  const yMax = 1
-  const x = (s: number): number => left + (s / xMax) * pw
-  const y = (a: number): number => top + (1 - (Math.max(a, yMin) - yMin) / (yMax - yMin)) * ph
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${left}" y="22" font-size="14">${esc(title)}</text>`,
-  ]
-  for (let k = 0; k <= 5; k++) {
-    const s = (xMax * k) / 5
-    out.push(
-      `<line x1="${x(s)}" y1="${top}" x2="${x(s)}" y2="${top + ph}" stroke="#eee"/>`,
-      `<text x="${x(s)}" y="${top + ph + 16}" text-anchor="middle">${Math.round(s)}</text>`,
-    )
+  return {
+    title,
+    width: 860,
+    height: 480,
+    x: { label: 'local steps per peer' },
+    y: { label: 'mean test accuracy %', domain: [yMin, 1], percent: true },
+    series: rows.map((r) => ({
+      name: `${label(r)} (${r.init}) ${(r.finalAccuracy * 100).toFixed(2)}`,
+      points: r.curve.map((p) => [p.step, Math.max(p.accuracy, yMin)] as [number, number]),
+      dashed: r.init !== 'independent',
+    })),
   }
-  for (let a = yMin; a <= yMax + 1e-9; a += 0.05) {
-    out.push(
-      `<line x1="${left}" y1="${y(a).toFixed(1)}" x2="${left + pw}" y2="${y(a).toFixed(1)}" stroke="#eee"/>`,
-      `<text x="${left - 6}" y="${(y(a) + 4).toFixed(1)}" text-anchor="end">${(a * 100).toFixed(0)}</text>`,
-    )
-  }
-  out.push(
-    `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`,
-    `<text x="${left + pw / 2}" y="${H - 12}" text-anchor="middle">local steps per peer</text>`,
-    `<text x="16" y="${top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${top + ph / 2})">mean test accuracy %</text>`,
-  )
-  rows.forEach((r, i) => {
-    const color = COLORS[i % COLORS.length]!
-    const dash = r.init === 'independent' ? '' : ' stroke-dasharray="6 3"'
-    const pts = r.curve.map((p) => `${x(p.step).toFixed(1)},${y(p.accuracy).toFixed(1)}`).join(' ')
-    out.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="1.6"${dash}/>`)
-    const ly = top + 8 + i * 18
-    out.push(
-      `<line x1="${left + pw + 14}" y1="${ly}" x2="${left + pw + 40}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`,
-      `<text x="${left + pw + 46}" y="${ly + 4}">${esc(`${label(r)} (${r.init}) ${(r.finalAccuracy * 100).toFixed(2)}`)}</text>`,
-    )
-  })
-  out.push('</svg>')
-  return `${out.join('\n')}\n`
+}
+
+/** The merge chart as an SVG document. */
+export async function renderSvg(rows: readonly Row[], title: string): Promise<string> {
+  const [svg] = await renderLineSvgs([mergeChart(rows, title)])
+  return svg!
 }

@@ -91,7 +91,7 @@ export type SimLogger = (msg: string) => void
 export const TAIL_POINTS = 5
 
 /** A zoo model plus the optimizer it trains with (owned here, so it can be swapped and disposed). */
-class Peer {
+export class Peer {
   readonly model: tf.LayersModel
   readonly trainer: LocalTrainer
   age = 0
@@ -159,7 +159,7 @@ class Peer {
   }
 }
 
-async function evalPeers(
+export async function evalPeers(
   models: tf.LayersModel[],
   evalSet: Samples,
 ): Promise<{ mean: number; min: number; max: number }> {
@@ -202,7 +202,7 @@ function finish(
 }
 
 /** Picks `f` distinct peers other than `self`, uniformly. */
-function samplePeers(rng: ReturnType<typeof createRng>, peers: number, self: number, f: number): number[] {
+export function samplePeers(rng: ReturnType<typeof createRng>, peers: number, self: number, f: number): number[] {
   const others: number[] = []
   for (let p = 0; p < peers; p++) if (p !== self) others.push(p)
   rng.shuffle(others)

@@ -4,11 +4,14 @@
  *   varint(header length) | ModelHeader (protobuf) | payload
  *
  * The payload is the tensors' values in the value codec the header names
- * (codecs/: raw-f32 by default, f16). Its size follows from the header's
- * shapes and codec, so a receiver knows (and bounds) it before allocating
- * anything. Every field is validated; each failure is a typed error from
+ * (codecs/: raw-f32 by default, f16, int8), all of them or, in a sparse frame,
+ * those its selection codec (topk, partial) lists. Its size follows from the
+ * header's shapes, codec and selection, so a receiver knows (and bounds) it
+ * before allocating anything. Every field is validated; each failure is a typed error from
  * ../errors.ts carrying a reject/ignore verdict.
  */
+
+import type { MaskedState } from '../../merge/masks.ts'
 import { InvalidStateError } from '../../model/errors.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import {
@@ -25,17 +28,25 @@ import {
   PayloadLengthError,
   ProtocolVersionError,
   ShapeMismatchError,
+  SparseCountError,
   TaskMismatchError,
   TruncatedFrameError,
   UnsupportedCodecError,
 } from '../errors.ts'
 import { type Coordinate, isValidCoordinate } from '../topology/coordinate.ts'
 import {
+  type CarriedTensor,
   codecById,
+  createPayloadDecoder,
   DEFAULT_CODEC,
+  type DecodedPayload,
+  framePayloadBytes,
+  type ModelEncoder,
+  type PayloadDecoder,
   parseCodecSpec,
+  type SelectionCodec,
+  selectionById,
   type ValueCodec,
-  type ValueEncoder,
 } from './codecs/index.ts'
 import { F32_BYTES } from './codecs/raw-f32.ts'
 import { HOST_IS_LITTLE_ENDIAN, valueCount } from './codecs/util.ts'
@@ -66,8 +77,8 @@ export interface SenderMeta {
 /** Header fields that are not in the ModelState. */
 export interface EncodeMeta extends SenderMeta {
   task: string
-  /** Value encoder (from parseCodecSpec); default raw-f32. */
-  codec?: ValueEncoder
+  /** Encoder of a codec spec (from parseCodecSpec); default raw-f32. */
+  codec?: ModelEncoder
   /** Only tests change this, to produce stale frames. */
   version?: number
 }
@@ -78,7 +89,7 @@ export interface ModelMeta extends SenderMeta {
   task: string
   arch: string
   age: number
-  /** Name of the value codec the payload came in. */
+  /** Name of the codec the payload came in: the value codec's, after the selection's when sparse (`partial+int8`). */
   codec: string
 }
 
@@ -112,14 +123,18 @@ export interface EncodedModel {
 export interface DecodedHeader {
   meta: ModelMeta
   tensors: TensorLayout[]
-  /** The codec the payload is in. */
+  /** The value codec the payload is in. */
   codec: ValueCodec
+  /** The selection codec of a sparse frame; undefined when every value is carried. */
+  selection?: SelectionCodec
+  /** Sparse frames: what each tensor carries, validated against its shape. */
+  carried?: CarriedTensor[]
   payloadBytes: number
 }
 
-/** A decoded, validated model. */
+/** A decoded, validated model; a sparse frame's state has a mask per tensor (1 = carried). */
 export interface DecodedModel {
-  state: ModelState
+  state: MaskedState
   meta: ModelMeta
 }
 
@@ -180,7 +195,7 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
     }
   }
   const encoder = meta.codec ?? DEFAULT_ENCODER
-  const chunks = encoder.encode(state.tensors)
+  const { tensors: carried, chunks } = encoder.encodePayload(state.tensors)
   let payloadBytes = 0
   for (const c of chunks) payloadBytes += c.byteLength
   const header = ModelHeader.encode({
@@ -189,7 +204,19 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
     arch: state.arch,
     age: state.age,
     codec: encoder.codec.id,
-    tensors: state.tensors.map((t) => ({ name: t.name, shape: t.shape })),
+    selection: encoder.selection?.id ?? 0,
+    tensors: state.tensors.map((t, i) => ({
+      name: t.name,
+      shape: t.shape,
+      count: carried[i]?.count,
+      // proto3's 0 means 1 for repeat and stride: leave the common case out of the header.
+      slices: (carried[i]?.slices ?? []).map((sl) => ({
+        axis: sl.axis,
+        repeat: sl.repeat === 1 ? 0 : sl.repeat,
+        stride: sl.stride === 1 ? 0 : sl.stride,
+        index: sl.index,
+      })),
+    })),
     coordinate: meta.coordinate,
     accuracy: meta.accuracy,
   })
@@ -234,6 +261,9 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   }
   const codec = codecById(h.codec)
   if (codec === undefined) throw new UnsupportedCodecError(`codec ${h.codec}`)
+  const selection = h.selection === 0 ? undefined : selectionById(h.selection)
+  if (h.selection !== 0 && selection === undefined)
+    throw new UnsupportedCodecError(`selection ${h.selection}`)
   if (expect.arch != null && h.arch !== expect.arch) {
     throw new ArchMismatchError(`arch '${clip(h.arch)}', expected '${expect.arch}'`)
   }
@@ -250,16 +280,40 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   const headerFrameBytes = varintLength(bytes.byteLength) + bytes.byteLength
   // Bounds the decoded float32 values by the frame limit, whatever the codec.
   const tensors = validateTensorList(h.tensors, maxFrameBytes - headerFrameBytes)
-  const payloadBytes = codec.payloadBytes(tensors)
+  const carried = validateCarried(h.tensors, tensors, selection)
+  const payloadBytes = framePayloadBytes(tensors, codec, carried)
   if (headerFrameBytes + payloadBytes > maxFrameBytes) {
     throw new FrameTooLargeError(`frame of ${headerFrameBytes + payloadBytes} bytes exceeds ${maxFrameBytes}`)
   }
   if (expect.layout != null) checkLayout(tensors, expect.layout)
 
-  const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age, codec: codec.name }
+  const name = selection === undefined ? codec.name : `${selection.name}+${codec.name}`
+  const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age, codec: name }
   if (h.coordinate != null) meta.coordinate = { ...h.coordinate, vec: [...h.coordinate.vec] }
   if (h.accuracy != null) meta.accuracy = h.accuracy
-  return { meta, tensors, codec, payloadBytes }
+  const header: DecodedHeader = { meta, tensors, codec, payloadBytes }
+  if (selection !== undefined) {
+    header.selection = selection
+    header.carried = carried
+  }
+  return header
+}
+
+/**
+ * What each tensor carries, validated by the frame's selection codec; undefined for a dense
+ * frame, whose tensors may declare neither a count (SparseCountError) nor slices.
+ */
+function validateCarried(
+  list: readonly ModelHeader.TensorInfo[],
+  tensors: readonly TensorLayout[],
+  selection: SelectionCodec | undefined,
+): CarriedTensor[] | undefined {
+  if (selection !== undefined) return tensors.map((t, i) => selection.carried(t, list[i]!))
+  for (const t of list) {
+    if (t.count != null) throw new SparseCountError(`dense tensor '${clip(t.name)}' declares a count`)
+    if (t.slices.length > 0) throw new MalformedFrameError(`dense tensor '${clip(t.name)}' lists unit slices`)
+  }
+  return undefined
 }
 
 function validateCoordinate(c: ModelHeader.Coordinate): void {
@@ -317,19 +371,26 @@ export function decodePayload(header: DecodedHeader, payload: Uint8Array): Decod
       `payload of ${payload.byteLength} bytes, header implies ${header.payloadBytes}`,
     )
   }
-  const decoder = header.codec.createDecoder(header.tensors)
+  const decoder = payloadDecoderOf(header)
   decoder.push(payload)
-  return modelOf(header, decoder.finish().values)
+  return modelOf(header, decoder.finish())
 }
 
-/** The model a validated header and its decoded values make. */
-export function modelOf(header: DecodedHeader, values: readonly Float32Array[]): DecodedModel {
+/** The decoder of a validated header's payload (allocates its output). */
+export function payloadDecoderOf(header: DecodedHeader): PayloadDecoder {
+  return createPayloadDecoder(header.tensors, header.codec, header.carried)
+}
+
+/** The model a validated header and its decoded payload make (with masks for a sparse frame). */
+export function modelOf(header: DecodedHeader, payload: DecodedPayload): DecodedModel {
   const tensors: NamedTensor[] = header.tensors.map((t, i) => ({
     name: t.name,
     shape: [...t.shape],
-    values: values[i]!,
+    values: payload.values[i]!,
   }))
-  return { state: { arch: header.meta.arch, age: header.meta.age, tensors }, meta: header.meta }
+  const state: MaskedState = { arch: header.meta.arch, age: header.meta.age, tensors }
+  if (payload.masks !== undefined) state.masks = payload.masks
+  return { state, meta: header.meta }
 }
 
 /** Decode a header (without prefix) and its payload in one call. */

@@ -15,6 +15,7 @@ import {
   type DecodeExpectations,
   decodeHeader,
   modelOf,
+  payloadDecoderOf,
   readVarint,
 } from './codec.ts'
 import type { PayloadDecoder } from './codecs/index.ts'
@@ -76,7 +77,7 @@ export class FrameDecoder {
   result(): DecodedModel {
     if (this.phase !== 'done' || this.decodedHeader == null || this.payload == null)
       throw new TruncatedFrameError('frame is incomplete')
-    return modelOf(this.decodedHeader, this.payload.finish().values)
+    return modelOf(this.decodedHeader, this.payload.finish())
   }
 
   private pushBytes(chunk: Uint8Array): void {
@@ -127,7 +128,7 @@ export class FrameDecoder {
       const header = decodeHeader(this.buffer, this.expect)
       // Size checked against the limit inside decodeHeader: only now allocate.
       this.decodedHeader = header
-      this.payload = header.codec.createDecoder(header.tensors)
+      this.payload = payloadDecoderOf(header)
       this.payloadLeft = header.payloadBytes
       this.buffer = new Uint8Array(0)
       this.phase = this.payloadLeft === 0 ? 'done' : 'payload'

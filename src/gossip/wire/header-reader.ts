@@ -9,7 +9,7 @@
  * bytes of valid headers mean what they always meant.
  */
 import { reader as createReader, type Reader } from 'protons-runtime'
-import { MAX_COORDINATE_DIMS, MAX_RANK, MAX_TENSORS } from '../constants.ts'
+import { MAX_COORDINATE_DIMS, MAX_RANK, MAX_SLICE_UNITS, MAX_TENSORS } from '../constants.ts'
 import { MalformedFrameError } from '../errors.ts'
 import { ModelHeader } from './model.ts'
 
@@ -47,7 +47,7 @@ export function readModelHeader(bytes: Uint8Array): ModelHeader {
     return ModelHeader.codec().decode(reader, undefined, {
       limits: {
         tensors: MAX_TENSORS,
-        tensors$: { shape: MAX_RANK },
+        tensors$: { shape: MAX_RANK, slices: MAX_RANK, slices$: { index: MAX_SLICE_UNITS } },
         coordinate: { vec: MAX_COORDINATE_DIMS },
       },
     })

@@ -1,4 +1,7 @@
-/** Per-input step `align`: weight matching of one received model to the local one (./align.ts). */
+/**
+ * Per-input step `align`: weight matching of one received model to the local one (./align.ts);
+ * a partial input's carried units are matched one by one (../match-units.ts).
+ */
 
 import {
   archSpecOf,
@@ -9,11 +12,13 @@ import {
 import type { ModelState } from '../../model/types.ts'
 import { hashSeed } from '../../util/rng.ts'
 import { alignTo } from '../align.ts'
+import { matchUnits } from '../match-units.ts'
 import type { InputStepDefinition } from '../pipeline.ts'
 
 /**
  * Permutes a received model's hidden units to line up with the local model's; seeded by
- * the merger's seed and the input's index. Never rejects.
+ * the merger's seed and the input's index. A partial input's whole units are each matched to
+ * a distinct local unit and moved there with their masks. Never rejects.
  */
 export const alignStep: InputStepDefinition = {
   kind: 'input',
@@ -30,6 +35,10 @@ export const alignStep: InputStepDefinition = {
       return spec
     }
     return (local, input) => {
+      if (input.masks !== undefined) {
+        const matched = matchUnits(local, input.state, input.masks, specFor(local))
+        return { action: 'accept', input: { ...input, state: matched.state, masks: matched.masks } }
+      }
       const aligned = alignTo(local, input.state, specFor(local), {
         ...init.align,
         seed: hashSeed(init.seed, input.index),

@@ -33,6 +33,11 @@
   const MAX_LEGEND = 20
   const LEGEND_WIDTH = 170
 
+  /** Right margin that fits the longest legend entry (11 px text, ~6.5 px a character). */
+  function legendWidth(names) {
+    return Math.max(LEGEND_WIDTH, 40 + 6.5 * Math.max(0, ...names.map((n) => String(n).length)))
+  }
+
   function figure(id, title, note) {
     const fig = document.createElement('figure')
     fig.className = 'chart'
@@ -133,13 +138,14 @@
       Plot.plot({
         width: spec.width ?? 640,
         height: spec.height ?? 260,
-        marginRight: legend ? LEGEND_WIDTH : 20,
+        marginRight: legend ? legendWidth(series.map((s) => s.name)) : 20,
         marginLeft: 55,
         style: { fontSize: '11px', background: 'white' },
-        x: { label: spec.x?.label, domain: spec.x?.domain, nice: true },
+        x: { label: spec.x?.label, labelAnchor: 'center', domain: spec.x?.domain, nice: true },
         y: {
           label: spec.y?.label,
-          domain: yDomain,
+          // Plot's percent scale multiplies the data by 100; the domain is given in data units.
+          domain: yDomain && spec.y?.percent === true ? yDomain.map((v) => v * 100) : yDomain,
           percent: spec.y?.percent === true,
           grid: true,
           nice: true,
@@ -176,7 +182,7 @@
       Plot.plot({
         width: spec.width ?? 640,
         height: spec.height ?? 260,
-        marginRight: LEGEND_WIDTH,
+        marginRight: legendWidth(keys),
         marginLeft: 55,
         marginBottom: 40,
         style: { fontSize: '11px', background: 'white' },
@@ -218,7 +224,7 @@
         width: Math.max(260, xs.length * size + 120),
         height: Math.max(200, ys.length * size + 80),
         marginLeft: 90,
-        marginBottom: 50,
+        marginBottom: 70,
         style: { fontSize: '11px', background: 'white' },
         x: {
           label: spec.x?.label,
@@ -314,5 +320,28 @@
     return out
   }
 
-  window.GossipCharts = { lines, bars, cells, dots, spread, PALETTE }
+  /** A lines chart as a standalone SVG document (title inside, white background): for docs figures. */
+  function linesSvg(spec) {
+    const fig = lines({ ...spec, title: undefined, tips: false })
+    document.body.appendChild(fig)
+    const svg = fig.querySelector('svg')
+    fig.remove()
+    if (svg === null) throw new Error('the chart drew no svg')
+    const top = 30
+    const w = Number(svg.getAttribute('width'))
+    const h = Number(svg.getAttribute('height')) + top
+    const title = String(spec.title ?? '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+    return [
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`,
+      `<rect width="${w}" height="${h}" fill="white"/>`,
+      `<text x="12" y="20" font-family="system-ui, sans-serif" font-size="14">${title}</text>`,
+      `<g transform="translate(0 ${top})">${svg.outerHTML}</g>`,
+      '</svg>',
+      '',
+    ].join('\n')
+  }
+
+  window.GossipCharts = { lines, linesSvg, bars, cells, dots, spread, PALETTE }
 })()

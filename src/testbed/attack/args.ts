@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { LEARN_DEFAULTS } from '../../node/config.ts'
 import { UsageError } from '../../node/errors.ts'
 import type { AttackerConfig } from './attacker.ts'
-import { ATTACK_STATUS_INTERVAL_MS } from './constants.ts'
+import { ATTACK_STATUS_INTERVAL_MS, DEFAULT_ATTACK_FANOUT, DEFAULT_ATTACK_INTERVAL_MS } from './constants.ts'
 import { ATTACK_MODE_NAMES, isAttackMode } from './modes.ts'
 
 /** An attacker process's settings: the attacker's, and how often it reports. */
@@ -90,7 +90,8 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
   } catch (err) {
     throw new UsageError(String((err as Error).message).split('\n')[0])
   }
-  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined)
+  const str = (name: string): string | undefined =>
+    typeof v[name] === 'string' ? (v[name] as string) : undefined
   const num = (name: string, min: number, integer = true): number | undefined => {
     const s = str(name)
     if (s === undefined) return undefined
@@ -123,8 +124,8 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     peerCount,
     seed: num('seed', 0) ?? LEARN_DEFAULTS.seed,
     attackSeed: num('attack-seed', 0) ?? 0,
-    intervalMs: num('interval', 1) ?? 500,
-    fanout: num('fanout', 1) ?? LEARN_DEFAULTS.fanout,
+    intervalMs: num('interval', 1) ?? DEFAULT_ATTACK_INTERVAL_MS,
+    fanout: num('fanout', 1) ?? DEFAULT_ATTACK_FANOUT,
     stepsPerRound: num('steps-per-round', 1) ?? LEARN_DEFAULTS.stepsPerRound,
     batchSize: num('batch-size', 1) ?? LEARN_DEFAULTS.batchSize,
     learningRate: num('lr', 0, false) ?? LEARN_DEFAULTS.learningRate,

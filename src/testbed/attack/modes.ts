@@ -164,7 +164,11 @@ export function parseByzantineSpecs(specs: readonly string[]): AttackerGroup[] {
   for (const spec of specs) {
     for (const part of spec.split(',')) {
       const m = /^\s*(\d+)\s*:\s*([a-z-]+)\s*$/.exec(part)
-      if (m === null) throw new InvalidByzantineSpecError(`'${part}' is not K:MODE (e.g. 4:sign-flip)`)
+      if (m === null) {
+        throw new InvalidByzantineSpecError(
+          `'${part}' is not K:MODE (e.g. 4:sign-flip; modes ${ATTACK_MODE_NAMES.join('|')})`,
+        )
+      }
       const count = Number(m[1])
       const mode = m[2]!
       if (!isAttackMode(mode)) {

@@ -118,7 +118,11 @@
       title: base
         ? 'Mean accuracy with its spread (min-max), gossip vs the same peers alone'
         : 'Mean accuracy with its spread (min-max)',
-      note: base ? null : 'Run with --baseline to add the same peers trained alone (--no-gossip).',
+      note: base
+        ? null
+        : r.config.baseline
+          ? 'The baseline (the same peers trained alone) runs after this run.'
+          : 'Run with --baseline to add the same peers trained alone (--no-gossip).',
       x: t,
       y: { label: 'accuracy %', percent: true },
       series: meanSeries,

@@ -66,15 +66,35 @@ describe('parseStartArgs', () => {
     expect([c.sampler, c.randomShare, c.wanLinks]).toEqual(['topology', 0.3, 'links.json'])
   })
 
-  it('takes a value codec, raw-f32 by default', () => {
+  it('takes a codec spec, raw-f32 by default', () => {
     expect(parseStartArgs([]).codec).toBe('raw-f32')
     expect(parseStartArgs(['--codec', 'f16']).codec).toBe('f16')
+    expect(parseStartArgs(['--codec', 'partial:0.1+int8']).codec).toBe('partial:0.1+int8')
+  })
+
+  it('--max-upload RATE: bytes per second, unlimited by default', () => {
+    expect(parseStartArgs([]).maxUploadBytesPerS).toBeUndefined()
+    expect(parseStartArgs(['--max-upload', '1mbit']).maxUploadBytesPerS).toBe(125_000)
+    expect(parseTestbedArgs(['--max-upload', '200kbit']).maxUploadBytesPerS).toBe(25_000)
   })
 
   it('takes a merge pipeline name or a list of merge steps', () => {
-    expect(parseStartArgs([]).merge).toBe('varcorr')
+    expect(parseStartArgs([]).merge).toBe('robust')
     expect(parseStartArgs(['--merge', 'align+varcorr']).merge).toBe('align+varcorr')
     expect(parseStartArgs(['--merge', 'align,average,varcorr']).merge).toBe('align,average,varcorr')
+  })
+
+  it('--defences on|off: off turns the learner defences off and, without --merge, the robust steps', () => {
+    expect(parseStartArgs([]).defences).toBe(true)
+    expect(parseStartArgs(['--defences', 'on'])).toMatchObject({ defences: true, merge: 'robust' })
+    expect(parseStartArgs(['--defences', 'off'])).toMatchObject({ defences: false, merge: 'varcorr' })
+    expect(parseStartArgs(['--defences', 'off', '--merge', 'robust'])).toMatchObject({
+      defences: false,
+      merge: 'robust',
+    })
+    expect(() => parseStartArgs(['--defences', 'maybe'])).toThrowError(
+      expect.objectContaining({ name: 'UsageError', message: expect.stringMatching(/--defences/) }),
+    )
   })
 
   it.each([
@@ -89,14 +109,17 @@ describe('parseStartArgs', () => {
     [['--bootstrap', '/ip4/127.0.0.1/tcp/4001'], /--bootstrap/],
     [['--listen', 'garbage'], /--listen/],
     [['--merge', 'median'], /--merge/],
-    [['--merge', 'align,clip,average'], /--merge/],
+    [['--merge', 'align,trim,average'], /--merge/],
     [['--merge', 'average,align'], /--merge/],
     [['--frobnicate'], /--frobnicate/],
     [['--lr', '0'], /--lr/],
     [['--sampler', 'nearest'], /--sampler/],
     [['--random-share', '1.5'], /--random-share/],
-    [['--codec', 'int8'], /--codec/],
+    [['--codec', 'int9'], /--codec/],
     [['--codec', 'f16:2'], /--codec/],
+    [['--codec', 'topk:2'], /--codec/],
+    [['--max-upload', 'fast'], /--max-upload/],
+    [['--max-upload', '1mb'], /--max-upload/],
   ])('refuses %j with a UsageError naming the flag', (argv, re) => {
     let err: Error | undefined
     try {
@@ -160,6 +183,9 @@ describe('parseTestbedArgs', () => {
     [['--regions', 'us-east:40,eu-west:40'], /--regions/],
     [['--regions', 'us-east:2', '--peers', '3'], /--peers/],
     [['--random-share', '-0.1'], /--random-share/],
+    [['--http', '7000', '--no-http'], /--no-http/],
+    [['--http', '70000'], /--http/],
+    [['--baseline', '--no-gossip'], /--baseline/],
   ])('refuses %j with a one-line UsageError naming the flag', (argv, re) => {
     let err: Error | undefined
     try {
@@ -172,11 +198,69 @@ describe('parseTestbedArgs', () => {
     expect(err?.message).not.toContain('\n')
   })
 
+  it('serves the live page on a free port by default; --http PORT, --no-http, --report, --baseline', () => {
+    const d = parseTestbedArgs([])
+    expect(d.http).toBe(0)
+    expect(d.baseline).toBe(false)
+    expect(d.report).toBeUndefined()
+    expect(parseTestbedArgs(['--http', '7070']).http).toBe(7070)
+    expect(parseTestbedArgs(['--no-http']).http).toBeUndefined()
+    const c = parseTestbedArgs(['--report', 'run.html', '--baseline'])
+    expect(c.report).toBe('run.html')
+    expect(c.baseline).toBe(true)
+  })
+
   it.each([
     [['--peers', '0'], /--peers/],
     [['--duration', '-3'], /--duration/],
     [['--target-accuracy', '1.5'], /--target-accuracy/],
   ])('refuses %j', (argv, re) => {
     expect(() => parseTestbedArgs(argv)).toThrow(re)
+  })
+
+  it('--byzantine K:MODE starts attackers (repeatable or a comma list); none by default', () => {
+    expect(parseTestbedArgs([]).byzantine).toBeUndefined()
+    const c = parseTestbedArgs([
+      '--byzantine',
+      '4:sign-flip',
+      '--byzantine',
+      '1:scale,1:alie',
+      '--attack-interval',
+      '200',
+    ])
+    expect(c.byzantine).toEqual([
+      { count: 4, mode: 'sign-flip' },
+      { count: 1, mode: 'scale' },
+      { count: 1, mode: 'alie' },
+    ])
+    expect(c.attackIntervalMs).toBe(200)
+    expect(c.peers).toBe(8)
+  })
+
+  it.each([
+    [['--byzantine', '4:bogus'], /--byzantine: unknown attack mode 'bogus'/],
+    [['--byzantine', 'sign-flip'], /--byzantine/],
+    [['--byzantine', '1:scale', '--no-gossip'], /--byzantine needs gossip/],
+    [['--attack-interval', '100'], /--attack-interval needs --byzantine/],
+    [['--byzantine', '1:scale', '--attack-interval', '1'], /--attack-interval/],
+  ])('refuses %j with a UsageError naming the flag', (argv, re) => {
+    expect(() => parseTestbedArgs(argv)).toThrowError(expect.objectContaining({ name: 'UsageError' }))
+    expect(() => parseTestbedArgs(argv)).toThrow(re)
+  })
+
+  it('--defences off reaches every peer and, without --merge, drops the robust steps as start does', () => {
+    expect(parseTestbedArgs([]).defences).toBeUndefined()
+    const off = parseTestbedArgs(['--defences', 'off'])
+    expect(off.defences).toBe(false)
+    expect(off.merge).toBe(parseStartArgs(['--defences', 'off']).merge)
+    expect(parseTestbedArgs(['--defences', 'off', '--merge', 'plain']).merge).toBe('plain')
+    expect(parseTestbedArgs(['--defences', 'on']).defences).toBe(true)
+    expect(() => parseTestbedArgs(['--defences', 'maybe'])).toThrow(/--defences/)
+  })
+
+  it('start has no attack mode', () => {
+    expect(() => parseStartArgs(['--byzantine', '1:scale'])).toThrowError(
+      expect.objectContaining({ name: 'UsageError' }),
+    )
   })
 })

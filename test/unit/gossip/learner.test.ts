@@ -2,7 +2,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
 import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
-import type { Merger } from '../../../src/merge/pipeline.ts'
+import type { MergeResult, Merger } from '../../../src/merge/pipeline.ts'
 import type { ModelState } from '../../../src/model/types.ts'
 
 /** A one-number "model": training adds 1 per step, so merges are visible in the value. */
@@ -157,5 +157,194 @@ describe('Learner', () => {
     const roundsWhenTimerFired = await new Promise<number>((resolve) => setTimeout(() => resolve(calls), 1))
     expect(roundsWhenTimerFired).toBeGreaterThan(0)
     expect(roundsWhenTimerFired).toBeLessThan(CAP)
+  })
+})
+
+/** A one-number model of a given value and age (what a sender pushes). */
+const model1 = (value: number, age = 1): ModelState => ({
+  arch: 'fake',
+  age,
+  tensors: [{ name: 'w', shape: [1], values: Float32Array.of(value) }],
+})
+
+/** A merger that records what it was given and averages like meanMerger. */
+function recordingMerger() {
+  const calls: number[][] = []
+  const merger: Merger = (local, received) => {
+    calls.push(received.map((r) => r.tensors[0]!.values[0]!))
+    return meanMerger(local, received)
+  }
+  return { merger, calls }
+}
+
+type Verdicts = Array<{ from: string; verdict: string; reason: string }>
+
+function idleLearner(
+  init: ConstructorParameters<typeof Learner>[1],
+  extra: Partial<ConstructorParameters<typeof Learner>[0]> = {},
+) {
+  const model = new FakeModel()
+  const verdicts: Verdicts = []
+  const { merger, calls } = recordingMerger()
+  const l = new Learner(
+    {
+      model,
+      pusher: { push: async () => 1 },
+      sampler: new UniformSampler(),
+      view: () => [],
+      merger,
+      logger: defaultLogger(),
+      onVerdict: (from, r) => verdicts.push({ from, ...r }),
+      ...extra,
+    },
+    init,
+  )
+  return { learner: l, model, verdicts, calls }
+}
+
+describe('Learner defences', () => {
+  let learner: Learner | undefined
+  afterEach(async () => learner?.stop())
+
+  it('fair share: drops one sender over its share, not the others', () => {
+    let now = 0
+    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2 } } }, { now: () => now })
+    for (let v = 1; v <= 5; v++) t.learner.receive(model1(v), 'flood')
+    t.learner.receive(model1(10), 'a')
+    t.learner.receive(model1(20), 'b')
+    t.learner.receive(model1(21), 'b')
+    expect(t.learner.stats.defences.rateLimited).toBe(3)
+    expect(t.verdicts).toEqual(
+      [3, 4, 5].map(() => ({ from: 'flood', verdict: 'ignore', reason: 'rate-limited' })),
+    )
+    t.learner.mergePending()
+    // flood's newest accepted model is its second; a and b got everything they sent.
+    expect(t.calls).toEqual([[2, 10, 21]])
+    // A second later the bucket holds one more token.
+    now = 1000
+    expect(t.learner.receive(model1(6), 'flood')).toBe(true)
+    expect(t.learner.receive(model1(7), 'flood')).toBe(false)
+    expect(t.learner.stats.defences.rateLimited).toBe(4)
+    expect(t.learner.stats.defences.byReason).toEqual({ 'rate-limited': 4 })
+  })
+
+  it('refuses an implausible age, accepts plausible growth', () => {
+    let now = 0
+    const t = idleLearner(
+      { defences: { age: { minRatePerS: 1000, rateFactor: 1, burstS: 0 }, fairShare: { ratePerS: 100 } } },
+      { now: () => now },
+    )
+    t.learner.receive(model1(1, 100), 'x')
+    now = 1000
+    t.learner.receive(model1(1, 1100), 'x') // 1000 samples in 1 s: the most allowed
+    now = 2000
+    t.learner.receive(model1(1, 1e9), 'x')
+    t.learner.receive(model1(1, 1e308), 'y') // no history, but no count of samples is that large
+    t.learner.receive(model1(1, 50), 'x') // lower again (a restart): fine
+    expect(t.verdicts).toEqual([
+      { from: 'x', verdict: 'reject', reason: 'age-implausible' },
+      { from: 'y', verdict: 'reject', reason: 'age-implausible' },
+    ])
+    expect(t.learner.stats.defences.rejected).toBe(2)
+    t.learner.mergePending()
+    expect(t.calls).toEqual([[1]])
+  })
+
+  it('reports every clip and rejection of the merge pipeline per sender', () => {
+    const t = idleLearner(
+      {},
+      {
+        merger: {
+          merge: (local: ModelState, received: ModelState[]): MergeResult => ({
+            state: meanMerger(local, [received[0]!]),
+            outcomes: [
+              { index: 0, action: 'clipped', step: 'clip', reason: 'distance-clipped' },
+              { index: 1, action: 'rejected', step: 'clip', reason: 'distance-outlier' },
+              { index: 2, action: 'clipped', step: 'age-cap', reason: 'age-capped' },
+            ],
+          }),
+        },
+      },
+    )
+    t.learner.receive(model1(1), 'noisy')
+    t.learner.receive(model1(2), 'outlier')
+    t.learner.receive(model1(3), 'old')
+    t.learner.mergePending()
+    expect(t.verdicts).toEqual([
+      { from: 'noisy', verdict: 'clip', reason: 'distance-clipped' },
+      { from: 'outlier', verdict: 'reject', reason: 'distance-outlier' },
+      { from: 'old', verdict: 'downweight', reason: 'age-capped' },
+    ])
+    const d = t.learner.stats.defences
+    expect([d.clipped, d.rejected, d.downweighted]).toEqual([1, 1, 1])
+    expect(t.learner.stats.modelsMerged).toBe(2)
+  })
+
+  it('does not apply a merge that comes out non-finite, and refuses its inputs', () => {
+    const t = idleLearner({}, { merger: () => model1(Number.NaN, 5) })
+    t.model.value = 42
+    t.learner.receive(model1(1), 'a')
+    expect(t.learner.mergePending()).toBeUndefined()
+    expect(t.model.value).toBe(42)
+    expect(t.verdicts).toEqual([{ from: 'a', verdict: 'reject', reason: 'non-finite-merge' }])
+    expect(t.learner.stats.merges).toBe(0)
+  })
+
+  it('rolls back an exploding merge to the last good model and refuses its senders', async () => {
+    const model = new FakeModel()
+    let resets = 0
+    // The loss explodes once the value leaves the range local training keeps it in.
+    model.train = async (steps: number) => {
+      await new Promise((r) => setImmediate(r))
+      model.value += steps
+      model.age += steps
+      return { samples: steps, loss: Math.abs(model.value) > 1e5 ? 1e3 : 1 }
+    }
+    const t = idleLearner(
+      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+      { model: Object.assign(model, { resetOptimizer: () => resets++ }) },
+    )
+    learner = t.learner
+    learner.start()
+    await until(() => learner!.stats.rounds >= 6)
+    learner.receive(model1(1e7, 1), 'evil')
+    await until(() => learner!.stats.defences.rollbacks === 1)
+    await until(() => learner!.stats.rounds >= 12)
+    await learner.stop()
+    expect(model.value).toBeLessThan(1e5)
+    expect(resets).toBe(1)
+    expect(t.verdicts).toEqual([{ from: 'evil', verdict: 'reject', reason: 'loss-exploded' }])
+    expect(learner.stats.defences.byReason).toEqual({ 'loss-exploded': 1 })
+  })
+
+  it('rolls back a model that training made non-finite, blaming nobody', async () => {
+    const t = idleLearner({ stepsPerRound: 1, evalIntervalMs: 1e9 })
+    const { model } = t
+    let calls = 0
+    model.train = async (steps: number) => {
+      await new Promise((r) => setImmediate(r))
+      model.value = ++calls === 3 ? Number.NaN : model.value + steps
+      model.age += steps
+      return { samples: steps, loss: 1 }
+    }
+    learner = t.learner
+    learner.start()
+    await until(() => learner!.stats.rounds >= 6)
+    await learner.stop()
+    expect(Number.isFinite(model.value)).toBe(true)
+    expect(learner.stats.defences.rollbacks).toBe(1)
+    expect(t.verdicts).toEqual([])
+    // What a checkpoint would save is never the non-finite model.
+    model.value = Number.NaN
+    expect(Number.isFinite(learner.checkpointState().tensors[0]!.values[0]!)).toBe(true)
+  })
+
+  it('with defences off, drops nothing and applies what the merger returns', () => {
+    const t = idleLearner({ defences: false }, { merger: () => model1(Number.NaN, 5) })
+    for (let v = 0; v < 10; v++) t.learner.receive(model1(v, 10 ** (v * 30)), 'flood')
+    t.learner.mergePending()
+    expect(Number.isNaN(t.model.value)).toBe(true)
+    expect(t.verdicts).toEqual([])
+    expect(t.learner.stats.defences.rateLimited).toBe(0)
   })
 })

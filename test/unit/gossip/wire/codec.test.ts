@@ -46,7 +46,7 @@ function rawHeader(fields: Partial<ModelHeader>): Uint8Array {
     arch: 'mlp-test',
     age: 1,
     codec: RAW_F32.id,
-    tensors: LAYOUT.map((t) => ({ name: t.name, shape: [...t.shape] })),
+    tensors: LAYOUT.map((t) => ({ name: t.name, shape: [...t.shape], slices: [] })),
     ...fields,
   })
 }
@@ -274,7 +274,7 @@ describe('header validation', () => {
     ['the largest unknown codec', () => rawHeader({ codec: 2 ** 32 - 1 }), EXPECT, 'UnsupportedCodecError'],
     [
       'one tensor too few',
-      () => rawHeader({ tensors: [{ name: 'dense_0/kernel', shape: [3, 2] }] }),
+      () => rawHeader({ tensors: [{ name: 'dense_0/kernel', shape: [3, 2], slices: [] }] }),
       EXPECT,
       'ShapeMismatchError',
     ],
@@ -283,8 +283,8 @@ describe('header validation', () => {
       () =>
         rawHeader({
           tensors: [
-            { name: 'dense_0/kernel', shape: [3, 2] },
-            { name: 'other', shape: [2] },
+            { name: 'dense_0/kernel', shape: [3, 2], slices: [] },
+            { name: 'other', shape: [2], slices: [] },
           ],
         }),
       EXPECT,
@@ -295,8 +295,8 @@ describe('header validation', () => {
       () =>
         rawHeader({
           tensors: [
-            { name: 'dense_0/kernel', shape: [2, 3] },
-            { name: 'dense_0/bias', shape: [2] },
+            { name: 'dense_0/kernel', shape: [2, 3], slices: [] },
+            { name: 'dense_0/bias', shape: [2], slices: [] },
           ],
         }),
       EXPECT,
@@ -304,20 +304,20 @@ describe('header validation', () => {
     ],
     [
       'a huge declared size',
-      () => rawHeader({ tensors: [{ name: 'x', shape: [1_000_000, 1_000_000] }] }),
+      () => rawHeader({ tensors: [{ name: 'x', shape: [1_000_000, 1_000_000], slices: [] }] }),
       { task: 'mnist' },
       'FrameTooLargeError',
     ],
     [
       'a size just over the configured limit',
-      () => rawHeader({ tensors: [{ name: 'x', shape: [1025] }] }),
+      () => rawHeader({ tensors: [{ name: 'x', shape: [1025], slices: [] }] }),
       { task: 'mnist', maxFrameBytes: 4096 },
       'FrameTooLargeError',
     ],
     ['no tensors', () => rawHeader({ tensors: [] }), { task: 'mnist' }, 'MalformedFrameError'],
     [
       'a zero dimension',
-      () => rawHeader({ tensors: [{ name: 'x', shape: [0, 3] }] }),
+      () => rawHeader({ tensors: [{ name: 'x', shape: [0, 3], slices: [] }] }),
       { task: 'mnist' },
       'MalformedFrameError',
     ],
@@ -326,8 +326,8 @@ describe('header validation', () => {
       () =>
         rawHeader({
           tensors: [
-            { name: 'x', shape: [1] },
-            { name: 'x', shape: [1] },
+            { name: 'x', shape: [1], slices: [] },
+            { name: 'x', shape: [1], slices: [] },
           ],
         }),
       { task: 'mnist' },
@@ -335,7 +335,7 @@ describe('header validation', () => {
     ],
     [
       'an empty name',
-      () => rawHeader({ tensors: [{ name: '', shape: [1] }] }),
+      () => rawHeader({ tensors: [{ name: '', shape: [1], slices: [] }] }),
       { task: 'mnist' },
       'MalformedFrameError',
     ],
@@ -390,8 +390,8 @@ describe('header validation', () => {
       verdict(
         rawHeader({
           tensors: [
-            { name: 'dense_0/kernel', shape: [2, 3] },
-            { name: 'dense_0/bias', shape: [2] },
+            { name: 'dense_0/kernel', shape: [2, 3], slices: [] },
+            { name: 'dense_0/bias', shape: [2], slices: [] },
           ],
         }),
       ),
@@ -521,7 +521,7 @@ describe('FrameDecoder', () => {
   })
 
   it('rejects a declared size over the limit before allocating it', () => {
-    const header = rawHeader({ tensors: [{ name: 'x', shape: [4_000_000_000, 4] }] })
+    const header = rawHeader({ tensors: [{ name: 'x', shape: [4_000_000_000, 4], slices: [] }] })
     const d = new FrameDecoder({ task: 'mnist' })
     expect(errorName(() => d.push(new Uint8Array([...encodeVarint(header.byteLength), ...header])))).toBe(
       'FrameTooLargeError',

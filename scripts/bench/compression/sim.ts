@@ -1,0 +1,175 @@
+/**
+ * bench:merge's simulation (16 peers in one process, the daemon's training and merge code) with
+ * the wire in the loop: every push is encoded by the daemon's codec (one encoder per peer, so
+ * top-k and partial keep their reference and error feedback as in the exchange), decoded as a
+ * receiver does (masks included) and merged by the daemon's pipeline. Bytes are the frames'
+ * real sizes. With a budget, each peer has an UploadBudget on a clock where one local step is
+ * one second: a cycle pushes while the budget is not in debt, up to the learner's per-round cap.
+ */
+import { LEARNER_DEFAULTS } from '../../../src/gossip/learner.ts'
+import { UploadBudget } from '../../../src/gossip/upload-budget.ts'
+import { decodeFrame, encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
+import { parseCodecSpec } from '../../../src/gossip/wire/codecs/index.ts'
+import type { MaskedState } from '../../../src/merge/masks.ts'
+import { createMergePipeline } from '../../../src/merge/merger.ts'
+import type { MergeMode } from '../../../src/merge/registry.ts'
+import { createRng, hashSeed } from '../../../src/util/rng.ts'
+import { evalPeers, Peer, type SimConfig, type SimData, type SimLogger, samplePeers, TAIL_POINTS } from '../merge/sim.ts'
+
+/** One evaluation of all peers. */
+export interface BytesPoint {
+  step: number
+  /** Mean over peers of the bytes each sent so far. */
+  bytes: number
+  accuracy: number
+  min: number
+  max: number
+}
+
+/** What one run is. */
+export interface CodecRun {
+  /** Codec spec (`raw-f32`, `partial:0.1+int8`, ...). */
+  codec: string
+  mode: MergeMode
+  init: 'independent' | 'shared'
+  /** Upload budget in bytes per local step and peer; undefined: fanout pushes per cycle. */
+  budgetPerStep?: number
+  /** Free-form tag for the tables (the question the run answers). */
+  group: string
+}
+
+export interface CodecRow extends CodecRun {
+  curve: BytesPoint[]
+  finalAccuracy: number
+  tailAccuracy: number
+  minAccuracy: number
+  /** Mean bytes per peer over the run. */
+  bytesPerPeer: number
+  pushesPerPeer: number
+  /** Mean frame size. */
+  frameBytes: number
+  /** Share of the model's coordinates a frame carries (1 for dense codecs). */
+  carried: number
+  wallSeconds: number
+}
+
+const TASK = 'bench'
+
+/** Runs one codec row; see the module comment. */
+export async function runCodec(cfg: SimConfig, data: SimData, run: CodecRun, log: SimLogger): Promise<CodecRow> {
+  const t0 = performance.now()
+  const peers = data.shares.map(
+    (share, p) =>
+      new Peer(
+        cfg,
+        share,
+        run.init === 'shared' ? hashSeed(cfg.seed, 'init') : hashSeed(cfg.seed, 'init', p),
+        hashSeed(cfg.seed, 'train', p),
+      ),
+  )
+  const encoders = peers.map((_, p) => parseCodecSpec(run.codec, { seed: hashSeed(cfg.seed, 'codec', p) }))
+  const mergers = peers.map((_, p) =>
+    createMergePipeline({ mode: run.mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
+  )
+  let step = 0
+  const budgets =
+    run.budgetPerStep === undefined
+      ? undefined
+      : peers.map(
+          () =>
+            new UploadBudget({
+              bytesPerSecond: run.budgetPerStep!,
+              // A cycle's worth, as the daemon's second's worth covers a round or more.
+              burstBytes: run.budgetPerStep! * cfg.steps,
+              now: () => step * 1000,
+            }),
+        )
+  const rng = createRng(hashSeed(cfg.seed, 'sample'))
+  const sent = new Float64Array(peers.length)
+  let pushes = 0
+  let carriedSum = 0
+  const curve: BytesPoint[] = []
+  try {
+    const layout = layoutOf(peers[0]!.state())
+    const expect = { task: TASK, layout }
+    for (let c = 1; c <= cfg.cycles; c++) {
+      for (const peer of peers) await peer.train(cfg.steps)
+      step = c * cfg.steps
+      const snapshots = peers.map((peer) => peer.state())
+      const inbox: MaskedState[][] = peers.map(() => [])
+      peers.forEach((_, p) => {
+        const budget = budgets?.[p]
+        const cap = budget === undefined ? cfg.fanout : LEARNER_DEFAULTS.maxPushesPerRound
+        if (budget !== undefined && !budget.canSend()) return
+        for (const q of samplePeers(rng, peers.length, p, cap)) {
+          if (budget !== undefined && !budget.canSend()) break
+          const frame = encodeFrame(snapshots[p]!, { task: TASK, codec: encoders[p]! })
+          budget?.charge(frame.byteLength)
+          sent[p] += frame.byteLength
+          pushes++
+          const got = decodeFrame(frame, expect).state
+          carriedSum += carried(got)
+          inbox[q]!.push(got)
+        }
+      })
+      peers.forEach((peer, p) => {
+        if (inbox[p]!.length === 0) return
+        peer.load(mergers[p]!.merge(snapshots[p]!, inbox[p]!).state)
+      })
+      if (c % cfg.evalEvery === 0 || c === cfg.cycles) {
+        const acc = await evalPeers(
+          peers.map((p) => p.model),
+          data.evalSet,
+        )
+        const bytes = sent.reduce((a, b) => a + b, 0) / peers.length
+        curve.push({ step, bytes, accuracy: acc.mean, min: acc.min, max: acc.max })
+        log(
+          `  ${run.codec}${run.budgetPerStep === undefined ? '' : ` @${run.budgetPerStep.toFixed(0)} B/step`} ${run.mode}/${run.init} step ${step}: ${(bytes / 1e6).toFixed(2)} MB/peer, mean ${acc.mean.toFixed(4)} [${acc.min.toFixed(3)}, ${acc.max.toFixed(3)}]`,
+        )
+      }
+    }
+  } finally {
+    for (const peer of peers) peer.dispose()
+  }
+  const last = curve[curve.length - 1]!
+  const tail = curve.slice(-TAIL_POINTS)
+  const total = sent.reduce((a, b) => a + b, 0)
+  return {
+    ...run,
+    curve,
+    finalAccuracy: last.accuracy,
+    tailAccuracy: tail.reduce((s, p) => s + p.accuracy, 0) / tail.length,
+    minAccuracy: last.min,
+    bytesPerPeer: total / peers.length,
+    pushesPerPeer: pushes / peers.length,
+    frameBytes: pushes > 0 ? total / pushes : 0,
+    carried: pushes > 0 ? carriedSum / pushes : 0,
+    wallSeconds: (performance.now() - t0) / 1000,
+  }
+}
+
+/** Share of the coordinates a decoded frame carries. */
+function carried(state: MaskedState): number {
+  let total = 0
+  let got = 0
+  state.tensors.forEach((t, i) => {
+    total += t.values.length
+    const m = state.masks?.[i]
+    if (m === undefined) got += t.values.length
+    else for (let k = 0; k < m.length; k++) got += m[k]!
+  })
+  return got / total
+}
+
+/** Bytes per peer at which the row first reaches `target` mean accuracy (interpolated between evaluations). */
+export function bytesToReach(row: { curve: readonly BytesPoint[] }, target: number): number | undefined {
+  let prev = { bytes: 0, accuracy: 0 }
+  for (const p of row.curve) {
+    if (p.accuracy >= target) {
+      if (p.accuracy === prev.accuracy) return p.bytes
+      return prev.bytes + ((target - prev.accuracy) / (p.accuracy - prev.accuracy)) * (p.bytes - prev.bytes)
+    }
+    prev = p
+  }
+  return undefined
+}

@@ -1,0 +1,190 @@
+/**
+ * Selection codecs: which coordinates of each tensor a frame carries (topk:
+ * single coordinates; partial: whole hidden units). The values of the carried
+ * coordinates travel in a value codec (raw-f32, f16, int8) as one block per
+ * tensor, so `partial:0.1+int8` is the partial selection with int8 values.
+ *
+ * Payload of a sparse frame: first the index section (topk only: each tensor's
+ * carried coordinates as flat indices, strictly increasing, little-endian, in
+ * the fewest bytes that hold the tensor's largest index), then the value
+ * codec's payload over the blocks. Everything the payload's size depends on is
+ * in the header (topk's per-tensor counts, partial's unit lists), so it is
+ * known and bounded before anything is allocated.
+ *
+ * Frames carry absolute values, not deltas: a receiver with a different model
+ * (another initialisation) has no base a delta could apply to, so it merges the
+ * carried coordinates and keeps its own values for the others.
+ *
+ * Senders keep one reference for all destinations: the value each coordinate
+ * had when it was last sent to anyone (as receivers decode it), zero before the
+ * first push. A selector picks the coordinates (or units) that moved most since
+ * then, and what it does not send keeps moving away from the reference until it
+ * is picked: error feedback, in absolute values. Gossip forwards what one peer
+ * got to others, so a per-destination reference (one model copy per peer, and
+ * a peer is picked again only after many rounds) would cost memory without
+ * covering anything the global one does not: every coordinate that changes
+ * leaves this node eventually. A push that fails still counts as sent.
+ */
+import type { NamedTensor } from '../../../model/types.ts'
+import type { TensorLayout } from '../codec.ts'
+import type { ModelHeader } from '../model.ts'
+import { valueCount } from './util.ts'
+
+/** Units of one permutation group along one axis (a partial frame's Slice, validated). */
+export interface UnitSlice {
+  axis: number
+  /** Blocks of the group's units along the axis (>= 1). */
+  repeat: number
+  /** Contiguous elements per unit within a block (>= 1). */
+  stride: number
+  /** The units carried, strictly increasing. */
+  index: number[]
+}
+
+/** What the header says one tensor carries (the TensorInfo fields a selection uses). */
+export interface CarriedInfo {
+  /** topk: coordinates carried. */
+  count?: number
+  /** partial: units carried along axes; none: the whole tensor. */
+  slices?: UnitSlice[]
+}
+
+/** One tensor's carried coordinates, validated against its shape. */
+export interface CarriedTensor extends CarriedInfo {
+  /** Values the payload carries for this tensor. */
+  count: number
+  /** Shape of the block of carried values as the value codec sees it. */
+  blockShape: number[]
+  /** Bytes of this tensor's coordinate indices in the payload's index section. */
+  indexBytes: number
+}
+
+/** The coordinates a selector picked for one tensor. */
+export interface SelectedTensor {
+  info: CarriedInfo
+  /** Flat indices of the carried values, strictly increasing; undefined: all of them. */
+  positions: Int32Array | undefined
+  blockShape: number[]
+}
+
+/** The sender's side of a selection codec: keeps the reference between pushes. */
+export interface Selector {
+  /** The spec part it was built from, e.g. `topk:0.1`. */
+  readonly spec: string
+  /** What to send of these tensors (does not change the reference). */
+  select(tensors: readonly NamedTensor[]): SelectedTensor[]
+  /** Records what was sent: `decoded[i]` are tensor i's carried values as receivers decode them. */
+  commit(selected: readonly SelectedTensor[], decoded: readonly Float32Array[]): void
+}
+
+/** A selection codec; see the module comment. */
+export interface SelectionCodec {
+  /** Name in a codec spec (`topk:0.1`). */
+  readonly name: string
+  /** Value of the header's `selection` field: unique, never 0 (0 is dense). */
+  readonly id: number
+  /**
+   * Validates what the header says one tensor carries (typed errors: SparseCountError,
+   * UnknownUnitError, UnsortedIndexError, DuplicateIndexError, MalformedFrameError).
+   * Allocates nothing in proportion to the tensor.
+   */
+  carried(layout: TensorLayout, info: ModelHeader.TensorInfo): CarriedTensor
+  /** The sender's side for `name:arg`; throws InvalidCodecSpecError on a bad argument. */
+  createSelector(arg: string | undefined): Selector
+}
+
+/** Bytes of one flat index of a tensor of `size` values: the fewest that hold `size - 1`. */
+export function indexWidth(size: number): number {
+  if (size <= 0x100) return 1
+  if (size <= 0x10000) return 2
+  if (size <= 0x1000000) return 3
+  return 4
+}
+
+/** The values at `positions` (all of them, copied, when undefined). */
+export function gather(values: Float32Array, positions: Int32Array | undefined): Float32Array {
+  if (positions === undefined) return values
+  const out = new Float32Array(positions.length)
+  for (let j = 0; j < positions.length; j++) out[j] = values[positions[j]!]!
+  return out
+}
+
+/** Flat indices whose mask byte is set, increasing. */
+export function maskPositions(mask: Uint8Array): Int32Array {
+  let n = 0
+  for (let k = 0; k < mask.length; k++) n += mask[k]!
+  const out = new Int32Array(n)
+  let j = 0
+  for (let k = 0; k < mask.length; k++) if (mask[k] === 1) out[j++] = k
+  return out
+}
+
+/** Row-major [outer, len, inner] view of a shape around `axis`. */
+function around(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
+  let outer = 1
+  for (let i = 0; i < axis; i++) outer *= shape[i]!
+  let inner = 1
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!
+  return { outer, len: shape[axis]!, inner }
+}
+
+/** The axis positions (of `repeat * units * stride`) that belong to the listed units. */
+export function slicePositions(slice: UnitSlice, len: number): Int32Array {
+  const units = len / (slice.repeat * slice.stride)
+  const out = new Int32Array(slice.repeat * slice.index.length * slice.stride)
+  let j = 0
+  for (let b = 0; b < slice.repeat; b++) {
+    for (const u of slice.index) {
+      const start = (b * units + u) * slice.stride
+      for (let s = 0; s < slice.stride; s++) out[j++] = start + s
+    }
+  }
+  return out.sort()
+}
+
+/** Marks (1) every coordinate of a tensor whose index along some slice's axis belongs to a listed unit. */
+export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]): Uint8Array {
+  const mask = new Uint8Array(valueCount(shape))
+  for (const slice of slices) {
+    const { outer, len, inner } = around(shape, slice.axis)
+    const at = slicePositions(slice, len)
+    for (let o = 0; o < outer; o++) {
+      for (const l of at) mask.fill(1, (o * len + l) * inner, (o * len + l + 1) * inner)
+    }
+  }
+  return mask
+}
+
+/**
+ * Coordinates the slices carry, without building the mask: the ones left out are those
+ * outside every slice, (size / prod len_a) * prod (len_a - carried_a) for slices on distinct axes.
+ */
+export function sliceCount(shape: readonly number[], slices: readonly UnitSlice[]): number {
+  const size = valueCount(shape)
+  let rest = size
+  for (const s of slices) {
+    const len = shape[s.axis]!
+    rest = (rest / len) * (len - s.repeat * s.index.length * s.stride)
+  }
+  return size - rest
+}
+
+/**
+ * The block shape a value codec sees for a tensor's carried values: the tensor's own shape when
+ * it is carried whole, the sub-tensor when one axis is sliced (its coordinates in row-major
+ * order are the sub-tensor's), else a flat list.
+ */
+export function blockShapeOf(
+  shape: readonly number[],
+  slices: readonly UnitSlice[],
+  count: number,
+): number[] {
+  if (slices.length === 0) return [...shape]
+  if (slices.length === 1) {
+    const s = slices[0]!
+    const out = [...shape]
+    out[s.axis] = s.repeat * s.index.length * s.stride
+    return out
+  }
+  return [count]
+}

@@ -1,0 +1,127 @@
+/**
+ * Partial inputs: a received model that carries only some coordinates (a top-k or
+ * partial-units frame) has a mask per tensor, 1 where a value was received. A merge
+ * touches only those coordinates; the others keep the local values.
+ *
+ * The pipeline's invariant (./pipeline.ts): inside a merge, a partial input holds the
+ * local model's value at every coordinate it does not carry. A step that ignores masks
+ * therefore sees "no change" there: its distance to the local model, its clipped update
+ * and its average are those of the carried coordinates alone.
+ */
+
+import { axisView, groupSizes, type PermutationSpec } from '../model/permutation.ts'
+import type { ModelState, NamedTensor } from '../model/types.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+
+/** Per tensor, 1 where the value was received; undefined: the whole tensor. */
+export type TensorMasks = readonly (Uint8Array | undefined)[]
+
+/** A model state that may carry only some coordinates (`masks` absent: all of them). */
+export interface MaskedState extends ModelState {
+  masks?: TensorMasks
+}
+
+/** Throws InvalidArgumentError unless `masks` has one entry per tensor of the right length (0/1 bytes). */
+export function checkMasks(state: ModelState, masks: TensorMasks): void {
+  if (masks.length !== state.tensors.length) {
+    throw new InvalidArgumentError(`${masks.length} masks for ${state.tensors.length} tensors`)
+  }
+  masks.forEach((m, i) => {
+    if (m !== undefined && m.length !== state.tensors[i]!.values.length) {
+      throw new InvalidArgumentError(`mask of ${state.tensors[i]!.name} has ${m.length} entries`)
+    }
+  })
+}
+
+/** True when `masks` leaves some coordinate out. */
+export function isPartial(masks: TensorMasks | undefined): masks is TensorMasks {
+  return masks?.some((m) => m?.includes(0)) === true
+}
+
+/** `state` with the local value at every coordinate its masks leave out (fresh arrays where changed). */
+export function fillUncarried(local: ModelState, state: ModelState, masks: TensorMasks): ModelState {
+  const tensors = state.tensors.map((t, i): NamedTensor => {
+    const m = masks[i]
+    if (m === undefined) return t
+    const l = local.tensors[i]!.values
+    const values = t.values.slice()
+    for (let k = 0; k < values.length; k++) if (m[k] === 0) values[k] = l[k]!
+    return { name: t.name, shape: [...t.shape], values }
+  })
+  return { arch: state.arch, age: state.age, tensors }
+}
+
+/** Share of the model's coordinates the masks carry, in [0, 1]. */
+export function carriedFraction(state: ModelState, masks: TensorMasks | undefined): number {
+  if (masks === undefined) return 1
+  let total = 0
+  let carried = 0
+  state.tensors.forEach((t, i) => {
+    total += t.values.length
+    const m = masks[i]
+    if (m === undefined) carried += t.values.length
+    else for (let k = 0; k < m.length; k++) carried += m[k]!
+  })
+  return total === 0 ? 1 : carried / total
+}
+
+/**
+ * Per tensor, the union of several inputs' masks: undefined when one of them carries the whole
+ * tensor, else 1 where any of them carried a value.
+ */
+export function unionMasks(list: readonly (TensorMasks | undefined)[], tensors: number): TensorMasks {
+  const out: (Uint8Array | undefined)[] = []
+  for (let i = 0; i < tensors; i++) {
+    let union: Uint8Array | undefined
+    let whole = false
+    for (const masks of list) {
+      const m = masks?.[i]
+      if (m === undefined) {
+        whole = true
+        break
+      }
+      if (union === undefined) union = m.slice()
+      else for (let k = 0; k < m.length; k++) union[k]! |= m[k]!
+    }
+    out.push(whole ? undefined : union)
+  }
+  return out
+}
+
+/**
+ * The units of `group` a partial input carries whole: a unit is present when every coordinate
+ * of it, along every axis the group acts on, was received. A top-k input rarely carries a
+ * whole unit; a partial-units input carries exactly the units it sent.
+ */
+export function presentUnits(
+  state: ModelState,
+  masks: TensorMasks,
+  spec: PermutationSpec,
+  group: string,
+): Uint8Array {
+  const size = groupSizes(spec).get(group)
+  if (size === undefined) throw new InvalidArgumentError(`unknown group ${group}`)
+  const present = new Uint8Array(size).fill(1)
+  for (const ax of spec.axes) {
+    if (ax.group !== group) continue
+    const i = state.tensors.findIndex((t) => t.name === ax.tensor)
+    const m = masks[i]
+    if (m === undefined) continue
+    const { outer, len, inner } = axisView(state.tensors[i]!.shape, ax.axis)
+    const stride = ax.stride ?? 1
+    for (let o = 0; o < outer; o++) {
+      for (let l = 0; l < len; l++) {
+        const u = Math.floor(l / stride) % size
+        if (present[u] === 0) continue
+        const base = (o * len + l) * inner
+        for (let k = base; k < base + inner; k++) {
+          if (m[k] === 0) {
+            present[u] = 0
+            break
+          }
+        }
+      }
+    }
+  }
+  return present
+}

@@ -1,0 +1,131 @@
+/**
+ * Averaging, age and variance correction when some inputs are partial (./masks.ts).
+ *
+ * - Average: each coordinate is the weighted mean of the local model and the inputs
+ *   that carried it, their age weights renormalised over those: with one input, a
+ *   carried coordinate gets `(1 - a) * local + a * received` (a = t_r / (t + t_r)) as in
+ *   a whole merge, and every other coordinate keeps its local value exactly.
+ * - Age: a partial input moves the merged age towards its own in proportion to the
+ *   share of coordinates it carried: `t + fraction * max(0, t_r - t)`; a whole input
+ *   counts with its full age (the merged age is the largest of these, as for whole
+ *   merges). A tenth of a model does not bring its sender's whole experience.
+ * - Variance correction: per tensor, only the coordinates some input carried are
+ *   rescaled, around their mean, to the weighted variance the merge's models have on
+ *   those same coordinates; the others are left as they are.
+ */
+
+import type { ModelState } from '../model/types.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { carriedFraction, type TensorMasks, unionMasks } from './masks.ts'
+import {
+  correctVariance,
+  DEFAULT_VARIANCE_EPSILON,
+  meanVariance,
+  type VarianceCorrectionOptions,
+} from './varcorr.ts'
+
+/**
+ * Weighted mean of same-layout states (local first) where state s counts at a coordinate only
+ * if its mask carries it (the local model always does); coordinates that only zero-weight
+ * states carry keep the local value. Pure; the result takes the local arch and `age`.
+ */
+export function maskedAverage(
+  states: readonly ModelState[],
+  weights: readonly number[],
+  masks: readonly (TensorMasks | undefined)[],
+  age: number,
+): ModelState {
+  if (states.length === 0 || states.length !== weights.length || masks.length !== states.length) {
+    throw new InvalidArgumentError(
+      `${states.length} states, ${weights.length} weights, ${masks.length} masks`,
+    )
+  }
+  const local = states[0]!
+  const tensors = local.tensors.map((t, i) => {
+    const n = t.values.length
+    const acc = new Float64Array(n)
+    const wsum = new Float64Array(n)
+    states.forEach((s, j) => {
+      const w = weights[j]!
+      if (w === 0) return
+      const v = s.tensors[i]!.values
+      const m = j === 0 ? undefined : masks[j]?.[i]
+      if (m === undefined) {
+        for (let k = 0; k < n; k++) {
+          acc[k] += w * v[k]!
+          wsum[k] += w
+        }
+      } else {
+        for (let k = 0; k < n; k++) {
+          if (m[k] === 0) continue
+          acc[k] += w * v[k]!
+          wsum[k] += w
+        }
+      }
+    })
+    const values = new Float32Array(n)
+    for (let k = 0; k < n; k++) values[k] = wsum[k]! > 0 ? acc[k]! / wsum[k]! : t.values[k]!
+    return { name: t.name, shape: [...t.shape], values }
+  })
+  return { arch: local.arch, age, tensors }
+}
+
+/** The merged age (module comment): the largest of the local age and each input's full or partial claim. */
+export function partialMergedAge(
+  states: readonly ModelState[],
+  masks: readonly (TensorMasks | undefined)[],
+): number {
+  const local = states[0]!.age
+  let age = local
+  states.forEach((s, j) => {
+    if (j === 0) return
+    const fraction = carriedFraction(s, masks[j])
+    age = Math.max(age, fraction === 1 ? s.age : local + fraction * Math.max(0, s.age - local))
+  })
+  return age
+}
+
+/**
+ * Variance correction of `merged` (module comment): tensors some input carried whole are
+ * corrected as by correctVariance; in the others only the carried coordinates move.
+ */
+export function correctVarianceMasked(
+  merged: ModelState,
+  states: readonly ModelState[],
+  weights: readonly number[],
+  masks: readonly (TensorMasks | undefined)[],
+  options: VarianceCorrectionOptions = {},
+): ModelState {
+  const whole = correctVariance(merged, states, weights, options)
+  const union = unionMasks(masks.slice(1), merged.tensors.length)
+  const target = options.target ?? 'inputs'
+  const blend = target === 'inputs' ? 0 : target === 'local' ? 1 : target.blend
+  const epsilon = options.epsilon ?? DEFAULT_VARIANCE_EPSILON
+  const biases = options.biases ?? false
+  const tensors = merged.tensors.map((t, i) => {
+    const m = union[i]
+    if (m === undefined) return whole.tensors[i]!
+    const values = t.values.slice()
+    if (!biases && t.shape.length <= 1) return { name: t.name, shape: [...t.shape], values }
+    const at: number[] = []
+    for (let k = 0; k < m.length; k++) if (m[k] === 1) at.push(k)
+    if (at.length <= 1) return { name: t.name, shape: [...t.shape], values }
+    const pick = (v: Float32Array): Float32Array => Float32Array.from(at, (k) => v[k]!)
+    const local = meanVariance(pick(states[0]!.tensors[i]!.values)).variance
+    let others = 0
+    if (blend < 1) {
+      states.forEach((s, j) => {
+        const w = weights[j]!
+        if (w !== 0) others += w * (j === 0 ? local : meanVariance(pick(s.tensors[i]!.values)).variance)
+      })
+    }
+    const goal = blend * local + (1 - blend) * others
+    const { mean, variance } = meanVariance(pick(t.values))
+    if (variance + epsilon > 0) {
+      const scale = Math.sqrt((goal + epsilon) / (variance + epsilon))
+      for (const k of at) values[k] = (t.values[k]! - mean) * scale + mean
+    }
+    return { name: t.name, shape: [...t.shape], values }
+  })
+  return { arch: merged.arch, age: merged.age, tensors }
+}
