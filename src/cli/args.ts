@@ -16,6 +16,7 @@ import { UsageError } from '../node/errors.ts'
 import { type AttackerGroup, parseByzantineSpecs } from '../testbed/attack/modes.ts'
 import type { TestbedConfig } from '../testbed/config.ts'
 import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
+import { formatHelp, parserOptions, START_FLAGS, TESTBED_FLAGS } from './options.ts'
 
 /** `start`'s flags: a daemon's config plus the testbed facility that wraps it. */
 export interface StartArgs extends StartConfig {
@@ -23,21 +24,17 @@ export interface StartArgs extends StartConfig {
   wanLinks?: string
 }
 
-export const START_USAGE = `usage: gossip-learn start [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--data-dir DIR]
-       [--dataset mnist|fashion-mnist|idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS|csv:TRAIN,TEST]
-       [--model mlp|cnn] [--hidden N] [--partition iid|dirichlet:A|shards:K]
-       [--peer-index I --peer-count N] [--seed S] [--init-seed S] [--http PORT] [--http-host HOST]
-       [--merge robust|align+robust|plain|align|varcorr|align+varcorr|STEP,...] [--defences on|off]
-       [--sampler uniform|topology] [--random-share R]
-       [--steps-per-round K] [--fanout F] [--no-gossip] [--batch-size B] [--lr LR] [--eval-size N]
-       [--codec raw-f32|f16|int8|topk:F|partial:F[+VALUES]] [--max-upload RATE] [--checkpoint-interval SECONDS] [--json-status] [--wan-links FILE (testbed facility)]`
+export const START_USAGE = formatHelp(
+  'start',
+  'Run one peer: train on its data share, push the model to sampled peers, merge what arrives.',
+  START_FLAGS,
+)
 
-export const TESTBED_USAGE = `usage: gossip-learn testbed [--peers N] [--duration SECONDS] [--target-accuracy A]
-       [--dataset SPEC] [--model mlp|cnn] [--hidden N] [--partition SPEC] [--seed S] [--init-seed S]
-       [--merge MODE] [--sampler uniform|topology] [--random-share R] [--steps-per-round K]
-       [--fanout F] [--eval-size N] [--no-gossip] [--codec SPEC] [--max-upload RATE] [--regions NAME:N,...]
-       [--links FILE] [--json FILE] [--report FILE.html] [--baseline] [--http PORT | --no-http]
-       [--keep-dir DIR] [--defences on|off] [--byzantine K:MODE[,K:MODE...]]... [--attack-interval MS]`
+export const TESTBED_USAGE = formatHelp(
+  'testbed',
+  'Run N real peers on 127.0.0.1 (the first is the bootstrap) and report how they learn.',
+  TESTBED_FLAGS,
+)
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
@@ -153,24 +150,6 @@ function multiaddrs(v: Values, name: string, requirePeerId: boolean): string[] {
   return list
 }
 
-const LEARN_OPTIONS = {
-  dataset: { type: 'string' },
-  model: { type: 'string' },
-  hidden: { type: 'string' },
-  partition: { type: 'string' },
-  seed: { type: 'string' },
-  'init-seed': { type: 'string' },
-  merge: { type: 'string' },
-  sampler: { type: 'string' },
-  'random-share': { type: 'string' },
-  codec: { type: 'string' },
-  'max-upload': { type: 'string' },
-  'steps-per-round': { type: 'string' },
-  fanout: { type: 'string' },
-  'eval-size': { type: 'string' },
-  'no-gossip': { type: 'boolean' },
-} as const
-
 function learnFlags(v: Values) {
   return {
     dataset: datasetFlag(v) ?? LEARN_DEFAULTS.dataset,
@@ -192,23 +171,7 @@ function learnFlags(v: Values) {
 }
 
 export function parseStartArgs(argv: string[]): StartArgs {
-  const v = parse(argv, {
-    ...LEARN_OPTIONS,
-    listen: { type: 'string', multiple: true },
-    bootstrap: { type: 'string', multiple: true },
-    'data-dir': { type: 'string' },
-    'peer-index': { type: 'string' },
-    'peer-count': { type: 'string' },
-    http: { type: 'string' },
-    'http-host': { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    'checkpoint-interval': { type: 'string' },
-    'status-interval': { type: 'string' },
-    'json-status': { type: 'boolean' },
-    'wan-links': { type: 'string' },
-    defences: { type: 'string' },
-  })
+  const v = parse(argv, parserOptions(START_FLAGS))
   const learn = learnFlags(v)
   // --defences off: the learner's defences off and, unless --merge says otherwise, the pipeline without the robust steps.
   const defences = (oneOf(v, 'defences', ['on', 'off'] as const) ?? 'on') === 'on'
@@ -258,24 +221,7 @@ function regionTotal(spec: string, known: boolean): number {
 }
 
 export function parseTestbedArgs(argv: string[]): TestbedConfig {
-  const v = parse(argv, {
-    ...LEARN_OPTIONS,
-    peers: { type: 'string' },
-    duration: { type: 'string' },
-    'target-accuracy': { type: 'string' },
-    json: { type: 'string' },
-    poll: { type: 'string' },
-    'keep-dir': { type: 'string' },
-    regions: { type: 'string' },
-    links: { type: 'string' },
-    http: { type: 'string' },
-    'no-http': { type: 'boolean' },
-    report: { type: 'string' },
-    baseline: { type: 'boolean' },
-    byzantine: { type: 'string', multiple: true },
-    'attack-interval': { type: 'string' },
-    defences: { type: 'string' },
-  })
+  const v = parse(argv, parserOptions(TESTBED_FLAGS))
   if (v['no-http'] === true && v.http !== undefined) {
     throw new UsageError('--http and --no-http exclude each other')
   }

@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../node/errors.ts'
-import { START_USAGE, TESTBED_USAGE } from './args.ts'
 import { start } from './start.ts'
 import { testbed } from './testbed.ts'
 
@@ -13,11 +12,7 @@ const HELP = `gossip-learn: a fully decentralized gossip learning node (libp2p +
 commands:
   start     run a peer daemon (trains on its data share, gossips its model)
   testbed   run N real peers on 127.0.0.1 and report how they learn
-  help      this text; 'gossip-learn <command> --help' for a command's flags
-
-${START_USAGE}
-
-${TESTBED_USAGE}
+  help      this text; 'gossip-learn <command> --help' lists a command's flags and defaults
 `
 
 function version(): string {
