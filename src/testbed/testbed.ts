@@ -77,6 +77,8 @@ export interface PeerResult {
   rejected?: Record<string, number>
   /** Models accepted, by sender peer id (who sent to whom). */
   modelsReceivedFrom?: Record<string, number>
+  /** The learner's defences: clips, rejections, drops and rollbacks by reason. */
+  defences?: NodeStatus['defences']
   /** Bytes sent over emulated links, by destination region (emulation only). */
   bytesSentByRegion?: Record<string, number>
   /** Bytes written and pushes completed, by codec spec (all of bytesSent is in it). */
@@ -356,6 +358,7 @@ function assemble(
     trainSamples: p.status?.partition.samples ?? 0,
     rejected: p.status?.rejected,
     modelsReceivedFrom: p.status?.modelsReceivedFrom,
+    defences: p.status?.defences,
     series: p.series,
   }))
   const finals = results.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)

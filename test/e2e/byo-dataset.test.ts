@@ -3,27 +3,17 @@
  * gzipped IDX images), then the real `gossip-learn testbed` command with 3 peer processes.
  * Each must learn well above chance (1/3 for three classes).
  */
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRng } from '../../src/util/rng.ts'
+import { runCli } from './run-cli.ts'
 
-const BIN = resolve(import.meta.dirname, '../../bin/gossip-learn.js')
 const CLASSES = 3
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('exit', (code) => done({ code, stdout, stderr }))
-  })
-}
+const run = runCli
 
 /** Three overlapping Gaussian blobs in 4-D, on raw (unnormalised) scales. */
 function blobsCsv(rows: number, seed: number): string {

@@ -9,35 +9,19 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs } from '../../src/cli/args.ts'
 import { type Daemon, startDaemon } from '../../src/node/daemon.ts'
 import { type Attacker, startAttacker } from '../../src/testbed/attack/attacker.ts'
+import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 
 const HIDDEN = 32
 
 const config = (dir: string, index: number, extra: string[] = []) =>
-  parseStartArgs([
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--data-dir',
-    dir,
-    '--peer-index',
-    String(index),
-    '--peer-count',
-    '2',
-    '--partition',
-    'iid',
-    '--hidden',
-    String(HIDDEN),
-    '--eval-size',
-    '200',
-    '--steps-per-round',
-    '5',
-    '--status-interval',
-    '0',
-    ...extra,
-  ])
+  testDaemonConfig(dir, index, {
+    peerCount: 2,
+    stepsPerRound: 5,
+    extra: ['--hidden', String(HIDDEN), ...extra],
+  })
 
 /**
  * Accuracy both honest daemons reach before the attack and must still have after it. A 784-32-10

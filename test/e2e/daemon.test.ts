@@ -7,30 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs } from '../../src/cli/args.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
+import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 
 const config = (dir: string, index: number, extra: string[] = []) =>
-  parseStartArgs([
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--data-dir',
-    dir,
-    '--peer-index',
-    String(index),
-    '--peer-count',
-    '3',
-    '--partition',
-    'iid',
-    '--eval-size',
-    '200',
-    '--steps-per-round',
-    '10',
-    '--status-interval',
-    '0',
-    ...extra,
-  ])
+  testDaemonConfig(dir, index, { peerCount: 3, extra: extra })
 
 describe('daemons on loopback', () => {
   let base: string

@@ -8,33 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs } from '../../src/cli/args.ts'
 import { type Daemon, startDaemon } from '../../src/node/daemon.ts'
 import { METRIC_PREFIX } from '../../src/node/metrics.ts'
 import { parseByName, sampleValue } from '../unit/node/prometheus-text.ts'
 import { launchBrowser, type TestBrowser } from './browser.ts'
+import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 
-const config = (dir: string, index: number, extra: string[]) =>
-  parseStartArgs([
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--data-dir',
-    dir,
-    '--peer-index',
-    String(index),
-    '--peer-count',
-    '2',
-    '--partition',
-    'iid',
-    '--eval-size',
-    '200',
-    '--steps-per-round',
-    '10',
-    '--status-interval',
-    '0',
-    ...extra,
-  ])
+const config = (dir: string, index: number, extra: string[] = []) =>
+  testDaemonConfig(dir, index, { peerCount: 2, extra: extra })
 
 describe('daemon HTTP: dashboard and metrics', () => {
   let base: string

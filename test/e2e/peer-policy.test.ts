@@ -9,36 +9,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs } from '../../src/cli/args.ts'
 import { MODEL_PROTOCOL } from '../../src/gossip/constants.ts'
 import { DEFAULT_BAN_THRESHOLD, DEFAULT_WEIGHTS } from '../../src/gossip/policy/index.ts'
 import { encodeVarint } from '../../src/gossip/wire/codec.ts'
 import { createNode, type GossipLearnNode } from '../../src/node/create-node.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
+import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 
 const config = (dir: string, index: number, extra: string[] = []) =>
-  parseStartArgs([
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--data-dir',
-    dir,
-    '--peer-index',
-    String(index),
-    '--peer-count',
-    '2',
-    '--partition',
-    'iid',
-    '--hidden',
-    '32',
-    '--eval-size',
-    '200',
-    '--steps-per-round',
-    '5',
-    '--status-interval',
-    '0',
-    ...extra,
-  ])
+  testDaemonConfig(dir, index, { peerCount: 2, stepsPerRound: 5, extra: ['--hidden', '32', ...extra] })
 
 /** Rejects that ban a fresh peer: the bound on the malformed frames it gets through. */
 const FRAMES_TO_BAN = Math.ceil(-DEFAULT_BAN_THRESHOLD / -DEFAULT_WEIGHTS.reject)
