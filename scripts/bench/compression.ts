@@ -4,8 +4,9 @@
  * push encoded and decoded by the daemon's codecs.
  *
  *   npm run bench:compression -- [--quick] [--peers 16] [--cycles 50] [--steps 20] [--seed 1]
- *       [--merge MODE] [--codecs raw-f32,f16,int8,...] [--budget-codecs ...] [--budget-ratio 20]
- *       [--compare partial:0.1+int8,topk:0.025+int8] [--no-fedavg] [--eval-size 2000]
+ *       [--merge MODE] [--codecs raw-f32,f16,int8,int4,partial:0.25+int4]
+ *       [--budget-codecs int4,partial:0.25+int4,topk:0.025+int4] [--budget-ratio 20]
+ *       [--compare partial:0.25+int4,topk:0.025+int4] [--no-fedavg] [--eval-size 2000]
  *       [--eval-every 2] [--json FILE] [--svg FILE] [--backend wasm]
  *
  * Three sets of runs:
@@ -17,7 +18,8 @@
  *    the same for every codec; a peer pushes (up to the learner's per-round cap) while its budget
  *    is not in debt, so a cheaper codec pushes more often.
  * 3. --compare: partial units against top-k under that budget (the same bytes), each with the
- *    default merge and with alignment first, from independent and from shared inits.
+ *    default merge and with alignment first, from independent and from shared inits (top-k only
+ *    without: alignment leaves a top-k input in place, it carries no whole unit to match).
  * FedAvg (a server averaging all peers every cycle) costs 2 raw-f32 transfers per peer per cycle.
  */
 import '../../src/polyfill.ts'
@@ -29,8 +31,8 @@ import { selectSamples } from '../../src/data/samples.ts'
 import { encodeFrame } from '../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
 import { DEFAULT_MERGE_MODE, isMergeMode, MERGE_PIPELINES, type MergeMode } from '../../src/merge/registry.ts'
-import { initBackend } from '../../src/model/backend.ts'
 import { initialState } from '../../src/model/arch.ts'
+import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
 import { bytesToReach, type CodecRow, type CodecRun, runCodec } from './compression/sim.ts'
 import { type Row, runFedAvg, type SimConfig, type SimData } from './merge/sim.ts'
@@ -46,10 +48,10 @@ const { values: args } = parseArgs({
     partition: { type: 'string', default: 'dirichlet:0.5' },
     seed: { type: 'string', default: '1' },
     merge: { type: 'string', default: DEFAULT_MERGE_MODE },
-    codecs: { type: 'string', default: 'raw-f32,f16,int8,topk:0.1+int8,partial:0.1+int8,partial:0.25+int8' },
-    'budget-codecs': { type: 'string', default: 'raw-f32,int8,partial:0.1+int8,topk:0.025+int8' },
+    codecs: { type: 'string', default: 'raw-f32,f16,int8,int4,partial:0.25+int4' },
+    'budget-codecs': { type: 'string', default: 'int4,partial:0.25+int4,topk:0.025+int4' },
     'budget-ratio': { type: 'string', default: '20' },
-    compare: { type: 'string', default: 'partial:0.1+int8,topk:0.025+int8' },
+    compare: { type: 'string', default: 'partial:0.25+int4,topk:0.025+int4' },
     'no-fedavg': { type: 'boolean', default: false },
     'eval-size': { type: 'string' },
     'eval-every': { type: 'string' },
@@ -166,6 +168,7 @@ for (const codec of budgetCodecs) {
 const compareModes: MergeMode[] = [mode as MergeMode, alignMode]
 for (const codec of compareCodecs) {
   for (const m of compareModes) {
+    if (m !== mode && parseCodecSpec(codec).selection?.name === 'topk') continue
     for (const init of ['independent', 'shared'] as const) {
       if (m === mode && init === 'independent' && budgetCodecs.includes(codec)) continue
       await run({ codec, mode: m, init, budgetPerStep, group: 'compare' })
@@ -244,7 +247,9 @@ if (fedavg !== undefined) {
   ])
 }
 console.log(table(mainHead, fanoutLines))
-console.log(`\nsame upload budget, ${budgetPerStep.toFixed(0)} B per step and peer (raw-f32 fanout 1 / ${ratio}):\n`)
+console.log(
+  `\nsame upload budget, ${budgetPerStep.toFixed(0)} B per step and peer (raw-f32 fanout 1 / ${ratio}):\n`,
+)
 console.log(table(mainHead, rows.filter((r) => r.group === 'budget').map(mainLine)))
 const compared = rows.filter((r) => compareCodecs.includes(r.codec) && r.budgetPerStep !== undefined)
 if (compared.length > 0) {
@@ -284,7 +289,9 @@ console.log(
   }`,
 )
 if (fedavgBytes !== undefined) {
-  console.log(`FedAvg reaches ${pct(target)} % at ${mb(fedavgBytes)} MB per client (2 transfers per client per round)`)
+  console.log(
+    `FedAvg reaches ${pct(target)} % at ${mb(fedavgBytes)} MB per client (2 transfers per client per round)`,
+  )
 }
 console.log(`\ntotal ${((performance.now() - t0) / 1000).toFixed(0)} s`)
 

@@ -6,7 +6,7 @@ import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
-import { DEFAULT_CODEC } from '../gossip/wire/codecs/index.ts'
+import { DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
 import { DEFAULT_MERGE_MODE, type MergeMode } from '../merge/registry.ts'
 import { DEFAULT_BATCH_SIZE } from '../model/train.ts'
 import type { ArchKind } from '../model/types.ts'
@@ -22,7 +22,7 @@ export const LEARN_DEFAULTS = {
   /** Issue 9's defences (fair share, plausible ages, rollback; with `--merge robust`): on unless measured off. */
   defences: true,
   sampler: DEFAULT_SAMPLER,
-  codec: DEFAULT_CODEC,
+  codec: DEFAULT_PUSH_CODEC,
   stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
   fanout: LEARNER_DEFAULTS.fanout,
   batchSize: DEFAULT_BATCH_SIZE,

@@ -14,7 +14,15 @@ import type { MaskedState } from '../../../src/merge/masks.ts'
 import { createMergePipeline } from '../../../src/merge/merger.ts'
 import type { MergeMode } from '../../../src/merge/registry.ts'
 import { createRng, hashSeed } from '../../../src/util/rng.ts'
-import { evalPeers, Peer, type SimConfig, type SimData, type SimLogger, samplePeers, TAIL_POINTS } from '../merge/sim.ts'
+import {
+  evalPeers,
+  Peer,
+  type SimConfig,
+  type SimData,
+  type SimLogger,
+  samplePeers,
+  TAIL_POINTS,
+} from '../merge/sim.ts'
 
 /** One evaluation of all peers. */
 export interface BytesPoint {
@@ -56,7 +64,12 @@ export interface CodecRow extends CodecRun {
 const TASK = 'bench'
 
 /** Runs one codec row; see the module comment. */
-export async function runCodec(cfg: SimConfig, data: SimData, run: CodecRun, log: SimLogger): Promise<CodecRow> {
+export async function runCodec(
+  cfg: SimConfig,
+  data: SimData,
+  run: CodecRun,
+  log: SimLogger,
+): Promise<CodecRow> {
   const t0 = performance.now()
   const peers = data.shares.map(
     (share, p) =>

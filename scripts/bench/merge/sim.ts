@@ -202,7 +202,12 @@ function finish(
 }
 
 /** Picks `f` distinct peers other than `self`, uniformly. */
-export function samplePeers(rng: ReturnType<typeof createRng>, peers: number, self: number, f: number): number[] {
+export function samplePeers(
+  rng: ReturnType<typeof createRng>,
+  peers: number,
+  self: number,
+  f: number,
+): number[] {
   const others: number[] = []
   for (let p = 0; p < peers; p++) if (p !== self) others.push(p)
   rng.shuffle(others)

@@ -4,7 +4,7 @@
  *   varint(header length) | ModelHeader (protobuf) | payload
  *
  * The payload is the tensors' values in the value codec the header names
- * (codecs/: raw-f32 by default, f16, int8), all of them or, in a sparse frame,
+ * (codecs/: raw-f32 by default, f16, int8, int4), all of them or, in a sparse frame,
  * those its selection codec (topk, partial) lists. Its size follows from the
  * header's shapes, codec and selection, so a receiver knows (and bounds) it
  * before allocating anything. Every field is validated; each failure is a typed error from

@@ -172,7 +172,7 @@ describe('ModelExchange', () => {
     const make = () =>
       new ModelExchange(
         { node: new FakeNetwork().node({} as PeerId), logger: defaultLogger() },
-        { task: 'mnist', codec: 'int4' },
+        { task: 'mnist', codec: 'int3' },
       )
     expect(make).toThrowError(expect.objectContaining({ name: 'InvalidCodecSpecError' }))
   })

@@ -73,6 +73,30 @@ describe('int8', () => {
     })
   })
 
+  it('int4 halves the value bytes and keeps each value within max|row| / 14, odd blocks included', () => {
+    const s = randomState(MLP, 11)
+    const enc = encodeModel(s, { task: 'mnist', codec: parseCodecSpec('int4') })
+    // Same scales as int8; values two a byte, each block rounded up to whole bytes (bias [3]: 2 bytes).
+    expect(enc.payloadBytes).toBe(4 * 4 + 12 + 4 + 2 + 3 * 4 + 6 + 4 + 2)
+    const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int4') })
+    for (const size of [1, 2, 5, frame.byteLength]) {
+      const d = new FrameDecoder(expectFor(s))
+      for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
+      d.end()
+      const got = d.result().state
+      s.tensors.forEach((t, i) => {
+        const rows = int8Rows(t.shape)
+        const max = new Array(rows).fill(0)
+        t.values.forEach((v, k) => {
+          max[k % rows] = Math.max(max[k % rows], Math.abs(v))
+        })
+        t.values.forEach((v, k) => {
+          expect(Math.abs(got.tensors[i]!.values[k]! - v)).toBeLessThanOrEqual((max[k % rows] / 14) * 1.0001)
+        })
+      })
+    }
+  })
+
   it('decodes a zero row as zeros and the same whatever the chunking', () => {
     const s = randomState(MLP, 2)
     for (let r = 0; r < 6; r++) s.tensors[0]!.values[r * 4 + 1] = 0

@@ -1,0 +1,208 @@
+/**
+ * Quantised value codecs (int8, int4): each block of values (a tensor, or the
+ * values a sparse frame carries of it) as signed integers of `bits` bits with
+ * one float32 scale per row, little-endian:
+ *
+ *   scales: rows x float32 | values: n x bits, in the block's row-major order
+ *
+ * (int4: two values a byte, the first in the low nibble; a block's values start
+ * on a byte boundary.) A row is an output unit: the index along the block's last
+ * axis when it has two or more axes (a dense kernel [in, out] has `out` scales,
+ * a conv kernel one per output channel); a rank-1 block (a bias, the value list
+ * of a top-k frame) has one scale. With M = 2^(bits-1) - 1 (127, 7), scale =
+ * max |v| over the row / M and q = round(v / scale) in [-M, M], so a value comes
+ * back within scale / 2 = max|row| / 2M (round to nearest), or within one scale
+ * with stochastic rounding (`int8:stochastic`: q = floor(v / scale + u), u
+ * uniform in [0, 1), unbiased: the expected decoded value is v). A row of zeros
+ * has scale 0. Decoding refuses a scale that is NaN, infinite or negative
+ * (InvalidScaleError) as soon as its four bytes are in; a NaN or infinite input
+ * value makes its row's scale so, and receivers refuse the frame as they do in
+ * raw-f32.
+ */
+import type { NamedTensor } from '../../../model/types.ts'
+import { createRng, randomSeed } from '../../../util/rng.ts'
+import { InvalidCodecSpecError, InvalidScaleError, PayloadLengthError } from '../../errors.ts'
+import type { TensorLayout } from '../codec.ts'
+import type { CodecOptions, DecodedPayload, PayloadDecoder, ValueCodec, ValueEncoder } from './index.ts'
+import { valueCount } from './util.ts'
+
+/** Bytes of one row scale (float32). */
+export const SCALE_BYTES = 4
+
+/** The argument that turns on stochastic rounding (`int8:stochastic`). */
+export const STOCHASTIC = 'stochastic'
+
+/** Bits per value a quantised codec may use. */
+export type QuantBits = 4 | 8
+
+/** Rows (scales) of a block: the length of its last axis for rank >= 2, else 1. */
+export function quantRows(shape: readonly number[]): number {
+  return shape.length >= 2 ? shape[shape.length - 1]! : 1
+}
+
+/** Payload bytes of one block. */
+export function quantBlockBytes(shape: readonly number[], bits: QuantBits): number {
+  return quantRows(shape) * SCALE_BYTES + Math.ceil((valueCount(shape) * bits) / 8)
+}
+
+/** Largest quantised magnitude for `bits`: the range is symmetric, so -2^(bits-1) is never written. */
+export function quantMax(bits: QuantBits): number {
+  return 2 ** (bits - 1) - 1
+}
+
+/** A quantised codec of `bits` bits per value (see the module comment). */
+export function quantizedCodec(name: string, id: number, bits: QuantBits): ValueCodec {
+  const codec: ValueCodec = {
+    name,
+    id,
+    payloadBytes: (tensors) => tensors.reduce((n, t) => n + quantBlockBytes(t.shape, bits), 0),
+    createEncoder: (arg, options) => createEncoder(codec, bits, arg, options),
+    createDecoder: (tensors) => new QuantDecoder(tensors, bits),
+  }
+  return codec
+}
+
+function createEncoder(
+  codec: ValueCodec,
+  bits: QuantBits,
+  arg: string | undefined,
+  options: CodecOptions = {},
+): ValueEncoder {
+  if (arg !== undefined && arg !== STOCHASTIC) {
+    throw new InvalidCodecSpecError(`codec ${codec.name} takes no argument or '${STOCHASTIC}', got '${arg}'`)
+  }
+  const stochastic = arg === STOCHASTIC
+  const rng = stochastic ? createRng(options.seed ?? randomSeed()) : undefined
+  return {
+    codec,
+    spec: stochastic ? `${codec.name}:${STOCHASTIC}` : codec.name,
+    encode: (tensors) =>
+      tensors.map((t) => encodeBlock(t, bits, rng === undefined ? undefined : () => rng.next())),
+  }
+}
+
+/** One block's bytes: its row scales, then its values quantised with them. */
+function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | undefined): Uint8Array {
+  const rows = quantRows(t.shape)
+  const max = quantMax(bits)
+  const n = t.values.length
+  const out = new Uint8Array(quantBlockBytes(t.shape, bits))
+  const view = new DataView(out.buffer)
+  const maxAbs = new Float64Array(rows)
+  const v = t.values
+  for (let k = 0; k < n; k++) {
+    const a = Math.abs(v[k]!)
+    const r = k % rows
+    // A NaN poisons its row for good (every comparison with NaN is false): the receiver refuses the scale.
+    if (a > maxAbs[r]! || Number.isNaN(a)) maxAbs[r] = a
+  }
+  const inverse = new Float64Array(rows)
+  for (let r = 0; r < rows; r++) {
+    const scale = Math.fround(maxAbs[r]! / max)
+    view.setFloat32(r * SCALE_BYTES, scale, true)
+    inverse[r] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0
+  }
+  const start = rows * SCALE_BYTES
+  for (let k = 0; k < n; k++) {
+    const x = v[k]! * inverse[k % rows]!
+    const rounded = uniform === undefined ? Math.round(x) : Math.floor(x + uniform())
+    const q = rounded > max ? max : rounded < -max ? -max : rounded
+    if (bits === 8) out[start + k] = q & 0xff
+    else out[start + (k >> 1)]! |= (q & 0x0f) << ((k & 1) * 4)
+  }
+  return out
+}
+
+/** Reads blocks in order: each block's scales (checked as they complete), then its values. */
+class QuantDecoder implements PayloadDecoder {
+  private readonly bits: QuantBits
+  private readonly blocks: { rows: number; n: number; valueBytes: number }[]
+  private readonly out: Float32Array[]
+  private readonly total: number
+  /** Bytes consumed so far. */
+  private seen = 0
+  private block = 0
+  /** Bytes consumed within the current block. */
+  private offset = 0
+  private scales = new Float32Array(0)
+  private readonly scaleBytes = new Uint8Array(SCALE_BYTES)
+  private readonly scaleView = new DataView(this.scaleBytes.buffer)
+
+  constructor(tensors: readonly TensorLayout[], bits: QuantBits) {
+    this.bits = bits
+    this.blocks = tensors.map((t) => {
+      const n = valueCount(t.shape)
+      return { rows: quantRows(t.shape), n, valueBytes: Math.ceil((n * bits) / 8) }
+    })
+    this.out = this.blocks.map((b) => new Float32Array(b.n))
+    this.total = tensors.reduce((n, t) => n + quantBlockBytes(t.shape, bits), 0)
+    this.startBlock()
+  }
+
+  private startBlock(): void {
+    const b = this.blocks[this.block]
+    this.offset = 0
+    this.scales = new Float32Array(b?.rows ?? 0)
+  }
+
+  push(bytes: Uint8Array): void {
+    if (bytes.byteLength > this.total - this.seen) {
+      throw new PayloadLengthError(`payload exceeds its ${this.total} bytes`)
+    }
+    let i = 0
+    while (i < bytes.byteLength) {
+      const b = this.blocks[this.block]!
+      const scaleEnd = b.rows * SCALE_BYTES
+      if (this.offset < scaleEnd) {
+        const take = Math.min(scaleEnd - this.offset, bytes.byteLength - i)
+        for (let j = 0; j < take; j++) {
+          const at = this.offset + j
+          this.scaleBytes[at % SCALE_BYTES] = bytes[i + j]!
+          if (at % SCALE_BYTES === SCALE_BYTES - 1) {
+            const scale = this.scaleView.getFloat32(0, true)
+            if (!(scale >= 0 && Number.isFinite(scale))) {
+              throw new InvalidScaleError(
+                `scale ${(at / SCALE_BYTES) | 0} of block ${this.block} is ${scale}`,
+              )
+            }
+            this.scales[(at / SCALE_BYTES) | 0] = scale
+          }
+        }
+        i += take
+        this.offset += take
+      } else {
+        const first = this.offset - scaleEnd
+        const take = Math.min(b.valueBytes - first, bytes.byteLength - i)
+        const out = this.out[this.block]!
+        const rows = b.rows
+        for (let j = 0; j < take; j++) {
+          const byte = bytes[i + j]!
+          if (this.bits === 8) {
+            const k = first + j
+            // Sign-extend the byte.
+            out[k] = ((byte << 24) >> 24) * this.scales[k % rows]!
+          } else {
+            // Two values a byte, low nibble first; the last byte of an odd block has one.
+            const k = 2 * (first + j)
+            out[k] = ((byte << 28) >> 28) * this.scales[k % rows]!
+            if (k + 1 < b.n) out[k + 1] = ((byte << 24) >> 28) * this.scales[(k + 1) % rows]!
+          }
+        }
+        i += take
+        this.offset += take
+      }
+      if (this.offset === scaleEnd + b.valueBytes) {
+        this.block++
+        this.startBlock()
+      }
+    }
+    this.seen += bytes.byteLength
+  }
+
+  finish(): DecodedPayload {
+    if (this.seen !== this.total) {
+      throw new PayloadLengthError(`payload has ${this.seen} of its ${this.total} bytes`)
+    }
+    return { values: this.out }
+  }
+}
