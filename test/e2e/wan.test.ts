@@ -173,16 +173,38 @@ describe('wide-area emulation over real sockets', () => {
       )
       services.push(svc)
     }
+    // How well the current coordinates predict the configured matrix.
+    const predictionError = () => {
+      const relErrors: number[] = []
+      let sameRegionWorstMs = 0
+      for (let i = 0; i < nodes.length; i++) {
+        for (let j = 0; j < nodes.length; j++) {
+          if (i === j) continue
+          const configured = rttOf(i, j)
+          const predicted = distance(services[i]!.coordinate(), services[j]!.coordinate())
+          if (REGIONS[i] !== REGIONS[j]) relErrors.push(Math.abs(predicted - configured) / configured)
+          else sameRegionWorstMs = Math.max(sameRegionWorstMs, predicted - configured)
+        }
+      }
+      return { median: median(relErrors), max: Math.max(...relErrors), sameRegionWorstMs }
+    }
+    const good = () => {
+      const f = predictionError()
+      return f.median < 0.15 && f.max < 0.3 && f.sameRegionWorstMs < 25
+    }
     for (const s of services) s.start()
     try {
-      await until('120 coordinate updates per node', () =>
-        services.every((s) => s.counters.coordinateUpdates >= 120),
+      // Vivaldi converges at a pace set by how often samples arrive, which a CPU shared with
+      // other test files slows down: wait (bounded) for 120 updates each and a good fit.
+      await until(
+        '120 coordinate updates per node and coordinates that predict the matrix',
+        () => services.every((s) => s.counters.coordinateUpdates >= 120) && good(),
+        90_000,
       )
     } finally {
       for (const s of services) s.stop()
     }
 
-    const relErrors: number[] = []
     for (let i = 0; i < nodes.length; i++) {
       expect(services[i]!.counters.pingsFailed).toBe(0)
       for (let j = 0; j < nodes.length; j++) {
@@ -191,14 +213,13 @@ describe('wide-area emulation over real sockets', () => {
         const measured = services[i]!.rttMs(nodes[j]!.peerId.toString())!
         expect(measured).toBeGreaterThanOrEqual(configured - 1)
         expect(measured).toBeLessThanOrEqual(configured + UPPER_SLACK_MS)
-        const predicted = distance(services[i]!.coordinate(), services[j]!.coordinate())
-        if (REGIONS[i] !== REGIONS[j]) relErrors.push(Math.abs(predicted - configured) / configured)
-        // Even a same-region pair must be predicted near, not across an ocean.
-        expect(predicted).toBeLessThan(configured + 25)
       }
     }
-    expect(median(relErrors)).toBeLessThan(0.15)
-    expect(Math.max(...relErrors)).toBeLessThan(0.3)
+    const f = predictionError()
+    expect(f.median).toBeLessThan(0.15)
+    expect(f.max).toBeLessThan(0.3)
+    // Even a same-region pair must be predicted near, not across an ocean.
+    expect(f.sameRegionWorstMs).toBeLessThan(25)
   })
 })
 
