@@ -35,6 +35,7 @@ import { initialState } from '../../src/model/arch.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
 import { bytesToReach, type CodecRow, type CodecRun, runCodec } from './compression/sim.ts'
+import { type BenchFlags, benchFlags } from './flags.ts'
 import { type Row, runFedAvg, type SimConfig, type SimData } from './merge/sim.ts'
 import { type LineChartSpec, renderLineSvgs } from './plot-svg.ts'
 
@@ -61,21 +62,11 @@ const { values: args } = parseArgs({
   },
 })
 
-function usage(msg: string): never {
-  console.error(`bench:compression: ${msg}`)
-  process.exit(2)
-}
-
-function int(name: string, text: string | undefined, fallback: number, min = 1): number {
-  if (text === undefined) return fallback
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got ${text}`)
-  return n
-}
-
-function list(text: string): string[] {
-  return text === 'none' || text === '' ? [] : text.split(',').map((s) => s.trim())
-}
+const flags = benchFlags('bench:compression')
+// Annotated so that a call to `usage` narrows like a `never` function declaration.
+const usage: BenchFlags['usage'] = flags.usage
+const int = flags.int
+const list = flags.list
 
 function codecs(name: string, text: string): string[] {
   const out = list(text)

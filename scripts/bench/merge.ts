@@ -30,6 +30,7 @@ import { isMergeMode, type MergeMode } from '../../src/merge/registry.ts'
 import type { VarianceTarget } from '../../src/merge/varcorr.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
+import { type BenchFlags, benchFlags } from './flags.ts'
 import { formatCost, type MergeCost, measureMergeCost } from './merge/cost.ts'
 import { formatTable, renderSvg, stepsToReachInterpolated } from './merge/report.ts'
 import {
@@ -75,28 +76,12 @@ const { values: args } = parseArgs({
   },
 })
 
-function usage(msg: string): never {
-  console.error(`bench:merge: ${msg}`)
-  process.exit(2)
-}
-
-function int(name: string, text: string | undefined, fallback: number, min = 1): number {
-  if (text === undefined) return fallback
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got ${text}`)
-  return n
-}
-
-function num(name: string, text: string, min: number, max = Number.POSITIVE_INFINITY): number {
-  const n = Number(text)
-  if (!Number.isFinite(n) || n < min || n > max)
-    usage(`--${name} must be a number in [${min}, ${max}], got ${text}`)
-  return n
-}
-
-function list(text: string): string[] {
-  return text === 'none' || text === '' ? [] : text.split(',').map((s) => s.trim())
-}
+const flags = benchFlags('bench:merge')
+// Annotated so that a call to `usage` narrows like a `never` function declaration.
+const usage: BenchFlags['usage'] = flags.usage
+const int = flags.int
+const num = flags.num
+const list = flags.list
 
 const quick = args.quick
 const arch = parseArch(args.arch!)
