@@ -14,6 +14,7 @@ import { ARCH_KINDS } from '../model/zoo.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
 import { UsageError } from '../node/errors.ts'
 import { type AttackerGroup, parseByzantineSpecs } from '../testbed/attack/modes.ts'
+import { parseChurnSpec, parseTrainRateSpec } from '../testbed/churn.ts'
 import type { TestbedConfig } from '../testbed/config.ts'
 import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
 import { formatHelp, parserOptions, START_FLAGS, TESTBED_FLAGS } from './options.ts'
@@ -186,6 +187,7 @@ export function parseStartArgs(argv: string[]): StartArgs {
     merge: defences || str(v, 'merge') !== undefined ? learn.merge : UNDEFENDED_MERGE_MODE,
     defences,
     listen: listen.length > 0 ? listen : NODE_DEFAULTS.listen,
+    announce: multiaddrs(v, 'announce', false),
     bootstrap: multiaddrs(v, 'bootstrap', true),
     dataDir: str(v, 'data-dir'),
     peerIndex,
@@ -200,6 +202,7 @@ export function parseStartArgs(argv: string[]): StartArgs {
     statusIntervalMs: (int(v, 'status-interval', 0, 86_400) ?? NODE_DEFAULTS.statusIntervalMs / 1000) * 1000,
     jsonStatus: v['json-status'] === true,
     wanLinks: str(v, 'wan-links'),
+    trainRate: num(v, 'train-rate', 0, 1_000_000, true),
   }
 }
 
@@ -255,6 +258,7 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     report: str(v, 'report'),
     baseline: v.baseline === true,
     ...byzantineFlags(v),
+    ...churnFlags(v),
     // As for start: --defences off also drops the robust merge steps unless --merge names a pipeline.
     ...(v.defences !== undefined ? defencesFlag(v) : {}),
   }
@@ -282,4 +286,22 @@ function byzantineFlags(v: Values): { byzantine?: AttackerGroup[]; attackInterva
     throw new UsageError(`--byzantine: ${(err as Error).message}`)
   }
   return { byzantine, ...(attackIntervalMs !== undefined ? { attackIntervalMs } : {}) }
+}
+
+/** The testbed's `--train-rate` and `--churn` specs (formats in src/testbed/churn.ts). */
+function churnFlags(v: Values): Pick<TestbedConfig, 'trainRate' | 'churn'> {
+  const out: Pick<TestbedConfig, 'trainRate' | 'churn'> = {}
+  const rate = str(v, 'train-rate')
+  const churn = str(v, 'churn')
+  try {
+    if (rate !== undefined) out.trainRate = parseTrainRateSpec(rate)
+  } catch (err) {
+    throw new UsageError(`--train-rate: ${(err as Error).message}`)
+  }
+  try {
+    if (churn !== undefined) out.churn = parseChurnSpec(churn)
+  } catch (err) {
+    throw new UsageError(`--churn: ${(err as Error).message}`)
+  }
+  return out
 }

@@ -117,7 +117,14 @@ export const START_FLAGS: readonly FlagSpec[] = [
     multiple: true,
     value: 'MULTIADDR',
     default: NODE_DEFAULTS.listen.join(' '),
-    help: 'where to listen (repeatable)',
+    help: 'where to listen (repeatable); port 0 reuses the port kept in the data dir',
+  },
+  {
+    name: 'announce',
+    type: 'string',
+    multiple: true,
+    value: 'MULTIADDR',
+    help: 'public address to announce, e.g. behind a port forward (repeatable)',
   },
   {
     name: 'bootstrap',
@@ -165,6 +172,12 @@ export const START_FLAGS: readonly FlagSpec[] = [
     value: 'SECONDS',
     default: String(NODE_DEFAULTS.statusIntervalMs / 1000),
     help: 'status line period (0: never)',
+  },
+  {
+    name: 'train-rate',
+    type: 'string',
+    value: 'STEPS_PER_S',
+    help: 'cap on training steps per second (a slow device; default: uncapped)',
   },
   { name: 'json-status', type: 'boolean', help: 'print a JSON ready line (used by the testbed)' },
   {
@@ -214,6 +227,18 @@ export const TESTBED_FLAGS: readonly FlagSpec[] = [
     help: 'K attacker peers (sign-flip, scale, noise, noise-age, age, alie, label-flip, free-rider)',
   },
   { name: 'attack-interval', type: 'string', value: 'MS', help: "attackers' push period" },
+  {
+    name: 'train-rate',
+    type: 'string',
+    value: 'R[,straggler:F@R]',
+    help: 'steps/s cap of every peer, or a share F of stragglers at a slower rate',
+  },
+  {
+    name: 'churn',
+    type: 'string',
+    value: 'SPEC',
+    help: 'kill:F@T,restart:F@T,join:N@T (fractions of peers, N late joiners, T s after start)',
+  },
 ]
 
 /** node:util parseArgs options for a flag table. */

@@ -20,7 +20,13 @@ export async function start(argv: string[]): Promise<number> {
     emulation = wanEmulation({ links: await loadWanLinksFlag('--wan-links', config.wanLinks) })
   }
   const signal = shutdownSignal()
-  await runDaemon(config, { signal, emulation, print: (line) => console.log(line) })
+  try {
+    await runDaemon(config, { signal, emulation, print: (line) => console.log(line) })
+  } catch (err) {
+    // A first Ctrl+C during startup stops it: what had started is undone, nothing to report.
+    if ((err as Error).name === 'StartupAbortedError') return 130
+    throw err
+  }
   return 0
 }
 
@@ -34,6 +40,7 @@ export async function runDaemon(
   const daemon = await startDaemon(config, {
     print: config.jsonStatus ? undefined : print,
     emulation: hooks.emulation,
+    signal: hooks.signal,
   })
   try {
     if (config.jsonStatus) {
@@ -60,11 +67,52 @@ export async function runDaemon(
             )
           }, config.statusIntervalMs)
         : undefined
+    const alone = warnWhenAlone(daemon.status, print, config.jsonStatus)
     if (!hooks.signal.aborted)
       await new Promise((r) => hooks.signal.addEventListener('abort', r, { once: true }))
     if (timer) clearInterval(timer)
+    clearInterval(alone)
   } finally {
     await daemon.stop()
   }
   if (!config.jsonStatus) print('stopped; checkpoint written')
+}
+
+/**
+ * A node with no connection for this long is warned about: an unreachable `--bootstrap` would
+ * otherwise train alone in silence. 30 s covers a normal join (dial, identify, first exchange).
+ */
+export const ALONE_WARNING_MS = 30_000
+/** How often the connection count is checked for the warning. */
+const ALONE_CHECK_MS = 5_000
+
+/**
+ * Prints a loud line (a JSON `alone` event with --json-status) every ALONE_WARNING_MS while the
+ * node has no connected peer; returns the interval to clear.
+ */
+export function warnWhenAlone(
+  status: () => { connectedPeers: string[] },
+  print: (line: string) => void,
+  json: boolean,
+  now: () => number = Date.now,
+): ReturnType<typeof setInterval> {
+  let lastPeerAt = now()
+  let lastWarnAt = lastPeerAt
+  const timer = setInterval(() => {
+    const t = now()
+    if (status().connectedPeers.length > 0) {
+      lastPeerAt = lastWarnAt = t
+      return
+    }
+    if (t - lastWarnAt < ALONE_WARNING_MS) return
+    lastWarnAt = t
+    const forS = Math.round((t - lastPeerAt) / 1000)
+    print(
+      json
+        ? JSON.stringify({ event: 'alone', forS })
+        : `WARNING: no connected peer for ${forS} s: training alone (is --bootstrap reachable?)`,
+    )
+  }, ALONE_CHECK_MS)
+  timer.unref?.()
+  return timer
 }

@@ -14,6 +14,7 @@ import { MERGE_REASONS } from '../merge/constants.ts'
 import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
 import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
 import {
   AgeClaims,
   DEFAULT_AGE_MIN_RATE,
@@ -91,6 +92,11 @@ export interface LearnerInit {
   maxUploadBytesPerS?: number
   /** With an upload budget: most pushes one round may start (and have in flight). */
   maxPushesPerRound?: number
+  /**
+   * Cap on training steps per second (`--train-rate`, a slow device; default none): the loop
+   * sleeps after a round until its steps since start fit the cap.
+   */
+  trainRate?: number
 }
 
 export interface LearnerStats {
@@ -137,6 +143,7 @@ export class Learner {
   private readonly pushTimeoutMs: number
   private readonly budget?: UploadBudget
   private readonly maxPushesPerRound: number
+  private readonly trainRate?: number
   /** Bytes of the last completed push: what the budget charges the next one up front. */
   private lastPushBytes?: number
   private readonly pending = new Map<string, ModelState>()
@@ -172,6 +179,10 @@ export class Learner {
       this.budget = new UploadBudget({ bytesPerSecond: init.maxUploadBytesPerS, now: this.now })
     }
     this.maxPushesPerRound = init.maxPushesPerRound ?? LEARNER_DEFAULTS.maxPushesPerRound
+    if (init.trainRate !== undefined && !(init.trainRate > 0)) {
+      throw new InvalidArgumentError(`trainRate must be positive, got ${init.trainRate}`)
+    }
+    this.trainRate = init.trainRate
     this.defences = init.defences === false ? false : (init.defences ?? {})
     const d = this.defences === false ? {} : this.defences
     this.fairShare = new FairShare(d.fairShare)
@@ -269,7 +280,29 @@ export class Learner {
       // A short round can run entirely in microtasks (tfjs kernels are synchronous): without a
       // macrotask turn here, sockets, timers and pings would starve while the node trains.
       await new Promise((resolve) => setImmediate(resolve))
+      await this.throttle(signal)
     }
+  }
+
+  /**
+   * With a train-rate cap: sleeps until the steps trained since the first round fit the cap
+   * (`steps / rate` seconds after it), waking early on abort. Measured from the first round,
+   * so a slow round is not made up for by bursting later beyond the long-run rate.
+   */
+  private async throttle(signal: AbortSignal): Promise<void> {
+    if (this.trainRate === undefined || this.firstRoundAt === undefined || signal.aborted) return
+    const due = this.firstRoundAt + (this.stats.steps * 1000) / this.trainRate
+    const waitMs = due - this.now()
+    if (waitMs <= 0) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, waitMs)
+      signal.addEventListener('abort', done, { once: true })
+    })
   }
 
   /**

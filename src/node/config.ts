@@ -44,7 +44,10 @@ export const NODE_DEFAULTS = {
 
 /** Everything a daemon needs; `start` builds it from flags, the testbed from its own. */
 export interface StartConfig {
+  /** Listen multiaddrs; a TCP port 0 takes the port stored in the data dir (listen.json) when there is one. */
   listen: string[]
+  /** Public multiaddrs to announce instead of the listen addresses (a port forward, a load balancer); `--announce`. */
+  announce?: string[]
   bootstrap: string[]
   /** undefined: pick the default data dir (see data-dir.ts). */
   dataDir?: string
@@ -71,6 +74,8 @@ export interface StartConfig {
   codec: string
   /** Upload budget in bytes/s (`--max-upload`); undefined: unlimited (the default). */
   maxUploadBytesPerS?: number
+  /** Cap on training steps per second (`--train-rate`, a slow device); undefined: as fast as the CPU allows. */
+  trainRate?: number
   stepsPerRound: number
   fanout: number
   batchSize: number

@@ -26,6 +26,8 @@ export type GossipLearnNode = Libp2p<NodeServices>
 export interface CreateNodeInit {
   /** Listen multiaddrs; default one ephemeral TCP port on every interface. */
   listen?: string[]
+  /** Public multiaddrs announced instead of the listen addresses (a port forward); none: announce what we listen on. */
+  announce?: string[]
   /** Multiaddrs (with /p2p/<id>) to join through; none makes this node a bootstrap/seed. */
   bootstrap?: string[]
   /** Identity; a fresh Ed25519 key when absent. */
@@ -78,7 +80,10 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
 
   return createLibp2p<NodeServices>({
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    addresses: {
+      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {}),
+    },
     transports: [tcp()],
     connectionEncrypters: [init.encrypterWrapper?.encrypter(noise()) ?? noise()],
     streamMuxers: [yamux(yamuxInit)],
@@ -115,4 +120,11 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       }),
     },
   })
+}
+
+/** The addresses the node's transports are bound to (getMultiaddrs() gives the announced ones when `announce` is set). */
+export function boundAddrs(node: GossipLearnNode): string[] {
+  const tm = (node as unknown as { components?: { transportManager?: { getAddrs(): unknown[] } } }).components
+    ?.transportManager
+  return (tm?.getAddrs() ?? node.getMultiaddrs()).map((a) => String(a))
 }

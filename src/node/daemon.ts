@@ -27,12 +27,21 @@ import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import type { StartConfig } from './config.ts'
-import { createNode, type GossipLearnNode } from './create-node.ts'
+import { boundAddrs, createNode, type GossipLearnNode } from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
-import { acquireDataDir, type DataDirLock } from './data-dir.ts'
+import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
 import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
+import { HttpPortInUseError, ListenAddressError, StartupAbortedError } from './errors.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import {
+  firstTcpPort,
+  loadListenPort,
+  portFree,
+  saveListenPort,
+  wantsAnyPort,
+  withStoredPort,
+} from './listen-state.ts'
 import {
   countTrainingSamples,
   createMetricsRegistry,
@@ -136,7 +145,10 @@ export interface Daemon {
 export interface DaemonHooks {
   /** Lines for people (the CLI passes console.log); silent by default. */
   print?: (line: string) => void
+  /** Aborts startup (a first Ctrl+C): startDaemon rejects with a StartupAbortedError and undoes what it started. */
   signal?: AbortSignal
+  /** Called for every model a peer sent us that passed the wire checks (the library API's 'model-received'). */
+  onModelReceived?: (from: string) => void
   /** Link emulation (a testbed facility) wrapped around every connection; none for a real deployment. */
   emulation?: LinkEmulation
 }
@@ -146,19 +158,35 @@ export function taskId(dataset: string, arch: ArchSpec): string {
   return `${dataset}-${arch.kind}`
 }
 
+function httpPortInUse(port: number, host: string): HttpPortInUseError {
+  return new HttpPortInUseError(
+    `--http ${port}: port ${port} is in use on ${host}: pick another port, or --http 0 for any free one`,
+  )
+}
+
 /** Start a peer. The caller owns the result and must `await daemon.stop()`. */
 export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}): Promise<Daemon> {
   const print = hooks.print ?? (() => {})
   const startedAt = Date.now()
-  const lock: DataDirLock = await acquireDataDir(config.dataDir)
+  const signal = hooks.signal
+  const checkAborted = () => {
+    if (signal?.aborted) throw new StartupAbortedError('startup interrupted')
+  }
+  const lock: DataDirLock = await acquireDataDir(config.dataDir, signal)
   const cleanup: Array<() => Promise<unknown>> = [() => lock.release()]
   const undo = async () => {
     for (const f of cleanup.reverse()) await f().catch(() => {})
   }
   try {
     const wan = hooks.emulation
+    const dirLabel = config.dataDir !== undefined ? `--data-dir ${config.dataDir}` : `data dir ${lock.dir}`
 
-    const { privateKey, created } = await loadOrCreateIdentity(lock.dir)
+    const { privateKey, created } = await bounded(dirLabel, loadOrCreateIdentity(lock.dir), signal)
+    // Before the slow model load: a busy --http port fails in milliseconds, not after seconds of loading.
+    if (config.http !== undefined && config.http !== 0 && !(await portFree(config.httpHost, config.http))) {
+      throw httpPortInUse(config.http, config.httpHost)
+    }
+    checkAborted()
     const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS })
     loopDelay.enable()
     cleanup.push(async () => loopDelay.disable())
@@ -172,16 +200,43 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     // Built once the node's logger exists; the gater asks it from the first connection on.
     let policy: PeerPolicy | undefined
     // One registry per node: libp2p's, gossipsub's and our metrics (GET /metrics).
-    const registry = createMetricsRegistry()
-    const node = await createNode({
-      listen: config.listen,
+    let registry = createMetricsRegistry()
+    checkAborted()
+    const nodeInit = (listen: string[]) => ({
+      listen,
       bootstrap: config.bootstrap,
+      announce: config.announce,
       privateKey,
       encrypterWrapper: wan,
       metrics: { registry, topics: { [announceTopic(task)]: 'announce' } },
-      connectionGater: policyGater({ isRefused: (id) => policy?.isRefused(id) === true }),
+      connectionGater: policyGater({ isRefused: (id: string) => policy?.isRefused(id) === true }),
     })
+    // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
+    const anyPort = wantsAnyPort(config.listen)
+    const storedPort = anyPort ? await bounded(dirLabel, loadListenPort(lock.dir), signal) : undefined
+    let node: GossipLearnNode
+    try {
+      node = await createNode(nodeInit(withStoredPort(config.listen, storedPort)))
+    } catch (err) {
+      if ((err as Error).name !== 'UnsupportedListenAddressesError') throw err
+      if (storedPort === undefined) {
+        throw new ListenAddressError(
+          `--listen ${config.listen.join(' ')}: cannot listen there (port in use, or not an address of this host): ` +
+            'pick another port, or stop the process that holds it',
+        )
+      }
+      print(`port ${storedPort} (kept in ${lock.dir}) is taken: listening on a new port`)
+      // The failed node registered its metrics: a fresh registry for the one that runs.
+      registry = createMetricsRegistry()
+      node = await createNode(nodeInit(config.listen))
+    }
     cleanup.push(async () => node.stop())
+    if (anyPort) {
+      const port = firstTcpPort(boundAddrs(node))
+      if (port !== undefined && port !== storedPort)
+        await bounded(dirLabel, saveListenPort(lock.dir, port), signal)
+    }
+    checkAborted()
     const peerId = node.peerId.toString()
     const peerIndex = config.peerIndex ?? hashSeed(peerId) % config.peerCount
     const region = wan?.regionOf(peerId)
@@ -226,6 +281,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       evalSize: config.evalSize,
     })
     cleanup.push(async () => model.dispose())
+    checkAborted()
 
     let resumed = false
     const saved = await loadCheckpoint(lock.dir)
@@ -271,6 +327,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           if (peers.isRefused(from)) return
           membership?.touch(from)
           receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
+          hooks.onModelReceived?.(from)
           // Credit only a model the learner took: a drop or refusal by its defences is reported by the learner.
           if (learner?.receive(state, from) !== false)
             peers.report(from, { verdict: 'accept', reason: 'model' })
@@ -355,6 +412,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         gossip: config.gossip,
         defences: config.defences ? {} : false,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
+        trainRate: config.trainRate,
       },
     )
 
@@ -446,6 +504,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         status,
         metrics,
         dashboard: dashboardRoutes({ status, peers: dashboardPeers, history: recorder.history }),
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EADDRINUSE' ? httpPortInUse(config.http!, config.httpHost) : err
       })
       cleanup.push(() => http!.close())
     }

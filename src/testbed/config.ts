@@ -3,6 +3,7 @@ import type { SamplerKind } from '../gossip/sampling/index.ts'
 import type { MergeMode } from '../merge/registry.ts'
 import type { ArchKind } from '../model/types.ts'
 import type { AttackerGroup } from './attack/modes.ts'
+import type { ChurnEvent, TrainRateSpec } from './churn.ts'
 
 export interface TestbedConfig {
   peers: number
@@ -47,4 +48,8 @@ export interface TestbedConfig {
   attackIntervalMs?: number
   /** Every peer's `--defences on|off`; absent: the daemon's default (on). */
   defences?: boolean
+  /** Every peer's `--train-rate` (or a share of stragglers at a slower one); absent: uncapped. */
+  trainRate?: TrainRateSpec
+  /** Kills, restarts and late joins during the run (`--churn`), sorted by time; absent: none. */
+  churn?: ChurnEvent[]
 }

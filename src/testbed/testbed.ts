@@ -25,6 +25,7 @@ import {
   formatAttackers,
   startAttackers,
 } from './attack/facility.ts'
+import { type ChurnEvent, joinCount, pickPeers, trainRates } from './churn.ts'
 import type { TestbedConfig } from './config.ts'
 import {
   defaultRegionCounts,
@@ -85,15 +86,39 @@ export interface PeerResult {
   sentByCodec?: Record<string, { models: number; bytes: number }>
   /** Accepted inbound models and their frame bytes, by the codec they came in. */
   receivedByCodec?: Record<string, { models: number; bytes: number }>
+  /** Running at the end of the run (a killed peer not restarted is not). */
+  alive?: boolean
+  /** When the daemon ran, in s since the run started (`to` null: still running at the end). */
+  up?: Array<{ from: number; to: number | null }>
+  /** Every exit during the run: when (s since start), exit code or signal, and whether --churn killed it. */
+  exits?: PeerExit[]
+  /** When a peer down at the end went down (s since start); absent for a live peer. */
+  downAt?: number
+  /** Its --train-rate cap (steps/s); absent: uncapped. */
+  trainRate?: number
   series: SeriesPoint[]
+}
+
+/** A daemon's exit during the run. */
+export interface PeerExit {
+  atS: number
+  code: number | null
+  signal: string | null
+  /** True when the testbed's --churn killed it. */
+  churn: boolean
 }
 
 export interface TestbedResult {
   config: TestbedConfig & { startedAt: string }
   durationS: number
   reachedTarget: boolean
+  /** Over the peers alive at the end (all of them without churn). */
   meanFinalAccuracy: number | null
   minFinalAccuracy: number | null
+  /** Over every peer, dead ones at their last reported accuracy. */
+  meanFinalAccuracyAll?: number | null
+  /** Peers alive at the end. */
+  alivePeers?: number
   /** The emulated topology with every peer's region (what the daemons loaded); absent without emulation. */
   links?: WanLinks
   peers: PeerResult[]
@@ -118,7 +143,15 @@ interface Peer {
   httpPort?: number
   status?: NodeStatus
   series: SeriesPoint[]
+  /** Not running (killed, crashed, or restarting and not ready yet). */
   exited: boolean
+  /** When each process became ready and, once it exited, when it ended (epoch ms). */
+  spans: Array<{ startMs: number; endMs?: number }>
+  exits: Array<{ atMs: number; code: number | null; signal: string | null; churn: boolean }>
+  /** Exits already printed. */
+  reportedExits: number
+  /** Set just before --churn kills it, so the exit is recorded as churn. */
+  killing?: boolean
 }
 
 export interface TestbedHooks {
@@ -136,6 +169,10 @@ export interface TestbedHooks {
 interface SpawnExtras {
   /** Links file written by the testbed. */
   wanLinks?: string
+  /** Partition shares: the initial peers plus every late joiner of --churn. */
+  peerCount: number
+  /** Each peer's --train-rate by index; absent: uncapped. */
+  trainRates?: number[]
 }
 
 function daemonArgs(
@@ -163,7 +200,7 @@ function daemonArgs(
     '--peer-index',
     String(index),
     '--peer-count',
-    String(cfg.peers),
+    String(extras.peerCount),
     '--seed',
     String(cfg.seed),
     '--merge',
@@ -187,6 +224,8 @@ function daemonArgs(
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
   if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
   if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)
+  const rate = extras.trainRates?.[index]
+  if (rate !== undefined) args.push('--train-rate', String(rate))
   if (!cfg.gossip) args.push('--no-gossip')
   if (cfg.defences !== undefined) args.push('--defences', cfg.defences ? 'on' : 'off')
   if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
@@ -201,16 +240,46 @@ async function startPeer(
   extras: SpawnExtras,
   bootstrap?: string,
 ): Promise<Peer> {
+  const peer = {
+    index,
+    dataDir,
+    multiaddrs: [],
+    series: [],
+    exited: false,
+    spans: [],
+    exits: [],
+    reportedExits: 0,
+  }
+  await launch(cfg, peer as Omit<Peer, 'proc'> as Peer, extras, bootstrap)
+  return peer as Omit<Peer, 'proc'> as Peer
+}
+
+/**
+ * Spawn the daemon of `peer` (first start, or a restart from its data dir) and resolve when it
+ * prints its ready line; every exit is recorded on the peer.
+ */
+async function launch(
+  cfg: TestbedConfig,
+  peer: Peer,
+  extras: SpawnExtras,
+  bootstrap?: string,
+): Promise<void> {
+  const { index, dataDir } = peer
   await mkdir(dataDir, { recursive: true })
-  const log = createWriteStream(join(dataDir, 'daemon.log'))
+  const log = createWriteStream(join(dataDir, 'daemon.log'), { flags: 'a' })
   const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, extras, bootstrap), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   })
   proc.stderr?.pipe(log)
-  const peer: Peer = { index, proc, dataDir, multiaddrs: [], series: [], exited: false }
-  proc.once('exit', () => {
+  peer.proc = proc
+  proc.once('exit', (code, signal) => {
+    const atMs = Date.now()
     peer.exited = true
+    const span = peer.spans.at(-1)
+    if (span !== undefined && span.endMs === undefined && peer.proc === proc) span.endMs = atMs
+    peer.exits.push({ atMs, code, signal, churn: peer.killing === true })
+    peer.killing = false
   })
   const lines = createInterface({ input: proc.stdout! })
   const ready = new Promise<void>((resolveReady, reject) => {
@@ -238,6 +307,8 @@ async function startPeer(
         peer.peerId = msg.peerId
         peer.multiaddrs = msg.multiaddrs ?? []
         peer.httpPort = msg.httpPort
+        peer.exited = false
+        peer.spans.push({ startMs: Date.now() })
         clearTimeout(timer)
         resolveReady()
       }
@@ -249,7 +320,6 @@ async function startPeer(
     proc.kill('SIGKILL')
     throw err
   }
-  return peer
 }
 
 async function poll(peer: Peer, t0: number): Promise<void> {
@@ -276,7 +346,8 @@ async function poll(peer: Peer, t0: number): Promise<void> {
 }
 
 async function stopPeer(peer: Peer): Promise<void> {
-  if (peer.exited) return
+  // By the process, not `exited`: a restart still starting up is not ready, but must be stopped.
+  if (peer.proc === undefined || peer.proc.exitCode !== null || peer.proc.signalCode !== null) return
   const exited = once(peer.proc, 'exit')
   peer.proc.kill('SIGTERM')
   const timer = setTimeout(() => peer.proc.kill('SIGKILL'), STOP_GRACE_MS)
@@ -335,7 +406,10 @@ function assemble(
   reachedTarget: boolean,
   links: WanLinks | undefined,
   peers: Peer[],
+  t0: number,
+  rates?: number[],
 ): TestbedResult {
+  const rel = (ms: number) => Math.max(0, Math.round((ms - t0) / 100) / 10)
   const results: PeerResult[] = peers.map((p) => ({
     index: p.index,
     peerId: p.peerId ?? '',
@@ -359,15 +433,25 @@ function assemble(
     rejected: p.status?.rejected,
     modelsReceivedFrom: p.status?.modelsReceivedFrom,
     defences: p.status?.defences,
+    alive: !p.exited,
+    up: p.spans.map((s) => ({ from: rel(s.startMs), to: s.endMs === undefined ? null : rel(s.endMs) })),
+    exits: p.exits.map((e) => ({ atS: rel(e.atMs), code: e.code, signal: e.signal, churn: e.churn })),
+    ...(p.exited && p.exits.length > 0 ? { downAt: rel(p.exits.at(-1)!.atMs) } : {}),
+    ...(rates?.[p.index] !== undefined ? { trainRate: rates[p.index] } : {}),
     series: p.series,
   }))
-  const finals = results.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)
+  const accuracies = (rs: PeerResult[]) =>
+    rs.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)
+  // Means over the peers alive at the end: a dead peer's last accuracy is stale.
+  const finals = accuracies(results.filter((r) => r.alive === true))
   return {
     config: { ...cfg, startedAt },
     durationS,
     reachedTarget,
     meanFinalAccuracy: mean(finals),
     minFinalAccuracy: finals.length > 0 ? Math.min(...finals) : null,
+    meanFinalAccuracyAll: mean(accuracies(results)),
+    alivePeers: results.filter((r) => r.alive === true).length,
     ...(links !== undefined ? { links } : {}),
     peers: results,
   }
@@ -415,13 +499,23 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
   await mkdir(base, { recursive: true })
   const peers: Peer[] = []
   let attack: AttackFacility | undefined
+  // Restarts and late joins of --churn start in the background while the others are polled.
+  const starting = new Set<Promise<void>>()
+  let churnCtx: ChurnContext | undefined
   const stopAll = () => Promise.all([attack?.stop(), ...peers.map(stopPeer)])
   const onAbort = () => void stopAll()
   hooks.signal?.addEventListener('abort', onAbort)
   try {
     const wan = await prepareWan(cfg, base)
     cfg = { ...cfg, peers: wan.peers }
-    const extras: SpawnExtras = { wanLinks: wan.path }
+    const joins = joinCount(cfg.churn ?? [])
+    if (joins > 0 && wan.links !== undefined) {
+      // The links file places every peer id up front; a late joiner would have no region.
+      throw new UsageError('--churn join cannot be combined with --regions/--links')
+    }
+    const rates =
+      cfg.trainRate !== undefined ? trainRates(cfg.trainRate, cfg.peers + joins, cfg.seed) : undefined
+    const extras: SpawnExtras = { wanLinks: wan.path, peerCount: cfg.peers + joins, trainRates: rates }
     hooks.print(
       `testbed: starting ${cfg.peers} peers (${cfg.model}, ${cfg.partition}, merge ${cfg.merge}, sampler ${cfg.sampler}` +
         `${cfg.gossip ? '' : ', no gossip'}) in ${base}`,
@@ -456,20 +550,36 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     const t0 = Date.now()
     let reachedTarget = false
     let lastPrint = 0
+    const churn = cfg.churn ?? []
+    let nextEvent = 0
+    let joined = 0
+    churnCtx = { cfg, extras, peers, starting, print: hooks.print, base }
     while (Date.now() - t0 < cfg.durationS * 1000 && hooks.signal?.aborted !== true) {
       const tick = Date.now()
+      while (nextEvent < churn.length && churn[nextEvent]!.atS * 1000 <= tick - t0) {
+        joined += await applyChurn(churnCtx, churn[nextEvent]!, nextEvent, cfg.peers + joined)
+        nextEvent++
+      }
       await Promise.all(peers.map((p) => poll(p, t0)))
+      reportExits(peers, t0, hooks.print)
       attack?.observe(peers, (Date.now() - t0) / 1000)
-      const accs = peers.map((p) => p.status?.lastAccuracy)
+      const live = peers.filter((p) => !p.exited)
+      const accs = peers.map((p) => (p.exited ? undefined : p.status?.lastAccuracy))
       if (
         cfg.targetAccuracy !== undefined &&
-        accs.every((a) => a !== undefined && a >= cfg.targetAccuracy!)
+        live.length > 0 &&
+        live.every(
+          (p) => p.status?.lastAccuracy !== undefined && p.status.lastAccuracy >= cfg.targetAccuracy!,
+        )
       ) {
         reachedTarget = true
         break
       }
       if (hooks.progress !== undefined) {
-        hooks.progress(phase, assemble(cfg, startedAt, (Date.now() - t0) / 1000, false, wan.links, peers))
+        hooks.progress(
+          phase,
+          assemble(cfg, startedAt, (Date.now() - t0) / 1000, false, wan.links, peers, t0, rates),
+        )
       } else if (Date.now() - lastPrint >= 5000) {
         lastPrint = Date.now()
         const known = accs.filter((a): a is number => a !== undefined)
@@ -480,15 +590,14 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
             `[${accs.map(fmtAcc).join(' ')}]  models rx ${rx}  sent ${mb.toFixed(1)} MiB`,
         )
       }
-      if (peers.some((p) => p.exited))
-        throw new Error(`peer ${peers.find((p) => p.exited)!.index} exited during the run`)
       await new Promise((r) => setTimeout(r, Math.max(0, cfg.pollMs - (Date.now() - tick))))
     }
     await Promise.all(peers.map((p) => poll(p, t0)))
+    reportExits(peers, t0, hooks.print)
     const durationS = (Date.now() - t0) / 1000
     attack?.observe(peers, durationS)
 
-    const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers)
+    const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers, t0, rates)
     if (attack !== undefined) {
       await attack.stop() // each attacker prints its final counts as it stops
       result.attackers = attack.results(peers)
@@ -496,9 +605,113 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     return result
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort)
+    if (churnCtx !== undefined) churnCtx.stopping = true
     await stopAll()
+    await Promise.allSettled(starting)
+    await stopAll() // a restart that became ready while the others stopped
     if (cfg.keepDir === undefined) await rm(base, { recursive: true, force: true })
   }
+}
+
+interface ChurnContext {
+  cfg: TestbedConfig
+  extras: SpawnExtras
+  peers: Peer[]
+  starting: Set<Promise<void>>
+  print: (line: string) => void
+  base: string
+  /** Set once the run ends: a restart or join cut short by the stop is not a failure to report. */
+  stopping?: boolean
+}
+
+/** A live peer's loopback multiaddr to bootstrap through (peer 0 may be dead). */
+function liveBootstrap(peers: readonly Peer[]): string | undefined {
+  for (const p of peers) {
+    if (p.exited) continue
+    const a = p.multiaddrs.find((m) => m.includes('/ip4/127.0.0.1/')) ?? p.multiaddrs[0]
+    if (a !== undefined) return a
+  }
+  return undefined
+}
+
+/** Prints each exit not printed yet. */
+function reportExits(peers: readonly Peer[], t0: number, print: (line: string) => void): void {
+  for (const p of peers) {
+    for (const e of p.exits.slice(p.reportedExits)) {
+      const how = e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`
+      print(
+        `testbed: peer ${p.index} exited (${how}${e.churn ? ', --churn' : ''}) at t=${((e.atMs - t0) / 1000).toFixed(1)}s; see ${join(p.dataDir, 'daemon.log')}`,
+      )
+    }
+    p.reportedExits = p.exits.length
+  }
+}
+
+/**
+ * Applies one --churn event: kills (SIGKILL, waited for), or starts restarts / late joiners in
+ * the background through any live peer; late joiners take indices from `nextIndex`. Returns
+ * how many joiners it started.
+ */
+async function applyChurn(
+  ctx: ChurnContext,
+  e: ChurnEvent,
+  eventIndex: number,
+  nextIndex: number,
+): Promise<number> {
+  const { cfg, peers, print } = ctx
+  const launchIn = (peer: Peer, what: 'restart' | 'join') => {
+    const boot = liveBootstrap(peers)
+    const p = launch(cfg, peer, ctx.extras, boot)
+      .then(() => print(`testbed: peer ${peer.index} ${what}ed (${peer.peerId})`))
+      .catch((err: Error) => {
+        if (ctx.stopping !== true) print(`testbed: peer ${peer.index} failed to ${what}: ${err.message}`)
+      })
+      .finally(() => ctx.starting.delete(p))
+    ctx.starting.add(p)
+  }
+  if (e.action === 'kill') {
+    const running = peers.filter((p) => !p.exited).map((p) => p.index)
+    const victims = pickPeers(running, e.amount, cfg.seed, eventIndex)
+    print(`testbed: churn: killing peers ${victims.join(' ')} (SIGKILL)`)
+    await Promise.all(
+      victims.map((i) => {
+        const peer = peers.find((p) => p.index === i)!
+        const exited = once(peer.proc, 'exit')
+        peer.killing = true
+        peer.proc.kill('SIGKILL')
+        return exited
+      }),
+    )
+    return 0
+  }
+  if (e.action === 'restart') {
+    // Down and not being restarted already (a restart's process runs before it is ready).
+    const down = (p: Peer) =>
+      p.exited && p.proc !== undefined && (p.proc.exitCode !== null || p.proc.signalCode !== null)
+    const dead = peers.filter(down).map((p) => p.index)
+    const chosen = pickPeers(dead, e.amount, cfg.seed, eventIndex)
+    print(`testbed: churn: restarting peers ${chosen.length > 0 ? chosen.join(' ') : '(none dead)'}`)
+    for (const i of chosen) launchIn(peers.find((p) => p.index === i)!, 'restart')
+    return 0
+  }
+  print(`testbed: churn: ${e.amount} late joiner(s) starting`)
+  for (let k = 0; k < e.amount; k++) {
+    const index = nextIndex + k
+    const peer = {
+      index,
+      dataDir: join(ctx.base, `peer-${index}`),
+      multiaddrs: [],
+      series: [],
+      exited: true,
+      spans: [],
+      exits: [],
+      reportedExits: 0,
+    } as Omit<Peer, 'proc'> as Peer
+    launchIn(peer, 'join')
+    // Polled (and in the results) once it has a process: until then `exited` keeps it idle.
+    peers.push(peer)
+  }
+  return e.amount
 }
 
 /** Share of the emulated bytes that crossed regions, or null without emulation. */
@@ -506,6 +719,16 @@ export function interRegionShare(peers: readonly PeerResult[]): number | null {
   const inter = peers.reduce((s, p) => s + (p.bytesSentInterRegion ?? 0), 0)
   const total = inter + peers.reduce((s, p) => s + (p.bytesSentIntraRegion ?? 0), 0)
   return total > 0 ? inter / total : null
+}
+
+/** `  DOWN at 12.3 s (SIGKILL)` for a peer dead at the end, `  (restarted)` for one that came back. */
+function downNote(p: PeerResult): string {
+  const last = p.exits?.at(-1)
+  if (p.alive === false && p.downAt !== undefined) {
+    const how = last === undefined ? '' : last.signal !== null ? ` (${last.signal})` : ` (exit ${last.code})`
+    return `  DOWN at ${p.downAt.toFixed(1)} s${how}`
+  }
+  return (p.exits?.length ?? 0) > 0 ? `  (down ${p.exits!.length}x, restarted)` : ''
 }
 
 /** The summary table printed at the end of a run. */
@@ -519,10 +742,13 @@ export function formatSummary(r: TestbedResult): string {
         `${String(p.index).padStart(4)}  ${p.peerId.slice(-22).padEnd(22)}  ${(p.region ?? '-').padEnd(width)}  ${String(p.trainSamples).padStart(7)}  ` +
         `${fmtAcc(p.finalAccuracy).padStart(9)}  ${String(p.steps).padStart(5)}  ${String(p.modelsSent).padStart(5)}  ` +
         `${String(p.modelsReceived).padStart(4)}  ${String(p.merges).padStart(6)}  ${(p.bytesSent / 2 ** 20).toFixed(1).padStart(8)}  ` +
-        `${(p.bytesReceived / 2 ** 20).toFixed(1).padStart(7)}`,
+        `${(p.bytesReceived / 2 ** 20).toFixed(1).padStart(7)}${downNote(p)}`,
     ),
-    `mean final accuracy ${fmtAcc(r.meanFinalAccuracy)}, min ${fmtAcc(r.minFinalAccuracy)}, ` +
-      `${r.durationS.toFixed(1)} s${r.reachedTarget ? ' (every peer reached the target)' : ''}`,
+    `mean final accuracy ${fmtAcc(r.meanFinalAccuracy)}, min ${fmtAcc(r.minFinalAccuracy)}` +
+      (r.alivePeers !== undefined && r.alivePeers < r.peers.length
+        ? ` (over the ${r.alivePeers} peers alive at the end; all ${r.peers.length}: ${fmtAcc(r.meanFinalAccuracyAll)})`
+        : '') +
+      `, ${r.durationS.toFixed(1)} s${r.reachedTarget ? ' (every peer reached the target)' : ''}`,
     ...(share !== null ? [`bytes across regions: ${(share * 100).toFixed(1)}% of emulated bytes sent`] : []),
     ...(r.attackers !== undefined && r.attackers.length > 0
       ? [formatAttackers(r.attackers, r.peers.length)]

@@ -1,7 +1,8 @@
 /** The real `gossip-learn` command as a person runs it: a child process, signals, exit codes. */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -70,5 +71,101 @@ describe('gossip-learn CLI', () => {
     expect(await exited).toBe(0)
     expect(existsSync(join(dir, 'checkpoint.bin'))).toBe(true)
     expect(existsSync(join(dir, 'lock'))).toBe(false)
+  })
+
+  describe('user mistakes: one line naming the flag, exit 1, no stack trace, no hang', () => {
+    let busy: Server
+    let busyPort = 0
+    afterAll(() => busy?.close())
+    const occupy = async () => {
+      busy = createServer()
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+      busyPort = (busy.address() as { port: number }).port
+    }
+    const tmp = async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'gl-cli-'))
+      dirs.push(dir)
+      return dir
+    }
+    const expectOneLine = (r: { code: number | null; stderr: string }, flag: string) => {
+      expect(r.code).toBe(1)
+      const lines = r.stderr.trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain(flag)
+      expect(r.stderr).not.toMatch(/\n\s+at /)
+    }
+
+    it('--listen on a port in use', async () => {
+      await occupy()
+      const dir = await tmp()
+      const r = await run([
+        'start',
+        '--listen',
+        `/ip4/127.0.0.1/tcp/${busyPort}`,
+        '--data-dir',
+        dir,
+        '--eval-size',
+        '100',
+      ])
+      expectOneLine(r, '--listen')
+      expect(r.stderr).toContain('ListenAddressError')
+      expect(r.stderr).not.toContain('faultTolerance')
+    })
+
+    it('--http on a port in use fails before the model loads', async () => {
+      if (busyPort === 0) await occupy()
+      const dir = await tmp()
+      const t0 = Date.now()
+      const r = await run([
+        'start',
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--data-dir',
+        dir,
+        '--http',
+        String(busyPort),
+      ])
+      expectOneLine(r, `--http ${busyPort}`)
+      expect(r.stderr).toContain('HttpPortInUseError')
+      // Nothing listened: the check runs before libp2p and the model.
+      expect(existsSync(join(dir, 'listen.json'))).toBe(false)
+      expect(Date.now() - t0).toBeLessThan(30_000)
+    })
+
+    it('--data-dir pointing at a file', async () => {
+      const file = join(await tmp(), 'a-file')
+      await writeFile(file, 'x')
+      const r = await run(['start', '--data-dir', file])
+      expectOneLine(r, `--data-dir ${file}`)
+      expect(r.stderr).toContain('DataDirUnusableError')
+    })
+
+    it('--data-dir /proc/x fails at once instead of hanging', async () => {
+      const t0 = Date.now()
+      const r = await run(['start', '--data-dir', '/proc/x'])
+      expectOneLine(r, '--data-dir /proc/x')
+      expect(r.stderr).toContain('DataDirUnusableError')
+      expect(Date.now() - t0).toBeLessThan(15_000)
+    })
+
+    it('the first SIGINT during startup stops it', async () => {
+      const dir = await tmp()
+      const p = spawn(
+        process.execPath,
+        [BIN, 'start', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)))
+      // The daemon module loads lazily: wait for the data dir lock, then interrupt during the model load.
+      while (!existsSync(join(dir, 'lock'))) await new Promise((r) => setTimeout(r, 20))
+      const t0 = Date.now()
+      p.kill('SIGINT')
+      const code = await exited
+      expect(code === 130 || code === 0).toBe(true)
+      expect(Date.now() - t0).toBeLessThan(15_000)
+      expect(existsSync(join(dir, 'lock'))).toBe(false)
+    })
   })
 })

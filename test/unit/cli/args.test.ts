@@ -263,4 +263,22 @@ describe('parseTestbedArgs', () => {
       expect.objectContaining({ name: 'UsageError' }),
     )
   })
+
+  it('--train-rate and --churn: a cap on start, specs on the testbed, UsageError naming the flag', () => {
+    expect(parseStartArgs([]).trainRate).toBeUndefined()
+    expect(parseStartArgs(['--train-rate', '12.5']).trainRate).toBe(12.5)
+    expect(() => parseStartArgs(['--train-rate', '0'])).toThrowError(
+      expect.objectContaining({ name: 'UsageError' }),
+    )
+    const tb = parseTestbedArgs(['--train-rate', '20,straggler:0.25@5', '--churn', 'kill:0.5@10s,join:1@5'])
+    expect(tb.trainRate).toEqual({ rate: 20, straggler: { fraction: 0.25, rate: 5 } })
+    expect(tb.churn?.map((e) => e.action)).toEqual(['join', 'kill'])
+    for (const argv of [
+      ['--churn', 'kill:2@1'],
+      ['--train-rate', 'fast'],
+    ]) {
+      expect(() => parseTestbedArgs(argv)).toThrowError(expect.objectContaining({ name: 'UsageError' }))
+      expect(() => parseTestbedArgs(argv)).toThrow(new RegExp(`^${argv[0]}`))
+    }
+  })
 })

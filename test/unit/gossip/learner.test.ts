@@ -348,3 +348,65 @@ describe('Learner defences', () => {
     expect(t.learner.stats.defences.rateLimited).toBe(0)
   })
 })
+
+describe('Learner train-rate cap', () => {
+  const components = (model: LocalModel) => ({
+    model,
+    pusher: { push: async () => 1 },
+    sampler: new UniformSampler(),
+    view: () => [],
+    merger: meanMerger,
+    logger: defaultLogger(),
+  })
+
+  it('keeps steps per second at or below the cap over a window', async () => {
+    const learner = new Learner(components(new FakeModel()), {
+      stepsPerRound: 5,
+      trainRate: 100,
+      gossip: false,
+    })
+    learner.start()
+    const t0 = Date.now()
+    await new Promise((r) => setTimeout(r, 500))
+    const steps = learner.stats.steps
+    const elapsedS = (Date.now() - t0) / 1000
+    await learner.stop()
+    // Uncapped, the fake model runs thousands of steps in this window; capped, at most the rate
+    // times the window plus the one round that starts at t0.
+    expect(steps).toBeGreaterThan(0)
+    expect(steps).toBeLessThanOrEqual(100 * elapsedS + 5)
+  })
+
+  it('trains much more without a cap (the cap is what limits the count above)', async () => {
+    const learner = new Learner(components(new FakeModel()), { stepsPerRound: 5, gossip: false })
+    learner.start()
+    await new Promise((r) => setTimeout(r, 500))
+    const steps = learner.stats.steps
+    await learner.stop()
+    expect(steps).toBeGreaterThan(200)
+  })
+
+  it('stops promptly while sleeping for the cap', async () => {
+    const learner = new Learner(components(new FakeModel()), {
+      stepsPerRound: 10,
+      trainRate: 0.5,
+      gossip: false,
+    })
+    learner.start()
+    await new Promise((r) => setTimeout(r, 50))
+    const t0 = Date.now()
+    await learner.stop()
+    expect(Date.now() - t0).toBeLessThan(1000) // the next round would be 20 s away
+    expect(learner.stats.steps).toBe(10)
+  })
+
+  it('refuses a cap that is not positive', () => {
+    let name = ''
+    try {
+      new Learner(components(new FakeModel()), { trainRate: 0 })
+    } catch (err) {
+      name = (err as Error).name
+    }
+    expect(name).toBe('InvalidArgumentError')
+  })
+})
