@@ -58,10 +58,13 @@ export const DEFAULT_MAX_CONCURRENT_INBOUND = 4
 
 /**
  * Inbound transfers one remote peer may have in progress at once. An honest learner pushes one
- * model at a time to a given peer (its in-flight set), so a second concurrent transfer from the
- * same peer is abuse or a rare race; 1 keeps any single peer from holding more than one slot.
+ * model at a time to a given peer, but its push ends when its side of the stream closes, while
+ * our side may still be reading and validating it; on a loaded machine its next push to us then
+ * overlaps, and with 1 it was refused, counted as a failed push and the peer evicted from the
+ * view (a 3-daemon e2e stalled that way). 2 absorbs that overlap and still keeps one peer from
+ * holding more than half of the global slots.
  */
-export const DEFAULT_MAX_INBOUND_PER_PEER = 1
+export const DEFAULT_MAX_INBOUND_PER_PEER = 2
 
 /**
  * Of the global inbound slots, this many are kept for known-good peers (the daemon: a positive

@@ -65,7 +65,7 @@ describe('daemons on loopback', () => {
     expect(s.coordinate.vec).toHaveLength(2)
     expect(s.topology.pingsSent).toBeGreaterThanOrEqual(0)
     expect((await fetch(`http://127.0.0.1:${daemons[0]!.httpPort}/nope`)).status).toBe(404)
-  })
+  }, 120_000) // Its waits (60 s each) must be able to fail first and name what never happened.
 
   it('rejects announcements that are not valid descriptors, keeps serving and merging', async () => {
     const [a, b] = daemons as [Daemon, Daemon]
