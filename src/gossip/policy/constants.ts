@@ -5,7 +5,15 @@
  */
 
 /** Every verdict the policy acts on: validation (accept, ignore, reject), merge robustness, pushes. */
-export const POLICY_VERDICTS = ['accept', 'ignore', 'reject', 'clip', 'downweight', 'push-failed'] as const
+export const POLICY_VERDICTS = [
+  'accept',
+  'ignore',
+  'reject',
+  'outlier',
+  'clip',
+  'downweight',
+  'push-failed',
+] as const
 
 /** What happened with one item from (or push to) a peer. */
 export type PolicyVerdict = (typeof POLICY_VERDICTS)[number]
@@ -18,6 +26,10 @@ export type PolicyVerdict = (typeof POLICY_VERDICTS)[number]
  *   produce (Lodestar's LowToleranceError); three in a few minutes ban a fresh peer.
  * - ignore -0.5: well-formed but unusable (another task, a stalled or cut transfer, we were busy);
  *   mostly not the peer's fault, so it only lowers the score down to SOFT_FLOOR.
+ * - outlier -4: the merge's distance test refused a well-formed model as too far from ours. An
+ *   attacker sends nothing else and is banned after about 7; an honest peer can be an outlier too
+ *   (a stale model over a slow link, a skewed share early on: a 3-peer e2e banned its far, honest
+ *   peer when outliers counted as rejects), and its accepted models (+1) offset the occasional one.
  * - clip -1, downweight -0.5: the merge found the model an outlier; non-iid honest peers are
  *   outliers too, so these are soft as well.
  * - push-failed -1: our push to it failed (dial, reset, timeout): a bad link, not misbehaviour; soft.
@@ -26,13 +38,14 @@ export const DEFAULT_WEIGHTS: Readonly<Record<PolicyVerdict, number>> = {
   accept: 1,
   ignore: -0.5,
   reject: -10,
+  outlier: -4,
   clip: -1,
   downweight: -0.5,
   'push-failed': -1,
 }
 
-/** Verdicts that may take a score below SOFT_FLOOR (and so to the ban threshold). Only rejects. */
-export const HARD_VERDICTS: ReadonlySet<PolicyVerdict> = new Set(['reject'])
+/** Verdicts that may take a score below SOFT_FLOOR (and so to the ban threshold): rejects and outliers. */
+export const HARD_VERDICTS: ReadonlySet<PolicyVerdict> = new Set(['reject', 'outlier'])
 
 /**
  * Scores halve every 10 minutes (Lodestar's SCORE_HALFLIFE_MS): three rejects within about five

@@ -272,7 +272,7 @@ describe('Learner defences', () => {
     t.learner.mergePending()
     expect(t.verdicts).toEqual([
       { from: 'noisy', verdict: 'clip', reason: 'distance-clipped' },
-      { from: 'outlier', verdict: 'reject', reason: 'distance-outlier' },
+      { from: 'outlier', verdict: 'outlier', reason: 'distance-outlier' },
       { from: 'old', verdict: 'downweight', reason: 'age-capped' },
     ])
     const d = t.learner.stats.defences
