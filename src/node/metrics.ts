@@ -9,7 +9,8 @@ import type { MetricsRegister, TopicStrToLabel } from '@libp2p/gossipsub/metrics
 import type { Metrics } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { LocalModel } from '../gossip/learner.ts'
+import type { ExchangeCounters } from '../gossip/exchange.ts'
+import type { LearnerStats, LocalModel } from '../gossip/learner.ts'
 
 /** The prefix of every metric this project defines. */
 export const METRIC_PREFIX = 'gossip_learn_'
@@ -28,23 +29,11 @@ export const PUSH_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 /** The counters and values the metrics read on every scrape (all cheap, all already kept). */
 export interface MetricsSources {
-  exchange: () => {
-    modelsSent: number
-    modelsReceived: number
-    bytesSent: number
-    bytesReceived: number
-    pushFailures: number
-    /** Inbound model transfers refused, by error name. */
-    rejected: Record<string, number>
-  }
-  learner: () => {
-    steps: number
-    merges: number
-    modelsMerged: number
-    age: number
-    lastAccuracy?: number
-    lastLoss?: number
-  }
+  exchange: () => Pick<
+    ExchangeCounters,
+    'modelsSent' | 'modelsReceived' | 'bytesSent' | 'bytesReceived' | 'pushFailures' | 'rejected'
+  >
+  learner: () => Pick<LearnerStats, 'steps' | 'merges' | 'modelsMerged' | 'age' | 'lastAccuracy' | 'lastLoss'>
   /** Training samples consumed since start. */
   trainingSamples: () => number
   /** Peers in the membership view. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseStartArgs, parseTestbedArgs } from '../../src/cli/args.ts'
+import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
 import { loadOrCreateIdentity } from '../../src/node/identity.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
@@ -18,39 +18,28 @@ import {
   type WanLinks,
   wanEmulation,
 } from '../../src/testbed/wan-emulation.ts'
+import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 
 const REGIONS = ['x', 'x', 'y']
 const RTT = { 'x|x': 4, 'y|y': 4, 'x|y': 300 }
 
 const config = (dir: string, index: number, linksFile: string, extra: string[] = []) =>
-  parseStartArgs([
-    '--listen',
-    '/ip4/127.0.0.1/tcp/0',
-    '--data-dir',
-    dir,
-    '--peer-index',
-    String(index),
-    '--peer-count',
-    '3',
-    '--partition',
-    'iid',
-    '--eval-size',
-    '200',
-    '--steps-per-round',
-    '5',
-    '--hidden',
-    '32',
-    '--status-interval',
-    '0',
-    '--wan-links',
-    linksFile,
-    '--sampler',
-    'topology',
-    '--random-share',
-    '0',
-    ...extra,
-  ])
+  testDaemonConfig(dir, index, {
+    peerCount: 3,
+    stepsPerRound: 5,
+    extra: [
+      '--hidden',
+      '32',
+      '--wan-links',
+      linksFile,
+      '--sampler',
+      'topology',
+      '--random-share',
+      '0',
+      ...extra,
+    ],
+  })
 
 /** What `start --wan-links FILE` does: load the links file, wrap the daemon's connections in its emulation. */
 async function startEmulated(args: ReturnType<typeof config>): Promise<Daemon> {

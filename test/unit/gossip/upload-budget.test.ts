@@ -4,15 +4,7 @@ import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
 import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
 import { parseRate, UploadBudget } from '../../../src/gossip/upload-budget.ts'
 import type { ModelState } from '../../../src/model/types.ts'
-
-function errorName(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    return (err as Error).name
-  }
-  return 'no error'
-}
+import { errorName } from '../error-name.ts'
 
 describe('parseRate', () => {
   it.each([

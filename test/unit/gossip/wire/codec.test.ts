@@ -22,6 +22,7 @@ import { parseCodecSpec } from '../../../../src/gossip/wire/codecs/index.ts'
 import { RAW_F32 } from '../../../../src/gossip/wire/codecs/raw-f32.ts'
 import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
 import type { ModelState } from '../../../../src/model/types.ts'
+import { errorName } from '../../error-name.ts'
 
 function fakeState(overrides: Partial<ModelState> = {}): ModelState {
   return {
@@ -49,15 +50,6 @@ function rawHeader(fields: Partial<ModelHeader>): Uint8Array {
     tensors: LAYOUT.map((t) => ({ name: t.name, shape: [...t.shape], slices: [] })),
     ...fields,
   })
-}
-
-function errorName(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    return (err as Error).name
-  }
-  return 'no error'
 }
 
 function payloadOf(state: ModelState): Uint8Array {

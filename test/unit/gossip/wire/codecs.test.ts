@@ -25,15 +25,7 @@ import { TOPK } from '../../../../src/gossip/wire/codecs/topk.ts'
 import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
 import type { ModelState } from '../../../../src/model/types.ts'
 import { createRng } from '../../../../src/util/rng.ts'
-
-function errorName(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    return (err as Error).name
-  }
-  return 'no error'
-}
+import { errorName } from '../../error-name.ts'
 
 const f32Bits = (x: number): number => new Uint32Array(Float32Array.of(x).buffer)[0]!
 const bitsF32 = (b: number): number => new Float32Array(Uint32Array.of(b).buffer)[0]!

@@ -18,15 +18,7 @@ import type { MaskedState } from '../../../../src/merge/masks.ts'
 import { initialState } from '../../../../src/model/arch.ts'
 import type { ArchSpec, ModelState } from '../../../../src/model/types.ts'
 import { createRng } from '../../../../src/util/rng.ts'
-
-function errorName(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    return (err as Error).name
-  }
-  return 'no error'
-}
+import { errorName } from '../../error-name.ts'
 
 const MLP: ArchSpec = { kind: 'mlp', hidden: 4, input: [6], classes: 3 }
 const CNN: ArchSpec = { kind: 'cnn', hidden: 5 }
