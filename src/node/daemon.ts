@@ -254,6 +254,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         announcementsRejected: () => membership?.rejected ?? new Map(),
         peerPolicy: () => ({ bans: peers.counters.bans, refused: peers.refused().length }),
         wanBytesByRegion: wan !== undefined ? () => wan.stats().bytesSentByRegion : undefined,
+        codecs: () => exchange.counters,
+        defences: () => learner?.stats.defences,
       },
       {
         task,

@@ -9,6 +9,7 @@ import type { MetricsRegister, TopicStrToLabel } from '@libp2p/gossipsub/metrics
 import type { Metrics } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { DefenceCounters } from '../gossip/defences/index.ts'
 import type { ExchangeCounters } from '../gossip/exchange.ts'
 import type { LearnerStats, LocalModel } from '../gossip/learner.ts'
 
@@ -45,6 +46,10 @@ export interface MetricsSources {
   peerPolicy?: () => { bans: number; refused: number }
   /** Emulated WAN traffic (testbed), bytes sent by destination region. */
   wanBytesByRegion?: () => Record<string, number> | undefined
+  /** Bytes and pushes by codec spec, sent and accepted (the exchange's `sentByCodec` / `receivedByCodec`). */
+  codecs?: () => Pick<ExchangeCounters, 'sentByCodec' | 'receivedByCodec'>
+  /** What the defences did to received models, by reason (the learner's `defences`). */
+  defences?: () => DefenceCounters | undefined
 }
 
 /** Constant facts about the node, exported as the labels of `gossip_learn_info` (value 1). */
@@ -297,6 +302,56 @@ export function registerNodeMetrics(
       'Bytes sent over emulated wide-area links, by destination region (testbed)',
       sources.wanBytesByRegion,
       'region',
+    )
+  }
+
+  const codecs = sources.codecs
+  if (codecs !== undefined) {
+    const by = (side: 'sentByCodec' | 'receivedByCodec', field: 'models' | 'bytes') => () =>
+      Object.fromEntries(Object.entries(codecs()[side]).map(([codec, c]) => [codec, c[field]]))
+    followCounter(
+      registry,
+      `${p}codec_sent_bytes_total`,
+      'Bytes written by model pushes, by codec spec (sums to model_sent_bytes)',
+      by('sentByCodec', 'bytes'),
+      'codec',
+    )
+    followCounter(
+      registry,
+      `${p}codec_sent_models_total`,
+      'Model pushes completed, by codec spec',
+      by('sentByCodec', 'models'),
+      'codec',
+    )
+    followCounter(
+      registry,
+      `${p}codec_received_bytes_total`,
+      'Bytes of accepted inbound models, by the codec they arrived in',
+      by('receivedByCodec', 'bytes'),
+      'codec',
+    )
+    followCounter(
+      registry,
+      `${p}codec_received_models_total`,
+      'Accepted inbound models, by the codec they arrived in',
+      by('receivedByCodec', 'models'),
+      'codec',
+    )
+  }
+  const defences = sources.defences
+  if (defences !== undefined) {
+    followCounter(
+      registry,
+      `${p}defence_actions_total`,
+      'Received models the defences clipped, down-weighted, rejected or rate-limited, by reason',
+      () => defences()?.byReason,
+      'reason',
+    )
+    followCounter(
+      registry,
+      `${p}rollbacks_total`,
+      'Roll-backs of the local model to its last good state',
+      () => defences()?.rollbacks,
     )
   }
 

@@ -30,6 +30,18 @@ function fakeSources() {
     samples: 0,
     view: 0,
     announcementsRejected: new Map<string, number>(),
+    codecs: {
+      sentByCodec: {} as Record<string, { models: number; bytes: number }>,
+      receivedByCodec: {} as Record<string, { models: number; bytes: number }>,
+    },
+    defences: {
+      clipped: 0,
+      downweighted: 0,
+      rejected: 0,
+      rateLimited: 0,
+      rollbacks: 0,
+      byReason: {} as Record<string, number>,
+    },
   }
   const sources: MetricsSources = {
     exchange: () => state.exchange,
@@ -38,6 +50,8 @@ function fakeSources() {
     viewSize: () => state.view,
     connectedPeers: () => 1,
     announcementsRejected: () => state.announcementsRejected,
+    codecs: () => state.codecs,
+    defences: () => state.defences,
   }
   return { state, sources }
 }
@@ -89,6 +103,10 @@ describe('node metrics', () => {
       'peers_refused',
       'merge_duration_seconds',
       'push_duration_seconds',
+      'codec_sent_bytes',
+      'codec_received_models',
+      'defence_actions',
+      'rollbacks',
     ]) {
       expect(first.has(`${METRIC_PREFIX}${name}`), name).toBe(true)
     }
@@ -108,6 +126,10 @@ describe('node metrics', () => {
     state.exchange.rejected = { NonFiniteValueError: 2 }
     state.announcementsRejected.set('InvalidDescriptorError', 1)
     state.view = 5
+    state.codecs.sentByCodec['partial:0.25+int4'] = { models: 4, bytes: 53_212 }
+    state.codecs.receivedByCodec['raw-f32'] = { models: 2, bytes: 814_560 }
+    state.defences.byReason = { 'distance-clipped': 3, 'rate-limited': 1 }
+    state.defences.rollbacks = 1
     const timed = timedMerger((a: number) => a * 2, metrics)
     expect(timed(21)).toBe(42)
     await timedPush(async () => 7, metrics)()
@@ -124,6 +146,12 @@ describe('node metrics', () => {
     expect(v(second, 'view_peers')).toBe(5)
     expect(v(second, 'models_rejected_total', { reason: 'NonFiniteValueError' })).toBe(2)
     expect(v(second, 'announcements_rejected_total', { reason: 'InvalidDescriptorError' })).toBe(1)
+    expect(v(second, 'codec_sent_bytes_total', { codec: 'partial:0.25+int4' })).toBe(53_212)
+    expect(v(second, 'codec_sent_models_total', { codec: 'partial:0.25+int4' })).toBe(4)
+    expect(v(second, 'codec_received_bytes_total', { codec: 'raw-f32' })).toBe(814_560)
+    expect(v(second, 'defence_actions_total', { reason: 'distance-clipped' })).toBe(3)
+    expect(v(second, 'defence_actions_total', { reason: 'rate-limited' })).toBe(1)
+    expect(v(second, 'rollbacks_total')).toBe(1)
     expect(v(second, 'merge_duration_seconds_count')).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'ok' })).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'failed' })).toBe(1)
