@@ -270,13 +270,15 @@ export class Learner {
       this.stats.rounds++
       this.stats.lastLoss = r.loss
       if (signal.aborted) break
-      const state = this.afterTraining(r.loss)
-      this.stats.age = (this.mergePending(state) ?? state).age
+      const trained = this.afterTraining(r.loss)
+      // The model's weights now: a copy taken once per round, pushed as it is (nothing mutates a state).
+      const state = this.mergePending(trained) ?? trained
+      this.stats.age = state.age
       if (Date.now() - lastEval >= this.evalIntervalMs) {
         this.stats.lastAccuracy = await this.c.model.evaluate()
         lastEval = this.stats.lastEvalAt = Date.now()
       }
-      if (this.gossip) this.pushToSample(signal)
+      if (this.gossip) this.pushToSample(signal, state)
       // A short round can run entirely in microtasks (tfjs kernels are synchronous): without a
       // macrotask turn here, sockets, timers and pings would starve while the node trains.
       await new Promise((resolve) => setImmediate(resolve))
@@ -432,7 +434,8 @@ export class Learner {
     return this.budget === undefined ? this.fanout : this.maxPushesPerRound
   }
 
-  private pushToSample(signal: AbortSignal): void {
+  /** Pushes `state` (the model as the round left it) to sampled peers. */
+  private pushToSample(signal: AbortSignal, state: ModelState): void {
     const budget = this.budget
     const cap = this.pushesPerRound()
     const free =
@@ -445,7 +448,6 @@ export class Learner {
     const candidates = this.c.view().filter((p) => !this.inflight.has(p.peerId))
     const targets = this.c.sampler.sample(candidates, Math.min(cap, free))
     if (targets.length === 0) return
-    const state = this.c.model.getState()
     for (const [i, t] of targets.entries()) {
       // Charged up front at the last push's size, corrected once the real count is known; until a
       // push has completed the size is unknown, so the first round pushes once.

@@ -40,7 +40,9 @@ export async function evaluate(
     const n = Math.min(batchSize, data.count - start)
     const probs = tf.tidy(() => {
       const xs = tf.tensor(data.features.subarray(start * size, (start + n) * size), [n, ...sampleShape])
-      return model.predict(xs) as tf.Tensor
+      // apply, not predict: predict re-slices its input into batches of 32 and concatenates them,
+      // which on wasm took 95 ms for 500 MNIST samples against 6 ms here (same outputs).
+      return model.apply(xs, { training: false }) as tf.Tensor
     })
     const p = (await probs.data()) as Float32Array
     probs.dispose()

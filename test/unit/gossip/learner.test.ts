@@ -83,6 +83,50 @@ describe('Learner', () => {
     expect(learner.running).toBe(false)
   })
 
+  it('copies the weights once per round and pushes the merged model of that round', async () => {
+    const model = new FakeModel()
+    let copies = 0
+    const getState = model.getState.bind(model)
+    model.getState = () => {
+      copies++
+      return getState()
+    }
+    const pushed: number[] = []
+    let merged: number | undefined
+    learner = new Learner(
+      {
+        model,
+        pusher: {
+          push: async (_to, s) => {
+            pushed.push(s.tensors[0]!.values[0]!)
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+        merger: (local, received) => {
+          const out = meanMerger(local, received)
+          merged = out.tensors[0]!.values[0]!
+          return out
+        },
+        logger: defaultLogger(),
+      },
+      { stepsPerRound: 10, evalIntervalMs: 0, defences: false },
+    )
+    learner.start()
+    await until(() => pushed.length >= 2)
+    learner.receive(
+      { arch: 'fake', age: 1, tensors: [{ name: 'w', shape: [1], values: Float32Array.of(-1e6) }] },
+      'a',
+    )
+    await until(() => learner!.stats.merges === 1 && pushed.some((v) => v < 0))
+    await learner.stop()
+    // The push after the merge carries the merged weights, not the ones before it.
+    expect(pushed.find((v) => v < 0)).toBe(merged)
+    // One copy at construction (the last good state), then one per round: none for the push.
+    expect(copies).toBeLessThanOrEqual(learner.stats.rounds + 1)
+  })
+
   it('with gossip off never pushes and ignores received models', async () => {
     const model = new FakeModel()
     let pushes = 0

@@ -1,0 +1,346 @@
+/**
+ * How much of a testbed peer's CPU trains: the peers' summed training steps/s over (isolated
+ * steps/s x cores), issue 11's measure, and what bounds it on this machine. Phases:
+ *  1. isolated: the default model trained alone in this process (the model-step bench's code
+ *     path: 20 warm-up steps, then `--steps` timed, best of 3);
+ *  2. ceiling: `--peers` processes that only train, all timed over the same `--ceiling` seconds:
+ *     what this machine gives that many trainers at once (cores shared with caches, memory
+ *     bandwidth and the hypervisor), so the testbed's loss to networking can be told apart;
+ *  3. a `--peers` testbed of real daemon processes (`npm run testbed`'s code path): every peer's
+ *     steps/s between its first and last poll of /status;
+ *  4. with `--train-rate R`, the same testbed with every peer capped at R steps/s.
+ * Prints the ratios, each peer's steps/s and event-loop delay (p50 / p99, from /status), and the
+ * CPU the peers got (from /proc) with their steps per CPU-second against the ceiling trainers':
+ * the share of a peer's CPU that trains, whatever else runs on the machine.
+ *
+ *   npm run bench:overhead -- [--peers 4] [--duration 60] [--steps 1000] [--ceiling 10]
+ *                             [--train-rate R] [--cpu-prof DIR] [--keep-dir DIR] [--json FILE]
+ *
+ * `--cpu-prof DIR` profiles every peer (scripts/cpu-prof-preload.mjs; profiles land in DIR/<run>/
+ * when the peers stop; summarise them with `npx tsx scripts/cpuprofile-summary.ts DIR/<run>`).
+ */
+import '../../src/polyfill.ts'
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { availableParallelism, loadavg } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type * as tf from '@tensorflow/tfjs'
+import { parseTestbedArgs } from '../../src/cli/args.ts'
+import { loadMnist } from '../../src/data/mnist.ts'
+import { initBackend } from '../../src/model/backend.ts'
+import { DEFAULT_BATCH_SIZE, LocalTrainer } from '../../src/model/train.ts'
+import { buildModel, DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE, defaultArch } from '../../src/model/zoo.ts'
+import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import { benchFlags } from './flags.ts'
+
+/** Steps trained before timing: the first steps compile kernels and allocate the optimizer's slots. */
+const WARMUP_STEPS = 20
+/** The goal of issue 11: a peer trains at least this share of its part of the machine. */
+const GOAL_RATIO = 0.75
+/** Profiles a daemon with the inspector (see the file): NODE_OPTIONS refuses --cpu-prof. */
+const PRELOAD = fileURLToPath(new URL('../cpu-prof-preload.mjs', import.meta.url))
+/** Timings of the isolated rate; the best counts. */
+const ISOLATED_REPEATS = 3
+/** Ceiling trainers start timing together this long after they are spawned (module and data loading). */
+const CEILING_START_DELAY_MS = 15_000
+
+const flags = benchFlags('bench:overhead')
+const { values: args } = parseArgs({
+  options: {
+    peers: { type: 'string' },
+    duration: { type: 'string' },
+    steps: { type: 'string' },
+    ceiling: { type: 'string' },
+    'train-rate': { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'keep-dir': { type: 'string' },
+    json: { type: 'string' },
+    /** Internal: run as one ceiling trainer, timing from this epoch ms. */
+    'trainer-at': { type: 'string' },
+  },
+})
+const peers = flags.int('peers', args.peers, 4)
+const durationS = flags.int('duration', args.duration, 60, 5)
+const timedSteps = flags.int('steps', args.steps, 1000)
+const ceilingS = flags.int('ceiling', args.ceiling, 10)
+const trainRate =
+  args['train-rate'] === undefined ? undefined : flags.num('train-rate', args['train-rate'], 0.1)
+const cores = availableParallelism()
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
+
+/** The default model and a trainer over all of MNIST's training split, warmed up. */
+async function warmTrainer(): Promise<{ model: tf.LayersModel; trainer: LocalTrainer; backend: string }> {
+  const backend = await initBackend()
+  const model = buildModel(defaultArch(DEFAULT_ARCH_KIND), { seed: 1, learningRate: DEFAULT_LEARNING_RATE })
+  const trainer = new LocalTrainer({ data: loadMnist({ split: 'train' }), seed: 1 })
+  await trainer.trainSteps(model, { steps: WARMUP_STEPS, batchSize: DEFAULT_BATCH_SIZE })
+  return { model, trainer, backend: backend.name }
+}
+
+/**
+ * Phase 1: the default model trained alone, as in `scripts/bench/model-step.ts`; the best of
+ * ISOLATED_REPEATS timings (the machine is shared: the best is the least disturbed one).
+ */
+async function isolatedRate(): Promise<{ stepsPerS: number; backend: string; runs: number[] }> {
+  const { model, trainer, backend } = await warmTrainer()
+  const runs: number[] = []
+  for (let k = 0; k < ISOLATED_REPEATS; k++) {
+    const t0 = performance.now()
+    await trainer.trainSteps(model, { steps: timedSteps, batchSize: DEFAULT_BATCH_SIZE })
+    runs.push((timedSteps / (performance.now() - t0)) * 1000)
+  }
+  model.dispose()
+  return { stepsPerS: Math.max(...runs), backend, runs }
+}
+
+/** One ceiling trainer (a child process): waits for `atMs`, trains `ceilingS` seconds, prints steps/s. */
+async function trainerChild(atMs: number): Promise<void> {
+  const { model, trainer } = await warmTrainer()
+  await new Promise((r) => setTimeout(r, Math.max(0, atMs - Date.now())))
+  // Loading and warming up took longer than the delay: this trainer's window starts late.
+  const late = Date.now() - atMs > 1000
+  const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
+  let steps = 0
+  while (performance.now() - t0 < ceilingS * 1000) {
+    await trainer.trainSteps(model, { steps: 10, batchSize: DEFAULT_BATCH_SIZE })
+    steps += 10
+  }
+  const cpu = process.cpuUsage(cpu0)
+  const seconds = (performance.now() - t0) / 1000
+  const rate: CeilingRate = { stepsPerS: steps / seconds, cpuPerS: (cpu.user + cpu.system) / 1e6 / seconds }
+  console.log(JSON.stringify({ ...rate, late }))
+  model.dispose()
+}
+
+interface CeilingRate {
+  stepsPerS: number
+  /** CPU-seconds per second the trainer got. */
+  cpuPerS: number
+}
+
+/** Phase 2: `peers` trainer processes timed over the same window; their steps/s and CPU. */
+async function ceilingRates(): Promise<CeilingRate[]> {
+  const at = Date.now() + CEILING_START_DELAY_MS
+  const self = fileURLToPath(import.meta.url)
+  const runs = Array.from({ length: peers }, async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', self, '--trainer-at', String(at), '--ceiling', String(ceilingS)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString()
+    })
+    const code = await new Promise<number | null>((r) => child.once('exit', r))
+    const line = out.trim().split('\n').at(-1) ?? ''
+    if (code !== 0 || !line.startsWith('{')) throw new Error(`ceiling trainer exited with ${code}: ${out}`)
+    const r = JSON.parse(line) as CeilingRate & { late: boolean }
+    if (r.late)
+      console.log('ceiling: a trainer started timing late (a loaded machine): its window overlaps less')
+    return { stepsPerS: r.stepsPerS, cpuPerS: r.cpuPerS }
+  })
+  return Promise.all(runs)
+}
+
+interface PeerRate {
+  index: number
+  stepsPerS: number
+  loopP50: number | null
+  loopP99: number | null
+}
+
+/** Steps/s of a peer between its first and last poll (startup and shutdown excluded). */
+function peerRate(p: PeerResult): PeerRate {
+  const first = p.series[0]
+  const last = p.series.at(-1)
+  const span = first !== undefined && last !== undefined ? last.t - first.t : 0
+  return {
+    index: p.index,
+    stepsPerS: span > 0 ? (last!.steps - first!.steps) / span : 0,
+    loopP50: p.eventLoopDelayMs?.p50 ?? null,
+    loopP99: p.eventLoopDelayMs?.p99 ?? null,
+  }
+}
+
+interface RunSummary {
+  label: string
+  peers: PeerRate[]
+  summedStepsPerS: number
+  ratio: number
+  /** CPU-seconds per second all peer processes got (of `cores`); null without /proc. */
+  peersCpu: number | null
+  /** This process's (the testbed's: polling, bookkeeping) CPU-seconds per second. */
+  testbedCpu: number
+  /** Summed steps/s over summed peer CPU: steps per CPU-second, to compare with the isolated rate. */
+  stepsPerCpuS: number | null
+  meanFinalAccuracy: number | null
+  modelsReceivedPerPeer: number
+  load: string
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux, whatever the kernel's HZ). */
+const USER_HZ = 100
+
+/** CPU-seconds used so far by each child process of this one (the testbed's daemons), from /proc. */
+function childrenCpuS(): Map<number, number> | null {
+  const out = new Map<number, number>()
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+  } catch {
+    return null
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // Fields after the command name (in parentheses, which may hold spaces): state ppid ... utime stime.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(f[1]) !== process.pid) continue
+      out.set(Number(pid), (Number(f[11]) + Number(f[12])) / USER_HZ)
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return out
+}
+
+/** A testbed run of `peers` daemons (capped at `rate` when given), summarised. */
+async function testbedRun(label: string, isolated: number, rate?: number): Promise<RunSummary> {
+  const argv = ['--peers', String(peers), '--duration', String(durationS), '--no-http']
+  if (rate !== undefined) argv.push('--train-rate', String(rate))
+  if (args['keep-dir'] !== undefined) argv.push('--keep-dir', join(resolve(args['keep-dir']), label))
+  const saved = process.env.NODE_OPTIONS
+  if (args['cpu-prof'] !== undefined) {
+    const dir = join(resolve(args['cpu-prof']), label)
+    await mkdir(dir, { recursive: true })
+    // The daemons inherit this process's environment (NODE_OPTIONS refuses --cpu-prof itself).
+    process.env.NODE_OPTIONS = `${saved ?? ''} --import ${PRELOAD}`.trim()
+    process.env.GOSSIP_LEARN_CPU_PROF_DIR = dir
+  }
+  console.log(`\n=== ${label}: testbed ${argv.join(' ')} (load ${load()})`)
+  // CPU of the daemons and of this process, sampled after every poll of the peers (the window
+  // their steps/s are measured over): the first and the last sample count.
+  let first: { t: number; peers: Map<number, number> | null; self: NodeJS.CpuUsage } | undefined
+  let last: typeof first
+  let lastPrint = 0
+  const progress = (_phase: string, r: TestbedResult) => {
+    const sample = { t: r.durationS, peers: childrenCpuS(), self: process.cpuUsage() }
+    first ??= sample
+    last = sample
+    if (r.durationS - lastPrint >= 10) {
+      lastPrint = r.durationS
+      const steps = r.peers.map((p) => p.series.at(-1)?.steps ?? 0)
+      console.log(`[${label}] t=${r.durationS.toFixed(0)}s steps ${steps.join(' ')} (load ${load()})`)
+    }
+  }
+  let result: TestbedResult
+  try {
+    result = await runTestbed(parseTestbedArgs(argv), {
+      print: (line) => console.log(`[${label}] ${line}`),
+      progress,
+    })
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS
+    else process.env.NODE_OPTIONS = saved
+    delete process.env.GOSSIP_LEARN_CPU_PROF_DIR
+  }
+  const rates = result.peers.map(peerRate)
+  const summed = rates.reduce((s, r) => s + r.stepsPerS, 0)
+  const span = first !== undefined && last !== undefined ? last.t - first.t : 0
+  let peersCpu: number | null = null
+  if (span > 0 && first?.peers != null && last?.peers != null) {
+    let used = 0
+    for (const [pid, cpu] of last.peers) used += cpu - (first.peers.get(pid) ?? cpu)
+    peersCpu = used / span
+  }
+  const selfUs = span > 0 ? last!.self.user + last!.self.system - first!.self.user - first!.self.system : 0
+  return {
+    label,
+    peers: rates,
+    summedStepsPerS: summed,
+    ratio: summed / (isolated * cores),
+    peersCpu,
+    testbedCpu: span > 0 ? selfUs / 1e6 / span : 0,
+    stepsPerCpuS: peersCpu !== null && peersCpu > 0 ? summed / peersCpu : null,
+    meanFinalAccuracy: result.meanFinalAccuracy,
+    modelsReceivedPerPeer: result.peers.reduce((s, p) => s + p.modelsReceived, 0) / result.peers.length,
+    load: load(),
+  }
+}
+
+const fmt = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits))
+
+async function main(): Promise<void> {
+  console.log(`bench:overhead: ${peers} peers, ${durationS} s per testbed, ${cores} cores (load ${load()})`)
+  const isolated = await isolatedRate()
+  const isolatedLoad = load()
+  console.log(
+    `isolated: ${isolated.stepsPerS.toFixed(1)} steps/s (${isolated.backend}, best of ` +
+      `${isolated.runs.map((r) => r.toFixed(0)).join(' ')}; load ${isolatedLoad})`,
+  )
+  console.log(`ceiling: ${peers} processes that only train, timed together for ${ceilingS} s`)
+  const ceiling = await ceilingRates()
+  const ceilingSum = ceiling.reduce((a, r) => a + r.stepsPerS, 0)
+  const ceilingCpu = ceiling.reduce((a, r) => a + r.cpuPerS, 0)
+  const ceilingLoad = load()
+  const runs = [await testbedRun('uncapped', isolated.stepsPerS)]
+  if (trainRate !== undefined)
+    runs.push(await testbedRun(`train-rate-${trainRate}`, isolated.stepsPerS, trainRate))
+
+  const machine = isolated.stepsPerS * cores
+  console.log(
+    `\nisolated training: ${isolated.stepsPerS.toFixed(1)} steps/s x ${cores} cores = ${machine.toFixed(1)} (load ${isolatedLoad})`,
+  )
+  console.log(
+    `ceiling, ${peers} trainers at once: ${ceiling.map((r) => r.stepsPerS.toFixed(1)).join(' + ')} = ` +
+      `${ceilingSum.toFixed(1)} steps/s = ${(ceilingSum / machine).toFixed(3)} of isolated x cores; ` +
+      `${ceilingCpu.toFixed(2)} CPU-s/s, ${(ceilingSum / ceilingCpu).toFixed(1)} steps per CPU-second (load ${ceilingLoad})`,
+  )
+  for (const r of runs) {
+    console.log(`\n${r.label}: load average at the end ${r.load}`)
+    console.log('peer  steps/s  loop delay p50 / p99 (ms)')
+    for (const p of r.peers) {
+      console.log(
+        `${String(p.index).padStart(4)}  ${p.stepsPerS.toFixed(1).padStart(7)}  ${fmt(p.loopP50, 1).padStart(6)} / ${fmt(p.loopP99, 1)}`,
+      )
+    }
+    console.log(
+      `summed ${r.summedStepsPerS.toFixed(1)} steps/s: RATIO ${r.ratio.toFixed(3)} of isolated x cores ` +
+        `(goal ${GOAL_RATIO}${r.label === 'uncapped' ? '' : '; a capped run is not expected to reach it'}), ` +
+        `${(r.summedStepsPerS / ceilingSum).toFixed(3)} of the ceiling`,
+    )
+    if (r.peersCpu !== null && r.stepsPerCpuS !== null) {
+      console.log(
+        `peers got ${r.peersCpu.toFixed(2)} CPU-s/s (this process ${r.testbedCpu.toFixed(2)}): ` +
+          `${r.stepsPerCpuS.toFixed(1)} steps per peer CPU-second, ` +
+          `${(r.stepsPerCpuS / (ceilingSum / ceilingCpu)).toFixed(3)} of the ceiling trainers' (the share of a peer's CPU that trains)`,
+      )
+    }
+    console.log(
+      `mean final accuracy ${fmt(r.meanFinalAccuracy, 3)}, models received per peer ${r.modelsReceivedPerPeer.toFixed(0)}`,
+    )
+  }
+  if (args.json !== undefined) {
+    await mkdir(dirname(resolve(args.json)), { recursive: true })
+    const out = {
+      cores,
+      isolated: { ...isolated, load: isolatedLoad },
+      ceiling: { trainers: ceiling, stepsPerS: ceilingSum, cpuPerS: ceilingCpu, load: ceilingLoad },
+      runs,
+    }
+    await writeFile(args.json, `${JSON.stringify(out, null, 2)}\n`)
+    console.log(`wrote ${args.json}`)
+  }
+}
+
+if (args['trainer-at'] !== undefined) await trainerChild(flags.num('trainer-at', args['trainer-at'], 0))
+else await main()
