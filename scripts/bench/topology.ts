@@ -13,6 +13,7 @@
  *
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
  *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
+ *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10)
  */
 import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '240' },
     json: { type: 'string' },
     'random-share': { type: 'string' },
+    'train-rate': { type: 'string' },
     partition: { type: 'string' },
     merge: { type: 'string' },
     seed: { type: 'string' },
@@ -210,6 +212,7 @@ async function main(): Promise<void> {
     if (args.partition !== undefined) argv.push('--partition', args.partition)
     if (args.merge !== undefined) argv.push('--merge', args.merge)
     if (args.seed !== undefined) argv.push('--seed', args.seed)
+    if (args['train-rate'] !== undefined) argv.push('--train-rate', args['train-rate'])
     const cfg = parseTestbedArgs(argv)
     console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
     const loads: number[][] = []
