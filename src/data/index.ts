@@ -34,5 +34,5 @@ export {
   loadDataset,
   parseDatasetSpec,
 } from './registry.ts'
-export { selectSamples } from './samples.ts'
+export { type SampleStore, samplesStore, selectSamples } from './samples.ts'
 export { type Dataset, featureSize, type Samples, type Split } from './types.ts'

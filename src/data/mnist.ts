@@ -48,13 +48,14 @@ export function defaultMnistDir(): string {
   }
 }
 
-const splitCache = new Map<string, IdxSplit>()
+/** Weak, like the registry's cache: a split nobody holds any more (a daemon keeps its share only) is freed. */
+const splitCache = new Map<string, WeakRef<IdxSplit>>()
 const fullCache = new Map<string, Samples>()
 
-/** One split of the IDX files in `dir` (read once per process and directory). */
+/** One split of the IDX files in `dir` (read once per process and directory while anyone holds it). */
 function mnistSplit(dir: string, split: Split): IdxSplit {
   const key = `${dir}\0${split}`
-  let raw = splitCache.get(key)
+  let raw = splitCache.get(key)?.deref()
   if (raw === undefined) {
     const images = split === 'train' ? MNIST_FILE_NAMES.trainImages : MNIST_FILE_NAMES.testImages
     const labels = split === 'train' ? MNIST_FILE_NAMES.trainLabels : MNIST_FILE_NAMES.testLabels
@@ -64,7 +65,7 @@ function mnistSplit(dir: string, split: Split): IdxSplit {
         `${path.join(dir, images)}: images of shape [${raw.featureShape}], not 28x28`,
       )
     }
-    splitCache.set(key, raw)
+    splitCache.set(key, new WeakRef(raw))
   }
   return raw
 }

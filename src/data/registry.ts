@@ -129,20 +129,25 @@ export function formatDatasetSpec(spec: DatasetSpec): string {
   return `${spec.kind}:${[...spec.files, ...opts].join(',')}`
 }
 
-const loaded = new Map<string, Dataset>()
+/**
+ * Weak: a daemon keeps only its share, so once every holder has dropped a dataset (MNIST's
+ * training split is 47 MB of bytes) the collector frees it instead of a cache keeping it forever.
+ */
+const loaded = new Map<string, WeakRef<Dataset>>()
 
 /**
  * Loads the dataset a spec names (relative paths from the working directory). Loaded once per
- * process and spec: daemons in one process share the memory. Throws the data layer's typed errors.
+ * process and spec while anyone holds it: daemons in one process share the memory (a host of
+ * several daemons holds it while they start). Throws the data layer's typed errors.
  */
 export function loadDataset(spec: DatasetSpec | string): Dataset {
   const parsed = typeof spec === 'string' ? parseDatasetSpec(spec) : spec
   const resolved = { ...parsed, files: parsed.files.map((f) => path.resolve(f)) }
   const key = formatDatasetSpec(resolved)
-  let dataset = loaded.get(key)
+  let dataset = loaded.get(key)?.deref()
   if (dataset === undefined) {
     dataset = entryOf(parsed.kind).load(resolved)
-    loaded.set(key, dataset)
+    loaded.set(key, new WeakRef(dataset))
   }
   return dataset
 }

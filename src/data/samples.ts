@@ -11,8 +11,42 @@ import { featureSize } from './types.ts'
 export interface SampleStore {
   readonly count: number
   readonly labels: Uint8Array
-  /** Writes sample i's features (featureSize floats) into `out` at `offset`. */
+  /** Features per sample (the product of the feature shape). */
+  readonly size: number
+  /** Writes sample i's features (`size` floats) into `out` at `offset`. */
   write(i: number, out: Float32Array, offset: number): void
+  /**
+   * A new store holding copies of the given rows, in this order, in the same compact form (bytes
+   * stay bytes: a 7500-image MNIST share is 5.9 MB, not 23.5 MB of floats), so the split it came
+   * from can be freed. InvalidArgumentError on an index out of range.
+   */
+  select(indices: ArrayLike<number>): SampleStore
+}
+
+/** Copies rows `indices` of a row-major array of `size` values per row, labels alongside. */
+function copyRows<T extends Float32Array | Uint8Array>(
+  values: T,
+  labels: Uint8Array,
+  size: number,
+  indices: ArrayLike<number>,
+  make: (n: number) => T,
+): { values: T; labels: Uint8Array } {
+  const n = indices.length
+  const outValues = make(n * size)
+  const outLabels = new Uint8Array(n)
+  for (let k = 0; k < n; k++) {
+    const i = indices[k]
+    checkIndex(i, labels.length)
+    outLabels[k] = labels[i]
+    outValues.set(values.subarray(i * size, (i + 1) * size), k * size)
+  }
+  return { values: outValues, labels: outLabels }
+}
+
+function checkIndex(i: number, count: number): void {
+  if (!Number.isInteger(i) || i < 0 || i >= count) {
+    throw new InvalidArgumentError(`sample index ${i} out of range [0, ${count})`)
+  }
 }
 
 /** A store over features already decoded as floats (count x size, row-major). */
@@ -20,7 +54,12 @@ export function floatStore(features: Float32Array, labels: Uint8Array, size: num
   return {
     count: labels.length,
     labels,
+    size,
     write: (i, out, offset) => out.set(features.subarray(i * size, (i + 1) * size), offset),
+    select(indices) {
+      const rows = copyRows(features, labels, size, indices, (n) => new Float32Array(n))
+      return floatStore(rows.values, rows.labels, size)
+    },
   }
 }
 
@@ -29,11 +68,22 @@ export function byteStore(bytes: Uint8Array, labels: Uint8Array, size: number): 
   return {
     count: labels.length,
     labels,
+    size,
     write(i, out, offset) {
       const src = i * size
       for (let p = 0; p < size; p++) out[offset + p] = bytes[src + p] / 255
     },
+    select(indices) {
+      const rows = copyRows(bytes, labels, size, indices, (n) => new Uint8Array(n))
+      return byteStore(rows.values, rows.labels, size)
+    },
   }
+}
+
+/** A store over Samples (their float features), for code that takes either. */
+export function samplesStore(data: Samples): SampleStore {
+  const size = data.count > 0 ? data.features.length / data.count : 0
+  return floatStore(data.features, data.labels, size)
 }
 
 /** Decodes the given rows of a store, in this order. InvalidArgumentError on an index out of range. */
@@ -43,9 +93,7 @@ export function gather(store: SampleStore, indices: ArrayLike<number>, size: num
   const labels = new Uint8Array(n)
   for (let k = 0; k < n; k++) {
     const i = indices[k]
-    if (!Number.isInteger(i) || i < 0 || i >= store.count) {
-      throw new InvalidArgumentError(`sample index ${i} out of range [0, ${store.count})`)
-    }
+    checkIndex(i, store.count)
     labels[k] = store.labels[i]
     store.write(i, features, k * size)
   }
@@ -114,10 +162,21 @@ export class StoredDataset implements Dataset {
     return gather(this.train, indices, this.size)
   }
 
+  trainShare(indices: ArrayLike<number>): SampleStore {
+    return this.train.select(indices)
+  }
+
   testSamples(size: number): Samples {
     if (!Number.isInteger(size) || size < 1) {
       throw new InvalidArgumentError(`eval size must be a positive integer, got ${size}`)
     }
     return gather(this.test, range(Math.min(size, this.test.count)), this.size)
+  }
+
+  testShare(size: number): SampleStore {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InvalidArgumentError(`eval size must be a positive integer, got ${size}`)
+    }
+    return this.test.select(range(Math.min(size, this.test.count)))
   }
 }

@@ -1,4 +1,5 @@
 /** The types every dataset shares: what the model layer trains and evaluates on. */
+import type { SampleStore } from './samples.ts'
 
 /** Labelled samples, features flattened row-major (count x product(featureShape)), labels 0..K-1. */
 export interface Samples {
@@ -28,10 +29,18 @@ export interface Dataset {
   /** The given training samples, decoded in this order. InvalidArgumentError on an index out of range. */
   trainSamples(indices: ArrayLike<number>): Samples
   /**
+   * The given training samples, copied in this order in the dataset's compact form (bytes for
+   * images) and decoded row by row as training asks: what a peer keeps for its whole run.
+   * InvalidArgumentError on an index out of range.
+   */
+  trainShare(indices: ArrayLike<number>): SampleStore
+  /**
    * The first min(size, testCount) test samples: every peer evaluates on the same ones, so their
    * accuracies compare. InvalidArgumentError unless size is a positive integer.
    */
   testSamples(size: number): Samples
+  /** The same test samples as testSamples(size), copied in the compact form: what a peer keeps to evaluate on. */
+  testShare(size: number): SampleStore
 }
 
 /** Number of feature values per sample (the product of the feature shape). */

@@ -4,6 +4,7 @@
  * the node keeps serving the network while it trains.
  */
 import * as tf from '@tensorflow/tfjs'
+import { type SampleStore, samplesStore } from '../data/samples.ts'
 import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { createRng, type Rng, randomSeed } from '../util/rng.ts'
@@ -34,8 +35,11 @@ export interface TrainResult {
 }
 
 export interface LocalTrainerInit {
-  /** The peer's own samples (features flattened; as many per sample as the model takes). */
-  data: Samples
+  /**
+   * The peer's own samples (features flattened; as many per sample as the model takes): decoded
+   * Samples, or a compact store (Dataset.trainShare) whose rows are decoded batch by batch.
+   */
+  data: Samples | SampleStore
   /** Seed of the batch order; random when absent. */
   seed?: number
 }
@@ -53,7 +57,7 @@ function yieldToEventLoop(): Promise<void> {
  * without replacement from a shuffled order that is reshuffled at each epoch end.
  */
 export class LocalTrainer {
-  readonly data: Samples
+  private readonly rows: SampleStore
   private readonly rng: Rng
   private readonly order: Int32Array
   private cursor: number
@@ -66,10 +70,14 @@ export class LocalTrainer {
   constructor(init: LocalTrainerInit) {
     const { data } = init
     if (data.count < 1) throw new InvalidArgumentError('a trainer needs at least one sample')
-    if (data.labels.length !== data.count || data.features.length % data.count !== 0) {
+    if ('features' in data) {
+      if (data.labels.length !== data.count || data.features.length % data.count !== 0) {
+        throw new InvalidArgumentError('sample arrays do not match their count')
+      }
+    } else if (data.labels.length !== data.count) {
       throw new InvalidArgumentError('sample arrays do not match their count')
     }
-    this.data = data
+    this.rows = 'features' in data ? samplesStore(data) : data
     this.maxLabel = data.labels.reduce((m, l) => Math.max(m, l), 0)
     this.rng = createRng(init.seed ?? randomSeed())
     this.order = new Int32Array(data.count)
@@ -79,7 +87,7 @@ export class LocalTrainer {
 
   /** Number of local samples. */
   get size(): number {
-    return this.data.count
+    return this.rows.count
   }
 
   /**
@@ -103,9 +111,9 @@ export class LocalTrainer {
     const batchShape = [batchSize, ...sampleShape]
     const inputSize = sampleShape.reduce((a, b) => a * b, 1)
     const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number
-    if (this.data.features.length !== this.data.count * inputSize) {
+    if (this.rows.size !== inputSize) {
       throw new InvalidArgumentError(
-        `samples hold ${this.data.features.length / this.data.count} features each, the model takes ${inputSize}`,
+        `samples hold ${this.rows.size} features each, the model takes ${inputSize}`,
       )
     }
     if (this.maxLabel >= classes) {
@@ -154,7 +162,7 @@ export class LocalTrainer {
 
   /** Copies the next batch into the buffers (one-hot labels), reshuffling at epoch ends. */
   private fillBatch(batchSize: number, rng: Rng): void {
-    const { features, labels } = this.data
+    const { labels } = this.rows
     const size = this.inputSize
     this.yBuf.fill(0)
     for (let k = 0; k < batchSize; k++) {
@@ -163,7 +171,7 @@ export class LocalTrainer {
         this.cursor = 0
       }
       const i = this.order[this.cursor++]
-      this.xBuf.set(features.subarray(i * size, (i + 1) * size), k * size)
+      this.rows.write(i, this.xBuf, k * size)
       this.yBuf[k * this.classes + labels[i]] = 1
     }
   }

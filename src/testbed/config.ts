@@ -7,6 +7,8 @@ import type { ChurnEvent, TrainRateSpec } from './churn.ts'
 
 export interface TestbedConfig {
   peers: number
+  /** Daemons hosted by one process (`--peers-per-process`); absent or 1: a process per peer. */
+  peersPerProcess?: number
   durationS: number
   targetAccuracy?: number
   /** A dataset spec, passed to every peer as --dataset (relative paths: from the testbed's directory). */

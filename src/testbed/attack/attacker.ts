@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../../data/registry.ts'
+import type { SampleStore } from '../../data/samples.ts'
 import type { Dataset } from '../../data/types.ts'
 import { ModelExchange } from '../../gossip/exchange.ts'
 import { Learner } from '../../gossip/learner.ts'
@@ -105,7 +106,18 @@ function flippedDataset(d: Dataset): Dataset {
       const s = d.trainSamples(indices)
       return { ...s, labels: flipLabels(s.labels, d.numClasses) }
     },
+    trainShare: (indices) => flippedStore(d.trainShare(indices), d.numClasses),
     testSamples: (size) => d.testSamples(size),
+    testShare: (size) => d.testShare(size),
+  }
+}
+
+/** A store whose labels are flipped (its rows' features unchanged). */
+function flippedStore(s: SampleStore, classes: number): SampleStore {
+  return {
+    ...s,
+    labels: flipLabels(s.labels, classes),
+    select: (indices) => flippedStore(s.select(indices), classes),
   }
 }
 

@@ -1,0 +1,80 @@
+/**
+ * `gossip-learn host --config FILE`: internal (not in the help), the testbed's process of several
+ * daemons (`testbed --peers-per-process N`). FILE lists each peer's index and its `start` flags;
+ * every daemon prints the testbed's `ready` line with its index, and all stop on SIGINT/SIGTERM.
+ */
+import { parseArgs } from 'node:util'
+import type { LinkEmulation } from '../node/emulation.ts'
+import { UsageError } from '../node/errors.ts'
+import { parseStartArgs } from './args.ts'
+import { favourSmallHeap } from './heap.ts'
+import { shutdownSignal } from './signals.ts'
+
+export const HOST_USAGE = `gossip-learn host --config FILE
+
+Internal: run several daemons in this process (the testbed's --peers-per-process). FILE is JSON,
+{"peers": [{"index": N, "args": [start flags...]}, ...]}; each daemon prints one JSON ready line.`
+
+/** The command: read the host file, start its daemons, run until a signal; returns the exit code. */
+export async function host(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HOST_USAGE)
+    return 0
+  }
+  let file: string | undefined
+  try {
+    file = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true }).values.config
+  } catch (err) {
+    throw new UsageError(String((err as Error).message).split('\n')[0])
+  }
+  if (file === undefined) throw new UsageError('host needs --config FILE')
+  const { loadHostFile, startHost } = await import('../testbed/host.ts')
+  const spec = await loadHostFile(file)
+  const peers = spec.peers.map((p) => {
+    try {
+      return { index: p.index, config: parseStartArgs(p.args) }
+    } catch (err) {
+      throw new UsageError(`${file}: peer ${p.index}: ${(err as Error).message}`)
+    }
+  })
+  favourSmallHeap()
+  // One links file read per path; one emulation per daemon (each counts its own bytes).
+  const { loadWanLinksFlag, wanEmulation } = await import('../testbed/wan-emulation.ts')
+  const links = new Map<string, Awaited<ReturnType<typeof loadWanLinksFlag>>>()
+  const hosted = []
+  for (const p of peers) {
+    let emulation: LinkEmulation | undefined
+    const path = p.config.wanLinks
+    if (path !== undefined) {
+      if (!links.has(path)) links.set(path, await loadWanLinksFlag('--wan-links', path))
+      emulation = wanEmulation({ links: links.get(path)! })
+    }
+    hosted.push({ ...p, emulation })
+  }
+  const signal = shutdownSignal()
+  let running: Awaited<ReturnType<typeof startHost>>
+  try {
+    running = await startHost(hosted, {
+      signal,
+      onReady: (index, d) =>
+        console.log(
+          JSON.stringify({
+            event: 'ready',
+            index,
+            peerId: d.peerId,
+            multiaddrs: d.multiaddrs,
+            httpPort: d.httpPort,
+          }),
+        ),
+    })
+  } catch (err) {
+    if ((err as Error).name === 'StartupAbortedError') return 130
+    throw err
+  }
+  try {
+    if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }))
+  } finally {
+    await running.stop()
+  }
+  return 0
+}

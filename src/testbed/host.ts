@@ -1,0 +1,123 @@
+/**
+ * Several complete daemons in one process (the testbed's `--peers-per-process`): each has its
+ * own libp2p node, identity, data dir, model, data share and HTTP status port, and is started by
+ * startDaemon exactly as `start` starts one. What a process holds once is shared: the tfjs
+ * backend, the loaded code, and the dataset while the daemons start (each then keeps its share).
+ */
+import { readFile } from 'node:fs/promises'
+import { loadDataset } from '../data/registry.ts'
+import type { Dataset } from '../data/types.ts'
+import type { StartConfig } from '../node/config.ts'
+import { type Daemon, type DaemonHooks, startDaemon } from '../node/daemon.ts'
+import type { LinkEmulation } from '../node/emulation.ts'
+import { HostFileError } from './errors.ts'
+
+/** What the testbed writes for one host process: each peer's index and its `start` flags. */
+export interface HostFile {
+  peers: Array<{ index: number; args: string[] }>
+}
+
+/** One daemon of a host: the testbed's peer index, its config and its link emulation. */
+export interface HostedPeer {
+  index: number
+  config: StartConfig
+  emulation?: LinkEmulation
+}
+
+export interface HostHooks {
+  /** Aborts startup: startHost stops what it started and rejects (StartupAbortedError). */
+  signal?: AbortSignal
+  /** Called as each daemon comes up (the CLI prints the testbed's `ready` line). */
+  onReady?: (index: number, daemon: Daemon) => void
+  /** Lines for people from each daemon (silent by default). */
+  print?: (index: number, line: string) => void
+}
+
+/** Running daemons of one host. */
+export interface Host {
+  daemons: ReadonlyMap<number, Daemon>
+  /** Stops every daemon (each writes its checkpoint); safe to call twice. */
+  stop(): Promise<void>
+}
+
+/** Reads and checks a host file. HostFileError when it is unreadable or not a list of peers. */
+export async function loadHostFile(path: string): Promise<HostFile> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err) {
+    throw new HostFileError(`${path}: ${(err as Error).message}`)
+  }
+  const peers = (parsed as { peers?: unknown })?.peers
+  if (!Array.isArray(peers) || peers.length === 0) {
+    throw new HostFileError(`${path}: expected {"peers": [{"index": N, "args": [...]}, ...]}, at least one`)
+  }
+  const seen = new Set<number>()
+  for (const p of peers as Array<{ index?: unknown; args?: unknown }>) {
+    const { index, args } = p ?? {}
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || seen.has(index)) {
+      throw new HostFileError(`${path}: peer index ${String(index)} is not a new non-negative integer`)
+    }
+    if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
+      throw new HostFileError(`${path}: peer ${index}: args must be a list of strings`)
+    }
+    seen.add(index)
+  }
+  return { peers: peers as HostFile['peers'] }
+}
+
+/** A loopback address of a running daemon, for the others of its host to bootstrap through. */
+function loopbackAddr(daemon: Daemon): string | undefined {
+  return daemon.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? daemon.multiaddrs[0]
+}
+
+/**
+ * Starts the daemons: the first alone, then the rest at once; a daemon without `bootstrap`
+ * after the first joins through the first. On any failure every daemon started is stopped and
+ * the error is rethrown.
+ */
+export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks = {}): Promise<Host> {
+  if (peers.length === 0) throw new HostFileError('a host needs at least one peer')
+  // Held while the daemons start, so the dataset is read once for all of them; emptied after.
+  const held: Dataset[] = [...new Set(peers.map((p) => p.config.dataset))].map((d) => loadDataset(d))
+  const daemons = new Map<number, Daemon>()
+  const stopAll = async () => {
+    await Promise.allSettled([...daemons.values()].map((d) => d.stop()))
+  }
+  const startOne = async (p: HostedPeer, bootstrap: string[]) => {
+    const daemonHooks: DaemonHooks = {
+      signal: hooks.signal,
+      emulation: p.emulation,
+      print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
+    }
+    const daemon = await startDaemon({ ...p.config, bootstrap }, daemonHooks)
+    daemons.set(p.index, daemon)
+    hooks.onReady?.(p.index, daemon)
+    return daemon
+  }
+  try {
+    const [first, ...rest] = peers
+    const firstDaemon = await startOne(first!, first!.config.bootstrap)
+    const boot = loopbackAddr(firstDaemon)
+    const results = await Promise.allSettled(
+      rest.map((p) =>
+        startOne(p, p.config.bootstrap.length > 0 || boot === undefined ? p.config.bootstrap : [boot]),
+      ),
+    )
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+  // Each daemon keeps only its share: the whole dataset may go now.
+  held.length = 0
+  let stopping: Promise<void> | undefined
+  return {
+    daemons,
+    stop: () => {
+      stopping ??= stopAll()
+      return stopping
+    },
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Several daemons in one process (the testbed's --peers-per-process) stay independent: separate
+ * identities, data dirs, HTTP ports, data shares and models; whatever one learns from the other
+ * arrives over the wire, counted by its exchange.
+ */
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { parseTestbedArgs } from '../../src/cli/args.ts'
+import { partition } from '../../src/data/partition.ts'
+import { loadDataset } from '../../src/data/registry.ts'
+import type { NodeStatus } from '../../src/node/daemon.ts'
+import { type Host, startHost } from '../../src/testbed/host.ts'
+import { runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import { testDaemonConfig } from './daemon-config.ts'
+import { until } from './until.ts'
+
+const PARTITION = 'dirichlet:0.5'
+const SEED = 11
+
+/** A digest of a model's weights: equal digests, equal models. */
+function fingerprint(state: { tensors: Array<{ values: Float32Array }> }): string {
+  const h = createHash('sha256')
+  for (const t of state.tensors)
+    h.update(new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength))
+  return h.digest('hex')
+}
+
+describe('host: two daemons in one process', () => {
+  let base = ''
+  let host: Host | undefined
+  afterAll(async () => {
+    await host?.stop()
+    if (base !== '') await rm(base, { recursive: true, force: true })
+  })
+
+  it('keep their own identity, share, model and counters; models cross only over the wire', {
+    timeout: 120_000,
+  }, async () => {
+    base = await mkdtemp(join(tmpdir(), 'gl-host-'))
+    const config = (i: number) =>
+      testDaemonConfig(join(base, `peer-${i}`), i, {
+        peerCount: 2,
+        stepsPerRound: 5,
+        extra: [
+          '--partition',
+          PARTITION,
+          '--seed',
+          String(SEED),
+          '--hidden',
+          '16',
+          '--http',
+          '0',
+          '--train-rate',
+          '100',
+        ],
+      })
+    const ready: number[] = []
+    host = await startHost(
+      [
+        { index: 0, config: config(0) },
+        { index: 1, config: config(1) },
+      ],
+      { onReady: (i) => ready.push(i) },
+    )
+    expect(ready).toEqual([0, 1])
+    const a = host.daemons.get(0)!
+    const b = host.daemons.get(1)!
+    await until(
+      'each daemon received a model',
+      () => a.status().modelsReceived > 0 && b.status().modelsReceived > 0,
+    )
+
+    // Identities, data dirs and status ports of their own.
+    expect(a.peerId).not.toBe(b.peerId)
+    expect(a.dataDir).not.toBe(b.dataDir)
+    expect(a.httpPort).not.toBe(b.httpPort)
+    const viaHttp = async (port: number | undefined) =>
+      (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as NodeStatus
+    expect((await viaHttp(a.httpPort)).peerId).toBe(a.peerId)
+    expect((await viaHttp(b.httpPort)).peerId).toBe(b.peerId)
+
+    // Their own shares of the same partition: the sizes the partition gives each index.
+    const shares = partition(loadDataset('mnist').trainLabels(), { spec: PARTITION, peers: 2, seed: SEED })
+    expect(a.status().partition.index).toBe(0)
+    expect(b.status().partition.index).toBe(1)
+    expect(a.model.trainSamples).toBe(shares[0]!.length)
+    expect(b.model.trainSamples).toBe(shares[1]!.length)
+    expect(shares[0]!.length).not.toBe(shares[1]!.length)
+
+    // Separate models (no shared tfjs variables) with different weights.
+    expect(a.model.model).not.toBe(b.model.model)
+    const idsA = new Set(a.model.model.trainableWeights.map((w) => w.read().id))
+    expect(b.model.model.trainableWeights.some((w) => idsA.has(w.read().id))).toBe(false)
+    expect(fingerprint(a.model.getState())).not.toBe(fingerprint(b.model.getState()))
+
+    // Every model either received came from the other, over the wire, and was counted in bytes.
+    for (const [me, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const s = me.status()
+      expect(Object.keys(s.modelsReceivedFrom)).toEqual([other.peerId])
+      expect(s.bytesReceived).toBeGreaterThan(0)
+      const byCodec = Object.values(s.receivedByCodec).reduce((n, c) => n + c.models, 0)
+      expect(byCodec).toBe(s.modelsReceived)
+      expect(s.connectedPeers).toContain(other.peerId)
+    }
+  })
+})
+
+describe('testbed --peers 4 --peers-per-process 2', () => {
+  let base = ''
+  afterAll(async () => {
+    if (base !== '') await rm(base, { recursive: true, force: true })
+  })
+
+  it('runs two host processes of two peers and writes the usual JSON', { timeout: 90_000 }, async () => {
+    base = await mkdtemp(join(tmpdir(), 'gl-host-tb-'))
+    const json = join(base, 'run.json')
+    const cfg = parseTestbedArgs([
+      '--peers',
+      '4',
+      '--peers-per-process',
+      '2',
+      '--duration',
+      '10',
+      '--hidden',
+      '16',
+      '--eval-size',
+      '100',
+      '--steps-per-round',
+      '5',
+      '--train-rate',
+      '100',
+      '--poll',
+      '500',
+      '--json',
+      json,
+      '--keep-dir',
+      join(base, 'tb'),
+      '--no-http',
+    ])
+    const lines: string[] = []
+    const result = await runTestbed(cfg, { print: (l) => lines.push(l) })
+    const written = JSON.parse(await readFile(json, 'utf8')) as TestbedResult
+    expect(written.peers.map((p) => p.index)).toEqual([0, 1, 2, 3])
+    expect(written.peers.map((p) => p.host)).toEqual([0, 0, 1, 1])
+    expect(new Set(written.peers.map((p) => p.peerId)).size).toBe(4)
+    for (const p of written.peers) {
+      expect(p.alive).toBe(true)
+      expect(p.steps).toBeGreaterThan(0)
+      expect(p.modelsReceived).toBeGreaterThan(0)
+      expect(p.series.length).toBeGreaterThan(0)
+    }
+    // Peers of one host learn from the other host's peers too: the network is one network.
+    const crossHost = written.peers.some((p) =>
+      Object.keys(p.modelsReceivedFrom ?? {}).some(
+        (id) => written.peers.find((q) => q.peerId === id)?.host !== p.host,
+      ),
+    )
+    expect(crossHost).toBe(true)
+    expect(written.meanFinalAccuracy).not.toBeNull()
+    // Two processes, each measured once with the peers it hosts (Linux /proc).
+    expect(result.memory?.processes.map((p) => p.peers)).toEqual([
+      [0, 1],
+      [2, 3],
+    ])
+    expect(result.memory!.perPeerRssMiB).toBeCloseTo(result.memory!.totalRssMiB / 4, 0)
+    expect(lines.some((l) => l.includes('2 processes of up to 2 peers'))).toBe(true)
+  })
+})
