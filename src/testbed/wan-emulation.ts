@@ -7,6 +7,10 @@
  *   end, so a round trip (a libp2p ping included) takes the configured RTT.
  * - Each peer's uplink is a single FIFO paced at `uplinkMbps` across all its connections:
  *   a chunk departs when the previous one has left, after size * 8 / rate.
+ * - Each connection (one TCP flow) is also paced at its region pair's throughput: an explicit
+ *   `throughputMbps` entry, else the Mathis et al. (1997) figure from the pair's RTT and loss
+ *   rate, (MSS / RTT) * sqrt(3/2) / sqrt(p). A chunk leaves at the later of its uplink and its
+ *   flow departure, so a flow gets min(uplink share, pair throughput).
  * - Order is kept per connection (departure times grow and the link delay is constant).
  * - Backpressure: `send()` returns false while a connection holds more than its high-water
  *   mark of unreleased bytes, and 'drain' follows when half of it has left.
@@ -23,12 +27,17 @@
  *   "regions": { "us-east": { "peers": 4 }, "eu-west": { "peers": 4, "uplinkMbps": 50 } },
  *   "rttMs": { "us-east|us-east": 10, "eu-west|eu-west": 10, "us-east|eu-west": 70 },
  *   "uplinkMbps": 20,
+ *   "loss": 0.001,
+ *   "lossByPair": { "us-east|eu-west": 0.002 },
+ *   "throughputMbps": { "us-east|us-east": 100 },
  *   "peers": { "12D3KooW...": "us-east" }
  * }
  * ```
  * `regions[name]`: `peers` (how many testbed peers it gets by default), `uplinkMbps` (overrides
  * the top-level value for peers of that region). `rttMs`: one entry per unordered region pair,
  * same-region pairs included, key `"a|b"` in either order. `uplinkMbps`: default 20.
+ * `loss`: packet loss rate of every pair (default 0.001, 0 = no throughput cap); `lossByPair`
+ * overrides it per pair; `throughputMbps` sets a pair's throughput outright (no formula).
  * `peers`: peer id -> region; the testbed fills it in from the identities it pre-generates.
  */
 import { readFile, writeFile } from 'node:fs/promises'
@@ -61,6 +70,12 @@ export interface WanLinks {
   rttMs: Record<string, number>
   /** Per-peer uplink in Mbit/s (default 20). */
   uplinkMbps: number
+  /** Packet loss rate in [0, 1) of every region pair (default DEFAULT_LOSS); 0 leaves flows uncapped. */
+  loss?: number
+  /** Loss rate per unordered region pair, key `"a|b"`; overrides `loss`. */
+  lossByPair?: Record<string, number>
+  /** Throughput of one flow in Mbit/s per region pair, key `"a|b"`; overrides the Mathis figure. */
+  throughputMbps?: Record<string, number>
   /** Peer id -> region name. */
   peers?: Record<string, string>
 }
@@ -103,6 +118,38 @@ export const DEFAULT_WAN_LINKS: WanLinks = {
 
 /** Default per-peer uplink, Mbit/s: a typical edge upload rate (the issue's figure). */
 export const DEFAULT_UPLINK_MBPS = 20
+
+/**
+ * Default packet loss rate of a region pair, 0.1 %: inside the best class (< 0.4 %) of the
+ * peak-period loss figures the FCC's Measuring Broadband America reports give for fixed
+ * broadband, i.e. a good path, not a lossy one (docs/WAN.md).
+ */
+export const DEFAULT_LOSS = 0.001
+
+/** TCP maximum segment size in bytes for the Mathis formula: a 1500 B Ethernet MTU less 20 B IPv4 and 20 B TCP headers. */
+export const MATHIS_MSS_BYTES = 1460
+
+/** Mathis et al.'s constant for periodic loss with delayed ACKs off: sqrt(3/2). */
+export const MATHIS_C = Math.sqrt(3 / 2)
+
+export interface MathisInit {
+  /** Round-trip time in ms. */
+  rttMs: number
+  /** Packet loss rate in [0, 1). */
+  loss: number
+  /** Maximum segment size in bytes (default MATHIS_MSS_BYTES). */
+  mssBytes?: number
+}
+
+/**
+ * Steady-state throughput bound of one TCP flow in Mbit/s (Mathis, Semke, Mahdavi, Ott 1997):
+ * (MSS / RTT) * C / sqrt(p). Infinity when the RTT or the loss rate is 0 (no bound from loss).
+ */
+export function mathisThroughputMbps(init: MathisInit): number {
+  const mss = init.mssBytes ?? MATHIS_MSS_BYTES
+  if (init.rttMs <= 0 || init.loss <= 0) return Number.POSITIVE_INFINITY
+  return (((mss * 8) / (init.rttMs / 1000)) * (MATHIS_C / Math.sqrt(init.loss))) / 1e6
+}
 
 /** Same bound as the RTT tracker: a larger RTT is a typo, not a link. */
 export const MAX_LINK_RTT_MS = 10_000
@@ -176,6 +223,17 @@ export function parseWanLinks(value: unknown): WanLinks {
   }
   if (missing.length > 0) fail(`rttMs lacks ${missing.join(', ')}`)
 
+  const loss = v.loss ?? DEFAULT_LOSS
+  if (!isLossRate(loss)) fail('links.loss must be a packet loss rate in [0, 1)')
+  const lossByPair = parsePairMap(v.lossByPair, 'lossByPair', regions, isLossRate, 'a loss rate in [0, 1)')
+  const throughputMbps = parsePairMap(
+    v.throughputMbps,
+    'throughputMbps',
+    regions,
+    positiveFinite,
+    'a positive number of Mbit/s',
+  )
+
   let peers: Record<string, string> | undefined
   if (v.peers !== undefined) {
     if (!isObject(v.peers)) fail('links.peers must be an object of peerId: region')
@@ -186,7 +244,46 @@ export function parseWanLinks(value: unknown): WanLinks {
       peers[id] = region as string
     }
   }
-  return { regions, rttMs, uplinkMbps: uplinkMbps as number, ...(peers !== undefined ? { peers } : {}) }
+  return {
+    regions,
+    rttMs,
+    uplinkMbps: uplinkMbps as number,
+    loss: loss as number,
+    ...(lossByPair !== undefined ? { lossByPair } : {}),
+    ...(throughputMbps !== undefined ? { throughputMbps } : {}),
+    ...(peers !== undefined ? { peers } : {}),
+  }
+}
+
+function isLossRate(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1
+}
+
+/** An optional `{ "a|b": value }` map over known regions; keys normalised, conflicting duplicates refused. */
+function parsePairMap(
+  value: unknown,
+  field: string,
+  regions: Record<string, WanRegion>,
+  valid: (v: unknown) => boolean,
+  what: string,
+): Record<string, number> | undefined {
+  if (value === undefined) return undefined
+  if (!isObject(value)) throw new InvalidWanLinksError(`links.${field} must be an object of "a|b": value`)
+  const out: Record<string, number> = {}
+  for (const [key, x] of Object.entries(value)) {
+    const parts = key.split('|')
+    if (parts.length !== 2 || !(parts[0]! in regions) || !(parts[1]! in regions)) {
+      throw new InvalidWanLinksError(
+        `${field} key ${JSON.stringify(key)} must be "regionA|regionB" of known regions`,
+      )
+    }
+    if (!valid(x)) throw new InvalidWanLinksError(`${field}[${key}] must be ${what}`)
+    const k = pairKey(parts[0]!, parts[1]!)
+    if (k in out && out[k] !== x)
+      throw new InvalidWanLinksError(`${field} gives ${key} twice with different values`)
+    out[k] = x as number
+  }
+  return out
 }
 
 /** Reads and validates a links file; throws InvalidWanLinksError on bad JSON or content. */
@@ -211,6 +308,21 @@ export function regionRttMs(links: WanLinks, a: string, b: string): number {
   const ms = links.rttMs[`${a}|${b}`] ?? links.rttMs[`${b}|${a}`]
   if (ms === undefined) throw new InvalidWanLinksError(`no RTT for ${a}|${b}`)
   return ms
+}
+
+/** Packet loss rate between two regions: the pair's `lossByPair` entry, else the file-wide `loss`. */
+export function regionLoss(links: WanLinks, a: string, b: string): number {
+  return links.lossByPair?.[pairKey(a, b)] ?? links.loss ?? DEFAULT_LOSS
+}
+
+/**
+ * Throughput in Mbit/s of one flow between two regions: the pair's `throughputMbps` entry, else
+ * the Mathis figure from its RTT and loss rate (Infinity: no cap beyond the uplink).
+ */
+export function regionThroughputMbps(links: WanLinks, a: string, b: string): number {
+  const explicit = links.throughputMbps?.[pairKey(a, b)]
+  if (explicit !== undefined) return explicit
+  return mathisThroughputMbps({ rttMs: regionRttMs(links, a, b), loss: regionLoss(links, a, b) })
 }
 
 /** One entry of a `--regions` spec. */
@@ -314,8 +426,8 @@ export async function saveWanLinks(path: string, links: WanLinks, options: Abort
 /** Per-node counters of the emulation (for /status and the testbed JSON). */
 export type WanStats = LinkEmulationStats
 
-/** One peer's uplink: a FIFO paced at a fixed rate, shared by all its connections. */
-class Uplink {
+/** A FIFO paced at a fixed rate: one peer's uplink (shared by its connections) or one flow's path. */
+class Pacer {
   private freeAt = 0
   constructor(
     private readonly bytesPerMs: number,
@@ -331,7 +443,9 @@ class Uplink {
 
 interface LinkParams {
   oneWayMs: number
-  uplink: Uplink
+  uplink: Pacer
+  /** The region pair's throughput for this connection; undefined = only the uplink paces it. */
+  flow?: Pacer
   highWaterBytes: number
   now: () => number
   onSend: (bytes: number) => void
@@ -393,7 +507,9 @@ export class EmulatedLinkStream extends AbstractMessageStream {
 
   sendData(data: Uint8ArrayList): SendResult {
     const bytes = data.byteLength
-    const releaseAt = this.link.uplink.reserve(bytes) + this.link.oneWayMs
+    // The flow leaves at the slower of the two: the node's uplink and the pair's throughput.
+    const departs = Math.max(this.link.uplink.reserve(bytes), this.link.flow?.reserve(bytes) ?? 0)
+    const releaseAt = departs + this.link.oneWayMs
     this.queue.push({ releaseAt, data })
     this.queued += bytes
     this.link.onQueued(bytes)
@@ -504,7 +620,7 @@ export class WanEmulation implements LinkEmulation {
   private readonly now: () => number
   private readonly highWaterBytes?: number
   private localPeer?: string
-  private uplink?: Uplink
+  private uplink?: Pacer
   private readonly counters = {
     intra: 0,
     inter: 0,
@@ -530,6 +646,13 @@ export class WanEmulation implements LinkEmulation {
     const ra = this.regionOf(a)
     const rb = this.regionOf(b)
     return ra === undefined || rb === undefined ? undefined : regionRttMs(this.links, ra, rb)
+  }
+
+  /** Throughput in Mbit/s of one flow between two listed peers (Infinity: uncapped), or undefined when either is unknown. */
+  throughputMbps(a: string, b: string): number | undefined {
+    const ra = this.regionOf(a)
+    const rb = this.regionOf(b)
+    return ra === undefined || rb === undefined ? undefined : regionThroughputMbps(this.links, ra, rb)
   }
 
   /** Uplink rate of `peerId` in Mbit/s (its region's override, else the top-level rate). */
@@ -593,12 +716,20 @@ export class WanEmulation implements LinkEmulation {
     const remoteRegion = this.regionOf(remote)
     const oneWayMs = remoteRegion === undefined ? 0 : regionRttMs(this.links, localRegion, remoteRegion) / 2
     const bytesPerMs = (this.uplinkMbps(local) * 1e6) / 8 / 1000
-    this.uplink ??= new Uplink(bytesPerMs, this.now)
+    this.uplink ??= new Pacer(bytesPerMs, this.now)
+    const flowMbps =
+      remoteRegion === undefined
+        ? Number.POSITIVE_INFINITY
+        : regionThroughputMbps(this.links, localRegion, remoteRegion)
+    const flowBytesPerMs = (flowMbps * 1e6) / 8 / 1000
     const c = this.counters
     const stream = new EmulatedLinkStream(connection, {
       oneWayMs,
       uplink: this.uplink,
-      highWaterBytes: this.highWaterBytes ?? Math.max(MIN_HIGH_WATER_BYTES, 2 * bytesPerMs * oneWayMs),
+      ...(Number.isFinite(flowBytesPerMs) ? { flow: new Pacer(flowBytesPerMs, this.now) } : {}),
+      highWaterBytes:
+        this.highWaterBytes ??
+        Math.max(MIN_HIGH_WATER_BYTES, 2 * Math.min(bytesPerMs, flowBytesPerMs) * oneWayMs),
       now: this.now,
       onSend: (bytes) => {
         if (remoteRegion === undefined) c.unknown += bytes

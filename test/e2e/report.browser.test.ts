@@ -75,6 +75,47 @@ describe('testbed page', () => {
     expect(browser.external).toEqual([])
   })
 
+  it('shades when peers were down and sets late joiners apart (chart, mean, table)', async () => {
+    // The recorded run, recast as churn: peer 1 killed at 8 s, peer 2 a late joiner up at 5 s.
+    const { baseline: _b, ...gossip } = run
+    const churned = {
+      ...gossip,
+      config: { ...gossip.config, peers: 2 },
+      alivePeers: 2,
+      peers: gossip.peers.map((p) => {
+        if (p.index === 1) return { ...p, alive: false, downAt: 8, down: [{ from: 8, to: gossip.durationS }] }
+        if (p.index === 2) {
+          const series = p.series.filter((s) => s.t >= 5)
+          return { ...p, lateJoiner: true, joinedAt: 5, down: [], series }
+        }
+        return { ...p, down: [] }
+      }),
+    } as TestbedResult
+    const file = join(dir, 'churn.html')
+    await writeFile(file, renderReport(churned))
+    const browser = await launchBrowser({ offline: true })
+    browsers.push(browser)
+    const { page } = browser
+    await page.goto(pathToFileURL(file).href)
+    await page.waitForSelector('#peers')
+    // One shaded interval (peer 1 down) and one joining rule, on both accuracy charts.
+    for (const chart of ['accuracy-peers', 'accuracy-mean']) {
+      expect(await count(page, chart, '[aria-label="rect"] rect')).toBe(1)
+      expect(await count(page, chart, '[aria-label="rule"] line')).toBe(1)
+    }
+    // Gossip mean over the initial peers, and the late joiners' own mean.
+    expect(await count(page, 'accuracy-mean', '[aria-label="line"] path')).toBe(2)
+    expect(await page.locator('[data-tile="alive"] .v').textContent()).toBe('2 of 3')
+    // The late joiner's row comes after a heading row; the dead peer's row says when it went down.
+    expect(await page.locator('#peers tr[data-peer]').count()).toBe(3)
+    expect(await page.locator('#peers tr.group').count()).toBe(1)
+    expect(await page.locator('#peers tr.late').getAttribute('data-peer')).toBe('2')
+    expect(await page.locator('#peers tr.late').textContent()).toContain('joined 5.0 s')
+    expect(await page.locator('#peers tr.down').textContent()).toContain('down from 8.0 s')
+    expect(browser.errors).toEqual([])
+    expect(browser.external).toEqual([])
+  })
+
   it('the live page draws the run so far and stops polling when the testbed is done', async () => {
     const server = await startRunServer({ port: 0 })
     try {

@@ -90,7 +90,9 @@
    * Lines (and min-max bands) over a shared x axis.
    * spec: { id, title, note?, width?, height?, x: { label, domain? }, y: { label, domain?, percent? },
    *         series: [{ name, points: [[x, y], ...], dashed?, width?, color? }],
-   *         bands?: [{ name, points: [[x, lo, hi], ...] }], tips?: boolean }
+   *         bands?: [{ name, points: [[x, lo, hi], ...] }], tips?: boolean,
+   *         shades?: [{ from, to }] (full-height x intervals, e.g. peers down; overlaps darken),
+   *         rules?: [{ x }] (dotted vertical lines, e.g. peers joining) }
    */
   function lines(spec) {
     const fig = figure(spec.id, spec.title, spec.note)
@@ -106,6 +108,12 @@
     const zero = ys.length > 0 && ys.every((v) => v === 0) && spec.y?.domain === undefined
     const yDomain = zero ? [0, 1] : spec.y?.domain
     const marks = [Plot.frame({ stroke: '#ccc' })]
+    if ((spec.shades ?? []).length > 0) {
+      marks.push(Plot.rect(spec.shades, { x1: 'from', x2: 'to', fill: '#e15759', fillOpacity: 0.07 }))
+    }
+    if ((spec.rules ?? []).length > 0) {
+      marks.push(Plot.ruleX(spec.rules, { x: 'x', stroke: '#555', strokeDasharray: '2 3' }))
+    }
     for (const b of spec.bands ?? []) {
       const data = b.points.map(([x, lo, hi]) => ({ x, lo, hi, name: b.name }))
       marks.push(Plot.areaY(data, { x: 'x', y1: 'lo', y2: 'hi', fill: 'name', fillOpacity: 0.15 }))

@@ -1,7 +1,8 @@
 /**
  * The testbed's page: every peer's learning curve, the mean with its spread (and the no-gossip
  * baseline), traffic and models per peer, who sent models to whom, rejections and, under WAN
- * emulation, the traffic between regions. One script for two uses: the HTML report (the run is
+ * emulation, the traffic between regions. Under churn, intervals with peers down are shaded, the
+ * mean is over the initial peers up at the time, and late joiners get their own mean and rows. One script for two uses: the HTML report (the run is
  * inlined as #page-data) and the live page of a running testbed (it polls /api/run).
  * Browser script; uses window.GossipCharts (charts.js).
  */
@@ -13,7 +14,26 @@
   const mib = (b) => b / 2 ** 20
   const pct = (a) => (a === null || a === undefined ? '-' : `${(a * 100).toFixed(1)}%`)
   const sum = (xs) => xs.reduce((a, b) => a + b, 0)
-  const peerName = (p) => `peer ${p.index}${p.region ? ` (${p.region})` : ''}`
+  const peerName = (p) =>
+    `peer ${p.index}${p.region ? ` (${p.region})` : ''}${p.lateJoiner ? ' (late joiner)' : ''}`
+  const secs = (v) => `${v.toFixed(1)} s`
+
+  /** Up at `x` s: joined by then and not in one of its down intervals. */
+  function upAt(p, x) {
+    if (p.lateJoiner && (p.joinedAt === undefined || x < p.joinedAt)) return false
+    return !(p.down ?? []).some((d) => x >= d.from && x < d.to)
+  }
+
+  /** The peer's availability in words, for the table: "up", "down 50.0-80.0 s", "joined 60.0 s". */
+  function availability(p) {
+    const parts = []
+    if (p.lateJoiner) parts.push(p.joinedAt === undefined ? 'never joined' : `joined ${secs(p.joinedAt)}`)
+    for (const d of p.down ?? []) {
+      const open = p.alive === false && d === p.down.at(-1)
+      parts.push(open ? `down from ${secs(d.from)}` : `down ${d.from.toFixed(1)}-${secs(d.to)}`)
+    }
+    return parts.length > 0 ? parts.join(', ') : 'up'
+  }
 
   function el(tag, attrs, children) {
     const e = document.createElement(tag)
@@ -38,10 +58,40 @@
   }
 
   function spreadOf(result) {
-    const curves = result.peers.map((p) =>
-      p.series.filter((s) => s.accuracy !== null).map((s) => [s.t, s.accuracy]),
-    )
-    return C.spread(curves, gridStep(result))
+    const initial = result.peers.filter((p) => !p.lateJoiner)
+    if (!initial.some((p) => (p.down ?? []).length > 0)) {
+      const curves = initial.map((p) =>
+        p.series.filter((s) => s.accuracy !== null).map((s) => [s.t, s.accuracy]),
+      )
+      return C.spread(curves, gridStep(result))
+    }
+    return spreadUp(initial, gridStep(result), true)
+  }
+
+  /**
+   * Mean, min and max over the peers up at each grid point, each at its latest accuracy:
+   * [[x, mean, min, max], ...]. `all`: only where every peer up has evaluated (the start of a run).
+   */
+  function spreadUp(peers, step, all) {
+    const curves = peers.map((p) => p.series.filter((s) => s.accuracy !== null).map((s) => [s.t, s.accuracy]))
+    const end = Math.max(0, ...curves.flatMap((c) => c.map((q) => q[0])))
+    const cursor = curves.map(() => -1)
+    const out = []
+    for (let x = 0; x <= end + 1e-9; x += step) {
+      const vals = []
+      let missing = 0
+      curves.forEach((c, i) => {
+        while (cursor[i] + 1 < c.length && c[cursor[i] + 1][0] <= x) cursor[i]++
+        if (!upAt(peers[i], x)) return
+        if (cursor[i] >= 0) vals.push(c[cursor[i]][1])
+        else missing++
+      })
+      if (vals.length > 0 && (!all || missing === 0)) {
+        const m = sum(vals) / vals.length
+        out.push([Math.round(x * 100) / 100, m, Math.min(...vals), Math.max(...vals)])
+      }
+    }
+    return out
   }
 
   function configLine(r) {
@@ -74,8 +124,13 @@
     const sub = el('p', { class: 'sub', text: `${configLine(r)} · ${when}` })
 
     const rejected = sum(r.peers.map((p) => sum(Object.values(p.rejected ?? {}))))
+    const late = r.peers.filter((p) => p.lateJoiner)
+    const churned = late.length > 0 || r.peers.some((p) => (p.down ?? []).length > 0)
+    const alive = r.alivePeers ?? r.peers.length
     const tiles = el('div', { class: 'tiles' }, [
       tile('mean final accuracy', pct(r.meanFinalAccuracy), 'mean'),
+      churned ? tile('peers up at the end', `${alive} of ${r.peers.length}`, 'alive') : null,
+      late.length > 0 ? tile('late joiners', String(late.length), 'late') : null,
       tile('worst peer', pct(r.minFinalAccuracy), 'min'),
       base ? tile('baseline mean (no gossip)', pct(base.meanFinalAccuracy), 'baseline-mean') : null,
       base ? tile('baseline worst peer', pct(base.minFinalAccuracy), 'baseline-min') : null,
@@ -85,16 +140,26 @@
     ])
 
     const t = { label: 'seconds since every peer was up' }
+    // Every peer's down intervals (overlaps darken: more peers down) and when late joiners came up.
+    const shades = r.peers.flatMap((p) => p.down ?? [])
+    const rules = late.filter((p) => p.joinedAt !== undefined).map((p) => ({ x: p.joinedAt }))
+    const churnNote = churned
+      ? 'Shaded: a peer down (darker: more peers down). Dotted: a late joiner comes up (its line dashed).'
+      : null
     const perPeer = C.lines({
       id: 'accuracy-peers',
       title: 'Test accuracy of every peer',
+      note: churnNote,
       x: t,
       y: { label: 'accuracy %', percent: true },
       series: r.peers.map((p) => ({
         name: peerName(p),
         points: p.series.map((s) => [s.t, s.accuracy]),
         width: 1.2,
+        dashed: p.lateJoiner === true,
       })),
+      shades,
+      rules,
       emptyText: 'no evaluation yet',
     })
     const g = spreadOf(r)
@@ -102,6 +167,16 @@
       { name: 'gossip: mean', points: g.map((p) => [p[0], p[1]]), width: 2.4, color: '#4e79a7' },
     ]
     const bands = [{ name: 'gossip: mean', points: g.map((p) => [p[0], p[2], p[3]]) }]
+    if (late.length > 0) {
+      const j = spreadUp(late, gridStep(r), false)
+      meanSeries.push({
+        name: 'late joiners: mean',
+        points: j.map((p) => [p[0], p[1]]),
+        width: 2,
+        dashed: true,
+        color: '#59a14f',
+      })
+    }
     if (base) {
       const b = spreadOf(base)
       meanSeries.push({
@@ -118,15 +193,22 @@
       title: base
         ? 'Mean accuracy with its spread (min-max), gossip vs the same peers alone'
         : 'Mean accuracy with its spread (min-max)',
-      note: base
-        ? null
-        : r.config.baseline
-          ? 'The baseline (the same peers trained alone) runs after this run.'
-          : 'Run with --baseline to add the same peers trained alone (--no-gossip).',
+      note: [
+        churned ? 'Gossip mean over the initial peers up at the time; late joiners apart.' : null,
+        base
+          ? null
+          : r.config.baseline
+            ? 'The baseline (the same peers trained alone) runs after this run.'
+            : 'Run with --baseline to add the same peers trained alone (--no-gossip).',
+      ]
+        .filter(Boolean)
+        .join(' '),
       x: t,
       y: { label: 'accuracy %', percent: true },
       series: meanSeries,
       bands,
+      shades,
+      rules,
       emptyText: 'no evaluation yet',
     })
 
@@ -246,6 +328,7 @@
       'peer',
       'peer id',
       'region',
+      'up / down',
       'samples',
       'final accuracy',
       base ? 'alone (baseline)' : null,
@@ -258,14 +341,19 @@
       'rejected',
     ].filter((h) => h !== null)
     const baseByIndex = Object.fromEntries((base?.peers ?? []).map((p) => [p.index, p]))
-    const rows = r.peers.map((p) =>
+    const left = new Set([1, 2, 3])
+    const row = (p) =>
       el(
         'tr',
-        { 'data-peer': String(p.index) },
+        {
+          'data-peer': String(p.index),
+          class: [p.alive === false ? 'down' : null, p.lateJoiner ? 'late' : null].filter(Boolean).join(' '),
+        },
         [
           String(p.index),
           `…${p.peerId.slice(-10)}`,
           p.region ?? '-',
+          availability(p),
           String(p.trainSamples),
           pct(p.finalAccuracy),
           base ? pct(baseByIndex[p.index]?.finalAccuracy) : null,
@@ -278,16 +366,23 @@
           String(sum(Object.values(p.rejected ?? {}))),
         ]
           .filter((c) => c !== null)
-          .map((c, i) => el('td', { class: i === 1 || i === 2 ? 'l mono' : '', text: c })),
-      ),
-    )
+          .map((c, i) => el('td', { class: left.has(i) ? 'l mono' : '', text: c })),
+      )
+    const initial = r.peers.filter((p) => !p.lateJoiner)
+    const late = r.peers.filter((p) => p.lateJoiner)
     return el('table', { id: 'peers' }, [
       el(
         'tr',
         {},
-        head.map((h, i) => el('th', { class: i === 1 || i === 2 ? 'l' : '', text: h })),
+        head.map((h, i) => el('th', { class: left.has(i) ? 'l' : '', text: h })),
       ),
-      ...rows,
+      ...initial.map(row),
+      late.length > 0
+        ? el('tr', { class: 'group' }, [
+            el('th', { class: 'l', colspan: String(head.length), text: 'Late joiners (--churn join)' }),
+          ])
+        : null,
+      ...late.map(row),
     ])
   }
 

@@ -14,9 +14,13 @@ import {
   defaultRegionCounts,
   type EmulatedLinkStream,
   loadWanLinks,
+  MATHIS_C,
+  mathisThroughputMbps,
   parseRegionCounts,
   parseWanLinks,
+  regionLoss,
   regionRttMs,
+  regionThroughputMbps,
   saveWanLinks,
   testbedLinks,
   type WanLinks,
@@ -53,10 +57,12 @@ class RecordingStream extends AbstractMessageStream {
 }
 
 // Uplink 8 Mbit/s = 1000 bytes per ms: chunk sizes below read directly as ms of serialisation.
+// loss 0: no pair throughput cap, only the uplink paces (the cap has its own tests below).
 const LINKS: WanLinks = {
   regions: { x: {}, y: {} },
   rttMs: { 'x|x': 4, 'y|y': 4, 'x|y': 60 },
   uplinkMbps: 8,
+  loss: 0,
   peers: { a: 'x', b: 'x', c: 'y' },
 }
 
@@ -107,6 +113,50 @@ describe('links file', () => {
     ['peer in unknown region', { regions: { a: {} }, rttMs: { 'a|a': 1 }, peers: { p: 'b' } }],
     ['bad region uplink', { regions: { a: { uplinkMbps: -3 } }, rttMs: { 'a|a': 1 } }],
   ])('rejects %s', (_label, value) => {
+    expect(() => parseWanLinks(value)).toThrow(expect.objectContaining({ name: 'InvalidWanLinksError' }))
+  })
+
+  it('defaults the loss rate and takes per-pair loss and throughput overrides in either key order', () => {
+    const links = parseWanLinks({
+      regions: { a: {}, b: {}, c: {} },
+      rttMs: { 'a|a': 10, 'b|b': 10, 'c|c': 10, 'a|b': 100, 'a|c': 100, 'b|c': 100 },
+      lossByPair: { 'b|a': 0.015 },
+      throughputMbps: { 'c|a': 3 },
+    })
+    expect(links.loss).toBe(0.001)
+    expect(regionLoss(links, 'a', 'b')).toBe(0.015)
+    expect(regionLoss(links, 'b', 'c')).toBe(0.001)
+    // a|b: Mathis at 100 ms and 1.5 %: C / sqrt(p) = sqrt(1.5 / 0.015) = 10, so 10 x 1460 B x 8 / 0.1 s = 1.168 Mbit/s.
+    expect(regionThroughputMbps(links, 'b', 'a')).toBeCloseTo(1.168, 6)
+    // a|c: the explicit figure wins over the formula.
+    expect(regionThroughputMbps(links, 'a', 'c')).toBe(3)
+    // Loss 0 caps nothing.
+    const lossless = parseWanLinks({ regions: { a: {} }, rttMs: { 'a|a': 50 }, loss: 0 })
+    expect(regionThroughputMbps(lossless, 'a', 'a')).toBe(Number.POSITIVE_INFINITY)
+  })
+
+  it('gives the default topology Mathis figures at 0.1 % loss: near pairs above the uplink, far pairs below', () => {
+    // C / sqrt(0.001) = 1.22474 / 0.0316228 = 38.730; MSS / RTT: 11 680 bit / 0.07 s = 166 857 bit/s.
+    expect(regionThroughputMbps(DEFAULT_WAN_LINKS, 'us-east', 'eu-west')).toBeCloseTo(6.4623, 3)
+    // 11 680 / 0.215 = 54 326 bit/s x 38.730 = 2.1040 Mbit/s.
+    expect(regionThroughputMbps(DEFAULT_WAN_LINKS, 'ap-southeast', 'us-east')).toBeCloseTo(2.104, 3)
+    // 11 680 / 0.01 = 1.168 Mbit/s x 38.730 = 45.236 Mbit/s: above the 20 Mbit/s uplink.
+    expect(regionThroughputMbps(DEFAULT_WAN_LINKS, 'eu-west', 'eu-west')).toBeCloseTo(45.236, 2)
+  })
+
+  it.each([
+    ['loss of 1', { loss: 1 }],
+    ['negative loss', { loss: -0.01 }],
+    ['non-numeric loss', { loss: '0.1%' }],
+    ['pair loss out of range', { lossByPair: { 'a|b': 2 } }],
+    ['pair loss on an unknown region', { lossByPair: { 'a|z': 0.01 } }],
+    ['pair loss with a bad key', { lossByPair: { a: 0.01 } }],
+    ['conflicting pair losses', { lossByPair: { 'a|b': 0.01, 'b|a': 0.02 } }],
+    ['zero throughput', { throughputMbps: { 'a|b': 0 } }],
+    ['infinite throughput', { throughputMbps: { 'a|a': Number.POSITIVE_INFINITY } }],
+    ['throughput as a list', { throughputMbps: [5] }],
+  ])('rejects %s', (_label, extra) => {
+    const value = { regions: { a: {}, b: {} }, rttMs: { 'a|a': 1, 'b|b': 1, 'a|b': 50 }, ...extra }
     expect(() => parseWanLinks(value)).toThrow(expect.objectContaining({ name: 'InvalidWanLinksError' }))
   })
 
@@ -174,6 +224,23 @@ describe('links file', () => {
     expect(() => assignRegions(['a', 'b'], [{ region: 'x', count: 3 }])).toThrow(
       expect.objectContaining({ name: 'InvalidRegionSpecError' }),
     )
+  })
+})
+
+describe('Mathis throughput', () => {
+  it('is (MSS / RTT) x sqrt(3/2) / sqrt(p), in Mbit/s', () => {
+    expect(MATHIS_C).toBeCloseTo(1.224745, 6)
+    // p = 0.00015: sqrt(1.5 / 0.00015) = 100, so 100 x 1460 B x 8 bit / 0.1 s = 11.68 Mbit/s.
+    expect(mathisThroughputMbps({ rttMs: 100, loss: 0.00015 })).toBeCloseTo(11.68, 6)
+    // p = 1 %: 116 800 bit/s x 1.2247449 / 0.1 = 1.43050 Mbit/s.
+    expect(mathisThroughputMbps({ rttMs: 100, loss: 0.01 })).toBeCloseTo(1.4305, 4)
+    // Halving the RTT doubles it; quartering the loss doubles it; MSS scales it linearly.
+    expect(mathisThroughputMbps({ rttMs: 50, loss: 0.01 })).toBeCloseTo(2.861, 3)
+    expect(mathisThroughputMbps({ rttMs: 100, loss: 0.0025 })).toBeCloseTo(2.861, 3)
+    // 536 B MSS (the IPv4 minimum): 536 x 8 / 0.1 x 12.247 = 0.52517 Mbit/s.
+    expect(mathisThroughputMbps({ rttMs: 100, loss: 0.01, mssBytes: 536 })).toBeCloseTo(0.52517, 4)
+    expect(mathisThroughputMbps({ rttMs: 0, loss: 0.01 })).toBe(Number.POSITIVE_INFINITY)
+    expect(mathisThroughputMbps({ rttMs: 100, loss: 0 })).toBe(Number.POSITIVE_INFINITY)
   })
 })
 
@@ -353,5 +420,84 @@ describe('emulated link stream', () => {
     expect(() => wan2.wrap(new RecordingStream(), 'b', 'a')).toThrow(
       expect.objectContaining({ name: 'WanEmulationSharedError' }),
     )
+  })
+})
+
+describe('pair throughput cap', () => {
+  // Uplink 1000 B/ms as above; the x|y pair carries 0.8 Mbit/s = 100 B/ms per flow, x|x is uncapped (loss 0).
+  const CAPPED: WanLinks = { ...LINKS, throughputMbps: { 'y|x': 0.8 } }
+  const delivered = (s: RecordingStream, until = Number.POSITIVE_INFINITY) =>
+    s.sent.filter((x) => x.t <= until).reduce((n, x) => n + x.bytes.length, 0)
+
+  describe('virtual time', () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ now: 0 })
+    })
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+
+    it('paces a capped flow at the pair rate, not the uplink rate', async () => {
+      const wan = wanEmulation({ links: CAPPED, now: () => Date.now() })
+      expect(wan.throughputMbps('a', 'c')).toBe(0.8)
+      const toC = new RecordingStream()
+      const linkC = wan.wrap(toC, 'a', 'c')
+      for (let i = 0; i < 10; i++) linkC.send(bytes(1000, i))
+      await vi.advanceTimersByTimeAsync(500)
+      // 10 000 B at 100 B/ms leave over 100 ms, then 30 ms one-way: at the uplink's rate alone
+      // they would all be there by 40 ms. By 80 ms (50 ms of flow time) at most 5000 B may have arrived.
+      expect(delivered(toC, 40)).toBeLessThan(10_000)
+      expect(delivered(toC, 80)).toBeLessThanOrEqual(5000)
+      expect(delivered(toC)).toBe(10_000)
+      expect(Math.max(...toC.sent.map((s) => s.t))).toBeGreaterThanOrEqual(130)
+      expect(toC.sent.flatMap((s) => s.bytes).filter((_, i) => i % 1000 === 0)).toEqual([
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+      ])
+    })
+
+    it('leaves an uncapped in-region flow of the same node at the uplink rate', async () => {
+      const wan = wanEmulation({ links: CAPPED, now: () => Date.now() })
+      const toB = new RecordingStream()
+      const toC = new RecordingStream()
+      const linkB = wan.wrap(toB, 'a', 'b')
+      const linkC = wan.wrap(toC, 'a', 'c')
+      linkC.send(bytes(10_000))
+      linkB.send(bytes(10_000))
+      await vi.advanceTimersByTimeAsync(500)
+      // c's bytes hold the uplink 0-10 ms, b's 10-20 ms (+2 ms one-way); c's flow takes 100 ms (+30 ms).
+      expect(toB.sent.map((s) => s.t)).toEqual([22])
+      expect(toC.sent.map((s) => s.t)).toEqual([130])
+    })
+
+    it('caps far flows of the default topology below a 20 Mbit/s uplink', async () => {
+      const links: WanLinks = {
+        ...DEFAULT_WAN_LINKS,
+        peers: { a: 'us-east', b: 'us-east', c: 'ap-southeast' },
+      }
+      const wan = wanEmulation({ links, now: () => Date.now() })
+      const toB = new RecordingStream()
+      const toC = new RecordingStream()
+      wan.wrap(toB, 'a', 'b').send(bytes(100_000))
+      await vi.advanceTimersByTimeAsync(1000)
+      wan.wrap(toC, 'a', 'c').send(bytes(100_000))
+      await vi.advanceTimersByTimeAsync(2000)
+      // In-region: 45 Mbit/s Mathis > 20 Mbit/s uplink, so 800 000 bit / 20 Mbit/s = 40 ms, + 5 ms one-way.
+      expect(toB.sent.map((s) => s.t)).toEqual([45])
+      // us-east|ap-southeast: 2.104 Mbit/s, so 800 000 bit take 380.2 ms, + 107.5 ms one-way, from t = 1000.
+      expect(toC.sent[0]!.t - 1000).toBeGreaterThanOrEqual(487)
+      expect(toC.sent[0]!.t - 1000).toBeLessThanOrEqual(489)
+    })
+  })
+
+  it('takes at least bytes / rate of real time to pass a payload', async () => {
+    const wan = wanEmulation({ links: CAPPED })
+    const toC = new RecordingStream()
+    const linkC = wan.wrap(toC, 'a', 'c')
+    const start = Date.now()
+    // 20 000 B at 100 B/ms: 200 ms on the flow (the uplink alone would pass them in 20 ms).
+    for (let i = 0; i < 20; i++) linkC.send(bytes(1000))
+    await vi.waitFor(() => expect(delivered(toC)).toBe(20_000), { timeout: 5000, interval: 10 })
+    // A lower bound only: a busy machine can make it later, never earlier.
+    expect(Date.now() - start).toBeGreaterThanOrEqual(0.8 * 200)
   })
 })
