@@ -189,6 +189,8 @@ export function parseStartArgs(argv: string[]): StartArgs {
     listen: listen.length > 0 ? listen : NODE_DEFAULTS.listen,
     announce: multiaddrs(v, 'announce', false),
     bootstrap: multiaddrs(v, 'bootstrap', true),
+    relay: v.relay === true,
+    upnp: v.upnp === true,
     dataDir: str(v, 'data-dir'),
     peerIndex,
     peerCount,
@@ -233,7 +235,8 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
   }
   const regions = str(v, 'regions')
   const links = str(v, 'links')
-  let peers = int(v, 'peers', 1, 64)
+  // 256: the 128-peer scale runs host many peers per process (--peers-per-process).
+  let peers = int(v, 'peers', 1, 256)
   if (regions !== undefined) {
     // Region names from a --links file are checked once the testbed has read it.
     const total = regionTotal(regions, links === undefined)
@@ -259,6 +262,7 @@ export function parseTestbedArgs(argv: string[]): TestbedConfig {
     baseline: v.baseline === true,
     ...byzantineFlags(v),
     ...churnFlags(v),
+    ...peersPerProcessFlag(v),
     // As for start: --defences off also drops the robust merge steps unless --merge names a pipeline.
     ...(v.defences !== undefined ? defencesFlag(v) : {}),
   }
@@ -286,6 +290,21 @@ function byzantineFlags(v: Values): { byzantine?: AttackerGroup[]; attackInterva
     throw new UsageError(`--byzantine: ${(err as Error).message}`)
   }
   return { byzantine, ...(attackIntervalMs !== undefined ? { attackIntervalMs } : {}) }
+}
+
+/**
+ * `--peers-per-process N`: daemons hosted by one process. --churn kills processes, so with more
+ * than one peer per process a kill would take down a whole host: refused.
+ */
+function peersPerProcessFlag(v: Values): Pick<TestbedConfig, 'peersPerProcess'> {
+  const n = int(v, 'peers-per-process', 1, 256)
+  if (n === undefined || n === 1) return {}
+  if (str(v, 'churn') !== undefined) {
+    throw new UsageError(
+      `--churn needs --peers-per-process 1: it kills processes, and a process hosts ${n} peers`,
+    )
+  }
+  return { peersPerProcess: n }
 }
 
 /** The testbed's `--train-rate` and `--churn` specs (formats in src/testbed/churn.ts). */

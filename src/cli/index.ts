@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../node/errors.ts'
+import { host } from './host.ts'
 import { start } from './start.ts'
 import { testbed } from './testbed.ts'
 
@@ -30,6 +31,9 @@ export async function main(argv: string[]): Promise<number> {
         return await start(rest)
       case 'testbed':
         return await testbed(rest)
+      // Internal, not in HELP: the testbed's process of several daemons (--peers-per-process).
+      case 'host':
+        return await host(rest)
       case undefined:
       case 'help':
       case '--help':

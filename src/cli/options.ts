@@ -134,6 +134,12 @@ export const START_FLAGS: readonly FlagSpec[] = [
     help: 'a peer to join through, ending in /p2p/<id> (repeatable)',
   },
   {
+    name: 'relay',
+    type: 'boolean',
+    help: 'relay for peers behind NAT (circuit relay v2; run it on a reachable host)',
+  },
+  { name: 'upnp', type: 'boolean', help: 'ask the router to forward our port (UPnP)' },
+  {
     name: 'data-dir',
     type: 'string',
     value: 'DIR',
@@ -189,7 +195,14 @@ export const START_FLAGS: readonly FlagSpec[] = [
 ]
 
 export const TESTBED_FLAGS: readonly FlagSpec[] = [
-  { name: 'peers', type: 'string', value: 'N', default: '8', help: 'daemon processes on 127.0.0.1' },
+  { name: 'peers', type: 'string', value: 'N', default: '8', help: 'daemons on 127.0.0.1' },
+  {
+    name: 'peers-per-process',
+    type: 'string',
+    value: 'N',
+    default: '1',
+    help: 'complete daemons per process (no --churn above 1)',
+  },
   { name: 'duration', type: 'string', value: 'SECONDS', default: '120', help: 'run time once all are up' },
   { name: 'target-accuracy', type: 'string', value: 'A', help: 'stop once every peer reaches A' },
   ...LEARN_FLAGS,

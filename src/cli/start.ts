@@ -3,6 +3,7 @@ import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { parseStartArgs, START_USAGE } from './args.ts'
+import { favourSmallHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
 /** The command: parse flags, run until a signal, return the exit code. */
@@ -12,6 +13,7 @@ export async function start(argv: string[]): Promise<number> {
     return 0
   }
   const config = parseStartArgs(argv)
+  favourSmallHeap()
   // The links file first: a bad one is a usage error, reported before anything slow starts.
   let emulation: LinkEmulation | undefined
   if (config.wanLinks !== undefined) {

@@ -157,6 +157,15 @@ export class InvalidCodecSpecError extends Error {
   override readonly name = 'InvalidCodecSpecError'
 }
 
+/**
+ * The peer is reachable only through a relay (a limited connection): models wait for a direct
+ * connection (DCUtR's hole punch, or a later direct dial). Not the peer's fault: no penalty.
+ */
+export class RelayedOnlyError extends Error {
+  static readonly name = 'RelayedOnlyError'
+  override readonly name = 'RelayedOnlyError'
+}
+
 /** The exchange is not started (push before start(), or after stop()). */
 export class NotStartedError extends Error {
   static readonly name = 'NotStartedError'

@@ -9,10 +9,16 @@
  * and a reserve of slots for known-good peers. Any failure is a typed error:
  * counted by name, logged (peer-supplied text escaped), the stream reset, the
  * callback not called.
+ *
+ * Models never travel over a limited (relayed) connection, in either direction: the handler does
+ * not opt in to limited connections (libp2p refuses such inbound streams), and a push to a peer we
+ * reach only through a relay fails at once with RelayedOnlyError, without dialling, so the caller
+ * can wait for DCUtR's direct connection instead of penalising the peer.
  */
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ModelState } from '../model/types.ts'
+import { linkOf } from './connectivity.ts'
 import {
   CLOSE_TIMEOUT_MS,
   DEFAULT_CHUNK_BYTES,
@@ -28,6 +34,7 @@ import {
 import {
   NotStartedError,
   PeerTransferLimitError,
+  RelayedOnlyError,
   StreamTimeoutError,
   TransferLimitError,
   TruncatedFrameError,
@@ -51,9 +58,9 @@ import { FrameDecoder } from './wire/frame-decoder.ts'
 export type { ModelMeta, SenderMeta, TensorLayout }
 export { MODEL_PROTOCOL }
 
-/** What the exchange needs from its host. */
+/** What the exchange needs from its host (`getConnections`: to see that a peer is reachable only through a relay). */
 export interface ModelExchangeComponents {
-  node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>
+  node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
   logger: ComponentLogger
 }
 
@@ -118,6 +125,8 @@ export interface ExchangeCounters {
   bytesReceived: number
   /** Pushes that failed (dial, reset by the receiver, timeout, abort). */
   pushFailures: number
+  /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError; not failures). */
+  pushesRelayedOnly: number
   /** Inbound transfers refused, by error name. */
   rejected: Record<string, number>
   /** Accepted inbound models and their frame bytes, by value codec name. */
@@ -149,6 +158,7 @@ export class ModelExchange {
     bytesSent: 0,
     bytesReceived: 0,
     pushFailures: 0,
+    pushesRelayedOnly: 0,
     rejected: {},
     receivedByCodec: {},
     sentByCodec: {},
@@ -234,6 +244,8 @@ export class ModelExchange {
       {
         maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
         maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
+        // No model over a relay: libp2p refuses this protocol's streams on limited connections.
+        runOnLimitedConnection: false,
       },
     )
     this.started = true
@@ -252,11 +264,17 @@ export class ModelExchange {
    * handed to the transport; rejects if the dial fails, the receiver resets the
    * stream, `signal` aborts (with its reason) or the total deadline passes
    * (StreamTimeoutError). Do not mutate `state` until it settles: its values
-   * are sent without a copy. At most 2 pushes to one peer at a time.
+   * are sent without a copy. At most 2 pushes to one peer at a time. A peer we
+   * reach only through a relay gets nothing: RelayedOnlyError, before any dial.
    */
   async push(peer: PeerId | string, state: ModelState, options: PushOptions = {}): Promise<number> {
     if (!this.started) throw new NotStartedError('model exchange is not started')
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    // Re-dialling would only return (or duplicate) the relayed connection; DCUtR is already at work on it.
+    const existing = this.components.node.getConnections?.(peerId)
+    if (existing !== undefined && linkOf(existing) === 'relayed') {
+      throw this.relayedOnly(peerId, 'only a relayed connection is open')
+    }
     const described = this.describe?.() ?? {}
     const encoded = encodeModel(state, {
       task: this.task,
@@ -298,6 +316,10 @@ export class ModelExchange {
       this.log.trace('pushed %d bytes to %p', sent, peerId)
       return sent
     } catch (err) {
+      // The dial reached the peer only through a relay: libp2p refuses the model stream there.
+      if (stream === undefined && (err as Error)?.name === 'LimitedConnectionError') {
+        throw this.relayedOnly(peerId, 'the dial ended on a relayed connection')
+      }
       let e: Error
       if (deadline.aborted) e = new StreamTimeoutError(`push exceeded ${this.totalTimeoutMs} ms`)
       else if (signal.aborted && signal.reason instanceof Error) e = signal.reason
@@ -307,6 +329,13 @@ export class ModelExchange {
       this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
       throw e
     }
+  }
+
+  /** Counts and logs a push not made because `peerId` is reachable only through a relay. */
+  private relayedOnly(peerId: PeerId, why: string): RelayedOnlyError {
+    this.stats.pushesRelayedOnly++
+    this.log('not pushing to %p: %s; waiting for a direct connection', peerId, why)
+    return new RelayedOnlyError(`${peerId.toString()}: ${why}`)
   }
 
   private async handleInbound(stream: Stream, connection: Connection): Promise<void> {

@@ -40,6 +40,10 @@ export const NODE_DEFAULTS = {
   /** A crash loses at most this much training. */
   checkpointIntervalMs: 30_000,
   statusIntervalMs: 10_000,
+  /** Relaying costs the operator bandwidth and only helps from a reachable host: opt in with --relay. */
+  relay: false,
+  /** UPnP changes the router's configuration: opt in with --upnp. */
+  upnp: false,
 }
 
 /** Everything a daemon needs; `start` builds it from flags, the testbed from its own. */
@@ -49,6 +53,10 @@ export interface StartConfig {
   /** Public multiaddrs to announce instead of the listen addresses (a port forward, a load balancer); `--announce`. */
   announce?: string[]
   bootstrap: string[]
+  /** Serve as a circuit relay v2 for peers behind NAT (`--relay`); default NODE_DEFAULTS.relay. */
+  relay?: boolean
+  /** Map our port on the router by UPnP (`--upnp`); default NODE_DEFAULTS.upnp. */
+  upnp?: boolean
   /** undefined: pick the default data dir (see data-dir.ts). */
   dataDir?: string
   /** A dataset spec (`mnist`, `fashion-mnist`, `idx:...`, `csv:...`), checked by parseDatasetSpec. */

@@ -1,4 +1,7 @@
-/** The libp2p node every gossip-learn peer runs: TCP + Noise + Yamux, identify, ping, gossipsub. */
+/**
+ * The libp2p node every gossip-learn peer runs: TCP + circuit relay v2 + Noise + Yamux, identify,
+ * ping, gossipsub, and the NAT services (AutoNAT, DCUtR; a relay server and UPnP when asked).
+ */
 import { noise } from '@chainsafe/libp2p-noise'
 import { type YamuxMuxerInit, yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -11,6 +14,7 @@ import { createLibp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { LinkEmulation } from './emulation.ts'
 import { gossipsubMetricsRegister, gossipsubTopicLabels, libp2pMetrics } from './metrics.ts'
+import { type NatInit, type NatServices, natListen, natServices, relayTransport } from './nat.ts'
 
 /** Services every node carries; gossip code types `node.services.pubsub` / `.ping` against this. */
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -18,7 +22,7 @@ export type NodeServices = {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
-}
+} & NatServices
 
 /** A started gossip-learn libp2p node. */
 export type GossipLearnNode = Libp2p<NodeServices>
@@ -42,6 +46,8 @@ export interface CreateNodeInit {
   connectionGater?: ConnectionGater
   /** Register libp2p's and gossipsub's metrics here (`topics`: gossipsub topic -> metric label). */
   metrics?: { registry: Registry; topics?: Record<string, string> }
+  /** Serve as a circuit relay (`--relay`), map a port by UPnP (`--upnp`); AutoNAT and DCUtR are always on. */
+  nat?: NatInit
 }
 
 /**
@@ -81,10 +87,11 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
   return createLibp2p<NodeServices>({
     privateKey: init.privateKey,
     addresses: {
-      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      // Plus /p2p-circuit: a reservation on the first relay we meet, so peers can reach us behind NAT.
+      listen: natListen(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.nat),
       ...(init.announce !== undefined && init.announce.length > 0 ? { announce: init.announce } : {}),
     },
-    transports: [tcp()],
+    transports: [tcp(), relayTransport()],
     connectionEncrypters: [init.encrypterWrapper?.encrypter(noise()) ?? noise()],
     streamMuxers: [yamux(yamuxInit)],
     peerDiscovery,
@@ -118,6 +125,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
         // Default mesh degrees (D=6) already cover a small network: with fewer
         // subscribers than D every subscriber joins the mesh.
       }),
+      ...natServices(init.nat),
     },
   })
 }
@@ -126,5 +134,8 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
 export function boundAddrs(node: GossipLearnNode): string[] {
   const tm = (node as unknown as { components?: { transportManager?: { getAddrs(): unknown[] } } }).components
     ?.transportManager
-  return (tm?.getAddrs() ?? node.getMultiaddrs()).map((a) => String(a))
+  // A /p2p-circuit address is the relay's socket, not ours.
+  return (tm?.getAddrs() ?? node.getMultiaddrs())
+    .map((a) => String(a))
+    .filter((a) => !a.includes('/p2p-circuit'))
 }

@@ -9,8 +9,9 @@ import type { ComponentLogger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../data/registry.ts'
+import { relayedOnlyPeers } from '../gossip/connectivity.ts'
 import type { DefenceCounters } from '../gossip/defences/index.ts'
-import { verdictOf } from '../gossip/errors.ts'
+import { RelayedOnlyError, verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
 import { announceTopic, Membership } from '../gossip/membership.ts'
@@ -49,18 +50,14 @@ import {
   timedMerger,
   timedPush,
 } from './metrics.ts'
+import { type NatStatus, trackNat } from './nat.ts'
+import { REDIAL_DIAL_TIMEOUT_MS, Redialer } from './redial.ts'
+import { dialTarget, redialTargets, rememberedPeers } from './remembered-peers.ts'
 
 /** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
 const LOOP_DELAY_RESOLUTION_MS = 10
 const loopDelayMs = (ns: number): number =>
   Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0
-
-/**
- * @libp2p/bootstrap dials its list once: a node whose first dial failed (a 12-process testbed on
- * 2 cores timed one out) or that lost every connection stays alone for good. Re-dial the
- * bootstrap list this often while the node has no connection at all.
- */
-export const REJOIN_INTERVAL_MS = 5000
 
 /** GET /status. The testbed and the README's JSON schema rely on these names. */
 export interface NodeStatus {
@@ -118,8 +115,12 @@ export interface NodeStatus {
   /** Peers the peer policy refuses now (no dials, connections or view), why, and until when (Unix s). */
   refusedPeers: Array<{ peerId: string; reason: string; untilS: number }>
   resumedFromCheckpoint: boolean
-  /** Times the node found itself without connections and re-dialled its bootstrap list. */
+  /** Rounds in which the node found itself without connections and re-dialled its bootstrap list and remembered peers. */
   rejoins: number
+  /** Peers remembered in the data dir (peers.json), dialled on restart and when the node is alone. */
+  rememberedPeers: number
+  /** NAT traversal: relay addresses, peers reached only through a relay, hole punches; `pushesRelayedOnly` skipped pushes. */
+  nat: NatStatus & { pushesRelayedOnly: number }
   uptimeS: number
 }
 
@@ -210,6 +211,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       encrypterWrapper: wan,
       metrics: { registry, topics: { [announceTopic(task)]: 'announce' } },
       connectionGater: policyGater({ isRefused: (id: string) => policy?.isRefused(id) === true }),
+      nat: { relay: config.relay, upnp: config.upnp },
     })
     // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
     const anyPort = wantsAnyPort(config.listen)
@@ -242,6 +244,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const region = wan?.regionOf(peerId)
     const logger: ComponentLogger = node.logger
     const receivedFrom = new Map<string, number>()
+    const remembered = await rememberedPeers(lock.dir, peerId, dirLabel, print, signal)
+    checkAborted()
     // Read on scrape from the counters each component keeps; only merges and pushes are timed.
     const metrics = registerNodeMetrics(
       registry,
@@ -309,6 +313,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       {
         onBan: (id, refusal) => {
           membership?.evict(id)
+          remembered.book.forget(id)
           node.hangUp(peerIdFromString(id)).catch(() => {})
           print(`refusing peer ${id} until ${new Date(refusal.until).toISOString()}: ${refusal.reason}`)
         },
@@ -328,6 +333,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           // A transfer that was in flight when its sender was banned.
           if (peers.isRefused(from)) return
           membership?.touch(from)
+          remembered.see(node, from)
           receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
           hooks.onModelReceived?.(from)
           // Credit only a model the learner took: a drop or refusal by its defences is reported by the learner.
@@ -394,13 +400,23 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       {
         model: trained.model,
         pusher: {
-          push: timedPush((id: string, state: ModelState, opts) => exchange.push(id, state, opts), metrics),
+          push: timedPush(async (id: string, state: ModelState, opts) => {
+            const bytes = await exchange.push(id, state, opts)
+            remembered.see(node, id)
+            return bytes
+          }, metrics),
         },
         sampler,
-        view,
+        // Only peers we hold more than a relayed connection to: models wait for a direct one (DCUtR).
+        view: () => {
+          const relayed = relayedOnlyPeers(node.getConnections())
+          return view().filter((p) => !relayed.has(p.peerId))
+        },
         merger,
         logger,
         onPushFailed: (id, err) => {
+          // Reachable only through a relay: not the peer's fault, and it stays in the view.
+          if (err.name === RelayedOnlyError.name) return
           membership!.evict(id)
           peers.report(id, { verdict: 'push-failed', reason: err.name })
         },
@@ -418,6 +434,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       },
     )
 
+    // Alone (every connection lost, or none ever made): dial the bootstrap list and the remembered peers with backoff.
+    const redialer = new Redialer({
+      connected: () => node.getConnections().length > 0,
+      targets: () =>
+        redialTargets(config.bootstrap, remembered.book, (id) => id === peerId || peers.isRefused(id)),
+      dial: (t, s) => dialTarget(node, t, s),
+    })
+
+    const nat = trackNat(node, { relay: config.relay, upnp: config.upnp })
+    cleanup.push(async () => nat.stop())
     const status = (): NodeStatus => {
       const c = exchange.counters
       return {
@@ -475,7 +501,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           untilS: Math.ceil(r.until / 1000),
         })),
         resumedFromCheckpoint: resumed,
-        rejoins,
+        rejoins: redialer.counters.rounds,
+        rememberedPeers: remembered.book.size,
+        nat: { ...nat.status(), pushesRelayedOnly: c.pushesRelayedOnly },
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
       }
     }
@@ -513,20 +541,22 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     }
 
     learner.start()
-    let rejoins = 0
-    const rejoinTimer = setInterval(() => {
-      if (config.bootstrap.length === 0 || node.getConnections().length > 0) return
-      rejoins++
-      for (const a of config.bootstrap) {
-        node.dial(multiaddr(a), { signal: AbortSignal.timeout(10_000) }).catch(() => {})
-      }
-    }, REJOIN_INTERVAL_MS)
-    rejoinTimer.unref()
-    cleanup.push(async () => clearInterval(rejoinTimer))
+    // A restart dials the remembered peers at once, beside the --bootstrap list @libp2p/bootstrap dials.
+    const dials = new AbortController()
+    cleanup.push(async () => dials.abort())
+    for (const p of remembered.book.peers()) {
+      if (peers.isRefused(p.peerId)) continue
+      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(REDIAL_DIAL_TIMEOUT_MS)])
+      dialTarget(node, p, bound).catch(() => {})
+    }
+    redialer.start()
+    cleanup.push(() => redialer.stop())
+    cleanup.push(async () => remembered.stop())
     // The last good model when the current one is not finite (saveCheckpoint refuses non-finite states).
     const checkpoint = () => saveCheckpoint(lock.dir, learner!.checkpointState())
     const checkpointTimer = setInterval(() => {
       checkpoint().catch((err) => print(`checkpoint failed: ${(err as Error).message}`))
+      remembered.save()
     }, config.checkpointIntervalMs)
     checkpointTimer.unref()
 
@@ -559,6 +589,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           clearInterval(checkpointTimer)
           await learner!.stop()
           await checkpoint().catch((err) => print(`final checkpoint failed: ${(err as Error).message}`))
+          await remembered.save()
           await undo()
         })()
         return stopping

@@ -41,3 +41,9 @@ export class StartupAbortedError extends Error {
   static readonly name = 'StartupAbortedError'
   override readonly name = 'StartupAbortedError'
 }
+
+/** `peers.json` in the data dir cannot be read or is not a peer list: the node warns and starts with no remembered peers. */
+export class PeerBookError extends Error {
+  static readonly name = 'PeerBookError'
+  override readonly name = 'PeerBookError'
+}

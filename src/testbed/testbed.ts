@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -27,6 +27,8 @@ import {
 } from './attack/facility.ts'
 import { type ChurnEvent, joinCount, pickPeers, trainRates } from './churn.ts'
 import type { TestbedConfig } from './config.ts'
+import type { HostFile } from './host.ts'
+import { type DownInterval, peerAvailability } from './report/availability.ts'
 import {
   defaultRegionCounts,
   InvalidRegionSpecError,
@@ -38,6 +40,12 @@ import {
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/gossip-learn.js')
 const READY_TIMEOUT_MS = 120_000
+/**
+ * The peers' environment. MALLOC_ARENA_MAX=2 (unless set): glibc gives each thread that allocates
+ * (libuv's pool, V8's workers, tsx's loader) an arena that keeps what it freed; 2 arenas cut a
+ * daemon's resident memory from 160 to 146 MiB with no loss of training speed (docs/BENCHMARKS.md, Memory).
+ */
+const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', ...process.env, FORCE_COLOR: '0' }
 const STOP_GRACE_MS = 15_000
 
 export interface SeriesPoint {
@@ -94,9 +102,26 @@ export interface PeerResult {
   exits?: PeerExit[]
   /** When a peer down at the end went down (s since start); absent for a live peer. */
   downAt?: number
+  /** Intervals it was down (between its `up` spans, and from its last exit to the end). */
+  down?: DownInterval[]
+  /** Started after the initial peers by `--churn join:N@T`. */
+  lateJoiner?: boolean
+  /** When a late joiner first came up (s since start). */
+  joinedAt?: number
   /** Its --train-rate cap (steps/s); absent: uncapped. */
   trainRate?: number
+  /** With --peers-per-process: the index of the process that hosts it (peers index / N). */
+  host?: number
   series: SeriesPoint[]
+}
+
+/** Resident memory of the peer processes (their own RSS, not esbuild's or the testbed's). */
+export interface MemorySummary {
+  /** Each process still running at the end: its peers, its last and its largest resident size. */
+  processes: Array<{ peers: number[]; rssMiB: number; maxRssMiB: number }>
+  totalRssMiB: number
+  /** totalRssMiB over the peers those processes host. */
+  perPeerRssMiB: number
 }
 
 /** A daemon's exit during the run. */
@@ -129,6 +154,8 @@ export interface TestbedResult {
   attackers?: AttackerResult[]
   /** With --baseline: the same peers trained alone (--no-gossip), run after this one. */
   baseline?: TestbedResult
+  /** Resident memory of the peer processes at the end (Linux /proc; absent elsewhere). */
+  memory?: MemorySummary
 }
 
 /** Which run of a testbed invocation is in progress. */
@@ -152,6 +179,10 @@ interface Peer {
   reportedExits: number
   /** Set just before --churn kills it, so the exit is recorded as churn. */
   killing?: boolean
+  /** Its process's log; default daemon.log in its data dir. */
+  log?: string
+  /** With --peers-per-process: the index of the process that hosts it. */
+  host?: number
 }
 
 export interface TestbedHooks {
@@ -269,7 +300,7 @@ async function launch(
   const log = createWriteStream(join(dataDir, 'daemon.log'), { flags: 'a' })
   const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, extras, bootstrap), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '0' },
+    env: DAEMON_ENV,
   })
   proc.stderr?.pipe(log)
   peer.proc = proc
@@ -322,6 +353,214 @@ async function launch(
   }
 }
 
+/** Resident set size of a process in MiB, from /proc (Linux); undefined elsewhere or once it is gone. */
+function residentMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? undefined : Number(m[1]) / 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** Samples each live peer process's RSS at every poll; sums the last samples of those alive at the end. */
+function memoryTracker() {
+  const seen = new Map<ChildProcess, { peers: Set<number>; rssMiB: number; maxRssMiB: number }>()
+  return {
+    sample(peers: readonly Peer[]): void {
+      const live = (proc: ChildProcess) => proc.exitCode === null && proc.signalCode === null
+      for (const p of peers) {
+        if (p.proc === undefined || !live(p.proc)) continue
+        let entry = seen.get(p.proc)
+        if (entry === undefined) {
+          entry = { peers: new Set(), rssMiB: 0, maxRssMiB: 0 }
+          seen.set(p.proc, entry)
+        }
+        entry.peers.add(p.index)
+      }
+      // Once per process, however many peers it hosts.
+      for (const [proc, entry] of seen) {
+        const rss = live(proc) ? residentMiB(proc.pid) : undefined
+        if (rss === undefined) continue
+        entry.rssMiB = rss
+        entry.maxRssMiB = Math.max(entry.maxRssMiB, rss)
+      }
+    },
+    summary(): MemorySummary | undefined {
+      const alive = [...seen].filter(
+        ([proc, e]) => proc.exitCode === null && proc.signalCode === null && e.rssMiB > 0,
+      )
+      if (alive.length === 0) return undefined
+      const processes = alive.map(([, e]) => ({
+        peers: [...e.peers].sort((a, b) => a - b),
+        rssMiB: Math.round(e.rssMiB * 10) / 10,
+        maxRssMiB: Math.round(e.maxRssMiB * 10) / 10,
+      }))
+      const total = alive.reduce((t, [, e]) => t + e.rssMiB, 0)
+      const hosted = processes.reduce((n, p) => n + p.peers.length, 0)
+      return {
+        processes,
+        totalRssMiB: Math.round(total * 10) / 10,
+        perPeerRssMiB: Math.round((total / hosted) * 10) / 10,
+      }
+    },
+  }
+}
+
+/** A process per peer: peer 0 first (the bootstrap), then the others through it. Returns the bootstrap address. */
+async function startProcesses(
+  cfg: TestbedConfig,
+  base: string,
+  extras: SpawnExtras,
+  peers: Peer[],
+  print: (line: string) => void,
+): Promise<string> {
+  const first = await startPeer(cfg, 0, join(base, 'peer-0'), extras)
+  peers.push(first)
+  const boot = loopbackOf(first)
+  if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
+  print(`testbed: bootstrap ${boot}`)
+  const rest = await Promise.allSettled(
+    Array.from({ length: cfg.peers - 1 }, (_, k) =>
+      startPeer(cfg, k + 1, join(base, `peer-${k + 1}`), extras, boot),
+    ),
+  )
+  for (const r of rest) if (r.status === 'fulfilled') peers.push(r.value)
+  const failed = rest.find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+  return boot
+}
+
+const loopbackOf = (p: Peer): string | undefined =>
+  p.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? p.multiaddrs[0]
+
+/**
+ * `--peers-per-process N`: consecutive peers in groups of N, each group one `gossip-learn host`
+ * process. The first host starts first (its peer 0 is the bootstrap), then the others at once.
+ * Returns the bootstrap address.
+ */
+async function startHosts(
+  cfg: TestbedConfig,
+  base: string,
+  extras: SpawnExtras,
+  peers: Peer[],
+  print: (line: string) => void,
+): Promise<string> {
+  const per = cfg.peersPerProcess ?? 1
+  const groups: Peer[][] = []
+  for (let i = 0; i < cfg.peers; i++) {
+    const h = Math.floor(i / per)
+    const peer = {
+      index: i,
+      dataDir: join(base, `peer-${i}`),
+      multiaddrs: [],
+      series: [],
+      exited: true,
+      spans: [],
+      exits: [],
+      reportedExits: 0,
+      host: h,
+      log: join(base, `host-${h}.log`),
+    } as Omit<Peer, 'proc'> as Peer
+    if (groups[h] === undefined) groups[h] = []
+    groups[h].push(peer)
+  }
+  await launchHost(cfg, base, groups[0]!, extras, peers)
+  const boot = loopbackOf(groups[0]![0]!)
+  if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
+  print(`testbed: bootstrap ${boot}; ${groups.length} processes of up to ${per} peers`)
+  const rest = await Promise.allSettled(
+    groups.slice(1).map((g) => launchHost(cfg, base, g, extras, peers, boot)),
+  )
+  const failed = rest.find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+  return boot
+}
+
+/**
+ * Spawns one host process for `group` (listed in `peers` at once, so a failure stops it) and
+ * resolves when every daemon in it printed its ready line; an exit is recorded on each of them.
+ */
+async function launchHost(
+  cfg: TestbedConfig,
+  base: string,
+  group: Peer[],
+  extras: SpawnExtras,
+  peers: Peer[],
+  bootstrap?: string,
+): Promise<void> {
+  const h = group[0]!.host!
+  for (const p of group) await mkdir(p.dataDir, { recursive: true })
+  // The first host's first peer is the bootstrap; the host joins its other peers through it.
+  const file: HostFile = {
+    peers: group.map((p) => ({
+      index: p.index,
+      args: daemonArgs(cfg, p.index, p.dataDir, extras, bootstrap).slice(2),
+    })),
+  }
+  const config = join(base, `host-${h}.json`)
+  await writeFile(config, `${JSON.stringify(file, null, 2)}\n`)
+  const log = createWriteStream(group[0]!.log!, { flags: 'a' })
+  const proc = spawn(process.execPath, [BIN, 'host', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: DAEMON_ENV,
+  })
+  proc.stderr?.pipe(log)
+  for (const p of group) {
+    p.proc = proc
+    peers.push(p)
+  }
+  proc.once('exit', (code, signal) => {
+    const atMs = Date.now()
+    for (const p of group) {
+      const span = p.spans.at(-1)
+      if (!p.exited && span !== undefined && span.endMs === undefined) span.endMs = atMs
+      if (!p.exited) p.exits.push({ atMs, code, signal, churn: false })
+      p.exited = true
+    }
+  })
+  const byIndex = new Map(group.map((p) => [p.index, p]))
+  let waiting = group.length
+  const lines = createInterface({ input: proc.stdout! })
+  const ready = new Promise<void>((resolveReady, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`host ${h} not ready after ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    )
+    proc.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`host ${h} exited with code ${code} before it was ready; see ${group[0]!.log}`))
+    })
+    lines.on('line', (line) => {
+      log.write(`${line}\n`)
+      let msg: { event?: string; index?: number; peerId?: string; multiaddrs?: string[]; httpPort?: number }
+      try {
+        msg = JSON.parse(line)
+      } catch {
+        return
+      }
+      const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
+      if (msg.event !== 'ready' || peer === undefined || !peer.exited) return
+      peer.peerId = msg.peerId
+      peer.multiaddrs = msg.multiaddrs ?? []
+      peer.httpPort = msg.httpPort
+      peer.exited = false
+      peer.spans.push({ startMs: Date.now() })
+      if (--waiting === 0) {
+        clearTimeout(timer)
+        resolveReady()
+      }
+    })
+  })
+  try {
+    await ready
+  } catch (err) {
+    proc.kill('SIGKILL')
+    throw err
+  }
+}
+
 async function poll(peer: Peer, t0: number): Promise<void> {
   if (peer.exited || peer.httpPort === undefined) return
   try {
@@ -345,14 +584,25 @@ async function poll(peer: Peer, t0: number): Promise<void> {
   }
 }
 
+/** One stop per process: the peers of a host share it, and a second SIGTERM would force its exit. */
+const stopping = new WeakMap<ChildProcess, Promise<void>>()
+
 async function stopPeer(peer: Peer): Promise<void> {
   // By the process, not `exited`: a restart still starting up is not ready, but must be stopped.
-  if (peer.proc === undefined || peer.proc.exitCode !== null || peer.proc.signalCode !== null) return
-  const exited = once(peer.proc, 'exit')
-  peer.proc.kill('SIGTERM')
-  const timer = setTimeout(() => peer.proc.kill('SIGKILL'), STOP_GRACE_MS)
-  await exited
-  clearTimeout(timer)
+  const proc = peer.proc
+  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return
+  let stop = stopping.get(proc)
+  if (stop === undefined) {
+    stop = (async () => {
+      const exited = once(proc, 'exit')
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS)
+      await exited
+      clearTimeout(timer)
+    })()
+    stopping.set(proc, stop)
+  }
+  await stop
 }
 
 const fmtAcc = (a: number | null | undefined): string =>
@@ -438,8 +688,10 @@ function assemble(
     exits: p.exits.map((e) => ({ atS: rel(e.atMs), code: e.code, signal: e.signal, churn: e.churn })),
     ...(p.exited && p.exits.length > 0 ? { downAt: rel(p.exits.at(-1)!.atMs) } : {}),
     ...(rates?.[p.index] !== undefined ? { trainRate: rates[p.index] } : {}),
+    ...(p.host !== undefined ? { host: p.host } : {}),
     series: p.series,
   }))
+  for (const r of results) Object.assign(r, peerAvailability(r, cfg.peers, Math.round(durationS * 10) / 10))
   const accuracies = (rs: PeerResult[]) =>
     rs.map((r) => r.finalAccuracy).filter((a): a is number => a !== null)
   // Means over the peers alive at the end: a dead peer's last accuracy is stale.
@@ -509,6 +761,9 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     const wan = await prepareWan(cfg, base)
     cfg = { ...cfg, peers: wan.peers }
     const joins = joinCount(cfg.churn ?? [])
+    if ((cfg.peersPerProcess ?? 1) > 1 && (cfg.churn?.length ?? 0) > 0) {
+      throw new UsageError('--churn needs --peers-per-process 1: it kills processes, not peers')
+    }
     if (joins > 0 && wan.links !== undefined) {
       // The links file places every peer id up front; a late joiner would have no region.
       throw new UsageError('--churn join cannot be combined with --regions/--links')
@@ -526,19 +781,10 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
         `testbed: emulated regions (interleaved by peer index) ${regions.join(' ')}; links ${wan.path}`,
       )
     }
-    const first = await startPeer(cfg, 0, join(base, 'peer-0'), extras)
-    peers.push(first)
-    const boot = first.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? first.multiaddrs[0]
-    if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
-    hooks.print(`testbed: bootstrap ${boot}`)
-    const rest = await Promise.allSettled(
-      Array.from({ length: cfg.peers - 1 }, (_, k) =>
-        startPeer(cfg, k + 1, join(base, `peer-${k + 1}`), extras, boot),
-      ),
-    )
-    for (const r of rest) if (r.status === 'fulfilled') peers.push(r.value)
-    const failed = rest.find((r) => r.status === 'rejected')
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+    const boot =
+      (cfg.peersPerProcess ?? 1) > 1
+        ? await startHosts(cfg, base, extras, peers, hooks.print)
+        : await startProcesses(cfg, base, extras, peers, hooks.print)
     peers.sort((a, b) => a.index - b.index)
     if (cfg.gossip && (cfg.byzantine?.length ?? 0) > 0) {
       // Attackers join like any peer, through the bootstrap, once the honest peers are up.
@@ -547,6 +793,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     }
     hooks.print(`testbed: all ${peers.length} peers ready; running for ${cfg.durationS} s`)
 
+    const memory = memoryTracker()
     const t0 = Date.now()
     let reachedTarget = false
     let lastPrint = 0
@@ -561,6 +808,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
         nextEvent++
       }
       await Promise.all(peers.map((p) => poll(p, t0)))
+      memory.sample(peers)
       reportExits(peers, t0, hooks.print)
       attack?.observe(peers, (Date.now() - t0) / 1000)
       const live = peers.filter((p) => !p.exited)
@@ -593,11 +841,14 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
       await new Promise((r) => setTimeout(r, Math.max(0, cfg.pollMs - (Date.now() - tick))))
     }
     await Promise.all(peers.map((p) => poll(p, t0)))
+    memory.sample(peers)
     reportExits(peers, t0, hooks.print)
     const durationS = (Date.now() - t0) / 1000
     attack?.observe(peers, durationS)
 
     const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers, t0, rates)
+    const summary = memory.summary()
+    if (summary !== undefined) result.memory = summary
     if (attack !== undefined) {
       await attack.stop() // each attacker prints its final counts as it stops
       result.attackers = attack.results(peers)
@@ -640,7 +891,7 @@ function reportExits(peers: readonly Peer[], t0: number, print: (line: string) =
     for (const e of p.exits.slice(p.reportedExits)) {
       const how = e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`
       print(
-        `testbed: peer ${p.index} exited (${how}${e.churn ? ', --churn' : ''}) at t=${((e.atMs - t0) / 1000).toFixed(1)}s; see ${join(p.dataDir, 'daemon.log')}`,
+        `testbed: peer ${p.index} exited (${how}${e.churn ? ', --churn' : ''}) at t=${((e.atMs - t0) / 1000).toFixed(1)}s; see ${p.log ?? join(p.dataDir, 'daemon.log')}`,
       )
     }
     p.reportedExits = p.exits.length

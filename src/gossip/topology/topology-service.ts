@@ -6,6 +6,7 @@
  */
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { InvalidArgumentError } from '../../util/errors.ts'
+import { type ConnectionView, relayedOnlyPeers } from '../connectivity.ts'
 import { toError } from '../errors.ts'
 import { RttTracker } from './rtt.ts'
 import { type Coordinate, VivaldiClient } from './vivaldi.ts'
@@ -32,6 +33,8 @@ export const TOPOLOGY_DEFAULTS = {
 export interface TopologyNode {
   services: { ping: { ping(peer: PeerId, options?: AbortOptions): Promise<number> } }
   getPeers(): PeerId[]
+  /** Open connections, to leave out peers reached only through a relay; all peers are pinged without it. */
+  getConnections?(): ConnectionView[]
   addEventListener(type: 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
   removeEventListener(type: 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
 }
@@ -192,8 +195,12 @@ export class TopologyService {
     const root = this.controller?.signal
     const peers = new Map<string, PeerId>()
     const cooledBefore = this.now() - this.peerCooldownMs
+    // Not a peer reached only through a relay: its RTT is the relay's detour, not the link a model
+    // would take, and libp2p's ping would dial a new relayed connection each time (it skips limited ones).
+    const relayed = relayedOnlyPeers(this.node.getConnections?.() ?? [])
     for (const p of this.node.getPeers()) {
       const id = p.toString()
+      if (relayed.has(id)) continue
       if (this.inFlight.has(id) || (this.lastDone.get(id) ?? Number.NEGATIVE_INFINITY) > cooledBefore)
         continue
       peers.set(id, p)

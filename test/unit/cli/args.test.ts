@@ -15,6 +15,17 @@ describe('parseStartArgs', () => {
     expect(c.http).toBeUndefined()
   })
 
+  it('serves as a relay and maps a port by UPnP only when asked', () => {
+    const off = parseStartArgs([])
+    expect([off.relay, off.upnp]).toEqual([false, false])
+    const on = parseStartArgs(['--relay', '--upnp'])
+    expect([on.relay, on.upnp]).toEqual([true, true])
+    expect(parseStartArgs(['--upnp']).relay).toBe(false)
+    // Switches take no value; the testbed's peers are all on 127.0.0.1 and have no use for either.
+    expect(() => parseStartArgs(['--relay=yes'])).toThrow(expect.objectContaining({ name: 'UsageError' }))
+    expect(() => parseTestbedArgs(['--relay'])).toThrow(expect.objectContaining({ name: 'UsageError' }))
+  })
+
   it('reads repeatable and valued flags', () => {
     const c = parseStartArgs([
       '--listen',

@@ -71,6 +71,29 @@ describe('TopologyService', () => {
     expect(topo.counters).toMatchObject({ pingsSent: 6, pingsOk: 6, pingsFailed: 0, coordinatesMissing: 6 })
   })
 
+  it('does not ping a peer reached only through a relay', async () => {
+    const node = new FakeNode()
+    node.peers = ids.slice(0, 3)
+    for (const p of node.peers) node.answers.set(p.toString(), 20)
+    const limited = { bytes: 131072n }
+    const relayedNode = Object.assign(node, {
+      // ids[0]: only relayed; ids[1]: relayed and direct; ids[2]: direct.
+      getConnections: () =>
+        [
+          [ids[0]!, limited],
+          [ids[1]!, limited],
+          [ids[1]!, undefined],
+          [ids[2]!, undefined],
+        ].map(([remotePeer, limits]) => ({ remotePeer, limits, status: 'open' }) as never),
+    })
+    const topo = new TopologyService(
+      { node: relayedNode, logger },
+      { peerCooldownMs: 0, getRemoteCoordinate: () => undefined, pingsPerTick: 3 },
+    )
+    expect(await topo.tick()).toBe(2)
+    expect(new Set(node.pinged)).toEqual(new Set([ids[1]!.toString(), ids[2]!.toString()]))
+  })
+
   it('keeps a median RTT per peer and moves the coordinate toward announced ones', async () => {
     const node = new FakeNode()
     node.peers = [ids[0]!]
