@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -29,6 +29,7 @@ import { type ChurnEvent, joinCount, pickPeers, trainRates } from './churn.ts'
 import type { TestbedConfig } from './config.ts'
 import type { HostFile } from './host.ts'
 import { type DownInterval, peerAvailability } from './report/availability.ts'
+import { settleLimited } from './settle-limited.ts'
 import {
   defaultRegionCounts,
   InvalidRegionSpecError,
@@ -40,6 +41,15 @@ import {
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/gossip-learn.js')
 const READY_TIMEOUT_MS = 120_000
+/** A host process's ready timeout grows by this per extra daemon it starts (one after another). */
+const HOST_READY_PER_PEER_MS = 15_000
+/**
+ * Peer processes (or hosts) starting at once after the bootstrap. A starting daemon spends 10-20 s
+ * of CPU on loading (tsx, tfjs, libp2p); 23 started at once on 2 cores each got a twelfth of a
+ * core and outlived the ready timeout (24-peer bench:churn: "peer 1 not ready after 120000 ms",
+ * load average 29). Twice the cores keeps every core busy without starving each start.
+ */
+const STARTS_AT_ONCE = Math.max(2, 2 * availableParallelism())
 /**
  * The peers' environment. MALLOC_ARENA_MAX=2 (unless set): glibc gives each thread that allocates
  * (libuv's pool, V8's workers, tsx's loader) an arena that keeps what it freed; 2 arenas cut a
@@ -59,6 +69,8 @@ export interface SeriesPoint {
   modelsSent?: number
   bytesReceived?: number
   merges?: number
+  /** Peers in its membership view. */
+  view?: number
 }
 
 export interface PeerResult {
@@ -421,10 +433,10 @@ async function startProcesses(
   const boot = loopbackOf(first)
   if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
   print(`testbed: bootstrap ${boot}`)
-  const rest = await Promise.allSettled(
-    Array.from({ length: cfg.peers - 1 }, (_, k) =>
-      startPeer(cfg, k + 1, join(base, `peer-${k + 1}`), extras, boot),
-    ),
+  const rest = await settleLimited(
+    Array.from({ length: cfg.peers - 1 }, (_, k) => k + 1),
+    STARTS_AT_ONCE,
+    (i) => startPeer(cfg, i, join(base, `peer-${i}`), extras, boot),
   )
   for (const r of rest) if (r.status === 'fulfilled') peers.push(r.value)
   const failed = rest.find((r) => r.status === 'rejected')
@@ -470,8 +482,8 @@ async function startHosts(
   const boot = loopbackOf(groups[0]![0]!)
   if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
   print(`testbed: bootstrap ${boot}; ${groups.length} processes of up to ${per} peers`)
-  const rest = await Promise.allSettled(
-    groups.slice(1).map((g) => launchHost(cfg, base, g, extras, peers, boot)),
+  const rest = await settleLimited(groups.slice(1), STARTS_AT_ONCE, (g) =>
+    launchHost(cfg, base, g, extras, peers, boot),
   )
   const failed = rest.find((r) => r.status === 'rejected')
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
@@ -524,10 +536,8 @@ async function launchHost(
   let waiting = group.length
   const lines = createInterface({ input: proc.stdout! })
   const ready = new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`host ${h} not ready after ${READY_TIMEOUT_MS} ms`)),
-      READY_TIMEOUT_MS,
-    )
+    const timeoutMs = READY_TIMEOUT_MS + HOST_READY_PER_PEER_MS * (group.length - 1)
+    const timer = setTimeout(() => reject(new Error(`host ${h} not ready after ${timeoutMs} ms`)), timeoutMs)
     proc.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`host ${h} exited with code ${code} before it was ready; see ${group[0]!.log}`))
@@ -578,6 +588,7 @@ async function poll(peer: Peer, t0: number): Promise<void> {
       modelsSent: s.modelsSent,
       bytesReceived: s.bytesReceived,
       merges: s.merges,
+      view: s.viewSize,
     })
   } catch {
     // A busy peer may miss a poll; the next one catches up.

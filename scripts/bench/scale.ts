@@ -1,0 +1,127 @@
+/**
+ * Scale (issue 11): one testbed of many peers hosted several per process (`--peers-per-process`),
+ * train-rate capped so that the CPU is not the limit. From the run's JSON it prints:
+ *  - the time from start until every peer's view holds every other peer (so every peer is in
+ *    every other peer's view), and the smallest view at the end;
+ *  - how many peers received models, and the fewest any peer received;
+ *  - the mean accuracy over time (every `--every` s) and at the end, worst peer;
+ *  - resident memory in total and per peer (Linux /proc, read by the testbed).
+ *
+ *   npm run bench:scale -- [--peers 128] [--peers-per-process 16] [--train-rate 2]
+ *                          [--duration 300] [--every 30] [--json FILE] [--quick]
+ *   npm run bench:scale -- --analyse FILE     (only read a testbed JSON written before)
+ *
+ * `--quick`: 16 peers, 8 per process, 60 s (a smoke run of the script, not the measurement).
+ */
+import '../../src/polyfill.ts'
+import { readFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
+import { parseArgs } from 'node:util'
+import { parseTestbedArgs } from '../../src/cli/args.ts'
+import type { PeerResult, TestbedResult } from '../../src/testbed/testbed.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
+import { benchFlags } from './flags.ts'
+
+const flags = benchFlags('bench:scale')
+const { values: args } = parseArgs({
+  options: {
+    peers: { type: 'string' },
+    'peers-per-process': { type: 'string' },
+    'train-rate': { type: 'string' },
+    duration: { type: 'string' },
+    every: { type: 'string' },
+    json: { type: 'string' },
+    analyse: { type: 'string' },
+    quick: { type: 'boolean' },
+  },
+})
+const quick = args.quick === true
+const peers = flags.int('peers', args.peers, quick ? 16 : 128, 2)
+const perProcess = flags.int('peers-per-process', args['peers-per-process'], quick ? 8 : 16, 1)
+const trainRate = flags.num('train-rate', args['train-rate'] ?? '2', 0.1)
+const durationS = flags.int('duration', args.duration, quick ? 60 : 300, 10)
+const everyS = flags.int('every', args.every, quick ? 15 : 30, 1)
+
+const mean = (xs: readonly number[]): number | null =>
+  xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : null
+const pct = (a: number | null | undefined): string => (a == null ? '-' : `${(a * 100).toFixed(1)}%`)
+
+/** The last value of `pick` at or before `t` (undefined: none yet). */
+function at<T>(
+  p: PeerResult,
+  t: number,
+  pick: (s: PeerResult['series'][number]) => T | null | undefined,
+): T | undefined {
+  let v: T | undefined
+  for (const s of p.series) {
+    if (s.t > t) break
+    const x = pick(s)
+    if (x !== null && x !== undefined) v = x
+  }
+  return v
+}
+
+/** First poll time at which every peer's view held all the others; null: never during the run. */
+function fullViewAt(r: TestbedResult): number | null {
+  const others = r.peers.length - 1
+  const times = [...new Set(r.peers.flatMap((p) => p.series.map((s) => s.t)))].sort((a, b) => a - b)
+  for (const t of times) if (r.peers.every((p) => (at(p, t, (s) => s.view) ?? 0) >= others)) return t
+  return null
+}
+
+function report(r: TestbedResult): void {
+  const n = r.peers.length
+  const last = (p: PeerResult) => p.series.at(-1)
+  const views = r.peers.map((p) => last(p)?.view ?? 0)
+  const received = r.peers.map((p) => last(p)?.modelsReceived ?? 0)
+  const steps = r.peers.map((p) => last(p)?.steps ?? 0)
+  const full = fullViewAt(r)
+  console.log(
+    `\n${n} peers, ${perProcess} per process, train-rate ${trainRate} steps/s, ${r.durationS} s; load average now ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
+  console.log(
+    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}`,
+  )
+  console.log(
+    `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}`,
+  )
+  console.log(`training steps per peer: ${Math.min(...steps)}-${Math.max(...steps)}`)
+  console.log('mean accuracy over time (peers with an evaluation):')
+  for (let t = everyS; t <= r.durationS + 1e-9; t += everyS) {
+    const accs = r.peers.map((p) => at(p, t, (s) => s.accuracy)).filter((a): a is number => a !== undefined)
+    console.log(`  ${String(t).padStart(4)} s  ${pct(mean(accs))}  (${accs.length}/${n} peers)`)
+  }
+  const finals = r.peers
+    .map((p) => at(p, r.durationS + 1, (s) => s.accuracy))
+    .filter((a): a is number => a !== undefined)
+  console.log(
+    `final: mean ${pct(mean(finals))}, worst ${pct(finals.length > 0 ? Math.min(...finals) : null)}`,
+  )
+  if (r.memory !== undefined) {
+    const sizes = r.memory.processes.map((p) => p.rssMiB)
+    console.log(
+      `memory: ${r.memory.totalRssMiB} MiB resident in ${sizes.length} processes (${Math.min(...sizes)}-${Math.max(...sizes)} MiB each), ${r.memory.perPeerRssMiB} MiB per peer`,
+    )
+  } else console.log('memory: not measured (no /proc)')
+}
+
+if (args.analyse !== undefined) {
+  report(JSON.parse(await readFile(args.analyse, 'utf8')) as TestbedResult)
+} else {
+  const argv = [
+    '--peers',
+    String(peers),
+    '--peers-per-process',
+    String(perProcess),
+    '--train-rate',
+    String(trainRate),
+    '--duration',
+    String(durationS),
+  ]
+  if (args.json !== undefined) argv.push('--json', args.json)
+  console.log(`testbed ${argv.join(' ')}`)
+  const r = await runTestbed(parseTestbedArgs(argv), { print: (line) => console.log(line) })
+  report(r)
+}
