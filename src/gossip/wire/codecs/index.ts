@@ -15,8 +15,8 @@
  * carries (a count, or unit slices), and the carried values travel in the value
  * codec, one block per tensor. A receiver gets a mask per tensor and merges only
  * what was carried. A codec spec is `[selection:fraction+]value[:arg]`:
- * `raw-f32`, `f16`, `int8`, `int4`, `int8:stochastic`, `topk:0.1` (raw-f32 values),
- * `partial:0.1+int8`.
+ * `raw-f32`, `f16`, `int8`, `int4`, `int8:stochastic`, `int4:ef` (error feedback,
+ * ./error-feedback.ts), `topk:0.1` (raw-f32 values), `partial:0.1+int8`.
  *
  * A new codec is a module beside this one plus one line in VALUE_CODECS or
  * SELECTION_CODECS.
@@ -24,6 +24,7 @@
 import type { NamedTensor } from '../../../model/types.ts'
 import { InvalidCodecSpecError } from '../../errors.ts'
 import type { TensorLayout } from '../codec.ts'
+import { ErrorFeedback, encodeWithFeedback } from './error-feedback.ts'
 import { F16 } from './f16.ts'
 import { INT4 } from './int4.ts'
 import { INT8 } from './int8.ts'
@@ -64,6 +65,8 @@ export interface ValueEncoder {
   readonly codec: ValueCodec
   /** The spec it was built from, e.g. `f16`. */
   readonly spec: string
+  /** The spec asks for error feedback (`int4:ef`): the model encoder adds the residuals (./error-feedback.ts). */
+  readonly errorFeedback?: boolean
   /** Payload chunks for the tensors, in header order; they may be views of the values (do not mutate while sending). */
   encode(tensors: readonly NamedTensor[]): Uint8Array[]
 }
@@ -116,8 +119,11 @@ export const DEFAULT_CODEC = RAW_F32.name
  * The daemon's default for `--codec`: raw-f32. bench:compression (16 simulated peers) put int4 at
  * raw-f32's accuracy with 7.9x fewer bytes, but on real processes (`testbed --peers 4 --duration
  * 60`, run one after the other on an idle 2-core machine, 2026-11-30) int4 ended at 0.920 mean
- * (worst 0.897) against raw-f32's 0.954 (worst 0.932): a 3.4-point loss the default should not
- * take until it is understood. `--codec int4` is there for links that need the bytes.
+ * (worst 0.897) against raw-f32's 0.954 (worst 0.932): a 3.4-point loss, from round to nearest
+ * sending the same error in every frame. `int4:ef` (error feedback) removes most of it (simulation:
+ * 96.15 % against raw-f32's 96.93 %, last-5 95.90 % against 96.11 %; docs/BENCHMARKS.md), not all
+ * of it, so the default stays raw-f32; `--codec int4:ef --max-upload 150kbit` is the setting for a
+ * 160 kbit/s uplink.
  */
 export const DEFAULT_PUSH_CODEC = RAW_F32.name
 
@@ -157,7 +163,7 @@ function split(part: string): { name: string; arg: string | undefined } {
 
 /**
  * An encoder for a spec `[selection:fraction+]value[:arg]` (`raw-f32`, `int8:stochastic`,
- * `topk:0.1`, `partial:0.1+int8`; module comment); throws InvalidCodecSpecError. Each call
+ * `int4:ef`, `topk:0.1`, `partial:0.1+int8`; module comment); throws InvalidCodecSpecError. Each call
  * returns a fresh encoder: a selection's reference belongs to the one that pushes with it.
  */
 export function parseCodecSpec(spec: string, options: CodecOptions = {}): ModelEncoder {
@@ -177,11 +183,17 @@ export function parseCodecSpec(spec: string, options: CodecOptions = {}): ModelE
     )
   }
   const values = codec.createEncoder(valuePart.arg, options)
+  // One residual store per model encoder, like a selection's reference.
+  const feedback = values.errorFeedback === true ? new ErrorFeedback() : undefined
   if (selectionPart === undefined) {
     return {
       spec: values.spec,
       codec,
-      encodePayload: (tensors) => ({ tensors: [], chunks: values.encode(tensors) }),
+      encodePayload: (tensors) => ({
+        tensors: [],
+        chunks:
+          feedback === undefined ? values.encode(tensors) : encodeWithFeedback(values, feedback, tensors),
+      }),
     }
   }
   const selection = SELECTION_BY_NAME.get(selectionPart.name)
@@ -195,7 +207,7 @@ export function parseCodecSpec(spec: string, options: CodecOptions = {}): ModelE
     spec: codec === RAW_F32 ? selector.spec : `${selector.spec}+${values.spec}`,
     codec,
     selection,
-    encodePayload: (tensors) => encodeSparse(selector, values, tensors),
+    encodePayload: (tensors) => encodeSparse(selector, values, tensors, feedback),
   }
 }
 

@@ -14,15 +14,17 @@
  * back within scale / 2 = max|row| / 2M (round to nearest), or within one scale
  * with stochastic rounding (`int8:stochastic`: q = floor(v / scale + u), u
  * uniform in [0, 1), unbiased: the expected decoded value is v). A row of zeros
- * has scale 0. Decoding refuses a scale that is NaN, infinite or negative
- * (InvalidScaleError) as soon as its four bytes are in; a NaN or infinite input
- * value makes its row's scale so, and receivers refuse the frame as they do in
- * raw-f32.
+ * has scale 0. With `int8:ef` / `int4:ef` the sender adds back what rounding
+ * took from the frames before (error feedback, ./error-feedback.ts). Decoding
+ * refuses a scale that is NaN, infinite or negative (InvalidScaleError) as soon
+ * as its four bytes are in; a NaN or infinite input value makes its row's scale
+ * so, and receivers refuse the frame as they do in raw-f32.
  */
 import type { NamedTensor } from '../../../model/types.ts'
 import { createRng, randomSeed } from '../../../util/rng.ts'
 import { InvalidCodecSpecError, InvalidScaleError, PayloadLengthError } from '../../errors.ts'
 import type { TensorLayout } from '../codec.ts'
+import { ERROR_FEEDBACK } from './error-feedback.ts'
 import type { CodecOptions, DecodedPayload, PayloadDecoder, ValueCodec, ValueEncoder } from './index.ts'
 import { valueCount } from './util.ts'
 
@@ -68,14 +70,17 @@ function createEncoder(
   arg: string | undefined,
   options: CodecOptions = {},
 ): ValueEncoder {
-  if (arg !== undefined && arg !== STOCHASTIC) {
-    throw new InvalidCodecSpecError(`codec ${codec.name} takes no argument or '${STOCHASTIC}', got '${arg}'`)
+  if (arg !== undefined && arg !== STOCHASTIC && arg !== ERROR_FEEDBACK) {
+    throw new InvalidCodecSpecError(
+      `codec ${codec.name} takes no argument, '${STOCHASTIC}' or '${ERROR_FEEDBACK}', got '${arg}'`,
+    )
   }
   const stochastic = arg === STOCHASTIC
   const rng = stochastic ? createRng(options.seed ?? randomSeed()) : undefined
   return {
     codec,
-    spec: stochastic ? `${codec.name}:${STOCHASTIC}` : codec.name,
+    spec: arg === undefined ? codec.name : `${codec.name}:${arg}`,
+    errorFeedback: arg === ERROR_FEEDBACK,
     encode: (tensors) =>
       tensors.map((t) => encodeBlock(t, bits, rng === undefined ? undefined : () => rng.next())),
   }

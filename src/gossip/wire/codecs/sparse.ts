@@ -16,6 +16,7 @@ import {
   UnsortedIndexError,
 } from '../../errors.ts'
 import type { TensorLayout } from '../codec.ts'
+import type { ErrorFeedback } from './error-feedback.ts'
 import type { DecodedPayload, EncodedPayload, PayloadDecoder, ValueCodec, ValueEncoder } from './index.ts'
 import type { CarriedTensor, Selector } from './selection.ts'
 import { gather, indexWidth, sliceMask } from './selection.ts'
@@ -34,18 +35,23 @@ export function sparsePayloadBytes(
 
 /**
  * Selects what to send, encodes the index section and the values, and commits to the selector
- * what receivers will decode (so its error feedback includes the value codec's rounding).
+ * what receivers will decode (so its error feedback includes the value codec's rounding); with
+ * `feedback`, the carried values are sent with their rounding residuals (./error-feedback.ts).
  */
 export function encodeSparse(
   selector: Selector,
   values: ValueEncoder,
   tensors: readonly NamedTensor[],
+  feedback?: ErrorFeedback,
 ): EncodedPayload {
   const selected = selector.select(tensors)
+  const positions = selected.map((s) => s.positions)
+  // With error feedback the carried values go out with their residuals (./error-feedback.ts).
+  const targets = feedback?.targets(tensors, positions)
   const blocks: NamedTensor[] = tensors.map((t, i) => ({
     name: t.name,
     shape: selected[i]!.blockShape,
-    values: gather(t.values, selected[i]!.positions),
+    values: targets?.[i] ?? gather(t.values, positions[i]),
   }))
   const indexChunks: Uint8Array[] = []
   selected.forEach((s, i) => {
@@ -58,12 +64,14 @@ export function encodeSparse(
     indexChunks.push(out)
   })
   const valueChunks = values.encode(blocks)
-  selector.commit(selected, roundTrip(values.codec, blocks, valueChunks))
+  const decoded = roundTrip(values.codec, blocks, valueChunks)
+  selector.commit(selected, decoded)
+  if (targets !== undefined) feedback?.commit(targets, decoded, positions)
   return { tensors: selected.map((s) => s.info), chunks: [...indexChunks, ...valueChunks] }
 }
 
 /** The blocks as a receiver decodes them; the values themselves when they are not decodable (a NaN). */
-function roundTrip(
+export function roundTrip(
   codec: ValueCodec,
   blocks: readonly NamedTensor[],
   chunks: readonly Uint8Array[],
