@@ -43,11 +43,16 @@ export async function bounded<T>(what: string, work: Promise<T>, signal?: AbortS
     return await Promise.race([
       work,
       new Promise<never>((_, reject) => {
+        // The rejection waits one turn of the event loop: when the loop itself was blocked (several
+        // daemons starting in one process), the answer that came meanwhile is read first (timers run
+        // before I/O callbacks) and wins the race, so only a file system that did not answer fails.
         timer = setTimeout(
           () =>
-            reject(
-              new DataDirTimeoutError(
-                `${what} did not answer within ${FS_STEP_TIMEOUT_MS / 1000} s: use a directory on a local disk`,
+            setImmediate(() =>
+              reject(
+                new DataDirTimeoutError(
+                  `${what} did not answer within ${FS_STEP_TIMEOUT_MS / 1000} s: use a directory on a local disk`,
+                ),
               ),
             ),
           FS_STEP_TIMEOUT_MS,

@@ -11,6 +11,7 @@ import type { StartConfig } from '../node/config.ts'
 import { type Daemon, type DaemonHooks, startDaemon } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { HostFileError } from './errors.ts'
+import { settleLimited } from './settle-limited.ts'
 
 /** What the testbed writes for one host process: each peer's index and its `start` flags. */
 export interface HostFile {
@@ -99,10 +100,11 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
     const [first, ...rest] = peers
     const firstDaemon = await startOne(first!, first!.config.bootstrap)
     const boot = loopbackAddr(firstDaemon)
-    const results = await Promise.allSettled(
-      rest.map((p) =>
-        startOne(p, p.config.bootstrap.length > 0 || boot === undefined ? p.config.bootstrap : [boot]),
-      ),
+    // One at a time: a daemon's start-up (model init, tfjs kernels) blocks this process's event
+    // loop, and 15 at once starved each other's file-system and listen steps past their bounds
+    // (128-peer testbed, 16 per process: DataDirTimeoutError on a local disk).
+    const results = await settleLimited(rest, 1, (p) =>
+      startOne(p, p.config.bootstrap.length > 0 || boot === undefined ? p.config.bootstrap : [boot]),
     )
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
