@@ -347,11 +347,7 @@ async function launch(
         return
       }
       if (msg.event === 'ready') {
-        peer.peerId = msg.peerId
-        peer.multiaddrs = msg.multiaddrs ?? []
-        peer.httpPort = msg.httpPort
-        peer.exited = false
-        peer.spans.push({ startMs: Date.now() })
+        markUp(peer, msg)
         clearTimeout(timer)
         resolveReady()
       }
@@ -552,11 +548,7 @@ async function launchHost(
       }
       const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
       if (msg.event !== 'ready' || peer === undefined || !peer.exited) return
-      peer.peerId = msg.peerId
-      peer.multiaddrs = msg.multiaddrs ?? []
-      peer.httpPort = msg.httpPort
-      peer.exited = false
-      peer.spans.push({ startMs: Date.now() })
+      markUp(peer, msg)
       if (--waiting === 0) {
         clearTimeout(timer)
         resolveReady()
@@ -569,6 +561,15 @@ async function launchHost(
     proc.kill('SIGKILL')
     throw err
   }
+}
+
+/** A daemon's ready line: where it listens, and the start of an up span. */
+function markUp(peer: Peer, msg: { peerId?: string; multiaddrs?: string[]; httpPort?: number }): void {
+  peer.peerId = msg.peerId
+  peer.multiaddrs = msg.multiaddrs ?? []
+  peer.httpPort = msg.httpPort
+  peer.exited = false
+  peer.spans.push({ startMs: Date.now() })
 }
 
 async function poll(peer: Peer, t0: number): Promise<void> {
