@@ -27,6 +27,7 @@ import {
   FairShare,
   LossWatch,
 } from './defences/index.ts'
+import { RelayedOnlyError } from './errors.ts'
 import type { PolicyReport } from './policy/index.ts'
 import type { PeerEntry, PeerSampler } from './sampling/sampler.ts'
 import { UploadBudget } from './upload-budget.ts'
@@ -112,6 +113,8 @@ export interface LearnerStats {
   age: number
   /** Rounds whose push the upload budget deferred (0 without a budget). */
   pushesDeferred: number
+  /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError): not failures. */
+  pushesRelayedOnly: number
   /** What the defences did (counted whether or not they are on: the merge pipeline's verdicts too). */
   defences: DefenceCounters
 }
@@ -197,6 +200,7 @@ export class Learner {
       pushesStarted: 0,
       pushesFailed: 0,
       pushesDeferred: 0,
+      pushesRelayedOnly: 0,
       age: this.lastGood.age,
       defences: { clipped: 0, downweighted: 0, rejected: 0, rateLimited: 0, rollbacks: 0, byReason: {} },
     }
@@ -465,6 +469,12 @@ export class Learner {
         })
         .catch((err: Error) => {
           if (signal.aborted) return
+          if (err?.name === RelayedOnlyError.name) {
+            // Nothing went on the wire (the exchange refuses before dialling): not a failure, no bytes.
+            this.stats.pushesRelayedOnly++
+            budget?.charge(-estimate)
+            return
+          }
           this.stats.pushesFailed++
           this.log('push to %s failed: %s', t.peerId, err?.message)
           this.c.onPushFailed?.(t.peerId, err)

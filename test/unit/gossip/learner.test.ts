@@ -1,5 +1,6 @@
 import { defaultLogger } from '@libp2p/logger'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RelayedOnlyError } from '../../../src/gossip/errors.ts'
 import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
 import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
 import type { MergeResult, Merger } from '../../../src/merge/pipeline.ts'
@@ -172,6 +173,27 @@ describe('Learner', () => {
     learner.mergePending()
     expect(model.value).toBe(before)
     expect(learner.stats.pushesFailed).toBeGreaterThan(0)
+  })
+
+  it('counts a push refused for a relayed-only peer apart from failures, and tells no one', async () => {
+    const model = new FakeModel()
+    const failed: string[] = []
+    learner = new Learner(
+      {
+        model,
+        pusher: { push: async () => Promise.reject(new RelayedOnlyError('only through a relay')) },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'natted', lastSeen: Date.now() }],
+        merger: meanMerger,
+        logger: defaultLogger(),
+        onPushFailed: (id) => failed.push(id),
+      },
+      { stepsPerRound: 5 },
+    )
+    learner.start()
+    await until(() => learner!.stats.pushesRelayedOnly > 0)
+    expect(learner.stats.pushesFailed).toBe(0)
+    expect(failed).toEqual([])
   })
 
   it('lets timers and I/O run between rounds even when training never yields', async () => {
