@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createWriteStream, readFileSync } from 'node:fs'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -324,41 +324,15 @@ async function launch(
     peer.exits.push({ atMs, code, signal, churn: peer.killing === true })
     peer.killing = false
   })
-  const lines = createInterface({ input: proc.stdout! })
-  const ready = new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`peer ${index} not ready after ${READY_TIMEOUT_MS} ms`)),
-      READY_TIMEOUT_MS,
-    )
-    proc.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(
-        new Error(
-          `peer ${index} exited with code ${code} before it was ready; see ${join(dataDir, 'daemon.log')}`,
-        ),
-      )
-    })
-    lines.on('line', (line) => {
-      log.write(`${line}\n`)
-      let msg: { event?: string; peerId?: string; multiaddrs?: string[]; httpPort?: number }
-      try {
-        msg = JSON.parse(line)
-      } catch {
-        return
-      }
-      if (msg.event === 'ready') {
-        markUp(peer, msg)
-        clearTimeout(timer)
-        resolveReady()
-      }
-    })
+  await untilReady(proc, log, {
+    what: `peer ${index}`,
+    logPath: join(dataDir, 'daemon.log'),
+    timeoutMs: READY_TIMEOUT_MS,
+    ready: (msg) => {
+      markUp(peer, msg)
+      return true
+    },
   })
-  try {
-    await ready
-  } catch (err) {
-    proc.kill('SIGKILL')
-    throw err
-  }
 }
 
 /** Resident set size of a process in MiB, from /proc (Linux); undefined elsewhere or once it is gone. */
@@ -530,26 +504,56 @@ async function launchHost(
   })
   const byIndex = new Map(group.map((p) => [p.index, p]))
   let waiting = group.length
+  await untilReady(proc, log, {
+    what: `host ${h}`,
+    logPath: group[0]!.log!,
+    timeoutMs: READY_TIMEOUT_MS + HOST_READY_PER_PEER_MS * (group.length - 1),
+    ready: (msg) => {
+      const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
+      if (peer === undefined || !peer.exited) return false
+      markUp(peer, msg)
+      return --waiting === 0
+    },
+  })
+}
+
+/** A daemon's ready line on stdout (one JSON object per line; `index` names a host's daemon). */
+interface ReadyLine {
+  event?: string
+  index?: number
+  peerId?: string
+  multiaddrs?: string[]
+  httpPort?: number
+}
+
+/**
+ * Copies `proc`'s stdout to `log` and resolves once `ready` returns true for a ready line; rejects
+ * (and SIGKILLs the process) when it exits first or `timeoutMs` passes.
+ */
+async function untilReady(
+  proc: ChildProcess,
+  log: WriteStream,
+  opts: { what: string; logPath: string; timeoutMs: number; ready: (msg: ReadyLine) => boolean },
+): Promise<void> {
   const lines = createInterface({ input: proc.stdout! })
   const ready = new Promise<void>((resolveReady, reject) => {
-    const timeoutMs = READY_TIMEOUT_MS + HOST_READY_PER_PEER_MS * (group.length - 1)
-    const timer = setTimeout(() => reject(new Error(`host ${h} not ready after ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.what} not ready after ${opts.timeoutMs} ms`)),
+      opts.timeoutMs,
+    )
     proc.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`host ${h} exited with code ${code} before it was ready; see ${group[0]!.log}`))
+      reject(new Error(`${opts.what} exited with code ${code} before it was ready; see ${opts.logPath}`))
     })
     lines.on('line', (line) => {
       log.write(`${line}\n`)
-      let msg: { event?: string; index?: number; peerId?: string; multiaddrs?: string[]; httpPort?: number }
+      let msg: ReadyLine
       try {
         msg = JSON.parse(line)
       } catch {
         return
       }
-      const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
-      if (msg.event !== 'ready' || peer === undefined || !peer.exited) return
-      markUp(peer, msg)
-      if (--waiting === 0) {
+      if (msg.event === 'ready' && opts.ready(msg)) {
         clearTimeout(timer)
         resolveReady()
       }
@@ -564,7 +568,7 @@ async function launchHost(
 }
 
 /** A daemon's ready line: where it listens, and the start of an up span. */
-function markUp(peer: Peer, msg: { peerId?: string; multiaddrs?: string[]; httpPort?: number }): void {
+function markUp(peer: Peer, msg: ReadyLine): void {
   peer.peerId = msg.peerId
   peer.multiaddrs = msg.multiaddrs ?? []
   peer.httpPort = msg.httpPort
