@@ -15,6 +15,7 @@ import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
 import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
+import { CatchUp, type CatchUpInit } from './catch-up.ts'
 import {
   AgeClaims,
   DEFAULT_AGE_MIN_RATE,
@@ -98,6 +99,8 @@ export interface LearnerInit {
    * sleeps after a round until its steps since start fit the cap.
    */
   trainRate?: number
+  /** Holding pushes after start while behind the network (defaults in ./catch-up.ts), or false: never. */
+  catchUp?: CatchUpInit | false
 }
 
 export interface LearnerStats {
@@ -113,6 +116,8 @@ export interface LearnerStats {
   age: number
   /** Rounds whose push the upload budget deferred (0 without a budget). */
   pushesDeferred: number
+  /** Rounds that did not push because the node was catching up after start (./catch-up.ts). */
+  pushesHeld: number
   /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError): not failures. */
   pushesRelayedOnly: number
   /** What the defences did (counted whether or not they are on: the merge pipeline's verdicts too). */
@@ -147,6 +152,8 @@ export class Learner {
   private readonly budget?: UploadBudget
   private readonly maxPushesPerRound: number
   private readonly trainRate?: number
+  /** Holds pushes after start while the node is behind its peers; absent when off. */
+  private readonly catchUp?: CatchUp
   /** Bytes of the last completed push: what the budget charges the next one up front. */
   private lastPushBytes?: number
   private readonly pending = new Map<string, ModelState>()
@@ -186,6 +193,7 @@ export class Learner {
       throw new InvalidArgumentError(`trainRate must be positive, got ${init.trainRate}`)
     }
     this.trainRate = init.trainRate
+    if (this.gossip && init.catchUp !== false) this.catchUp = new CatchUp(this.now(), init.catchUp)
     this.defences = init.defences === false ? false : (init.defences ?? {})
     const d = this.defences === false ? {} : this.defences
     this.fairShare = new FairShare(d.fairShare)
@@ -200,6 +208,7 @@ export class Learner {
       pushesStarted: 0,
       pushesFailed: 0,
       pushesDeferred: 0,
+      pushesHeld: 0,
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
       defences: { clipped: 0, downweighted: 0, rejected: 0, rateLimited: 0, rollbacks: 0, byReason: {} },
@@ -230,6 +239,7 @@ export class Learner {
     }
     this.pending.delete(from)
     this.pending.set(from, state)
+    this.catchUp?.heard(state.age, this.stats.age, this.now())
     while (this.pending.size > this.maxPending) {
       const oldest = this.pending.keys().next().value as string
       this.pending.delete(oldest)
@@ -282,7 +292,10 @@ export class Learner {
         this.stats.lastAccuracy = await this.c.model.evaluate()
         lastEval = this.stats.lastEvalAt = Date.now()
       }
-      if (this.gossip) this.pushToSample(signal, state)
+      if (this.gossip) {
+        if (this.catchUp?.holding(this.now())) this.stats.pushesHeld++
+        else this.pushToSample(signal, state)
+      }
       // A short round can run entirely in microtasks (tfjs kernels are synchronous): without a
       // macrotask turn here, sockets, timers and pings would starve while the node trains.
       await new Promise((resolve) => setImmediate(resolve))
@@ -380,6 +393,7 @@ export class Learner {
     this.c.model.setState(result.state)
     this.stats.merges++
     this.stats.modelsMerged += merged.length
+    this.catchUp?.mergedInputs(merged.length)
     this.lastMerged = merged
     return result.state
   }

@@ -104,6 +104,8 @@ export interface NodeStatus {
   maxUploadBytesPerS?: number
   /** Rounds whose push the upload budget deferred. */
   pushesDeferred: number
+  /** Rounds that held their push after start while the node caught up with peers ahead of it. */
+  pushesHeld: number
   merges: number
   modelsMerged: number
   pushesFailed: number
@@ -489,6 +491,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         sentByCodec: c.sentByCodec,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         pushesDeferred: learner!.stats.pushesDeferred,
+        pushesHeld: learner!.stats.pushesHeld,
         merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,

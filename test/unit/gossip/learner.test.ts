@@ -84,6 +84,42 @@ describe('Learner', () => {
     expect(learner.running).toBe(false)
   })
 
+  it('after start, holds its pushes while catching up with a peer ahead of it, then pushes what it merged', async () => {
+    const model = new FakeModel()
+    const pushed: number[] = []
+    learner = new Learner(
+      {
+        model,
+        pusher: {
+          push: async (_to, s) => {
+            pushed.push(s.tensors[0]!.values[0]!)
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { stepsPerRound: 10, evalIntervalMs: 0, defences: false, catchUp: { merges: 2, silenceMs: 60_000 } },
+    )
+    // A model that claims far more training than ours arrives before the first round.
+    const ahead = (value: number) => ({
+      arch: 'fake',
+      age: 1e6,
+      tensors: [{ name: 'w', shape: [1], values: Float32Array.of(value) }],
+    })
+    learner.receive(ahead(-1e6), 'a')
+    learner.start()
+    await until(() => learner!.stats.merges === 1 && learner!.stats.pushesHeld > 0)
+    expect(pushed).toEqual([])
+    learner.receive(ahead(-1e6), 'a')
+    await until(() => pushed.length > 0)
+    // What it finally pushes has taken in both received models.
+    expect(learner.stats.modelsMerged).toBe(2)
+    expect(pushed[0]!).toBeLessThan(-1e5)
+  })
+
   it('copies the weights once per round and pushes the merged model of that round', async () => {
     const model = new FakeModel()
     let copies = 0
