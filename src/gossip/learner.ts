@@ -401,8 +401,9 @@ export class Learner {
   /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
   private report(from: string, outcome: InputOutcome): void {
     const reason = outcome.reason ?? outcome.step ?? 'merge'
-    // A distance rejection is an outlier to the policy, not proof of misbehaviour (see its weights).
-    if (outcome.action === 'rejected') this.verdict(from, 'outlier', reason)
+    // A distance rejection is not proof of misbehaviour: just beyond the radius it is soft ('far'), see the policy's weights.
+    if (outcome.action === 'rejected')
+      this.verdict(from, reason === MERGE_REASONS.distanceOutlier ? 'far' : 'outlier', reason)
     else if (outcome.action === 'clipped')
       this.verdict(from, reason === MERGE_REASONS.ageCapped ? 'downweight' : 'clip', reason)
   }
@@ -410,13 +411,13 @@ export class Learner {
   /** Counts a verdict about a sender's model by reason and tells the peer policy. */
   private verdict(
     from: string,
-    verdict: 'clip' | 'downweight' | 'reject' | 'outlier' | 'ignore',
+    verdict: 'clip' | 'downweight' | 'reject' | 'outlier' | 'far' | 'ignore',
     reason: string,
   ): void {
     const d = this.stats.defences
     if (verdict === 'clip') d.clipped++
     else if (verdict === 'downweight') d.downweighted++
-    else if (verdict === 'reject' || verdict === 'outlier') d.rejected++
+    else if (verdict === 'reject' || verdict === 'outlier' || verdict === 'far') d.rejected++
     else d.rateLimited++
     d.byReason[reason] = (d.byReason[reason] ?? 0) + 1
     this.c.onVerdict?.(from, { verdict, reason })

@@ -73,6 +73,17 @@ export const DEFAULT_NORM_CLIP_RATIO = 2
 export const DEFAULT_NORM_REJECT_RATIO = 3
 
 /**
+ * `clip`: a rejected input farther than this multiple of the rejection radius is a gross outlier
+ * (reason `distance-gross`, which the peer policy counts towards a ban); one just beyond the radius
+ * is an ordinary outlier, refused but soft to the policy. Honest peers land just beyond it: as a
+ * network converges the median distance shrinks, and in a two-daemon run refusals of the honest
+ * peer came in runs of 8 (until the history reset) every minute or so, each -4 to the sender's
+ * score, enough to ban it. The attacks the radius exists for are far beyond: a sign-flipped (x -4)
+ * copy is 5 local norms away, a scaled (x 50) one 49, against a radius of at most 3 norms.
+ */
+export const DEFAULT_GROSS_FACTOR = 2
+
+/**
  * `clip`: after this many rejections in a row the history is dropped and the warm-up bounds
  * apply again. A run of rejections with no accepted input in between means our history no
  * longer describes the peers we hear from (we were cut off, or restarted far from them): an
@@ -83,8 +94,10 @@ export const DEFAULT_REWARM_AFTER_REJECTS = 8
 
 /** Stable reasons the robust steps give for a clip or a rejection (the peer policy and /status count them). */
 export const MERGE_REASONS = {
-  /** `clip` rejected the input: too far from the local model. */
+  /** `clip` rejected the input: beyond the rejection radius, but within DEFAULT_GROSS_FACTOR of it. */
   distanceOutlier: 'distance-outlier',
+  /** `clip` rejected the input: more than DEFAULT_GROSS_FACTOR times the rejection radius away. */
+  distanceGross: 'distance-gross',
   /** `clip` scaled the input's update down to the radius. */
   distanceClipped: 'distance-clipped',
   /** `clip` found a non-finite distance (a value too large to square). */

@@ -10,6 +10,7 @@ export const POLICY_VERDICTS = [
   'ignore',
   'reject',
   'outlier',
+  'far',
   'clip',
   'downweight',
   'push-failed',
@@ -26,10 +27,13 @@ export type PolicyVerdict = (typeof POLICY_VERDICTS)[number]
  *   produce (Lodestar's LowToleranceError); three in a few minutes ban a fresh peer.
  * - ignore -0.5: well-formed but unusable (another task, a stalled or cut transfer, we were busy);
  *   mostly not the peer's fault, so it only lowers the score down to SOFT_FLOOR.
- * - outlier -4: the merge's distance test refused a well-formed model as too far from ours. An
- *   attacker sends nothing else and is banned after about 7; an honest peer can be an outlier too
- *   (a stale model over a slow link, a skewed share early on: a 3-peer e2e banned its far, honest
- *   peer when outliers counted as rejects), and its accepted models (+1) offset the occasional one.
+ * - outlier -4: the merge's distance test refused a well-formed model as grossly far from ours
+ *   (twice its rejection radius: a sign-flipped or scaled copy). An attacker sends nothing else
+ *   and is banned after about 7; an honest peer's accepted models (+1) offset an occasional one
+ *   (a 3-peer e2e banned its far, honest peer when outliers counted as rejects).
+ * - far -1: refused as just beyond the radius. Honest peers land there in runs as a converging
+ *   network shrinks the radius (src/merge/constants.ts, DEFAULT_GROSS_FACTOR), so it is soft: the
+ *   model is refused, the peer is not banned for it.
  * - clip -1, downweight -0.5: the merge found the model an outlier; non-iid honest peers are
  *   outliers too, so these are soft as well.
  * - push-failed -1: our push to it failed (dial, reset, timeout): a bad link, not misbehaviour; soft.
@@ -39,6 +43,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<PolicyVerdict, number>> = {
   ignore: -0.5,
   reject: -10,
   outlier: -4,
+  far: -1,
   clip: -1,
   downweight: -0.5,
   'push-failed': -1,

@@ -15,6 +15,7 @@ import {
   DEFAULT_CLIP_FACTOR,
   DEFAULT_CLIP_MIN_HISTORY,
   DEFAULT_CLIP_WINDOW,
+  DEFAULT_GROSS_FACTOR,
   DEFAULT_NORM_CLIP_RATIO,
   DEFAULT_NORM_REJECT_RATIO,
   DEFAULT_REJECT_FACTOR,
@@ -130,7 +131,10 @@ export class DistanceHistory {
     const distance = Math.sqrt(d2.reduce((a, b) => a + b, 0))
     if (!Number.isFinite(distance)) return this.rejected(MERGE_REASONS.nonFiniteDistance)
     const bounds = this.bounds(local, n2)
-    if (distance > bounds.reject) return this.rejected(MERGE_REASONS.distanceOutlier)
+    if (distance > bounds.reject) {
+      const gross = distance > DEFAULT_GROSS_FACTOR * bounds.reject
+      return this.rejected(gross ? MERGE_REASONS.distanceGross : MERGE_REASONS.distanceOutlier)
+    }
     this.rejectsInARow = 0
     let clipped = false
     const scales = d2.map((sq, i) => {

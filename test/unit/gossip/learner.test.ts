@@ -361,7 +361,8 @@ describe('Learner defences', () => {
             state: meanMerger(local, [received[0]!]),
             outcomes: [
               { index: 0, action: 'clipped', step: 'clip', reason: 'distance-clipped' },
-              { index: 1, action: 'rejected', step: 'clip', reason: 'distance-outlier' },
+              { index: 1, action: 'rejected', step: 'clip', reason: 'distance-gross' },
+              { index: 3, action: 'rejected', step: 'clip', reason: 'distance-outlier' },
               { index: 2, action: 'clipped', step: 'age-cap', reason: 'age-capped' },
             ],
           }),
@@ -371,14 +372,16 @@ describe('Learner defences', () => {
     t.learner.receive(model1(1), 'noisy')
     t.learner.receive(model1(2), 'outlier')
     t.learner.receive(model1(3), 'old')
+    t.learner.receive(model1(4), 'far')
     t.learner.mergePending()
     expect(t.verdicts).toEqual([
       { from: 'noisy', verdict: 'clip', reason: 'distance-clipped' },
-      { from: 'outlier', verdict: 'outlier', reason: 'distance-outlier' },
+      { from: 'outlier', verdict: 'outlier', reason: 'distance-gross' },
+      { from: 'far', verdict: 'far', reason: 'distance-outlier' },
       { from: 'old', verdict: 'downweight', reason: 'age-capped' },
     ])
     const d = t.learner.stats.defences
-    expect([d.clipped, d.rejected, d.downweighted]).toEqual([1, 1, 1])
+    expect([d.clipped, d.rejected, d.downweighted]).toEqual([1, 2, 1])
     expect(t.learner.stats.modelsMerged).toBe(2)
   })
 

@@ -90,7 +90,9 @@ describe('PeerPolicy', () => {
       policy.report('p', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
       policy.report('p', { verdict: 'ignore', reason: 'TransferLimitError' })
       policy.report('p', { verdict: 'clip', reason: 'clipped' })
-      policy.report('p', { verdict: 'downweight', reason: 'far' })
+      policy.report('p', { verdict: 'downweight', reason: 'age-capped' })
+      // Runs of refusals just beyond the distance radius: an honest peer as a network converges.
+      for (let k = 0; k < 8; k++) policy.report('p', { verdict: 'far', reason: 'distance-outlier' })
       clock.t += 2000
     }
     expect(policy.isRefused('p')).toBe(false)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   DEFAULT_CLIP_FACTOR,
+  DEFAULT_GROSS_FACTOR,
   DEFAULT_NORM_CLIP_RATIO,
   DEFAULT_NORM_REJECT_RATIO,
   DEFAULT_REJECT_FACTOR,
@@ -81,14 +82,29 @@ describe('clip step', () => {
         expect(got[i]).toBeLessThanOrEqual(DEFAULT_CLIP_FACTOR * u * (1 + 1e-6))
       })
     }
+    // Far beyond the rejection radius: gross outliers, which the peer policy counts towards a ban.
     expect(judge(h, scaled(neighbour, 50))).toEqual({
       action: 'reject',
-      reason: MERGE_REASONS.distanceOutlier,
+      reason: MERGE_REASONS.distanceGross,
     })
     expect(judge(h, scaled(neighbour, -4))).toEqual({
       action: 'reject',
-      reason: MERGE_REASONS.distanceOutlier,
+      reason: MERGE_REASONS.distanceGross,
     })
+  })
+
+  it('tells an input just beyond the radius (an ordinary outlier) from a gross one', () => {
+    const h = warmed()
+    const radius = h.bounds(local).reject
+    // A neighbour five times as far as the typical one: beyond the radius (4x), within twice it.
+    const beyond = honest(400, 5)
+    const d = distance(local, beyond)
+    expect(d).toBeGreaterThan(radius)
+    expect(d).toBeLessThan(DEFAULT_GROSS_FACTOR * radius)
+    expect(judge(h, beyond)).toEqual({ action: 'reject', reason: MERGE_REASONS.distanceOutlier })
+    const gross = honest(401, 5 * DEFAULT_GROSS_FACTOR)
+    expect(distance(local, gross)).toBeGreaterThan(DEFAULT_GROSS_FACTOR * radius)
+    expect(judge(h, gross)).toEqual({ action: 'reject', reason: MERGE_REASONS.distanceGross })
   })
 
   it('in warm-up, clips to and rejects beyond multiples of the local norm', () => {
