@@ -23,6 +23,9 @@ import { archFingerprint, archTensors, datasetArch } from '../../model/zoo.ts'
 import { createNode, type GossipLearnNode } from '../../node/create-node.ts'
 import { taskId } from '../../node/daemon.ts'
 import { loadOrCreateIdentity } from '../../node/identity.ts'
+import { PeerBook } from '../../node/peer-book.ts'
+import { Redialer } from '../../node/redial.ts'
+import { dialTarget, redialTargets } from '../../node/remembered-peers.ts'
 import { createRng, hashSeed } from '../../util/rng.ts'
 import { ALIE_WINDOW, ATTACK_PUSH_TIMEOUT_MS } from './constants.ts'
 import { type AttackMode, attackMode, flipLabels } from './modes.ts'
@@ -206,6 +209,16 @@ export async function startAttacker(
     )
     membership.start()
     cleanup.push(async () => membership?.stop())
+
+    // @libp2p/bootstrap dials once: while alone, dial the bootstrap again with backoff, as a daemon does.
+    const noneRemembered = new PeerBook()
+    const redialer = new Redialer({
+      connected: () => node.getConnections().length > 0,
+      targets: () => redialTargets(config.bootstrap, noneRemembered, (id) => id === peerId),
+      dial: (t, s) => dialTarget(node, t, s),
+    })
+    redialer.start()
+    cleanup.push(() => redialer.stop())
 
     const targets = config.targets === undefined ? undefined : new Set(config.targets)
     const view = () => membership!.peers().filter((p) => targets === undefined || targets.has(p.peerId))
