@@ -36,6 +36,7 @@ const OPTIONS = {
   'eval-size': { type: 'string' },
   codec: { type: 'string' },
   target: { type: 'string', multiple: true },
+  spare: { type: 'string', multiple: true },
   'status-interval': { type: 'string' },
 } as const
 
@@ -75,6 +76,7 @@ export function attackerArgv(config: AttackerProcessConfig): string[] {
     '--status-interval',
     String(config.statusIntervalMs),
     ...(config.targets ?? []).flatMap((t) => ['--target', t]),
+    ...(config.spare ?? []).flatMap((t) => ['--spare', t]),
   ]
   if (config.dataDir !== undefined) argv.push('--data-dir', config.dataDir)
   if (config.hidden !== undefined) argv.push('--hidden', String(config.hidden))
@@ -111,6 +113,7 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
   const peerIndex = num('peer-index', 0) ?? 0
   if (peerIndex >= peerCount) throw new UsageError(`--peer-index must be below --peer-count (${peerCount})`)
   const targets = v.target as string[] | undefined
+  const spare = v.spare as string[] | undefined
   return {
     mode,
     bootstrap: (v.bootstrap as string[] | undefined) ?? [],
@@ -132,6 +135,7 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     evalSize: num('eval-size', 1) ?? LEARN_DEFAULTS.evalSize,
     codec: str('codec'),
     ...(targets !== undefined ? { targets } : {}),
+    ...(spare !== undefined ? { spare } : {}),
     statusIntervalMs: num('status-interval', 1) ?? ATTACK_STATUS_INTERVAL_MS,
   }
 }

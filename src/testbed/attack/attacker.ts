@@ -63,6 +63,8 @@ export interface AttackerConfig {
   codec?: string
   /** Push only to these peer ids (when in the view); any peer of the view when absent. */
   targets?: string[]
+  /** Never push to these peer ids: fellow attackers (colluding attackers do not attack each other). */
+  spare?: string[]
 }
 
 /** Running totals of one attacker. */
@@ -221,7 +223,11 @@ export async function startAttacker(
     cleanup.push(() => redialer.stop())
 
     const targets = config.targets === undefined ? undefined : new Set(config.targets)
-    const view = () => membership!.peers().filter((p) => targets === undefined || targets.has(p.peerId))
+    const spare = new Set(config.spare ?? [])
+    const view = () =>
+      membership!
+        .peers()
+        .filter((p) => !spare.has(p.peerId) && (targets === undefined || targets.has(p.peerId)))
     const sampler = new UniformSampler({ random: () => rng.next() })
     /** Pushes `state` to `target`, counting the outcome; one push per target at a time. */
     const push = async (target: string, state: ModelState, signal?: AbortSignal): Promise<number> => {

@@ -3,6 +3,7 @@
  * the bootstrap multiaddr like any peer), follow their JSON status lines, watch the honest peers'
  * /status `refusedPeers` for when each attacker is refused, and report per attacker.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
@@ -10,7 +11,9 @@ import { mkdir } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { LEARN_DEFAULTS } from '../../node/config.ts'
+import { loadOrCreateIdentity } from '../../node/identity.ts'
 import { hashSeed } from '../../util/rng.ts'
 import type { TestbedConfig } from '../config.ts'
 import { type AttackerProcessConfig, attackerArgv } from './args.ts'
@@ -261,9 +264,22 @@ export async function startAttackers(
 ): Promise<AttackFacility> {
   const modes = expandAttackers(cfg.byzantine ?? [])
   const attackers: AttackerProcess[] = []
+  // Identities first, so that every attacker knows its fellows and spares them: attackers collude.
+  const dirs = modes.map((_, i) => join(base, `attacker-${i}`))
+  const ids: string[] = []
+  for (const dir of dirs) {
+    await mkdir(dir, { recursive: true })
+    ids.push(peerIdFromPrivateKey((await loadOrCreateIdentity(dir)).privateKey).toString())
+  }
   const started = await Promise.allSettled(
     modes.map((mode, i) =>
-      startOne(attackerConfig(cfg, i, mode, join(base, `attacker-${i}`), bootstrap, options), i),
+      startOne(
+        {
+          ...attackerConfig(cfg, i, mode, dirs[i]!, bootstrap, options),
+          spare: ids.filter((_, j) => j !== i),
+        },
+        i,
+      ),
     ),
   )
   for (const r of started) if (r.status === 'fulfilled') attackers.push(r.value)

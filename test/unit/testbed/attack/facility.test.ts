@@ -35,6 +35,7 @@ const CONFIG: AttackerProcessConfig = {
   evalSize: 500,
   codec: 'f16',
   targets: ['a', 'b'],
+  spare: ['c'],
   statusIntervalMs: 1000,
 }
 
@@ -44,6 +45,7 @@ describe('attacker command line', () => {
     const minimal = parseAttackerArgs(['--mode', 'scale'])
     expect(minimal).toMatchObject({ mode: 'scale', bootstrap: [], peerIndex: 0, peerCount: 1 })
     expect(minimal.targets).toBeUndefined()
+    expect(minimal.spare).toBeUndefined()
   })
 
   it('an attacker process answers bad flags with one JSON error line and exit code 2', async () => {
