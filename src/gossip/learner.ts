@@ -138,6 +138,12 @@ export const LEARNER_DEFAULTS = {
   maxPushesPerRound: 8,
 } as const
 
+/**
+ * Merge rejections an honest peer can earn (just beyond the distance radius as the network
+ * converges; a low probe accuracy from a label-skewed share): refused, but soft to the policy.
+ */
+const SOFT_REJECTIONS: ReadonlySet<string> = new Set([MERGE_REASONS.distanceOutlier, MERGE_REASONS.probeLow])
+
 /** One peer's learning process. start() returns at once; stop() waits for the loop to end. */
 export class Learner {
   private readonly c: LearnerComponents
@@ -403,7 +409,7 @@ export class Learner {
     const reason = outcome.reason ?? outcome.step ?? 'merge'
     // A distance rejection is not proof of misbehaviour: just beyond the radius it is soft ('far'), see the policy's weights.
     if (outcome.action === 'rejected')
-      this.verdict(from, reason === MERGE_REASONS.distanceOutlier ? 'far' : 'outlier', reason)
+      this.verdict(from, SOFT_REJECTIONS.has(reason) ? 'far' : 'outlier', reason)
     else if (outcome.action === 'clipped')
       this.verdict(from, reason === MERGE_REASONS.ageCapped ? 'downweight' : 'clip', reason)
   }

@@ -73,6 +73,22 @@ export const DEFAULT_NORM_CLIP_RATIO = 2
 export const DEFAULT_NORM_REJECT_RATIO = 3
 
 /**
+ * `probe`: an input whose accuracy on the local probe batch is below this fraction of the median
+ * of recent inputs' is refused. Honest models in a network that has learnt anything score near
+ * each other (a label-skewed share pulls some lower); random weights score near chance (0.1 on
+ * ten classes) and a model trained on flipped labels below it, under half of any honest median
+ * above 0.2. Early on, when the median itself is near chance, the bar is too and nothing is refused:
+ * learning cannot stall on it.
+ */
+export const DEFAULT_PROBE_RATIO = 0.5
+
+/** `probe`: recent accuracies kept: 32 inputs are 16-30 s of merges on the testbed (as `clip`'s window). */
+export const DEFAULT_PROBE_WINDOW = 32
+
+/** `probe`: inputs seen before it refuses anything: a median of 8 is not moved by 3 attackers. */
+export const DEFAULT_PROBE_MIN_HISTORY = 8
+
+/**
  * `clip`: a rejected input farther than this multiple of the rejection radius is a gross outlier
  * (reason `distance-gross`, which the peer policy counts towards a ban); one just beyond the radius
  * is an ordinary outlier, refused but soft to the policy. Honest peers land just beyond it: as a
@@ -102,6 +118,8 @@ export const MERGE_REASONS = {
   distanceClipped: 'distance-clipped',
   /** `clip` found a non-finite distance (a value too large to square). */
   nonFiniteDistance: 'non-finite-distance',
+  /** `probe` refused the input: its accuracy on the local probe batch is far below recent inputs'. */
+  probeLow: 'probe-accuracy',
   /** `age-cap` capped an age far above the local one. */
   ageCapped: 'age-capped',
   /** `age-cap` found an age that is not a finite number >= 0. */

@@ -47,6 +47,7 @@ export {
 } from './registry.ts'
 export { type AgeCapOptions, ageCapStep } from './steps/age-cap.ts'
 export { type ClipBounds, type ClipOptions, clipStep, DistanceHistory } from './steps/clip.ts'
+export { ProbeHistory, type ProbeOptions, probeStep } from './steps/probe.ts'
 export { isFiniteState } from './steps/vector.ts'
 export {
   correctVariance,

@@ -13,6 +13,7 @@ import { InvalidMergePipelineError } from './errors.ts'
 import { checkMasks, fillUncarried, isPartial, type MaskedState, type TensorMasks } from './masks.ts'
 import type { AgeCapOptions } from './steps/age-cap.ts'
 import type { ClipOptions } from './steps/clip.ts'
+import type { ProbeOptions } from './steps/probe.ts'
 import type { VarianceCorrectionOptions } from './varcorr.ts'
 
 /**
@@ -92,6 +93,8 @@ export interface MergeStepOptions {
   clip?: ClipOptions
   /** Options of the age cap (`age-cap`). */
   ageCap?: AgeCapOptions
+  /** The local probe (`probe`): without its accuracy function the step accepts every input. */
+  probe?: ProbeOptions
 }
 
 /** What a step factory receives: one merger's seed and options. */

@@ -10,12 +10,14 @@ import { ageCapStep } from './steps/age-cap.ts'
 import { alignStep } from './steps/align.ts'
 import { averageStep } from './steps/average.ts'
 import { clipStep } from './steps/clip.ts'
+import { probeStep } from './steps/probe.ts'
 import { varcorrStep } from './steps/varcorr.ts'
 
 /** Every built-in step by the name pipelines use. */
 export const MERGE_STEPS = {
   align: alignStep,
   clip: clipStep,
+  probe: probeStep,
   'age-cap': ageCapStep,
   average: averageStep,
   varcorr: varcorrStep,
@@ -30,8 +32,8 @@ export const MERGE_PIPELINES = {
   align: ['align', 'average'],
   varcorr: ['average', 'varcorr'],
   'align+varcorr': ['align', 'average', 'varcorr'],
-  robust: ['clip', 'age-cap', 'average', 'varcorr'],
-  'align+robust': ['align', 'clip', 'age-cap', 'average', 'varcorr'],
+  robust: ['probe', 'clip', 'age-cap', 'average', 'varcorr'],
+  'align+robust': ['align', 'probe', 'clip', 'age-cap', 'average', 'varcorr'],
 } as const satisfies Record<string, readonly (keyof typeof MERGE_STEPS)[]>
 
 /** A registered pipeline name. */

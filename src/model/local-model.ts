@@ -8,6 +8,7 @@ import type { Dataset } from '../data/types.ts'
 import { archFingerprint, datasetArch } from './arch.ts'
 import { ArchMismatchError } from './errors.ts'
 import { evaluate } from './evaluate.ts'
+import { createStateProbe } from './probe.ts'
 import { getState, setState } from './state.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'
@@ -45,6 +46,8 @@ export interface LocalTfModel {
   resetOptimizer(): void
   getAge(): number
   evaluate(): Promise<number>
+  /** Accuracy of any state of this architecture on a fixed batch of this peer's share (synchronous). */
+  probeAccuracy(state: ModelState): number
   dispose(): void
 }
 
@@ -69,6 +72,7 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
   const mine = dataset.trainShare(shares[init.peerIndex]!)
   const evalData = dataset.testShare(init.evalSize)
   const trainer = new LocalTrainer({ data: mine, seed: init.trainSeed })
+  const probe = createStateProbe(init.arch, mine)
   const model = buildModel(init.arch, { seed: init.initSeed, learningRate: init.learningRate })
   // The closures below capture these, not `init`: `init.dataset` (the whole training split) must
   // not stay reachable from a running model, or the dataset is never freed.
@@ -97,6 +101,10 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
     async evaluate() {
       return (await evaluate(model, evalData)).accuracy
     },
-    dispose: () => model.dispose(),
+    probeAccuracy: (state) => probe.accuracy(state),
+    dispose: () => {
+      probe.dispose()
+      model.dispose()
+    },
   }
 }

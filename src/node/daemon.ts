@@ -305,7 +305,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     }
 
     // A pipeline, not a bare merger: the learner reports each clipped or rejected input to the policy.
-    const pipeline = createMergePipeline({ mode: config.merge, seed: hashSeed('merge', peerId) })
+    const pipeline = createMergePipeline({
+      mode: config.merge,
+      seed: hashSeed('merge', peerId),
+      // The `probe` step of the robust pipelines judges each received model on our own data.
+      probe: { accuracy: (state) => model.probeAccuracy(state) },
+    })
     const merger = { merge: timedMerger(pipeline.merge.bind(pipeline), metrics) }
     let learner: Learner | undefined
     let membership: Membership | undefined

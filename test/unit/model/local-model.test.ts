@@ -75,6 +75,29 @@ describe('createLocalModel on a CSV dataset', () => {
     }
   })
 
+  it('probes any state on its own share without touching its own weights', async () => {
+    const model = await createLocalModel(init())
+    try {
+      const untrained = model.getState()
+      await model.train(300)
+      const trained = model.getState()
+      const evalBefore = await model.evaluate()
+      const good = model.probeAccuracy(trained)
+      const flipped = {
+        ...trained,
+        tensors: trained.tensors.map((t) => ({ ...t, values: t.values.map((v) => -4 * v) })),
+      }
+      expect(good).toBeGreaterThan(0.9)
+      expect(model.probeAccuracy(flipped)).toBeLessThan(0.5)
+      expect(model.probeAccuracy(untrained)).toBeLessThan(good)
+      // Probing other states left the model's own weights where they were.
+      expect(await model.evaluate()).toBe(evalBefore)
+      expect(model.getState().tensors[0]!.values).toEqual(trained.tensors[0]!.values)
+    } finally {
+      model.dispose()
+    }
+  })
+
   it('refuses an architecture that does not fit the dataset', async () => {
     await expect(createLocalModel({ ...init(), arch: defaultArch('mlp') })).rejects.toThrow(
       expect.objectContaining({ name: 'ArchMismatchError' }),

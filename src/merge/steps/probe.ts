@@ -1,0 +1,85 @@
+/**
+ * Per-input step `probe`: is the received model any good on my data? Each input's accuracy on a
+ * small fixed batch of the local share (the node supplies the function; the data never leaves)
+ * is compared with the median accuracy of the models received recently: an input below
+ * DEFAULT_PROBE_RATIO of it is refused. After UBAR (Guo et al., 2021: keep the neighbours whose
+ * loss on a local sample is low), with the bar set by the received models themselves, since
+ * with independent inits and label-skewed shares a neighbour's model can be far below one's own
+ * and still worth merging. The distance test cannot refuse a random model early in training,
+ * when honest peers are as far apart as random ones; by accuracy, once the network has learnt
+ * anything, random weights (or trained on flipped labels) are far below every honest model.
+ * A minority of attackers cannot move a median. Without a probe function the step accepts all.
+ */
+import type { ModelState } from '../../model/types.ts'
+import { InvalidArgumentError } from '../../util/errors.ts'
+import {
+  DEFAULT_PROBE_MIN_HISTORY,
+  DEFAULT_PROBE_RATIO,
+  DEFAULT_PROBE_WINDOW,
+  MERGE_REASONS,
+} from '../constants.ts'
+import type { InputStepDefinition, InputVerdict, MergeInput } from '../pipeline.ts'
+import { median } from './vector.ts'
+
+/** Options of `probe` (defaults and reasons in ../constants.ts). */
+export interface ProbeOptions {
+  /** Accuracy of a state on the local probe batch; absent: the step accepts every input. */
+  accuracy?: (state: ModelState) => number
+  /** An input below this fraction of the median recent accuracy is refused. */
+  ratio?: number
+  /** Recent accuracies kept (of every input, refused or not). */
+  window?: number
+  /** Accuracies needed before the step refuses anything (the network has to learn first). */
+  minHistory?: number
+}
+
+/** The accuracies `probe` keeps across one merger's merges. */
+export class ProbeHistory {
+  private readonly ratio: number
+  private readonly window: number
+  private readonly minHistory: number
+  private readonly values: number[] = []
+
+  constructor(
+    private readonly accuracy: (state: ModelState) => number,
+    options: ProbeOptions = {},
+  ) {
+    this.ratio = options.ratio ?? DEFAULT_PROBE_RATIO
+    this.window = options.window ?? DEFAULT_PROBE_WINDOW
+    this.minHistory = options.minHistory ?? DEFAULT_PROBE_MIN_HISTORY
+    if (!(this.ratio > 0 && this.ratio <= 1)) throw new InvalidArgumentError(`probe ratio ${this.ratio}`)
+    for (const [k, v] of [
+      ['window', this.window],
+      ['minHistory', this.minHistory],
+    ] as const) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new InvalidArgumentError(`probe ${k} ${v}`)
+    }
+    if (this.minHistory > this.window)
+      throw new InvalidArgumentError('probe minHistory must not exceed window')
+  }
+
+  /** The accuracy an input needs to pass now (0 until the history is long enough). */
+  get bar(): number {
+    return this.values.length < this.minHistory ? 0 : this.ratio * median(this.values)
+  }
+
+  judge(input: MergeInput): InputVerdict {
+    const acc = this.accuracy(input.state)
+    const bar = this.bar
+    this.values.push(acc)
+    if (this.values.length > this.window) this.values.shift()
+    if (!(acc >= bar)) return { action: 'reject', reason: MERGE_REASONS.probeLow }
+    return { action: 'accept', input }
+  }
+}
+
+/** Refuses inputs whose accuracy on the local probe batch is far below recent inputs' (see the module comment). */
+export const probeStep: InputStepDefinition = {
+  kind: 'input',
+  create(init) {
+    const accuracy = init.probe?.accuracy
+    if (accuracy === undefined) return (_local, input) => ({ action: 'accept', input })
+    const history = new ProbeHistory(accuracy, init.probe)
+    return (_local, input) => history.judge(input)
+  },
+}

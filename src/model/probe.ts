@@ -1,0 +1,58 @@
+/**
+ * Accuracy of any model state on a small fixed batch of this peer's own training data, computed
+ * synchronously on a scratch copy of the architecture: the merge pipeline's `probe` step asks it
+ * of every received model (issue 9: is it any good on my data?). The peer's own model is never
+ * touched, and the data never leaves the peer.
+ */
+import * as tf from '@tensorflow/tfjs'
+import type { SampleStore } from '../data/samples.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
+import { setState } from './state.ts'
+import type { ArchSpec, ModelState } from './types.ts'
+import { buildModel } from './zoo.ts'
+
+/**
+ * Samples in the probe batch: 256 tell an accuracy of 0.2 from 0.8 with a standard error under
+ * 0.03, in one forward pass (about a millisecond for the default MLP on wasm).
+ */
+export const DEFAULT_PROBE_SIZE = 256
+
+/** A synchronous accuracy of states of one architecture on a fixed batch; dispose() frees it. */
+export interface StateProbe {
+  readonly count: number
+  accuracy(state: ModelState): number
+  dispose(): void
+}
+
+/** Builds the probe on `size` rows of `data` (a peer's share) spread evenly over it: a share may be stored by class. */
+export function createStateProbe(arch: ArchSpec, data: SampleStore, size = DEFAULT_PROBE_SIZE): StateProbe {
+  if (!(Number.isInteger(size) && size >= 1)) throw new InvalidArgumentError(`probe size ${size}`)
+  const n = Math.min(size, data.count)
+  if (n < 1) throw new InvalidArgumentError('a probe needs at least one sample')
+  const model = buildModel(arch, { seed: 0 })
+  const sampleShape = model.inputs[0]!.shape.slice(1) as number[]
+  const features = new Float32Array(n * data.size)
+  const labels = new Uint8Array(n)
+  const stride = Math.floor(data.count / n)
+  for (let k = 0; k < n; k++) {
+    data.write(k * stride, features, k * data.size)
+    labels[k] = data.labels[k * stride]!
+  }
+  const xs = tf.tensor(features, [n, ...sampleShape])
+  return {
+    count: n,
+    accuracy(state) {
+      setState(model, state)
+      const predicted = tf.tidy(() => (model.apply(xs, { training: false }) as tf.Tensor).argMax(-1))
+      const p = predicted.dataSync()
+      predicted.dispose()
+      let correct = 0
+      for (let k = 0; k < n; k++) if (p[k] === labels[k]) correct++
+      return correct / n
+    },
+    dispose() {
+      xs.dispose()
+      model.dispose()
+    },
+  }
+}
