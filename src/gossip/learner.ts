@@ -138,11 +138,8 @@ export const LEARNER_DEFAULTS = {
   maxPushesPerRound: 8,
 } as const
 
-/**
- * Merge rejections an honest peer can earn (just beyond the distance radius as the network
- * converges; a low probe accuracy from a label-skewed share): refused, but soft to the policy.
- */
-const SOFT_REJECTIONS: ReadonlySet<string> = new Set([MERGE_REASONS.distanceOutlier, MERGE_REASONS.probeLow])
+/** Merge rejections an honest peer earns too (just beyond the distance radius as the network converges): soft to the policy. */
+const SOFT_REJECTIONS: ReadonlySet<string> = new Set([MERGE_REASONS.distanceOutlier])
 
 /** One peer's learning process. start() returns at once; stop() waits for the loop to end. */
 export class Learner {

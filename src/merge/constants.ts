@@ -74,18 +74,20 @@ export const DEFAULT_NORM_REJECT_RATIO = 3
 
 /**
  * `probe`: an input whose accuracy on the local probe batch is below this fraction of the median
- * of recent inputs' is refused. Honest models in a network that has learnt anything score near
- * each other (a label-skewed share pulls some lower); random weights score near chance (0.1 on
- * ten classes) and a model trained on flipped labels below it, under half of any honest median
- * above 0.2. Early on, when the median itself is near chance, the bar is too and nothing is refused:
+ * of recently accepted inputs' is refused, and the refusal counts towards a ban (an `outlier` to
+ * the peer policy). Honest models in a network that has learnt anything score near each other (a
+ * label-skewed share pulls some lower); random weights score near chance (0.1 on ten classes), a
+ * model trained on flipped labels below it, and sign-flipped (x -4) copies in the two-daemon e2e
+ * mostly between a quarter and a half of the median: 0.4 leaves honest skew room and refuses them.
+ * Early on, when the median itself is near chance, the bar is too and nothing is refused:
  * learning cannot stall on it.
  */
-export const DEFAULT_PROBE_RATIO = 0.5
+export const DEFAULT_PROBE_RATIO = 0.4
 
-/** `probe`: recent accuracies kept: 32 inputs are 16-30 s of merges on the testbed (as `clip`'s window). */
+/** `probe`: accuracies of accepted inputs kept: 32 are 16-30 s of merges on the testbed (as `clip`'s window). */
 export const DEFAULT_PROBE_WINDOW = 32
 
-/** `probe`: inputs seen before it refuses anything: a median of 8 is not moved by 3 attackers. */
+/** `probe`: accepted inputs before it refuses anything (the warm-up, and after a run of refusals). */
 export const DEFAULT_PROBE_MIN_HISTORY = 8
 
 /**

@@ -1,8 +1,10 @@
 /**
  * Per-input step `probe`: is the received model any good on my data? Each input's accuracy on a
  * small fixed batch of the local share (the node supplies the function; the data never leaves)
- * is compared with the median accuracy of the models received recently: an input below
- * DEFAULT_PROBE_RATIO of it is refused. After UBAR (Guo et al., 2021: keep the neighbours whose
+ * is compared with the median accuracy of the models accepted recently: an input below
+ * DEFAULT_PROBE_RATIO of it is refused. Refused inputs do not enter the history (attackers, even
+ * most of the inputs, cannot lower the bar); a run of refusals with nothing accepted in between
+ * means the bar no longer fits the peers we hear from, and it is dropped (as `clip` does). After UBAR (Guo et al., 2021: keep the neighbours whose
  * loss on a local sample is low), with the bar set by the received models themselves, since
  * with independent inits and label-skewed shares a neighbour's model can be far below one's own
  * and still worth merging. The distance test cannot refuse a random model early in training,
@@ -16,6 +18,7 @@ import {
   DEFAULT_PROBE_MIN_HISTORY,
   DEFAULT_PROBE_RATIO,
   DEFAULT_PROBE_WINDOW,
+  DEFAULT_REWARM_AFTER_REJECTS,
   MERGE_REASONS,
 } from '../constants.ts'
 import type { InputStepDefinition, InputVerdict, MergeInput } from '../pipeline.ts'
@@ -27,7 +30,7 @@ export interface ProbeOptions {
   accuracy?: (state: ModelState) => number
   /** An input below this fraction of the median recent accuracy is refused. */
   ratio?: number
-  /** Recent accuracies kept (of every input, refused or not). */
+  /** Accuracies of recently accepted inputs kept. */
   window?: number
   /** Accuracies needed before the step refuses anything (the network has to learn first). */
   minHistory?: number
@@ -38,7 +41,8 @@ export class ProbeHistory {
   private readonly ratio: number
   private readonly window: number
   private readonly minHistory: number
-  private readonly values: number[] = []
+  private values: number[] = []
+  private rejectsInARow = 0
 
   constructor(
     private readonly accuracy: (state: ModelState) => number,
@@ -66,9 +70,16 @@ export class ProbeHistory {
   judge(input: MergeInput): InputVerdict {
     const acc = this.accuracy(input.state)
     const bar = this.bar
+    if (!(acc >= bar)) {
+      if (++this.rejectsInARow >= DEFAULT_REWARM_AFTER_REJECTS) {
+        this.values = []
+        this.rejectsInARow = 0
+      }
+      return { action: 'reject', reason: MERGE_REASONS.probeLow }
+    }
+    this.rejectsInARow = 0
     this.values.push(acc)
     if (this.values.length > this.window) this.values.shift()
-    if (!(acc >= bar)) return { action: 'reject', reason: MERGE_REASONS.probeLow }
     return { action: 'accept', input }
   }
 }

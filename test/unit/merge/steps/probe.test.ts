@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   DEFAULT_PROBE_MIN_HISTORY,
   DEFAULT_PROBE_RATIO,
+  DEFAULT_REWARM_AFTER_REJECTS,
   MERGE_REASONS,
 } from '../../../../src/merge/constants.ts'
 import { createMergePipeline } from '../../../../src/merge/index.ts'
@@ -31,19 +32,32 @@ describe('probe step', () => {
     const h = new ProbeHistory(probe)
     for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) h.judge(input(0.8 + 0.01 * (i % 3)))
     expect(h.bar).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.81, 6)
-    // Random weights (near chance on ten classes) and a label-flipped model: refused.
+    // Random weights (near chance on ten classes), a label-flipped model, a third of the median: refused.
     expect(h.judge(input(0.1))).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
     expect(h.judge(input(0.02))).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
-    // A neighbour with a skewed share that scores 0.55 on our data: merged.
-    expect(h.judge(input(0.55)).action).toBe('accept')
+    expect(h.judge(input(0.27))).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
+    // A neighbour with a skewed share that scores 0.5 on our data: merged.
+    expect(h.judge(input(0.5)).action).toBe('accept')
     // A non-finite accuracy never passes.
     expect(h.judge(input(Number.NaN)).action).toBe('reject')
   })
 
-  it('a minority of attackers cannot lower the bar: the median follows the honest inputs', () => {
+  it('attackers, even most of the inputs, cannot lower the bar: refused inputs stay out of the median', () => {
     const h = new ProbeHistory(probe)
-    for (let i = 0; i < 40; i++) h.judge(input(i % 4 === 0 ? 0.05 : 0.9))
+    for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) h.judge(input(0.9))
+    // Three attackers' models for every honest one.
+    for (let i = 0; i < 40; i++) h.judge(input(i % 4 === 0 ? 0.9 : 0.05))
     expect(h.bar).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.9, 6)
+  })
+
+  it('drops a bar that no longer fits after a run of refusals with nothing accepted', () => {
+    const h = new ProbeHistory(probe)
+    for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) h.judge(input(0.9))
+    // Everyone we hear from now scores 0.3 on our data (our share changed, say): refused for a while...
+    for (let i = 0; i < DEFAULT_REWARM_AFTER_REJECTS; i++) expect(h.judge(input(0.3)).action).toBe('reject')
+    // ...then the history starts again and they are merged.
+    expect(h.bar).toBe(0)
+    expect(h.judge(input(0.3)).action).toBe('accept')
   })
 
   it('accepts every input when the node gives no probe function (simulations, other callers)', () => {
