@@ -84,6 +84,14 @@ export const DEFAULT_NORM_REJECT_RATIO = 3
  */
 export const DEFAULT_PROBE_RATIO = 0.4
 
+/**
+ * `probe`: the bar is never below this fraction of the local model's own accuracy on the probe, so
+ * that it holds during the warm-up and after a run of refusals dropped the history (when attackers
+ * are most of the inputs): a random model scores about 1 / classes, an honest one trained with
+ * the network far above a quarter of ours; early in training, ours is near chance and so is the bar.
+ */
+export const DEFAULT_PROBE_LOCAL_RATIO = 0.25
+
 /** `probe`: accuracies of accepted inputs kept: 32 are 16-30 s of merges on the testbed (as `clip`'s window). */
 export const DEFAULT_PROBE_WINDOW = 32
 

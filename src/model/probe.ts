@@ -17,7 +17,12 @@ import { buildModel } from './zoo.ts'
  */
 export const DEFAULT_PROBE_SIZE = 256
 
-/** A synchronous accuracy of states of one architecture on a fixed batch; dispose() frees it. */
+/**
+ * A synchronous balanced accuracy (the mean recall over the classes in the batch) of states of
+ * one architecture on a fixed batch; dispose() frees it. Balanced, because a share can be half
+ * one class: a random model that answers that class everywhere would score 0.5 in plain
+ * accuracy, and scores 1 / (classes present) here.
+ */
 export interface StateProbe {
   readonly count: number
   accuracy(state: ModelState): number
@@ -39,6 +44,8 @@ export function createStateProbe(arch: ArchSpec, data: SampleStore, size = DEFAU
     labels[k] = data.labels[k * stride]!
   }
   const xs = tf.tensor(features, [n, ...sampleShape])
+  const perClass = new Map<number, number>()
+  for (const label of labels) perClass.set(label, (perClass.get(label) ?? 0) + 1)
   return {
     count: n,
     accuracy(state) {
@@ -46,9 +53,12 @@ export function createStateProbe(arch: ArchSpec, data: SampleStore, size = DEFAU
       const predicted = tf.tidy(() => (model.apply(xs, { training: false }) as tf.Tensor).argMax(-1))
       const p = predicted.dataSync()
       predicted.dispose()
-      let correct = 0
-      for (let k = 0; k < n; k++) if (p[k] === labels[k]) correct++
-      return correct / n
+      const correct = new Map<number, number>()
+      for (let k = 0; k < n; k++)
+        if (p[k] === labels[k]) correct.set(labels[k]!, (correct.get(labels[k]!) ?? 0) + 1)
+      let recall = 0
+      for (const [label, count] of perClass) recall += (correct.get(label) ?? 0) / count
+      return recall / perClass.size
     },
     dispose() {
       xs.dispose()

@@ -15,6 +15,7 @@
 import type { ModelState } from '../../model/types.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
 import {
+  DEFAULT_PROBE_LOCAL_RATIO,
   DEFAULT_PROBE_MIN_HISTORY,
   DEFAULT_PROBE_RATIO,
   DEFAULT_PROBE_WINDOW,
@@ -32,8 +33,10 @@ export interface ProbeOptions {
   ratio?: number
   /** Accuracies of recently accepted inputs kept. */
   window?: number
-  /** Accuracies needed before the step refuses anything (the network has to learn first). */
+  /** Accepted inputs needed before their median sets the bar. */
   minHistory?: number
+  /** The bar is at least this fraction of the local model's own accuracy. */
+  localRatio?: number
 }
 
 /** The accuracies `probe` keeps across one merger's merges. */
@@ -41,6 +44,9 @@ export class ProbeHistory {
   private readonly ratio: number
   private readonly window: number
   private readonly minHistory: number
+  private readonly localRatio: number
+  /** The local state last probed and its accuracy: one merge probes it once, whatever its inputs. */
+  private local?: { state: ModelState; accuracy: number }
   private values: number[] = []
   private rejectsInARow = 0
 
@@ -51,6 +57,9 @@ export class ProbeHistory {
     this.ratio = options.ratio ?? DEFAULT_PROBE_RATIO
     this.window = options.window ?? DEFAULT_PROBE_WINDOW
     this.minHistory = options.minHistory ?? DEFAULT_PROBE_MIN_HISTORY
+    this.localRatio = options.localRatio ?? DEFAULT_PROBE_LOCAL_RATIO
+    if (!(this.localRatio >= 0 && this.localRatio <= 1))
+      throw new InvalidArgumentError(`probe localRatio ${this.localRatio}`)
     if (!(this.ratio > 0 && this.ratio <= 1)) throw new InvalidArgumentError(`probe ratio ${this.ratio}`)
     for (const [k, v] of [
       ['window', this.window],
@@ -62,14 +71,20 @@ export class ProbeHistory {
       throw new InvalidArgumentError('probe minHistory must not exceed window')
   }
 
-  /** The accuracy an input needs to pass now (0 until the history is long enough). */
-  get bar(): number {
-    return this.values.length < this.minHistory ? 0 : this.ratio * median(this.values)
+  /**
+   * The accuracy an input needs to pass against `local`: a fraction of the median of accepted
+   * inputs (once there are enough), and never below a fraction of the local model's own.
+   */
+  bar(local?: ModelState): number {
+    const fromHistory = this.values.length < this.minHistory ? 0 : this.ratio * median(this.values)
+    if (local === undefined || this.localRatio === 0) return fromHistory
+    if (this.local?.state !== local) this.local = { state: local, accuracy: this.accuracy(local) }
+    return Math.max(fromHistory, this.localRatio * this.local.accuracy)
   }
 
-  judge(input: MergeInput): InputVerdict {
+  judge(input: MergeInput, local?: ModelState): InputVerdict {
     const acc = this.accuracy(input.state)
-    const bar = this.bar
+    const bar = this.bar(local)
     if (!(acc >= bar)) {
       if (++this.rejectsInARow >= DEFAULT_REWARM_AFTER_REJECTS) {
         this.values = []
@@ -91,6 +106,6 @@ export const probeStep: InputStepDefinition = {
     const accuracy = init.probe?.accuracy
     if (accuracy === undefined) return (_local, input) => ({ action: 'accept', input })
     const history = new ProbeHistory(accuracy, init.probe)
-    return (_local, input) => history.judge(input)
+    return (local, input) => history.judge(input, local)
   },
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  DEFAULT_PROBE_LOCAL_RATIO,
   DEFAULT_PROBE_MIN_HISTORY,
   DEFAULT_PROBE_RATIO,
   DEFAULT_REWARM_AFTER_REJECTS,
@@ -23,7 +24,7 @@ describe('probe step', () => {
   it('refuses nothing until it has seen enough inputs: early in training the bar is 0', () => {
     const h = new ProbeHistory(probe)
     for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) {
-      expect(h.bar).toBe(0)
+      expect(h.bar()).toBe(0)
       expect(h.judge(input(i === 3 ? 0 : 0.1)).action).toBe('accept')
     }
   })
@@ -31,7 +32,7 @@ describe('probe step', () => {
   it('refuses an input below a fraction of the median recent accuracy, accepts a weaker honest one', () => {
     const h = new ProbeHistory(probe)
     for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) h.judge(input(0.8 + 0.01 * (i % 3)))
-    expect(h.bar).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.81, 6)
+    expect(h.bar()).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.81, 6)
     // Random weights (near chance on ten classes), a label-flipped model, a third of the median: refused.
     expect(h.judge(input(0.1))).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
     expect(h.judge(input(0.02))).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
@@ -47,7 +48,7 @@ describe('probe step', () => {
     for (let i = 0; i < DEFAULT_PROBE_MIN_HISTORY; i++) h.judge(input(0.9))
     // Three attackers' models for every honest one.
     for (let i = 0; i < 40; i++) h.judge(input(i % 4 === 0 ? 0.9 : 0.05))
-    expect(h.bar).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.9, 6)
+    expect(h.bar()).toBeCloseTo(DEFAULT_PROBE_RATIO * 0.9, 6)
   })
 
   it('drops a bar that no longer fits after a run of refusals with nothing accepted', () => {
@@ -56,8 +57,19 @@ describe('probe step', () => {
     // Everyone we hear from now scores 0.3 on our data (our share changed, say): refused for a while...
     for (let i = 0; i < DEFAULT_REWARM_AFTER_REJECTS; i++) expect(h.judge(input(0.3)).action).toBe('reject')
     // ...then the history starts again and they are merged.
-    expect(h.bar).toBe(0)
+    expect(h.bar()).toBe(0)
     expect(h.judge(input(0.3)).action).toBe('accept')
+  })
+
+  it('never sets the bar below a fraction of our own accuracy: the warm-up and a dropped history hold', () => {
+    const h = new ProbeHistory(probe)
+    const ours = withAccuracy(0.9)
+    // No history yet, but our model scores 0.9: random weights (0.1) are refused, a weaker honest model passes.
+    expect(h.bar(ours)).toBeCloseTo(DEFAULT_PROBE_LOCAL_RATIO * 0.9, 6)
+    expect(h.judge(input(0.1), ours)).toEqual({ action: 'reject', reason: MERGE_REASONS.probeLow })
+    expect(h.judge(input(0.5), ours).action).toBe('accept')
+    // Early in training our own model is near chance, and so is the bar.
+    expect(h.judge(input(0.1), withAccuracy(0.12)).action).toBe('accept')
   })
 
   it('accepts every input when the node gives no probe function (simulations, other callers)', () => {
