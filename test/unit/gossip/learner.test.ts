@@ -42,6 +42,14 @@ const meanMerger: Merger = (local, received) => {
   }
 }
 
+/** A pusher that records the first weight of every model it pushes. */
+const recordingPusher = (pushed: number[]) => ({
+  push: async (_to: string, s: ModelState) => {
+    pushed.push(s.tensors[0]!.values[0]!)
+    return 1
+  },
+})
+
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5))
   expect(cond()).toBe(true)
@@ -90,12 +98,7 @@ describe('Learner', () => {
     learner = new Learner(
       {
         model,
-        pusher: {
-          push: async (_to, s) => {
-            pushed.push(s.tensors[0]!.values[0]!)
-            return 1
-          },
-        },
+        pusher: recordingPusher(pushed),
         sampler: new UniformSampler(),
         view: () => [{ peerId: 'a', lastSeen: Date.now() }],
         merger: meanMerger,
@@ -133,12 +136,7 @@ describe('Learner', () => {
     learner = new Learner(
       {
         model,
-        pusher: {
-          push: async (_to, s) => {
-            pushed.push(s.tensors[0]!.values[0]!)
-            return 1
-          },
-        },
+        pusher: recordingPusher(pushed),
         sampler: new UniformSampler(),
         view: () => [{ peerId: 'a', lastSeen: Date.now() }],
         merger: (local, received) => {
