@@ -8,7 +8,7 @@ import type { Dataset } from '../data/types.ts'
 import { archFingerprint, datasetArch } from './arch.ts'
 import { ArchMismatchError } from './errors.ts'
 import { evaluate } from './evaluate.ts'
-import { createStateProbe } from './probe.ts'
+import { createStateProbe, type StateProbe } from './probe.ts'
 import { getState, setState } from './state.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'
@@ -72,11 +72,12 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
   const mine = dataset.trainShare(shares[init.peerIndex]!)
   const evalData = dataset.testShare(init.evalSize)
   const trainer = new LocalTrainer({ data: mine, seed: init.trainSeed })
-  const probe = createStateProbe(init.arch, mine)
+  // Built on first use: only the robust merge asks, and a scratch model costs memory per hosted peer.
+  let probe: StateProbe | undefined
   const model = buildModel(init.arch, { seed: init.initSeed, learningRate: init.learningRate })
   // The closures below capture these, not `init`: `init.dataset` (the whole training split) must
   // not stay reachable from a running model, or the dataset is never freed.
-  const { batchSize, learningRate } = init
+  const { batchSize, learningRate, arch: spec } = init
   let age = 0
   return {
     model,
@@ -101,9 +102,12 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
     async evaluate() {
       return (await evaluate(model, evalData)).accuracy
     },
-    probeAccuracy: (state) => probe.accuracy(state),
+    probeAccuracy(state) {
+      probe ??= createStateProbe(spec, mine)
+      return probe.accuracy(state)
+    },
     dispose: () => {
-      probe.dispose()
+      probe?.dispose()
       model.dispose()
     },
   }

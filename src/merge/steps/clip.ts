@@ -23,7 +23,7 @@ import {
   MERGE_REASONS,
 } from '../constants.ts'
 import type { InputStep, InputStepDefinition, MergeInput } from '../pipeline.ts'
-import { median, squaredDistances, squaredNorms } from './vector.ts'
+import { squaredDistances, squaredNorms, Window } from './vector.ts'
 
 /** Options of `clip` (defaults and reasons in ../constants.ts). */
 export interface ClipOptions {
@@ -63,22 +63,6 @@ function settings(options: ClipOptions = {}): ClipSettings {
     if (!(s[key] > 0 && Number.isFinite(s[key]))) throw new InvalidArgumentError(`clip ${key} ${s[key]}`)
   }
   return s
-}
-
-/** A bounded list of the most recent values. */
-class Window {
-  private readonly values: number[] = []
-  constructor(private readonly size: number) {}
-  get length(): number {
-    return this.values.length
-  }
-  push(v: number): void {
-    this.values.push(v)
-    if (this.values.length > this.size) this.values.shift()
-  }
-  median(): number {
-    return median(this.values)
-  }
 }
 
 /** Bounds used for one input: the rejection radius for the whole model and a clip radius per tensor. */

@@ -4,8 +4,8 @@
  * is compared with the median accuracy of the models accepted recently: an input below
  * DEFAULT_PROBE_RATIO of it is refused. Refused inputs do not enter the history (attackers, even
  * most of the inputs, cannot lower the bar); a run of refusals with nothing accepted in between
- * means the bar no longer fits the peers we hear from, and it is dropped (as `clip` does). After UBAR (Guo et al., 2021: keep the neighbours whose
- * loss on a local sample is low), with the bar set by the received models themselves, since
+ * means the bar no longer fits the peers we hear from, and it is dropped (as `clip` does).
+ * After UBAR (Guo et al., 2021: keep the neighbours whose loss on a local sample is low), with the bar set by the received models themselves, since
  * with independent inits and label-skewed shares a neighbour's model can be far below one's own
  * and still worth merging. The distance test cannot refuse a random model early in training,
  * when honest peers are as far apart as random ones; by accuracy, once the network has learnt
@@ -23,7 +23,7 @@ import {
   MERGE_REASONS,
 } from '../constants.ts'
 import type { InputStepDefinition, InputVerdict, MergeInput } from '../pipeline.ts'
-import { median } from './vector.ts'
+import { Window } from './vector.ts'
 
 /** Options of `probe` (defaults and reasons in ../constants.ts). */
 export interface ProbeOptions {
@@ -47,7 +47,7 @@ export class ProbeHistory {
   private readonly localRatio: number
   /** The local state last probed and its accuracy: one merge probes it once, whatever its inputs. */
   private local?: { state: ModelState; accuracy: number }
-  private values: number[] = []
+  private values: Window
   private rejectsInARow = 0
 
   constructor(
@@ -69,6 +69,7 @@ export class ProbeHistory {
     }
     if (this.minHistory > this.window)
       throw new InvalidArgumentError('probe minHistory must not exceed window')
+    this.values = new Window(this.window)
   }
 
   /**
@@ -76,7 +77,7 @@ export class ProbeHistory {
    * inputs (once there are enough), and never below a fraction of the local model's own.
    */
   bar(local?: ModelState): number {
-    const fromHistory = this.values.length < this.minHistory ? 0 : this.ratio * median(this.values)
+    const fromHistory = this.values.length < this.minHistory ? 0 : this.ratio * this.values.median()
     if (local === undefined || this.localRatio === 0) return fromHistory
     if (this.local?.state !== local) this.local = { state: local, accuracy: this.accuracy(local) }
     return Math.max(fromHistory, this.localRatio * this.local.accuracy)
@@ -87,14 +88,13 @@ export class ProbeHistory {
     const bar = this.bar(local)
     if (!(acc >= bar)) {
       if (++this.rejectsInARow >= DEFAULT_REWARM_AFTER_REJECTS) {
-        this.values = []
+        this.values = new Window(this.window)
         this.rejectsInARow = 0
       }
       return { action: 'reject', reason: MERGE_REASONS.probeLow }
     }
     this.rejectsInARow = 0
     this.values.push(acc)
-    if (this.values.length > this.window) this.values.shift()
     return { action: 'accept', input }
   }
 }

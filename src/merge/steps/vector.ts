@@ -42,3 +42,19 @@ export function median(values: readonly number[]): number {
   const m = s.length >> 1
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
+
+/** A bounded list of the most recent values. */
+export class Window {
+  private readonly values: number[] = []
+  constructor(private readonly size: number) {}
+  get length(): number {
+    return this.values.length
+  }
+  push(v: number): void {
+    this.values.push(v)
+    if (this.values.length > this.size) this.values.shift()
+  }
+  median(): number {
+    return median(this.values)
+  }
+}
