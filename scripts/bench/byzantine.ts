@@ -239,6 +239,8 @@ async function main(): Promise<void> {
     const r = await runTestbed(cfg, { print: (line) => console.log(`[${label}] ${line}`) })
     const s = summarize(p, r)
     runs.push(s)
+    // After every run, so a bench cut short keeps what it measured.
+    if (args.json !== undefined) await writeJson(args.json, runs)
     console.log(
       `[${label}] honest mean ${fmt(s.meanAccuracy)}, worst ${fmt(s.worstAccuracy)}, time to ${TARGET} ${fmtS(s.timeToTarget)}` +
         (p.attackers > 0
@@ -254,14 +256,15 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(' ')}`,
   )
-  if (args.json !== undefined) {
-    await mkdir(dirname(resolve(args.json)), { recursive: true })
-    await writeFile(
-      args.json,
-      `${JSON.stringify({ peers, durationS, seed: Number(args.seed), trainRate, runs }, null, 2)}\n`,
-    )
-    console.log(`wrote ${args.json}`)
-  }
+  if (args.json !== undefined) console.log(`wrote ${args.json}`)
+}
+
+async function writeJson(file: string, runs: readonly RunSummary[]): Promise<void> {
+  await mkdir(dirname(resolve(file)), { recursive: true })
+  await writeFile(
+    file,
+    `${JSON.stringify({ peers, durationS, seed: Number(args.seed), trainRate, runs }, null, 2)}\n`,
+  )
 }
 
 await main()

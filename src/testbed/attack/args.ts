@@ -31,6 +31,7 @@ const OPTIONS = {
   interval: { type: 'string' },
   fanout: { type: 'string' },
   'steps-per-round': { type: 'string' },
+  'train-rate': { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
   'eval-size': { type: 'string' },
@@ -81,6 +82,7 @@ export function attackerArgv(config: AttackerProcessConfig): string[] {
   if (config.dataDir !== undefined) argv.push('--data-dir', config.dataDir)
   if (config.hidden !== undefined) argv.push('--hidden', String(config.hidden))
   if (config.codec !== undefined) argv.push('--codec', config.codec)
+  if (config.trainRate !== undefined) argv.push('--train-rate', String(config.trainRate))
   return argv
 }
 
@@ -101,6 +103,11 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     if (s.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
       throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${s}'`)
     }
+    return n
+  }
+  const positive = (name: string): number => {
+    const n = num(name, 0, false)!
+    if (!(n > 0)) throw new UsageError(`--${name} must be a number > 0, got '${str(name)}'`)
     return n
   }
   const mode = str('mode')
@@ -130,6 +137,7 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     intervalMs: num('interval', 1) ?? DEFAULT_ATTACK_INTERVAL_MS,
     fanout: num('fanout', 1) ?? DEFAULT_ATTACK_FANOUT,
     stepsPerRound: num('steps-per-round', 1) ?? LEARN_DEFAULTS.stepsPerRound,
+    ...(str('train-rate') !== undefined ? { trainRate: positive('train-rate') } : {}),
     batchSize: num('batch-size', 1) ?? LEARN_DEFAULTS.batchSize,
     learningRate: num('lr', 0, false) ?? LEARN_DEFAULTS.learningRate,
     evalSize: num('eval-size', 1) ?? LEARN_DEFAULTS.evalSize,

@@ -56,6 +56,8 @@ export interface AttackerConfig {
   fanout: number
   /** label-flip's learner. */
   stepsPerRound: number
+  /** label-flip's learner: the honest peers' cap on steps per second, so it takes no more CPU than one of them. */
+  trainRate?: number
   batchSize: number
   learningRate: number
   evalSize: number
@@ -276,7 +278,11 @@ export async function startAttacker(
           merger: createMerger({ mode: DEFAULT_MERGE_MODE, seed: hashSeed('merge', peerId) }),
           logger: node.logger,
         },
-        { stepsPerRound: config.stepsPerRound, fanout: config.fanout },
+        {
+          stepsPerRound: config.stepsPerRound,
+          fanout: config.fanout,
+          ...(config.trainRate !== undefined ? { trainRate: config.trainRate } : {}),
+        },
       )
       learner.start()
       cleanup.push(() => learner!.stop())

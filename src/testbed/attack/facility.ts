@@ -178,6 +178,8 @@ function attackerConfig(
     intervalMs: options.intervalMs ?? DEFAULT_ATTACK_INTERVAL_MS,
     fanout: options.fanout ?? DEFAULT_ATTACK_FANOUT,
     stepsPerRound: cfg.stepsPerRound,
+    // label-flip trains like an honest device of the testbed (the base rate, never a straggler's).
+    ...(cfg.trainRate !== undefined ? { trainRate: cfg.trainRate.rate } : {}),
     batchSize: LEARN_DEFAULTS.batchSize,
     learningRate: LEARN_DEFAULTS.learningRate,
     evalSize: cfg.evalSize,

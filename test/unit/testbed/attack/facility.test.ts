@@ -30,6 +30,7 @@ const CONFIG: AttackerProcessConfig = {
   intervalMs: 250,
   fanout: 2,
   stepsPerRound: 20,
+  trainRate: 12.5,
   batchSize: 32,
   learningRate: 0.002,
   evalSize: 500,
@@ -46,6 +47,7 @@ describe('attacker command line', () => {
     expect(minimal).toMatchObject({ mode: 'scale', bootstrap: [], peerIndex: 0, peerCount: 1 })
     expect(minimal.targets).toBeUndefined()
     expect(minimal.spare).toBeUndefined()
+    expect(minimal.trainRate).toBeUndefined()
   })
 
   it('an attacker process answers bad flags with one JSON error line and exit code 2', async () => {
@@ -62,6 +64,8 @@ describe('attacker command line', () => {
     [['--mode', 'scale', '--peer-index', '3', '--peer-count', '3']],
     [['--mode', 'scale', '--model', 'rnn']],
     [['--mode', 'scale', '--bogus']],
+    [['--mode', 'label-flip', '--train-rate', '0']],
+    [['--mode', 'label-flip', '--train-rate', 'fast']],
   ])('refuses %j with UsageError', (argv) => {
     expect(() => parseAttackerArgs(argv)).toThrowError(expect.objectContaining({ name: 'UsageError' }))
   })
