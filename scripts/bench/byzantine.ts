@@ -9,7 +9,7 @@
  *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~2 h)
  *   npm run bench:byzantine -- --quick          # 3 modes x {4} + none, on/off, 60 s each (~15 min)
  *   npm run bench:byzantine -- [--peers N] [--duration S] [--modes a,b] [--counts 1,4] [--variants on,off]
- *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (8)] [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
+ *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
  *
  * Runs are sequential (one testbed at a time: the CPU is the limit on a 2-core box); --dry-run
  * prints the plan. Final accuracy is each honest peer's mean over the last FINAL_WINDOW_S.
@@ -56,12 +56,11 @@ const list = (s: string | undefined): string[] | undefined =>
     .map((x) => x.trim())
     .filter(Boolean)
 
-// The honest peers' device speed. At 20 steps/s 12 honest peers used both cores (10 steps/s each)
-// and 4 attacker processes cut them to 640 steps in 150 s against 1502 without attackers, so the
-// runs compared CPU shares more than defences. At 8, hosted 4 to a process (below), the run
-// without attackers leaves the CPU idle part of the time; attacked runs still lose some steps
-// (the attackers' processes, and the models they push, take CPU): see `steps/peer`.
-const trainRate = ['--train-rate', args['train-rate'] ?? '8']
+// The honest peers' device speed. At 20 steps/s in a process each, the attacked runs' honest peers
+// trained 640 steps in 150 s against 1502 without attackers; at 8, hosted 4 per process, 488-708
+// against 1045: the runs compared CPU shares more than defences. At 4 a run with 4 sign-flip
+// attackers trained as many steps as the run without (630 against 627): the default.
+const trainRate = ['--train-rate', args['train-rate'] ?? '4']
 const peers = Number(args.peers ?? 12)
 // Honest peers hosted 4 to a process: 12 processes of their own spend a whole core more in
 // start-up, garbage collection and context switches than 3 processes do, and with the attackers'
