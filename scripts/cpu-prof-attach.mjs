@@ -9,8 +9,9 @@
  *
  * Node 20 needs --experimental-websocket (22 has WebSocket). SIGUSR1 opens the inspector on the
  * process's inspect port, 9229 unless it was started with --inspect-port=PORT, and it stays open
- * until the process ends: profile one process at a time. Under CPU contention the profile's busy time includes time spent waiting to be
- * scheduled; compare shares within one profile, and read a process's CPU from /proc.
+ * until the process ends: profile one process at a time. Under CPU contention the profile's busy
+ * time includes time spent waiting to be scheduled: compare shares within one profile, and read a
+ * process's CPU from /proc.
  */
 import { writeFileSync } from 'node:fs'
 

@@ -6,10 +6,11 @@
  * without attackers, the time until the honest mean first reaches 0.9, and how long until every
  * honest peer refused each attacker.
  *
- *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~2 h)
+ *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~1.5 h)
  *   npm run bench:byzantine -- --quick          # 3 modes x {4} + none, on/off, 60 s each (~15 min)
  *   npm run bench:byzantine -- [--peers N] [--duration S] [--modes a,b] [--counts 1,4] [--variants on,off]
- *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
+ *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)]
+ *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
  *
  * Runs are sequential (one testbed at a time: the CPU is the limit on a 2-core box); --dry-run
  * prints the plan. Final accuracy is each honest peer's mean over the last FINAL_WINDOW_S.
