@@ -132,6 +132,28 @@ async function tryLock(dir: string, label: string): Promise<DataDirLock | { held
 }
 
 /**
+ * `tryLock`, bounded. An interrupt can come after the lock file was created and before the lock
+ * is returned (a SIGINT during start-up): the steps under way then finish, within the same bound,
+ * and a lock they took is released, so an interrupted start leaves no lock behind.
+ */
+async function lockBounded(
+  dir: string,
+  label: string,
+  signal?: AbortSignal,
+): Promise<DataDirLock | { heldBy: number }> {
+  const work = tryLock(dir, label)
+  try {
+    return await bounded(label, work, signal)
+  } catch (err) {
+    if (err instanceof StartupAbortedError) {
+      const r = await bounded(label, work).catch(() => undefined)
+      if (r !== undefined && !('heldBy' in r)) await r.release().catch(() => {})
+    }
+    throw err
+  }
+}
+
+/**
  * Lock the given data dir (error if in use) or pick the default one. Every file-system step is
  * bounded (FS_STEP_TIMEOUT_MS) and stops at once when `signal` aborts.
  */
@@ -139,14 +161,14 @@ export async function acquireDataDir(explicit?: string, signal?: AbortSignal): P
   if (explicit !== undefined) {
     const dir = resolve(explicit)
     const label = `--data-dir ${explicit}`
-    const r = await bounded(label, tryLock(dir, label), signal)
+    const r = await lockBounded(dir, label, signal)
     if ('heldBy' in r) throw new DataDirError(`data dir ${dir} is in use by process ${r.heldBy}`)
     return r
   }
   for (let i = 1; i <= 64; i++) {
     const dir = resolve(DEFAULT_DATA_ROOT, i === 1 ? 'node' : `node-${i}`)
     const label = `the default data dir ${dir} (choose one with --data-dir)`
-    const r = await bounded(label, tryLock(dir, label), signal)
+    const r = await lockBounded(dir, label, signal)
     if (!('heldBy' in r)) return r
   }
   throw new DataDirError(

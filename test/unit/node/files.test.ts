@@ -78,4 +78,16 @@ describe('data dir lock', () => {
     expect(b.dir).toBe(join(dir, 'n'))
     await b.release()
   })
+
+  it('leaves no lock behind when startup is interrupted while the lock is being taken', async () => {
+    const controller = new AbortController()
+    const taking = acquireDataDir(join(dir, 'n'), controller.signal)
+    controller.abort()
+    await expect(taking).rejects.toMatchObject({ name: 'StartupAbortedError' })
+    // The file-system steps that were under way have ended by now; a lock they created must be gone.
+    await new Promise((r) => setTimeout(r, 200))
+    await expect(stat(join(dir, 'n', 'lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+    const again = await acquireDataDir(join(dir, 'n'))
+    await again.release()
+  })
 })
