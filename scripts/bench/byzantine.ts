@@ -233,7 +233,10 @@ async function main(): Promise<void> {
       ...(p.attackers > 0 && args['attack-interval'] !== undefined
         ? ['--attack-interval', args['attack-interval']]
         : []),
-      ...(args['keep-dir'] !== undefined ? ['--keep-dir', join(args['keep-dir'], `run-${i + 1}`)] : []),
+      // With --keep-dir, each run's full testbed JSON too (per-peer defences: what was clipped, refused, rolled back).
+      ...(args['keep-dir'] !== undefined
+        ? ['--keep-dir', join(args['keep-dir'], `run-${i + 1}`), '--json', join(args['keep-dir'], `run-${i + 1}.json`)]
+        : []),
     ]
     console.log(`[${label}] testbed ${argv.join(' ')}`)
     const cfg = parseTestbedArgs(argv)

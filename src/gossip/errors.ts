@@ -144,6 +144,13 @@ export class PeerTransferLimitError extends GossipValidationError {
   readonly verdict = 'ignore'
 }
 
+/** The sending peer is over its fair share of models: the stream was refused before any byte was read. */
+export class FairShareError extends GossipValidationError {
+  static readonly name = 'FairShareError'
+  override readonly name = 'FairShareError'
+  readonly verdict = 'ignore'
+}
+
 /** A membership announcement (peer descriptor) failed validation. */
 export class InvalidDescriptorError extends GossipValidationError {
   static readonly name = 'InvalidDescriptorError'

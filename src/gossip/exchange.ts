@@ -32,6 +32,7 @@ import {
   MODEL_PROTOCOL,
 } from './constants.ts'
 import {
+  FairShareError,
   NotStartedError,
   PeerTransferLimitError,
   RelayedOnlyError,
@@ -105,6 +106,12 @@ export interface ModelExchangeInit {
   codec?: string
   onModel?: OnModel
   onRejected?: OnRejected
+  /**
+   * Asked once per inbound model before any of it is read (the learner's fair share): false
+   * refuses the stream unread, as FairShareError, without onRejected (the caller reported it).
+   * A flood then costs the receiver a stream open, not the decryption and decoding of a model.
+   */
+  admit?: (peerId: string) => boolean
   /** Coordinate/accuracy to put in each pushed header, unless push() is given them. */
   describe?: () => SenderMeta
 }
@@ -149,6 +156,7 @@ export class ModelExchange {
   private readonly priority?: (peerId: string) => boolean
   private readonly chunkBytes: number
   private readonly onModel?: OnModel
+  private readonly admitHook?: (peerId: string) => boolean
   private readonly onRejected?: OnRejected
   private readonly describe?: () => SenderMeta
   private readonly encoder: ModelEncoder
@@ -196,6 +204,7 @@ export class ModelExchange {
           )
     this.chunkBytes = init.chunkBytes ?? DEFAULT_CHUNK_BYTES
     this.onModel = init.onModel
+    this.admitHook = init.admit
     this.onRejected = init.onRejected
     this.describe = init.describe
     // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
@@ -347,6 +356,12 @@ export class ModelExchange {
     const refusal = this.admit(from)
     if (refusal !== undefined) {
       this.refuse(stream, from, refusal)
+      return
+    }
+    if (this.admitHook?.(from) === false) {
+      const err = new FairShareError('over its fair share of models')
+      this.stats.rejected[err.name] = (this.stats.rejected[err.name] ?? 0) + 1
+      stream.abort(err)
       return
     }
     this.activeInbound++

@@ -223,18 +223,29 @@ export class Learner {
   }
 
   /**
-   * Queue a validated model from `from` for the next merge; a newer one from the same sender
-   * replaces it. With defences on, a model over its sender's fair share is dropped and one whose
-   * claimed age is implausible refused: both reported through `onVerdict`, and false returned.
+   * Whether one more model from `from` is within its fair share (defences on; it takes the
+   * share's token). False is reported through `onVerdict` as rate-limited. The daemon asks before
+   * reading a model off the wire, so a flood costs it no decoding, and then receives with
+   * `{ admitted: true }`.
    */
-  receive(state: ModelState, from: string): boolean {
+  admit(from: string): boolean {
+    if (!this.gossip || this.defences === false) return true
+    if (this.fairShare.take(from, this.now(), this.fairShareRate())) return true
+    this.verdict(from, 'ignore', DEFENCE_REASONS.rateLimited)
+    return false
+  }
+
+  /**
+   * Queue a validated model from `from` for the next merge; a newer one from the same sender
+   * replaces it. With defences on, a model over its sender's fair share is dropped (unless
+   * `admitted` says `admit` already took its share) and one whose claimed age is implausible
+   * refused: both reported through `onVerdict`, and false returned.
+   */
+  receive(state: ModelState, from: string, options: { admitted?: boolean } = {}): boolean {
     if (!this.gossip) return true
     if (this.defences !== false) {
+      if (options.admitted !== true && !this.admit(from)) return false
       const now = this.now()
-      if (!this.fairShare.take(from, now, this.fairShareRate())) {
-        this.verdict(from, 'ignore', DEFENCE_REASONS.rateLimited)
-        return false
-      }
       if (!this.ages.check(from, state.age, now, this.ageRate())) {
         this.verdict(from, 'reject', DEFENCE_REASONS.ageImplausible)
         return false

@@ -344,10 +344,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
           hooks.onModelReceived?.(from)
           // Credit only a model the learner took: a drop or refusal by its defences is reported by the learner.
-          if (learner?.receive(state, from) !== false)
+          if (learner?.receive(state, from, { admitted: true }) !== false)
             peers.report(from, { verdict: 'accept', reason: 'model' })
         },
         onRejected: (from, err, verdict) => peers.report(from, reportForRejection(err, verdict)),
+        // The fair share is taken before a model is read (the learner reports a refusal).
+        admit: (from) => learner?.admit(from) ?? true,
         // Peers whose models we have been accepting may use the inbound slots kept for known-good peers.
         priority: (from) => peers.score(from) > 0,
       },

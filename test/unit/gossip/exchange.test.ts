@@ -315,6 +315,29 @@ describe('ModelExchange', () => {
     expect(received[0]!.from).toBe(good.toString())
   })
 
+  it('asks admit() before reading: a refused sender costs no decoding and is not reported twice', async () => {
+    const asked: string[] = []
+    let allow = 1
+    const { tx, rx, txId, rxId, received, refused } = await pair({
+      admit: (from) => {
+        asked.push(from)
+        return allow-- > 0
+      },
+    })
+    await tx.push(rxId, fakeState())
+    await until(() => received.length === 1, 'the admitted model')
+    const before = rx.counters.bytesReceived
+    // The receiver aborts the stream unread: the push fails or completes into a reset stream.
+    await tx.push(rxId, fakeState()).catch(() => {})
+    await until(() => rx.counters.rejected.FairShareError === 1, 'the refusal')
+    expect(asked).toEqual([txId.toString(), txId.toString()])
+    expect(received).toHaveLength(1)
+    expect(rx.counters.modelsReceived).toBe(1)
+    expect(rx.counters.bytesReceived).toBe(before)
+    // The admit callback's owner reports the refusal; the exchange does not report it again.
+    expect(refused).toEqual([])
+  })
+
   it('has no reserve without a priority callback', async () => {
     const { rx, rxId } = await pair({ maxConcurrentInbound: 2, reservedInbound: 1, idleTimeoutMs: 200 })
     for (let i = 0; i < 2; i++) {

@@ -328,6 +328,25 @@ describe('Learner defences', () => {
     expect(t.learner.stats.defences.byReason).toEqual({ 'rate-limited': 4 })
   })
 
+  it('fair share taken before a model is read: admit() takes the token, receive({ admitted }) not again', () => {
+    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2 } } }, { now: () => 0 })
+    expect(t.learner.admit('flood')).toBe(true)
+    expect(t.learner.receive(model1(1), 'flood', { admitted: true })).toBe(true)
+    expect(t.learner.admit('flood')).toBe(true)
+    expect(t.learner.receive(model1(2), 'flood', { admitted: true })).toBe(true)
+    expect(t.learner.admit('flood')).toBe(false)
+    expect(t.learner.admit('other')).toBe(true)
+    expect(t.learner.stats.defences.rateLimited).toBe(1)
+    expect(t.verdicts).toEqual([{ from: 'flood', verdict: 'ignore', reason: 'rate-limited' }])
+    // Without `admitted`, receive takes a token itself: the bucket is empty.
+    expect(t.learner.receive(model1(3), 'flood')).toBe(false)
+  })
+
+  it('admits everything with defences off', () => {
+    const t = idleLearner({ defences: false }, { now: () => 0 })
+    for (let i = 0; i < 10; i++) expect(t.learner.admit('flood')).toBe(true)
+  })
+
   it('refuses an implausible age, accepts plausible growth', () => {
     let now = 0
     const t = idleLearner(
