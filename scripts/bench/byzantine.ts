@@ -235,7 +235,12 @@ async function main(): Promise<void> {
         : []),
       // With --keep-dir, each run's full testbed JSON too (per-peer defences: what was clipped, refused, rolled back).
       ...(args['keep-dir'] !== undefined
-        ? ['--keep-dir', join(args['keep-dir'], `run-${i + 1}`), '--json', join(args['keep-dir'], `run-${i + 1}.json`)]
+        ? [
+            '--keep-dir',
+            join(args['keep-dir'], `run-${i + 1}`),
+            '--json',
+            join(args['keep-dir'], `run-${i + 1}.json`),
+          ]
         : []),
     ]
     console.log(`[${label}] testbed ${argv.join(' ')}`)
