@@ -9,7 +9,7 @@
  *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~1.5 h)
  *   npm run bench:byzantine -- --quick          # 3 modes x {4} + none, on/off, 60 s each (~15 min)
  *   npm run bench:byzantine -- [--peers N] [--duration S] [--modes a,b] [--counts 1,4] [--variants on,off]
- *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)]
+ *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--target A (0.9)]
  *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
  *
  * Runs are sequential (one testbed at a time: the CPU is the limit on a 2-core box); --dry-run
@@ -25,8 +25,6 @@ import type { AttackerResult } from '../../src/testbed/attack/facility.ts'
 import { ATTACK_MODE_NAMES, type AttackMode, isAttackMode } from '../../src/testbed/attack/modes.ts'
 import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
 
-/** The issue's accuracy mark for "time to 0.9". */
-const TARGET = 0.9
 /** Final accuracy: each honest peer's mean over its evaluations in this last stretch (one evaluation is noisy). */
 const FINAL_WINDOW_S = 10
 
@@ -48,8 +46,13 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     'keep-dir': { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
+    target: { type: 'string', default: '0.9' },
   },
 })
+
+/** The accuracy mark for "time to" (the issue's: 0.9; at 4 steps/s a 150 s run may not reach it). */
+const TARGET = Number(args.target)
+if (!(TARGET > 0 && TARGET <= 1)) throw new Error(`--target: ${args.target} is not an accuracy in (0, 1]`)
 
 const list = (s: string | undefined): string[] | undefined =>
   s
@@ -272,7 +275,7 @@ async function writeJson(file: string, runs: readonly RunSummary[]): Promise<voi
   await mkdir(dirname(resolve(file)), { recursive: true })
   await writeFile(
     file,
-    `${JSON.stringify({ peers, durationS, seed: Number(args.seed), trainRate, runs }, null, 2)}\n`,
+    `${JSON.stringify({ peers, durationS, seed: Number(args.seed), trainRate, target: TARGET, runs }, null, 2)}\n`,
   )
 }
 
