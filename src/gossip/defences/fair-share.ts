@@ -4,14 +4,12 @@
  */
 
 import { InvalidArgumentError } from '../../util/errors.ts'
-import { DEFAULT_FAIR_SHARE_BURST, DEFAULT_FAIR_SHARE_INITIAL, MAX_TRACKED_SENDERS } from './constants.ts'
+import { DEFAULT_FAIR_SHARE_BURST, MAX_TRACKED_SENDERS } from './constants.ts'
 import { SenderMap } from './sender-map.ts'
 
 export interface FairShareInit {
-  /** Tokens a sender can save up. */
+  /** Tokens a sender starts with and can save up. */
   burst?: number
-  /** Tokens a sender starts with (at most `burst`). */
-  initial?: number
   /** Senders tracked at once. */
   maxSenders?: number
 }
@@ -24,16 +22,12 @@ interface Bucket {
 /** Token buckets per sender; the refill rate is the caller's, per call (it follows our own speed). */
 export class FairShare {
   private readonly burst: number
-  private readonly initial: number
   private readonly buckets: SenderMap<Bucket>
 
   constructor(init: FairShareInit = {}) {
     this.burst = init.burst ?? DEFAULT_FAIR_SHARE_BURST
     if (!(this.burst >= 1 && Number.isFinite(this.burst)))
       throw new InvalidArgumentError(`fair-share burst ${this.burst}`)
-    this.initial = init.initial ?? Math.min(DEFAULT_FAIR_SHARE_INITIAL, this.burst)
-    if (!(this.initial >= 0 && this.initial <= this.burst))
-      throw new InvalidArgumentError(`fair-share initial ${this.initial} (burst ${this.burst})`)
     this.buckets = new SenderMap(init.maxSenders ?? MAX_TRACKED_SENDERS)
   }
 
@@ -42,7 +36,7 @@ export class FairShare {
    * last model. False when its bucket is empty: the model is over its fair share.
    */
   take(sender: string, now: number, ratePerS: number): boolean {
-    const b = this.buckets.get(sender) ?? { tokens: this.initial, at: now }
+    const b = this.buckets.get(sender) ?? { tokens: this.burst, at: now }
     const tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * ratePerS)
     const ok = tokens >= 1
     this.buckets.set(sender, { tokens: ok ? tokens - 1 : tokens, at: now })

@@ -308,7 +308,7 @@ describe('Learner defences', () => {
 
   it('fair share: drops one sender over its share, not the others', () => {
     let now = 0
-    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2, initial: 2 } } }, { now: () => now })
+    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2 } } }, { now: () => now })
     for (let v = 1; v <= 5; v++) t.learner.receive(model1(v), 'flood')
     t.learner.receive(model1(10), 'a')
     t.learner.receive(model1(20), 'b')
@@ -329,7 +329,7 @@ describe('Learner defences', () => {
   })
 
   it('fair share taken before a model is read: admit() takes the token, receive({ admitted }) not again', () => {
-    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2, initial: 2 } } }, { now: () => 0 })
+    const t = idleLearner({ defences: { fairShare: { ratePerS: 1, burst: 2 } } }, { now: () => 0 })
     expect(t.learner.admit('flood')).toBe(true)
     expect(t.learner.receive(model1(1), 'flood', { admitted: true })).toBe(true)
     expect(t.learner.admit('flood')).toBe(true)
