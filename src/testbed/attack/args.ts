@@ -147,3 +147,22 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     statusIntervalMs: num('status-interval', 1) ?? ATTACK_STATUS_INTERVAL_MS,
   }
 }
+
+/** Opens each attacker's flags when one process hosts several. */
+export const ATTACKER_SEPARATOR = '--attacker'
+
+/** The flags of each hosted attacker: groups opened by ATTACKER_SEPARATOR, or the whole argv for one. */
+export function splitAttackerArgv(argv: readonly string[]): string[][] {
+  if (argv[0] !== ATTACKER_SEPARATOR) return [[...argv]]
+  const groups: string[][] = []
+  for (const arg of argv) {
+    if (arg === ATTACKER_SEPARATOR) groups.push([])
+    else groups[groups.length - 1]!.push(arg)
+  }
+  return groups
+}
+
+/** The command line of one process hosting `configs` (the inverse of splitAttackerArgv + parseAttackerArgs). */
+export function hostedAttackersArgv(configs: readonly AttackerProcessConfig[]): string[] {
+  return configs.flatMap((c) => [ATTACKER_SEPARATOR, ...attackerArgv(c)])
+}

@@ -1,7 +1,8 @@
 /**
- * The testbed's side of `--byzantine K:MODE`: start the attacker processes (each joins through
- * the bootstrap multiaddr like any peer), follow their JSON status lines, watch the honest peers'
- * /status `refusedPeers` for when each attacker is refused, and report per attacker.
+ * The testbed's side of `--byzantine K:MODE`: start the attackers, all hosted by one process (each
+ * with its own libp2p node and identity, joining through the bootstrap multiaddr like any peer),
+ * follow their JSON status lines, watch the honest peers' /status `refusedPeers` for when each
+ * attacker is refused, and report per attacker.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -16,7 +17,7 @@ import { LEARN_DEFAULTS } from '../../node/config.ts'
 import { loadOrCreateIdentity } from '../../node/identity.ts'
 import { hashSeed } from '../../util/rng.ts'
 import type { TestbedConfig } from '../config.ts'
-import { type AttackerProcessConfig, attackerArgv } from './args.ts'
+import { type AttackerProcessConfig, hostedAttackersArgv } from './args.ts'
 import type { AttackerStats } from './attacker.ts'
 import { ATTACK_STATUS_INTERVAL_MS, DEFAULT_ATTACK_FANOUT, DEFAULT_ATTACK_INTERVAL_MS } from './constants.ts'
 import { type AttackMode, expandAttackers } from './modes.ts'
@@ -76,10 +77,15 @@ export interface TrackedAttacker {
   refusedBy: Map<number, Refusal>
 }
 
-interface AttackerProcess extends TrackedAttacker {
-  proc: ChildProcess
+interface HostedAttacker extends TrackedAttacker {
   dataDir: string
+}
+
+/** The one process that hosts every attacker of a testbed. */
+interface AttackerHost {
+  proc: ChildProcess
   exited: boolean
+  attackers: HostedAttacker[]
 }
 
 /** Record, for every attacker, the honest peers whose /status lists it as refused for the first time at `tS`. */
@@ -188,68 +194,83 @@ function attackerConfig(
   }
 }
 
-async function startOne(config: AttackerProcessConfig, index: number): Promise<AttackerProcess> {
-  await mkdir(config.dataDir!, { recursive: true })
-  const log = createWriteStream(join(config.dataDir!, 'attacker.log'))
+/**
+ * Spawn one process hosting the attackers of `configs` and resolve once each printed its ready
+ * line; its lines (each with the attacker's `slot`) go to `log`.
+ */
+async function startHost(configs: readonly AttackerProcessConfig[], log: string): Promise<AttackerHost> {
+  for (const c of configs) await mkdir(c.dataDir!, { recursive: true })
+  const out = createWriteStream(log)
   const tsx = import.meta.resolve('tsx')
-  const proc = spawn(process.execPath, ['--import', tsx, MAIN, ...attackerArgv(config)], {
+  const proc = spawn(process.execPath, ['--import', tsx, MAIN, ...hostedAttackersArgv(configs)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   })
-  proc.stderr?.pipe(log)
-  const a: AttackerProcess = {
-    index,
-    mode: config.mode,
+  proc.stderr?.pipe(out)
+  const host: AttackerHost = {
     proc,
-    dataDir: config.dataDir!,
     exited: false,
-    refusedBy: new Map(),
+    attackers: configs.map((c, index) => ({
+      index,
+      mode: c.mode,
+      dataDir: c.dataDir!,
+      refusedBy: new Map(),
+    })),
   }
   proc.once('exit', () => {
-    a.exited = true
+    host.exited = true
   })
   const lines = createInterface({ input: proc.stdout! })
-  const ready = new Promise<void>((resolveReady, reject) => {
+  let ready = 0
+  const allReady = new Promise<void>((resolveReady, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`attacker ${index} not ready after ${READY_TIMEOUT_MS} ms`)),
+      () =>
+        reject(
+          new Error(`${configs.length - ready} attackers not ready after ${READY_TIMEOUT_MS} ms; see ${log}`),
+        ),
       READY_TIMEOUT_MS,
     )
     proc.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`attacker ${index} exited with code ${code}; see ${join(a.dataDir, 'attacker.log')}`))
+      reject(new Error(`the attackers' process exited with code ${code}; see ${log}`))
     })
     lines.on('line', (line) => {
-      log.write(`${line}\n`)
-      let msg: { event?: string; peerId?: string } & Partial<AttackerStats>
+      out.write(`${line}\n`)
+      let msg: { event?: string; slot?: number; peerId?: string } & Partial<AttackerStats>
       try {
         msg = JSON.parse(line)
       } catch {
         return
       }
+      const a = host.attackers[msg.slot ?? 0]
+      if (a === undefined) return
       if (msg.event === 'ready') {
         a.peerId = msg.peerId
-        clearTimeout(timer)
-        resolveReady()
+        if (++ready === configs.length) {
+          clearTimeout(timer)
+          resolveReady()
+        }
       } else if (msg.event === 'status') {
-        a.stats = msg as AttackerStats
+        const { event: _e, slot: _s, ...stats } = msg
+        a.stats = stats as AttackerStats
       }
     })
   })
   try {
-    await ready
+    await allReady
   } catch (err) {
     proc.kill('SIGKILL')
     throw err
   }
-  return a
+  return host
 }
 
-async function stopOne(a: AttackerProcess): Promise<void> {
-  if (a.exited) return
-  // 'close' comes after stdout is drained: the last status line has been read by then.
-  const exited = once(a.proc, 'close')
-  a.proc.kill('SIGTERM')
-  const timer = setTimeout(() => a.proc.kill('SIGKILL'), STOP_GRACE_MS)
+async function stopHost(host: AttackerHost): Promise<void> {
+  if (host.exited) return
+  // 'close' comes after stdout is drained: the last status lines have been read by then.
+  const exited = once(host.proc, 'close')
+  host.proc.kill('SIGTERM')
+  const timer = setTimeout(() => host.proc.kill('SIGKILL'), STOP_GRACE_MS)
   await exited
   clearTimeout(timer)
 }
@@ -265,7 +286,6 @@ export async function startAttackers(
   options: AttackOptions = {},
 ): Promise<AttackFacility> {
   const modes = expandAttackers(cfg.byzantine ?? [])
-  const attackers: AttackerProcess[] = []
   // Identities first, so that every attacker knows its fellows and spares them: attackers collude.
   const dirs = modes.map((_, i) => join(base, `attacker-${i}`))
   const ids: string[] = []
@@ -273,31 +293,19 @@ export async function startAttackers(
     await mkdir(dir, { recursive: true })
     ids.push(peerIdFromPrivateKey((await loadOrCreateIdentity(dir)).privateKey).toString())
   }
-  const started = await Promise.allSettled(
-    modes.map((mode, i) =>
-      startOne(
-        {
-          ...attackerConfig(cfg, i, mode, dirs[i]!, bootstrap, options),
-          spare: ids.filter((_, j) => j !== i),
-        },
-        i,
-      ),
-    ),
-  )
-  for (const r of started) if (r.status === 'fulfilled') attackers.push(r.value)
-  const stop = () => Promise.all(attackers.map(stopOne)).then(() => {})
-  const failed = started.find((r) => r.status === 'rejected')
-  if (failed !== undefined) {
-    await stop()
-    throw (failed as PromiseRejectedResult).reason
-  }
-  attackers.sort((x, y) => x.index - y.index)
+  const configs = modes.map((mode, i) => ({
+    ...attackerConfig(cfg, i, mode, dirs[i]!, bootstrap, options),
+    spare: ids.filter((_, j) => j !== i),
+  }))
+  const host = await startHost(configs, join(base, 'attackers.log'))
+  const attackers = host.attackers
+  const stop = () => stopHost(host)
 
   return {
     count: attackers.length,
     observe: (honest, tS) => observeRefusals(attackers, honest, tS),
     results: (honest) => attackers.map((a) => attackerResult(a, honest)),
-    exited: () => attackers.some((a) => a.exited),
+    exited: () => host.exited,
     stop,
   }
 }

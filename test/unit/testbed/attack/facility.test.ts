@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import {
   type AttackerProcessConfig,
   attackerArgv,
+  hostedAttackersArgv,
   parseAttackerArgs,
+  splitAttackerArgv,
 } from '../../../../src/testbed/attack/args.ts'
 import type { AttackerStats } from '../../../../src/testbed/attack/attacker.ts'
 import {
@@ -48,6 +50,27 @@ describe('attacker command line', () => {
     expect(minimal.targets).toBeUndefined()
     expect(minimal.spare).toBeUndefined()
     expect(minimal.trainRate).toBeUndefined()
+  })
+
+  it('one process hosts several attackers: each config round-trips through its own group', () => {
+    const second: AttackerProcessConfig = {
+      ...CONFIG,
+      mode: 'sign-flip',
+      dataDir: '/tmp/attacker-1',
+      peerIndex: 4,
+    }
+    const groups = splitAttackerArgv(hostedAttackersArgv([CONFIG, second]))
+    expect(groups.map((g) => parseAttackerArgs(g))).toEqual([CONFIG, second])
+    // The flags of one attacker alone are one group.
+    expect(splitAttackerArgv(attackerArgv(CONFIG))).toEqual([attackerArgv(CONFIG)])
+  })
+
+  it('refuses the whole process when one hosted attacker has bad flags', async () => {
+    const lines: string[] = []
+    const argv = [...hostedAttackersArgv([CONFIG]), '--attacker', '--mode', 'nope']
+    expect(await runAttackerProcess(argv, (l) => lines.push(l))).toBe(2)
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'error', name: 'UsageError' })
   })
 
   it('an attacker process answers bad flags with one JSON error line and exit code 2', async () => {
