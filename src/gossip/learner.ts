@@ -11,6 +11,7 @@
  */
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { MERGE_REASONS } from '../merge/constants.ts'
+import type { MaskedState } from '../merge/masks.ts'
 import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
 import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
@@ -27,6 +28,7 @@ import {
   type DefenceOptions,
   FairShare,
   LossWatch,
+  ShareWeights,
 } from './defences/index.ts'
 import { RelayedOnlyError } from './errors.ts'
 import type { PolicyReport } from './policy/index.ts'
@@ -164,6 +166,8 @@ export class Learner {
   private readonly now: () => number
   private readonly defences: DefenceOptions | false
   private readonly fairShare: FairShare
+  /** Absent with defences off or `share: false`. */
+  private readonly shares?: ShareWeights
   private readonly ages: AgeClaims
   private readonly losses: LossWatch
   /** The state after the last healthy round (finite, loss not exploded): what a rollback restores. */
@@ -200,6 +204,7 @@ export class Learner {
     this.defences = init.defences === false ? false : (init.defences ?? {})
     const d = this.defences === false ? {} : this.defences
     this.fairShare = new FairShare(d.fairShare)
+    if (this.defences !== false && d.share !== false) this.shares = new ShareWeights(d.share)
     this.ages = new AgeClaims(d.age)
     this.losses = new LossWatch(d.rollback)
     this.lastGood = components.model.getState()
@@ -253,6 +258,7 @@ export class Learner {
     }
     this.pending.delete(from)
     this.pending.set(from, state)
+    this.shares?.record(from, this.now())
     this.catchUp?.heard(state.age, this.stats.age, this.now())
     while (this.pending.size > this.maxPending) {
       const oldest = this.pending.keys().next().value as string
@@ -377,7 +383,7 @@ export class Learner {
   mergePending(local: ModelState = this.c.model.getState()): ModelState | undefined {
     if (this.pending.size === 0) return undefined
     const senders = [...this.pending.keys()]
-    const received = [...this.pending.values()]
+    const received = this.weighByShare(senders, [...this.pending.values()])
     this.pending.clear()
     let result: MergeResult
     try {
@@ -413,6 +419,25 @@ export class Learner {
   }
 
   /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
+  /**
+   * The pending models with their senders' share weights (defences on): a sender over the median
+   * sender's share of the merge queue weighs median / its count (counted, not told to the policy:
+   * an honest burst is not misbehaviour).
+   */
+  private weighByShare(senders: readonly string[], received: MaskedState[]): MaskedState[] {
+    const shares = this.shares
+    if (shares === undefined) return received
+    const now = this.now()
+    return received.map((state, i) => {
+      const factor = shares.factor(senders[i]!, now)
+      if (factor >= 1) return state
+      const d = this.stats.defences
+      d.downweighted++
+      d.byReason[DEFENCE_REASONS.overShare] = (d.byReason[DEFENCE_REASONS.overShare] ?? 0) + 1
+      return { ...state, weight: factor }
+    })
+  }
+
   private report(from: string, outcome: InputOutcome): void {
     const reason = outcome.reason ?? outcome.step ?? 'merge'
     // A distance rejection is not proof of misbehaviour: just beyond the radius it is soft ('far'), see the policy's weights.

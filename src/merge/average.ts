@@ -27,6 +27,21 @@ export function ageWeights(states: readonly ModelState[]): number[] {
 }
 
 /**
+ * `weights` times `factors` (each in (0, 1], one per weight), renormalised to sum to 1; the
+ * weights themselves when every factor is 1.
+ */
+export function scaleWeights(weights: readonly number[], factors: readonly number[]): number[] {
+  if (factors.length !== weights.length)
+    throw new InvalidArgumentError(`${factors.length} factors for ${weights.length} weights`)
+  if (factors.every((f) => f === 1)) return [...weights]
+  for (const f of factors)
+    if (!(f > 0 && f <= 1)) throw new InvalidArgumentError(`weight factor must be in (0, 1], got ${f}`)
+  const scaled = weights.map((w, i) => w * factors[i]!)
+  const total = scaled.reduce((a, b) => a + b, 0)
+  return total > 0 ? scaled.map((w) => w / total) : [...weights]
+}
+
+/**
  * Age of a merged model: the largest input age (as gossip learning does), so
  * repeated merges of the same experience do not inflate it.
  */

@@ -19,6 +19,8 @@ export type TensorMasks = readonly (Uint8Array | undefined)[]
 /** A model state that may carry only some coordinates (`masks` absent: all of them). */
 export interface MaskedState extends ModelState {
   masks?: TensorMasks
+  /** Multiplies this input's weight in the combine step (default 1): the learner's share weighting. */
+  weight?: number
 }
 
 /** Throws InvalidArgumentError unless `masks` has one entry per tensor of the right length (0/1 bytes). */

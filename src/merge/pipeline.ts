@@ -38,6 +38,8 @@ export interface MergeInput {
   readonly state: ModelState
   /** Partial inputs (top-k, partial units): per tensor, 1 where a value was received. */
   readonly masks?: TensorMasks
+  /** Multiplies the input's weight in the combine step (absent: 1); in (0, 1] by the caller's rules. */
+  readonly weight?: number
 }
 
 /** What a per-input step decided about one input; a clip or a reject says why. */
@@ -204,9 +206,10 @@ export function composePipeline(
       const accepted: MergeInput[] = []
       received.forEach((state, index) => {
         // A partial input enters holding the local values where it carries nothing (./masks.ts).
+        const weight = state.weight === undefined ? {} : { weight: state.weight }
         let input: MergeInput = isPartial(state.masks)
-          ? { index, state: fillUncarried(local, state, state.masks), masks: state.masks }
-          : { index, state }
+          ? { index, state: fillUncarried(local, state, state.masks), masks: state.masks, ...weight }
+          : { index, state, ...weight }
         let outcome: InputOutcome = { index, action: 'merged' }
         for (const { name, run } of inputSteps) {
           const verdict = run(local, input)

@@ -7,6 +7,7 @@
 import type { AgeClaimsInit } from './age-claims.ts'
 import type { FairShareInit } from './fair-share.ts'
 import type { LossWatchInit } from './loss-watch.ts'
+import type { ShareWeightsInit } from './share-weight.ts'
 
 export { AgeClaims, type AgeClaimsInit } from './age-claims.ts'
 export {
@@ -20,12 +21,14 @@ export {
   DEFAULT_LOSS_FLOOR,
   DEFAULT_LOSS_MIN_HISTORY,
   DEFAULT_LOSS_WINDOW,
+  DEFAULT_SHARE_WINDOW_MS,
   DEFENCE_REASONS,
   MAX_PLAUSIBLE_AGE,
   MAX_TRACKED_SENDERS,
 } from './constants.ts'
 export { FairShare, type FairShareInit } from './fair-share.ts'
 export { LossWatch, type LossWatchInit } from './loss-watch.ts'
+export { ShareWeights, type ShareWeightsInit } from './share-weight.ts'
 
 /** Knobs of the learner's defences (defaults and reasons in ./constants.ts). */
 export interface DefenceOptions {
@@ -44,13 +47,15 @@ export interface DefenceOptions {
     minRatePerS?: number
   }
   rollback?: LossWatchInit
+  /** Share weighting of merge inputs; `false` turns it off. */
+  share?: ShareWeightsInit | false
 }
 
 /** What the defences did, in the learner's stats and in /status. */
 export interface DefenceCounters {
   /** Inputs whose update the merge clipped to its radius. */
   clipped: number
-  /** Inputs whose claimed age the merge capped far below the claim. */
+  /** Inputs whose claimed age the merge capped far below the claim, or whose sender was over its share. */
   downweighted: number
   /** Inputs refused: by the merge (outliers), the age check, or a rollback of their merge. */
   rejected: number

@@ -18,6 +18,11 @@ export class SenderMap<T> {
     return this.entries.get(sender)
   }
 
+  /** Every record, least recently updated first. */
+  values(): IterableIterator<T> {
+    return this.entries.values()
+  }
+
   set(sender: string, record: T): void {
     this.entries.delete(sender)
     this.entries.set(sender, record)

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { RelayedOnlyError } from '../../../src/gossip/errors.ts'
 import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
 import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
+import type { MaskedState } from '../../../src/merge/masks.ts'
 import type { MergeResult, Merger } from '../../../src/merge/pipeline.ts'
 import type { ModelState } from '../../../src/model/types.ts'
 
@@ -345,6 +346,60 @@ describe('Learner defences', () => {
   it('admits everything with defences off', () => {
     const t = idleLearner({ defences: false }, { now: () => 0 })
     for (let i = 0; i < 10; i++) expect(t.learner.admit('flood')).toBe(true)
+  })
+
+  it('share weighting: a sender that fills the merge queue more than the median weighs less', () => {
+    let now = 0
+    const weights: Array<Record<string, number | undefined>> = []
+    const t = idleLearner(
+      { defences: { fairShare: { ratePerS: 100, burst: 100 } } },
+      {
+        now: () => now,
+        merger: {
+          merge: (local: ModelState, received: readonly MaskedState[]) => {
+            weights.push(Object.fromEntries(received.map((r) => [r.tensors[0]!.values[0]!, r.weight])))
+            return {
+              state: local,
+              outcomes: received.map((_: unknown, index: number) => ({ index, action: 'merged' as const })),
+            }
+          },
+        } as never,
+      },
+    )
+    // 'flood' enters the queue 4 times, 'a' and 'b' once each: median count 1.
+    for (let v = 1; v <= 4; v++) {
+      now = v * 1000
+      t.learner.receive(model1(v), 'flood')
+    }
+    t.learner.receive(model1(10), 'a')
+    t.learner.receive(model1(20), 'b')
+    t.learner.mergePending()
+    expect(weights).toEqual([{ 4: 0.25, 10: undefined, 20: undefined }])
+    expect(t.learner.stats.defences.byReason).toEqual({ 'over-share': 1 })
+    // Counted, not reported: an honest burst is not misbehaviour.
+    expect(t.verdicts).toEqual([])
+  })
+
+  it('share weighting off (`share: false`) passes every input at full weight', () => {
+    const weights: Array<number | undefined> = []
+    const t = idleLearner(
+      { defences: { share: false, fairShare: { ratePerS: 100, burst: 100 } } },
+      {
+        merger: {
+          merge: (local: ModelState, received: readonly MaskedState[]) => {
+            weights.push(...received.map((r) => r.weight))
+            return {
+              state: local,
+              outcomes: received.map((_: unknown, index: number) => ({ index, action: 'merged' as const })),
+            }
+          },
+        } as never,
+      },
+    )
+    for (let v = 1; v <= 4; v++) t.learner.receive(model1(v), 'flood')
+    t.learner.receive(model1(10), 'a')
+    t.learner.mergePending()
+    expect(weights).toEqual([undefined, undefined])
   })
 
   it('refuses an implausible age, accepts plausible growth', () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { ageWeights, averageByAge, mergedAge, weightedAverage } from '../../../src/merge/average.ts'
+import {
+  ageWeights,
+  averageByAge,
+  mergedAge,
+  scaleWeights,
+  weightedAverage,
+} from '../../../src/merge/average.ts'
+import { composePipeline } from '../../../src/merge/pipeline.ts'
+import { averageStep } from '../../../src/merge/steps/average.ts'
 import type { ModelState } from '../../../src/model/types.ts'
 import { randomState, snapshot } from './fixtures.ts'
 
@@ -29,6 +37,36 @@ describe('ageWeights', () => {
         expect.objectContaining({ name: 'InvalidArgumentError' }),
       )
     }
+  })
+})
+
+describe('scaleWeights and input weights', () => {
+  const base = randomState({ kind: 'mlp', hidden: 4 }, 1)
+
+  it('multiplies and renormalises; factors of 1 change nothing', () => {
+    expect(scaleWeights([0.5, 0.5], [1, 1])).toEqual([0.5, 0.5])
+    const w = scaleWeights([0.5, 0.25, 0.25], [1, 0.5, 1])
+    expect(w[0]).toBeCloseTo(0.5 / 0.875)
+    expect(w[1]).toBeCloseTo(0.125 / 0.875)
+    expect(w[2]).toBeCloseTo(0.25 / 0.875)
+  })
+
+  it('refuses a factor outside (0, 1] or a count that does not match', () => {
+    for (const f of [0, -1, 1.5, Number.NaN]) expect(() => scaleWeights([0.5, 0.5], [1, f])).toThrow()
+    expect(() => scaleWeights([0.5, 0.5], [1])).toThrow()
+  })
+
+  it("the average step applies an input's weight: a quarter-weight input moves the local model a quarter as far", () => {
+    const pipeline = composePipeline([{ name: 'average', definition: averageStep }], { seed: 1 })
+    const local = withAge(base, 100)
+    const other = withAge(randomState({ kind: 'mlp', hidden: 4 }, 2), 100)
+    const full = pipeline.merge(local, [other]).state
+    const quarter = pipeline.merge(local, [{ ...other, weight: 0.25 }]).state
+    const v = (s: ModelState) => s.tensors[0]!.values[0]!
+    const l = v(local)
+    // Full weight: halfway (1/2); a quarter: 0.25 / 1.25 = 1/5 of the way.
+    expect(v(full) - l).toBeCloseTo((v(other) - l) / 2, 5)
+    expect(v(quarter) - l).toBeCloseTo((v(other) - l) / 5, 5)
   })
 })
 
