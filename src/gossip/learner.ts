@@ -418,7 +418,6 @@ export class Learner {
     return result.state
   }
 
-  /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
   /**
    * The pending models with their senders' share weights (defences on): a sender over the median
    * sender's share of the merge queue weighs median / its count (counted, not told to the policy:
@@ -438,6 +437,7 @@ export class Learner {
     })
   }
 
+  /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
   private report(from: string, outcome: InputOutcome): void {
     const reason = outcome.reason ?? outcome.step ?? 'merge'
     // A distance rejection is not proof of misbehaviour: just beyond the radius it is soft ('far'), see the policy's weights.

@@ -6,8 +6,9 @@ import type { CombineStepDefinition } from '../pipeline.ts'
 
 /**
  * Weighs each model by its age (`t_k / sum t`, uniform when every age is 0) times the input's
- * `weight` (the learner's share weighting; 1 when absent); the result takes the largest age. With partial inputs each coordinate averages only the models that carried it and
- * the age counts a partial claim by the share it carried (../partial.ts).
+ * `weight` (the learner's share weighting; 1 when absent); the result takes the largest age.
+ * With partial inputs each coordinate averages only the models that carried it and the age
+ * counts a partial claim by the share it carried (../partial.ts).
  */
 export const averageStep: CombineStepDefinition = {
   kind: 'combine',

@@ -195,11 +195,10 @@ function attackerConfig(
 }
 
 /**
- * Spawn one process hosting the attackers of `configs` and resolve once each printed its ready
- * line; its lines (each with the attacker's `slot`) go to `log`.
+ * Spawn one process hosting the attackers of `configs` (their data dirs made by the caller) and
+ * resolve once each printed its ready line; its lines (each with the attacker's `slot`) go to `log`.
  */
 async function startHost(configs: readonly AttackerProcessConfig[], log: string): Promise<AttackerHost> {
-  for (const c of configs) await mkdir(c.dataDir!, { recursive: true })
   const out = createWriteStream(log)
   const tsx = import.meta.resolve('tsx')
   const proc = spawn(process.execPath, ['--import', tsx, MAIN, ...hostedAttackersArgv(configs)], {
