@@ -9,14 +9,18 @@
  *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~1.5 h)
  *   npm run bench:byzantine -- --quick          # 3 modes x {4} + none, on/off, 60 s each (~15 min)
  *   npm run bench:byzantine -- [--peers N] [--duration S] [--modes a,b] [--counts 1,4] [--variants on,off]
- *                              [--seed S] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--target A (0.9)]
+ *                              [--seed S | --seeds 1,2,3] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--target A (0.9)]
  *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
+ *   npm run bench:byzantine -- --tables a.json,b.json   # no runs: the tables of runs saved by --json
  *
  * Runs are sequential (one testbed at a time: the CPU is the limit on a 2-core box); --dry-run
- * prints the plan. Final accuracy is each honest peer's mean over the last FINAL_WINDOW_S.
+ * prints the plan. With --seeds the whole plan runs once per seed (a seed fixes the data shares
+ * and initialisations of all peers), and a second table gives each row over the seeds: the
+ * change from the same seed's run without attackers, paired, since one run's spread (a point or
+ * two) is as large as the effects measured. Final accuracy is each honest peer's mean over the last FINAL_WINDOW_S.
  */
 import '../../src/polyfill.ts'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -40,12 +44,14 @@ const { values: args } = parseArgs({
     counts: { type: 'string' },
     variants: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    seeds: { type: 'string' },
     'attack-interval': { type: 'string' },
     'train-rate': { type: 'string' },
     'peers-per-process': { type: 'string' },
     json: { type: 'string' },
     'keep-dir': { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
+    tables: { type: 'string' },
     target: { type: 'string', default: '0.9' },
   },
 })
@@ -80,22 +86,32 @@ for (const m of modes)
 for (const c of counts)
   if (!(Number.isInteger(c) && c >= 1)) throw new Error(`--counts: ${c} is not a count >= 1`)
 for (const v of variants) if (v !== 'on' && v !== 'off') throw new Error(`--variants: ${v} is not on|off`)
+const seeds = (list(args.seeds) ?? [args.seed!]).map(Number)
+for (const s of seeds) if (!Number.isSafeInteger(s)) throw new Error(`--seeds: ${s} is not an integer`)
 
 interface Plan {
+  seed: number
   variant: 'on' | 'off'
   mode: AttackMode | null
   attackers: number
 }
 
-/** Per variant: the run without attackers first (the reference), then each mode x count. */
-const plan: Plan[] = variants.flatMap((variant) => [
-  { variant: variant as 'on' | 'off', mode: null, attackers: 0 },
-  ...modes.flatMap((mode) =>
-    counts.map((attackers) => ({ variant: variant as 'on' | 'off', mode: mode as AttackMode, attackers })),
-  ),
-])
+/** Per seed and variant: the run without attackers first (the reference), then each mode x count. */
+const plan: Plan[] = seeds.flatMap((seed) =>
+  variants.flatMap((v) => {
+    const variant = v as 'on' | 'off'
+    return [
+      { seed, variant, mode: null, attackers: 0 },
+      ...modes.flatMap((mode) =>
+        counts.map((attackers) => ({ seed, variant, mode: mode as AttackMode, attackers })),
+      ),
+    ]
+  }),
+)
 
 interface RunSummary extends Plan {
+  /** With --tables, which file the run came from. */
+  invocation?: number
   honestPeers: number
   meanAccuracy: number | null
   worstAccuracy: number | null
@@ -180,24 +196,35 @@ function summarize(p: Plan, r: TestbedResult): RunSummary {
 const fmt = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFixed(digits))
 const fmtS = (x: number | null): string => (x === null ? '-' : `${x.toFixed(0)} s`)
 
+/** Runs pair with the no-attacker run of their invocation (a --tables file), variant, seed and honest peers. */
+const refKey = (r: RunSummary): string => `${r.invocation ?? 0}/${r.variant}/${r.seed}/${r.honestPeers}`
+
+/** Change of the honest mean from the run without attackers of the same variant and seed (points), or null. */
+function deltas(runs: readonly RunSummary[]): Map<RunSummary, number | null> {
+  const reference = new Map(runs.filter((r) => r.attackers === 0).map((r) => [refKey(r), r]))
+  return new Map(
+    runs.map((r) => {
+      const ref = reference.get(refKey(r))
+      const ok = r.attackers > 0 && ref?.meanAccuracy != null && r.meanAccuracy !== null
+      return [r, ok ? (r.meanAccuracy! - ref!.meanAccuracy!) * 100 : null]
+    }),
+  )
+}
+
 function table(runs: readonly RunSummary[]): string {
-  const reference = new Map(runs.filter((r) => r.attackers === 0).map((r) => [r.variant, r]))
+  const delta = deltas(runs)
   const rows = [
-    `| mode | attackers / peers | defences | honest mean | worst | vs no attacker | time to ${TARGET} | refused by all honest (attackers, median / max) | first refusal (median) | pushes before refusal (median) | steps/peer |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    `| seed | mode | attackers / peers | defences | honest mean | worst | vs no attacker | time to ${TARGET} | refused by all honest (attackers, median / max) | first refusal (median) | pushes before refusal (median) | steps/peer |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map((r) => {
-      const ref = reference.get(r.variant)
-      const delta =
-        r.attackers === 0 || ref?.meanAccuracy == null || r.meanAccuracy === null
-          ? '-'
-          : `${((r.meanAccuracy - ref.meanAccuracy) * 100).toFixed(1)} pts`
+      const d = delta.get(r)
       const refused =
         r.attackers === 0
           ? '-'
           : `${r.attackersRefusedByAll}/${r.attackers}, ${fmtS(r.refusedByAllMedianS)} / ${fmtS(r.refusedByAllMaxS)}`
       return (
-        `| ${r.mode ?? 'none'} | ${r.attackers} / ${r.honestPeers + r.attackers} | ${r.variant} | ${fmt(r.meanAccuracy)} | ` +
-        `${fmt(r.worstAccuracy)} | ${delta} | ${fmtS(r.timeToTarget)} | ${refused} | ` +
+        `| ${r.seed} | ${r.mode ?? 'none'} | ${r.attackers} / ${r.honestPeers + r.attackers} | ${r.variant} | ${fmt(r.meanAccuracy)} | ` +
+        `${fmt(r.worstAccuracy)} | ${d == null ? '-' : `${d.toFixed(1)} pts`} | ${fmtS(r.timeToTarget)} | ${refused} | ` +
         `${r.attackers === 0 ? '-' : fmtS(r.firstRefusalMedianS)} | ${r.attackers === 0 ? '-' : fmt(r.pushesBeforeRefusalMedian, 0)} | ` +
         `${r.stepsPerPeer.toFixed(0)} |`
       )
@@ -206,27 +233,79 @@ function table(runs: readonly RunSummary[]): string {
   return rows.join('\n')
 }
 
+/** Each row over the seeds: honest means, and the paired changes from the no-attacker runs. */
+function seedTable(runs: readonly RunSummary[]): string {
+  const delta = deltas(runs)
+  const groups = new Map<string, RunSummary[]>()
+  for (const r of runs) {
+    const key = `${r.variant}/${r.mode ?? 'none'}/${r.attackers}/${r.honestPeers}`
+    groups.set(key, [...(groups.get(key) ?? []), r])
+  }
+  const mean = (xs: number[]): number | null =>
+    xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
+  const rows = [
+    '| mode | attackers / peers | defences | seeds | honest mean, each seed | mean | vs no attacker, each seed (pts) | mean (pts) | worst (pts) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...[...groups.values()].map((g) => {
+      const r = g[0]!
+      const accs = g.map((x) => x.meanAccuracy).filter((a): a is number => a !== null)
+      const ds = g.map((x) => delta.get(x)).filter((d): d is number => d != null)
+      return (
+        `| ${r.mode ?? 'none'} | ${r.attackers} / ${r.honestPeers + r.attackers} | ${r.variant} | ${g.map((x) => x.seed).join(', ')} | ` +
+        `${g.map((x) => fmt(x.meanAccuracy)).join(', ')} | ${fmt(mean(accs))} | ` +
+        `${r.attackers === 0 ? '-' : ds.map((d) => d.toFixed(1)).join(', ')} | ` +
+        `${r.attackers === 0 ? '-' : fmt(mean(ds), 1)} | ${r.attackers === 0 || ds.length === 0 ? '-' : Math.min(...ds).toFixed(1)} |`
+      )
+    }),
+  ]
+  return rows.join('\n')
+}
+
+/** The runs saved by earlier invocations' --json (older files carry one seed for all their runs). */
+async function savedRuns(files: readonly string[]): Promise<RunSummary[]> {
+  const runs: RunSummary[] = []
+  for (const [invocation, file] of files.entries()) {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as {
+      seed?: number
+      seeds?: number[]
+      runs: RunSummary[]
+    }
+    const seed = saved.seed ?? saved.seeds?.[0]
+    for (const r of saved.runs) runs.push({ ...r, seed: r.seed ?? seed!, invocation })
+  }
+  return runs
+}
+
 async function main(): Promise<void> {
+  const saved = list(args.tables)
+  if (saved !== undefined) {
+    const runs = await savedRuns(saved)
+    console.log(table(runs))
+    console.log(`\n${seedTable(runs)}`)
+    return
+  }
   const minutes = Math.ceil((plan.length * (durationS + 45)) / 60)
   console.log(
-    `bench:byzantine: ${plan.length} runs of ${peers} honest peers (+ attackers), ${durationS} s each, seed ${args.seed}` +
+    `bench:byzantine: ${plan.length} runs of ${peers} honest peers (+ attackers), ${durationS} s each, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}` +
       `${trainRate.length > 0 ? `, ${trainRate.join(' ')}` : ''}; about ${minutes} min`,
   )
   for (const p of plan) {
-    console.log(`  defences ${p.variant}: ${p.attackers === 0 ? 'no attacker' : `${p.attackers}:${p.mode}`}`)
+    console.log(
+      `  seed ${p.seed}, defences ${p.variant}: ${p.attackers === 0 ? 'no attacker' : `${p.attackers}:${p.mode}`}`,
+    )
   }
   if (args['dry-run']) return
 
   const runs: RunSummary[] = []
   for (const [i, p] of plan.entries()) {
-    const label = `${i + 1}/${plan.length} defences ${p.variant}, ${p.attackers === 0 ? 'no attacker' : `${p.attackers}:${p.mode}`}`
+    const label = `${i + 1}/${plan.length} seed ${p.seed}, defences ${p.variant}, ${p.attackers === 0 ? 'no attacker' : `${p.attackers}:${p.mode}`}`
     const argv = [
       '--peers',
       String(peers),
       '--duration',
       String(durationS),
       '--seed',
-      args.seed!,
+      String(p.seed),
       '--defences',
       p.variant,
       '--no-http',
@@ -262,8 +341,9 @@ async function main(): Promise<void> {
   }
   console.log('')
   console.log(table(runs))
+  if (seeds.length > 1) console.log(`\n${seedTable(runs)}`)
   console.log(
-    `\n${peers} honest peers (MLP, ${parseTestbedArgs([]).partition}, seed ${args.seed}), ${durationS} s per run, ` +
+    `\n${peers} honest peers (MLP, ${parseTestbedArgs([]).partition}, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}), ${durationS} s per run, ` +
       `final accuracy = each honest peer's mean over its last ${FINAL_WINDOW_S} s; load average at the end ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}`,
@@ -275,7 +355,7 @@ async function writeJson(file: string, runs: readonly RunSummary[]): Promise<voi
   await mkdir(dirname(resolve(file)), { recursive: true })
   await writeFile(
     file,
-    `${JSON.stringify({ peers, durationS, seed: Number(args.seed), trainRate, target: TARGET, runs }, null, 2)}\n`,
+    `${JSON.stringify({ peers, durationS, seeds, trainRate, target: TARGET, runs }, null, 2)}\n`,
   )
 }
 
