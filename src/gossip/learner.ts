@@ -67,6 +67,11 @@ export interface LearnerComponents {
   onPushFailed?: (peerId: string, err: Error) => void
   /** Told of every clip, down-weighting, rejection and drop of a sender's model (the peer policy). */
   onVerdict?: (peerId: string, report: PolicyReport) => void
+  /**
+   * Peers we push nothing while others are on offer (the peer policy's suspects, with defences
+   * on): a push to a peer whose models we refuse is one an honest peer does not get.
+   */
+  isSuspect?: (peerId: string) => boolean
   /** Clock in ms (default Date.now); tests pass a fake one. */
   now?: () => number
 }
@@ -219,7 +224,15 @@ export class Learner {
       pushesHeld: 0,
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
-      defences: { clipped: 0, downweighted: 0, rejected: 0, rateLimited: 0, rollbacks: 0, byReason: {} },
+      defences: {
+        clipped: 0,
+        downweighted: 0,
+        rejected: 0,
+        rateLimited: 0,
+        rollbacks: 0,
+        suspectsSkipped: 0,
+        byReason: {},
+      },
     }
   }
 
@@ -492,6 +505,20 @@ export class Learner {
     return this.budget === undefined ? this.fanout : this.maxPushesPerRound
   }
 
+  /**
+   * Peers a round may push to: the view less pushes in flight, less suspects unless only suspects
+   * are left (a node whose every peer looks bad keeps gossiping rather than go silent).
+   */
+  private pushCandidates(): PeerEntry[] {
+    const free = this.c.view().filter((p) => !this.inflight.has(p.peerId))
+    const isSuspect = this.c.isSuspect
+    if (isSuspect === undefined) return free
+    const trusted = free.filter((p) => !isSuspect(p.peerId))
+    if (trusted.length === 0) return free
+    this.stats.defences.suspectsSkipped += free.length - trusted.length
+    return trusted
+  }
+
   /** Pushes `state` (the model as the round left it) to sampled peers. */
   private pushToSample(signal: AbortSignal, state: ModelState): void {
     const budget = this.budget
@@ -503,7 +530,7 @@ export class Learner {
       this.stats.pushesDeferred++
       return
     }
-    const candidates = this.c.view().filter((p) => !this.inflight.has(p.peerId))
+    const candidates = this.pushCandidates()
     const targets = this.c.sampler.sample(candidates, Math.min(cap, free))
     if (targets.length === 0) return
     for (const [i, t] of targets.entries()) {

@@ -431,6 +431,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         },
         // Clips, rejections, rate-limit drops and rollbacks of a sender's models.
         onVerdict: (id, report) => peers.report(id, report),
+        ...(config.defences ? { isSuspect: (id: string) => peers.isSuspect(id) } : {}),
       },
       {
         stepsPerRound: config.stepsPerRound,

@@ -353,6 +353,12 @@ export function registerNodeMetrics(
       'Roll-backs of the local model to its last good state',
       () => defences()?.rollbacks,
     )
+    followCounter(
+      registry,
+      `${p}suspects_skipped_total`,
+      "Suspect peers (the peer policy's) left out of push targets, summed over rounds",
+      () => defences()?.suspectsSkipped,
+    )
   }
 
   followGauge(

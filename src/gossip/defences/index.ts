@@ -63,6 +63,8 @@ export interface DefenceCounters {
   rateLimited: number
   /** Times the model was rolled back to the last good state. */
   rollbacks: number
+  /** Suspect peers (the peer policy's) left out of a round's push targets, summed over rounds. */
+  suspectsSkipped: number
   /** Each of the above by its stable reason (`distance-clipped`, `age-implausible`, `rate-limited`, ...). */
   byReason: Record<string, number>
 }

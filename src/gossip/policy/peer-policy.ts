@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_PEERS,
   DEFAULT_MAX_SCORE,
   DEFAULT_SOFT_FLOOR,
+  DEFAULT_SUSPECT_SCORE,
   DEFAULT_WEIGHTS,
   HARD_VERDICTS,
   MAX_COOLING_OFF_MS,
@@ -56,6 +57,8 @@ export interface PeerPolicyInit {
   banThreshold?: number
   /** Soft verdicts (all but reject) stop here (between banThreshold and 0). */
   softFloor?: number
+  /** A score at or below this makes the peer a suspect (between banThreshold and 0). */
+  suspectScore?: number
   /** First ban's refusal (ms); doubled per repeat ban, up to maxCoolingOffMs. */
   coolingOffMs?: number
   maxCoolingOffMs?: number
@@ -92,6 +95,7 @@ export class PeerPolicy {
   private readonly maxScore: number
   private readonly banThreshold: number
   private readonly softFloor: number
+  private readonly suspectScore: number
   private readonly coolingOffMs: number
   private readonly maxCoolingOffMs: number
   private readonly maxPeers: number
@@ -112,12 +116,16 @@ export class PeerPolicy {
     this.maxScore = init.maxScore ?? DEFAULT_MAX_SCORE
     this.banThreshold = init.banThreshold ?? DEFAULT_BAN_THRESHOLD
     this.softFloor = init.softFloor ?? DEFAULT_SOFT_FLOOR
+    this.suspectScore = init.suspectScore ?? DEFAULT_SUSPECT_SCORE
     this.coolingOffMs = init.coolingOffMs ?? DEFAULT_COOLING_OFF_MS
     this.maxCoolingOffMs = Math.max(init.maxCoolingOffMs ?? MAX_COOLING_OFF_MS, this.coolingOffMs)
     this.maxPeers = init.maxPeers ?? DEFAULT_MAX_PEERS
     if (!(halfLifeMs > 0)) throw new InvalidArgumentError(`halfLifeMs must be > 0, got ${halfLifeMs}`)
     if (!(this.banThreshold < this.softFloor && this.softFloor <= 0 && this.maxScore >= 0)) {
       throw new InvalidArgumentError('need banThreshold < softFloor <= 0 <= maxScore')
+    }
+    if (!(this.banThreshold < this.suspectScore && this.suspectScore < 0)) {
+      throw new InvalidArgumentError('need banThreshold < suspectScore < 0')
     }
     if (!(this.coolingOffMs > 0)) throw new InvalidArgumentError('coolingOffMs must be > 0')
     if (!(Number.isInteger(this.maxPeers) && this.maxPeers > 0)) {
@@ -181,6 +189,11 @@ export class PeerPolicy {
       if (this.refusedNow(e, now)) out.push({ peerId, reason: e.reason!, until: e.refusedUntil! })
     }
     return out.sort((a, b) => a.until - b.until)
+  }
+
+  /** Whether `peerId`'s score is at or below the suspect score (see DEFAULT_SUSPECT_SCORE): pushed nothing. */
+  isSuspect(peerId: string): boolean {
+    return this.score(peerId) <= this.suspectScore
   }
 
   /** The peer's decayed score now (0 when untracked); for status and, later, down-weighting merges. */

@@ -231,6 +231,38 @@ describe('Learner', () => {
     expect(failed).toEqual([])
   })
 
+  it('pushes nothing to suspects while others are on offer, and to suspects when they are all that is left', async () => {
+    const pushedTo: string[] = []
+    const suspects = new Set(['bad1', 'bad2'])
+    let view = ['good', 'bad1', 'bad2']
+    learner = new Learner(
+      {
+        model: new FakeModel(),
+        pusher: {
+          push: async (to) => {
+            pushedTo.push(to)
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => view.map((peerId) => ({ peerId, lastSeen: Date.now() })),
+        merger: meanMerger,
+        logger: defaultLogger(),
+        isSuspect: (id) => suspects.has(id),
+      },
+      { stepsPerRound: 5, fanout: 3, evalIntervalMs: 0 },
+    )
+    learner.start()
+    await until(() => pushedTo.length >= 10)
+    // Fanout 3 would reach all three every round; only the unsuspected one was pushed to.
+    expect(new Set(pushedTo)).toEqual(new Set(['good']))
+    expect(learner.stats.defences.suspectsSkipped).toBeGreaterThanOrEqual(2 * 10)
+    view = ['bad1', 'bad2']
+    const before = pushedTo.length
+    await until(() => pushedTo.length >= before + 4)
+    expect(new Set(pushedTo.slice(before))).toEqual(new Set(['bad1', 'bad2']))
+  })
+
   it('lets timers and I/O run between rounds even when training never yields', async () => {
     // Training that completes in microtasks only, like a few fast tfjs steps. After CAP rounds it
     // throws, which ends the loop: without a yield per round the timer could only fire after that.

@@ -40,6 +40,7 @@ function fakeSources() {
       rejected: 0,
       rateLimited: 0,
       rollbacks: 0,
+      suspectsSkipped: 0,
       byReason: {} as Record<string, number>,
     },
   }
@@ -107,6 +108,7 @@ describe('node metrics', () => {
       'codec_received_models',
       'defence_actions',
       'rollbacks',
+      'suspects_skipped',
     ]) {
       expect(first.has(`${METRIC_PREFIX}${name}`), name).toBe(true)
     }
@@ -130,6 +132,7 @@ describe('node metrics', () => {
     state.codecs.receivedByCodec['raw-f32'] = { models: 2, bytes: 814_560 }
     state.defences.byReason = { 'distance-clipped': 3, 'rate-limited': 1 }
     state.defences.rollbacks = 1
+    state.defences.suspectsSkipped = 6
     const timed = timedMerger((a: number) => a * 2, metrics)
     expect(timed(21)).toBe(42)
     await timedPush(async () => 7, metrics)()
@@ -152,6 +155,7 @@ describe('node metrics', () => {
     expect(v(second, 'defence_actions_total', { reason: 'distance-clipped' })).toBe(3)
     expect(v(second, 'defence_actions_total', { reason: 'rate-limited' })).toBe(1)
     expect(v(second, 'rollbacks_total')).toBe(1)
+    expect(v(second, 'suspects_skipped_total')).toBe(6)
     expect(v(second, 'merge_duration_seconds_count')).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'ok' })).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'failed' })).toBe(1)

@@ -15,6 +15,7 @@ import {
   DEFAULT_HALF_LIFE_MS,
   DEFAULT_MAX_SCORE,
   DEFAULT_SOFT_FLOOR,
+  DEFAULT_SUSPECT_SCORE,
   type PeerPolicyInit,
   policyGater,
   type RefusedPeer,
@@ -159,6 +160,26 @@ describe('PeerPolicy', () => {
     expect(policy.refused().map((r) => r.peerId)).toEqual(['b', 'c', 'd'])
   })
 
+  it('holds a peer suspect after one outlier or a run of soft verdicts, until accepted models or time restore it', () => {
+    const { policy, clock } = setup()
+    expect(policy.isSuspect('fresh')).toBe(false)
+    policy.report('o', { verdict: 'outlier', reason: 'distance-gross' })
+    expect(policy.score('o')).toBe(DEFAULT_SUSPECT_SCORE)
+    expect(policy.isSuspect('o')).toBe(true)
+    policy.report('o', accept)
+    expect(policy.isSuspect('o')).toBe(false)
+    // A peer flooding us: each model over its fair share is an `ignore`, floored at the soft floor.
+    for (let i = 0; i < 20; i++) policy.report('f', { verdict: 'ignore', reason: 'FairShareError' })
+    expect(policy.score('f')).toBe(DEFAULT_SOFT_FLOOR)
+    expect(policy.isSuspect('f')).toBe(true)
+    clock.t += DEFAULT_HALF_LIFE_MS
+    expect(policy.isSuspect('f')).toBe(false)
+    // A peer with credit absorbs an occasional outlier.
+    for (let i = 0; i < 5; i++) policy.report('c', accept)
+    policy.report('c', { verdict: 'outlier', reason: 'probe-accuracy' })
+    expect(policy.isSuspect('c')).toBe(false)
+  })
+
   it('applies custom weights and refuses invalid settings with InvalidArgumentError', () => {
     const { policy } = setup({ weights: { reject: -30 } })
     expect(policy.report('p', reject)).toBe(true)
@@ -166,6 +187,8 @@ describe('PeerPolicy', () => {
       { halfLifeMs: 0 },
       { banThreshold: -1, softFloor: -5 },
       { softFloor: 1 },
+      { suspectScore: 0 },
+      { suspectScore: DEFAULT_BAN_THRESHOLD },
       { coolingOffMs: 0 },
       { maxPeers: 0 },
     ]) {
