@@ -211,10 +211,10 @@ function deltas(runs: readonly RunSummary[]): Map<RunSummary, number | null> {
   )
 }
 
-function table(runs: readonly RunSummary[]): string {
+function table(runs: readonly RunSummary[], target = TARGET): string {
   const delta = deltas(runs)
   const rows = [
-    `| seed | mode | attackers / peers | defences | honest mean | worst | vs no attacker | time to ${TARGET} | refused by all honest (attackers, median / max) | first refusal (median) | pushes before refusal (median) | steps/peer |`,
+    `| seed | mode | attackers / peers | defences | honest mean | worst | vs no attacker | time to ${target} | refused by all honest (attackers, median / max) | first refusal (median) | pushes before refusal (median) | steps/peer |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map((r) => {
       const d = delta.get(r)
@@ -262,25 +262,30 @@ function seedTable(runs: readonly RunSummary[]): string {
 }
 
 /** The runs saved by earlier invocations' --json (older files carry one seed for all their runs). */
-async function savedRuns(files: readonly string[]): Promise<RunSummary[]> {
+async function savedRuns(files: readonly string[]): Promise<{ runs: RunSummary[]; targets: Set<number> }> {
   const runs: RunSummary[] = []
+  const targets = new Set<number>()
   for (const [invocation, file] of files.entries()) {
     const saved = JSON.parse(await readFile(file, 'utf8')) as {
       seed?: number
       seeds?: number[]
+      target?: number
       runs: RunSummary[]
     }
+    targets.add(saved.target ?? 0.9)
     const seed = saved.seed ?? saved.seeds?.[0]
     for (const r of saved.runs) runs.push({ ...r, seed: r.seed ?? seed!, invocation })
   }
-  return runs
+  return { runs, targets }
 }
 
 async function main(): Promise<void> {
   const saved = list(args.tables)
   if (saved !== undefined) {
-    const runs = await savedRuns(saved)
-    console.log(table(runs))
+    const { runs, targets } = await savedRuns(saved)
+    if (targets.size > 1)
+      throw new Error(`--tables: the files were run with different --target (${[...targets].join(', ')})`)
+    console.log(table(runs, [...targets][0]))
     console.log(`\n${seedTable(runs)}`)
     return
   }
