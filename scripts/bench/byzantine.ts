@@ -1,7 +1,8 @@
 /**
  * Byzantine robustness (issue 9): testbed runs of 12 honest peers with 0, 1 and 4 attacker peers
- * besides them (`--byzantine K:MODE`, so 1 of 13 and 4 of 16; the honest peers, their data shares
- * and seeds stay the same whatever K), per attack mode, with the defences on and off.
+ * besides them (`--byzantine K:MODE`, so 1 of 13 and 4 of 16; `--peers 9 --counts 4` is the
+ * issue's 4 of 13; the honest peers, their data shares and seeds stay the same whatever K), per
+ * attack mode, with the defences on and off.
  * Prints one table: the honest peers' mean and worst final accuracy, their change from the run
  * without attackers, the time until the honest mean first reaches 0.9, and how long until every
  * honest peer refused each attacker.
