@@ -26,6 +26,7 @@ import {
   DEFENCE_REASONS,
   type DefenceCounters,
   type DefenceOptions,
+  emptyDefenceCounters,
   FairShare,
   LossWatch,
   ShareWeights,
@@ -224,15 +225,7 @@ export class Learner {
       pushesHeld: 0,
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
-      defences: {
-        clipped: 0,
-        downweighted: 0,
-        rejected: 0,
-        rateLimited: 0,
-        rollbacks: 0,
-        suspectsSkipped: 0,
-        byReason: {},
-      },
+      defences: emptyDefenceCounters(),
     }
   }
 

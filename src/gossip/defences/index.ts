@@ -68,3 +68,16 @@ export interface DefenceCounters {
   /** Each of the above by its stable reason (`distance-clipped`, `age-implausible`, `rate-limited`, ...). */
   byReason: Record<string, number>
 }
+
+/** Counters at zero: nothing done yet. */
+export function emptyDefenceCounters(): DefenceCounters {
+  return {
+    clipped: 0,
+    downweighted: 0,
+    rejected: 0,
+    rateLimited: 0,
+    rollbacks: 0,
+    suspectsSkipped: 0,
+    byReason: {},
+  }
+}

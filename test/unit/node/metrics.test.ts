@@ -5,6 +5,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
+import { emptyDefenceCounters } from '../../../src/gossip/defences/index.ts'
 import { createNode, type GossipLearnNode } from '../../../src/node/create-node.ts'
 import {
   createMetricsRegistry,
@@ -34,15 +35,7 @@ function fakeSources() {
       sentByCodec: {} as Record<string, { models: number; bytes: number }>,
       receivedByCodec: {} as Record<string, { models: number; bytes: number }>,
     },
-    defences: {
-      clipped: 0,
-      downweighted: 0,
-      rejected: 0,
-      rateLimited: 0,
-      rollbacks: 0,
-      suspectsSkipped: 0,
-      byReason: {} as Record<string, number>,
-    },
+    defences: emptyDefenceCounters(),
   }
   const sources: MetricsSources = {
     exchange: () => state.exchange,
