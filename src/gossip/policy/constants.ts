@@ -58,7 +58,8 @@ export const HARD_VERDICTS: ReadonlySet<PolicyVerdict> = new Set(['reject', 'out
  * (four failed pushes, eight floods refused) with no accepted model in between; honest peers'
  * accepted models (+1 each) keep them above it. Why: every push to an attacker is one an honest
  * peer does not get; with 4 attackers of 13 the honest peers received 171 honest models in a
- * 150 s bench:byzantine sign-flip run against 269 without attackers, and ended 2.6 points lower.
+ * 150 s bench:byzantine sign-flip run against 269 without attackers, and ended 2.6 points lower;
+ * with the rule 206-235 in three seeds (-1.6 points in their mean; docs/BENCHMARKS.md).
  */
 export const DEFAULT_SUSPECT_SCORE = -4
 
