@@ -13,6 +13,8 @@
  *                              [--seed S | --seeds 1,2,3] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--target A (0.9)]
  *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
  *   npm run bench:byzantine -- --tables a.json,b.json   # no runs: the tables of runs saved by --json
+ *   npm run bench:byzantine -- --modes '' --variants on,off,no-share,no-probe --seeds 1,2 --duration 240
+ *                              # what each defence costs with no attacker (variants: on, off, no-X joined by +)
  *
  * Runs are sequential (one testbed at a time: the CPU is the limit on a 2-core box); --dry-run
  * prints the plan. With --seeds the whole plan runs once per seed (a seed fixes the data shares
@@ -26,6 +28,8 @@ import { loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
+import { OPTIONAL_DEFENCES } from '../../src/gossip/defences/index.ts'
+import { MERGE_PIPELINES, UNDEFENDED_MERGE_MODE } from '../../src/merge/registry.ts'
 import type { AttackerResult } from '../../src/testbed/attack/facility.ts'
 import { ATTACK_MODE_NAMES, type AttackMode, isAttackMode } from '../../src/testbed/attack/modes.ts'
 import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
@@ -86,13 +90,42 @@ for (const m of modes)
   if (!isAttackMode(m)) throw new Error(`unknown mode ${m}: ${ATTACK_MODE_NAMES.join(', ')}`)
 for (const c of counts)
   if (!(Number.isInteger(c) && c >= 1)) throw new Error(`--counts: ${c} is not a count >= 1`)
-for (const v of variants) if (v !== 'on' && v !== 'off') throw new Error(`--variants: ${v} is not on|off`)
+for (const v of variants) variantArgs(v) // throws on a variant it does not know
 const seeds = (list(args.seeds) ?? [args.seed!]).map(Number)
 for (const s of seeds) if (!Number.isSafeInteger(s)) throw new Error(`--seeds: ${s} is not an integer`)
 
+/**
+ * A variant's testbed flags: `on`, `off`, or the defences on without some of them, each named
+ * `no-X` and joined by `+` (`no-share`, `no-probe+no-clip`), X one of the learner's optional
+ * defences (`--no-defence`) or a step of the robust merge pipeline (left out of `--merge`).
+ */
+function variantArgs(variant: string): string[] {
+  if (variant === 'on' || variant === 'off') return ['--defences', variant]
+  const robust: readonly string[] = MERGE_PIPELINES.robust
+  // The robust steps are those the undefended pipeline lacks (probe, clip, age-cap).
+  const undefended: readonly string[] = MERGE_PIPELINES[UNDEFENDED_MERGE_MODE as 'varcorr']
+  const names = [...OPTIONAL_DEFENCES, ...robust.filter((x) => !undefended.includes(x))]
+  const off = variant.split('+').map((part) => {
+    const name = part.startsWith('no-') ? part.slice(3) : ''
+    if (!names.includes(name))
+      throw new Error(
+        `--variants: '${part}' in '${variant}' is not on|off or no-X, X one of ${names.join(', ')}`,
+      )
+    return name
+  })
+  const steps = robust.filter((step) => !off.includes(step))
+  return [
+    '--defences',
+    'on',
+    ...off.filter((x) => !robust.includes(x)).flatMap((x) => ['--no-defence', x]),
+    ...(steps.length < robust.length ? ['--merge', steps.join(',')] : []),
+  ]
+}
+
 interface Plan {
   seed: number
-  variant: 'on' | 'off'
+  /** `on`, `off`, or an ablation such as `no-share` (see variantArgs). */
+  variant: string
   mode: AttackMode | null
   attackers: number
 }
@@ -100,7 +133,7 @@ interface Plan {
 /** Per seed and variant: the run without attackers first (the reference), then each mode x count. */
 const plan: Plan[] = seeds.flatMap((seed) =>
   variants.flatMap((v) => {
-    const variant = v as 'on' | 'off'
+    const variant = v
     return [
       { seed, variant, mode: null, attackers: 0 },
       ...modes.flatMap((mode) =>
@@ -262,6 +295,45 @@ function seedTable(runs: readonly RunSummary[]): string {
   return rows.join('\n')
 }
 
+/**
+ * The runs without attackers, each variant against `off` of the same seed and invocation: the
+ * defences' cost when nobody attacks (final accuracy, and time to the target as a ratio).
+ */
+function costTable(runs: readonly RunSummary[]): string | null {
+  const clean = runs.filter((r) => r.attackers === 0)
+  const offKey = (r: RunSummary): string => `${r.invocation ?? 0}/${r.seed}/${r.honestPeers}`
+  const off = new Map(clean.filter((r) => r.variant === 'off').map((r) => [offKey(r), r]))
+  const groups = new Map<string, { r: RunSummary; ref: RunSummary }[]>()
+  for (const r of clean) {
+    const ref = off.get(offKey(r))
+    if (r.variant === 'off' || ref === undefined) continue
+    groups.set(r.variant, [...(groups.get(r.variant) ?? []), { r, ref }])
+  }
+  if (groups.size === 0) return null
+  const mean = (xs: number[]): number | null =>
+    xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
+  const rows = [
+    `| defences | seeds | final, each seed (off) | vs off, each seed (pts) | mean (pts) | time to ${TARGET} / off's, each seed |`,
+    '|---|---|---|---|---|---|',
+    ...[...groups.entries()].map(([variant, g]) => {
+      const ds = g
+        .filter(({ r, ref }) => r.meanAccuracy !== null && ref.meanAccuracy !== null)
+        .map(({ r, ref }) => (r.meanAccuracy! - ref.meanAccuracy!) * 100)
+      const times = g.map(({ r, ref }) =>
+        r.timeToTarget !== null && ref.timeToTarget !== null
+          ? (r.timeToTarget / ref.timeToTarget).toFixed(2)
+          : `${fmtS(r.timeToTarget)} / ${fmtS(ref.timeToTarget)}`,
+      )
+      return (
+        `| ${variant} | ${g.map(({ r }) => r.seed).join(', ')} | ` +
+        `${g.map(({ r, ref }) => `${fmt(r.meanAccuracy)} (${fmt(ref.meanAccuracy)})`).join(', ')} | ` +
+        `${ds.map((d) => d.toFixed(1)).join(', ')} | ${fmt(mean(ds), 2)} | ${times.join(', ')} |`
+      )
+    }),
+  ]
+  return rows.join('\n')
+}
+
 /** The runs saved by earlier invocations' --json (older files carry one seed for all their runs). */
 async function savedRuns(files: readonly string[]): Promise<{ runs: RunSummary[]; targets: Set<number> }> {
   const runs: RunSummary[] = []
@@ -288,6 +360,9 @@ async function main(): Promise<void> {
       throw new Error(`--tables: the files were run with different --target (${[...targets].join(', ')})`)
     console.log(table(runs, [...targets][0]))
     console.log(`\n${seedTable(runs)}`)
+    const cost = costTable(runs)
+    if (cost !== null)
+      console.log(`\nWith no attacker, against the undefended run of the same seed:\n\n${cost}`)
     return
   }
   const minutes = Math.ceil((plan.length * (durationS + 45)) / 60)
@@ -300,7 +375,6 @@ async function main(): Promise<void> {
       `  seed ${p.seed}, defences ${p.variant}: ${p.attackers === 0 ? 'no attacker' : `${p.attackers}:${p.mode}`}`,
     )
   }
-  if (args['dry-run']) return
 
   const runs: RunSummary[] = []
   for (const [i, p] of plan.entries()) {
@@ -312,8 +386,7 @@ async function main(): Promise<void> {
       String(durationS),
       '--seed',
       String(p.seed),
-      '--defences',
-      p.variant,
+      ...variantArgs(p.variant),
       '--no-http',
       ...trainRate,
       ...hosting,
@@ -333,6 +406,7 @@ async function main(): Promise<void> {
     ]
     console.log(`[${label}] testbed ${argv.join(' ')}`)
     const cfg = parseTestbedArgs(argv)
+    if (args['dry-run']) continue
     const r = await runTestbed(cfg, { print: (line) => console.log(`[${label}] ${line}`) })
     const s = summarize(p, r)
     runs.push(s)
@@ -348,6 +422,9 @@ async function main(): Promise<void> {
   console.log('')
   console.log(table(runs))
   if (seeds.length > 1) console.log(`\n${seedTable(runs)}`)
+  const cost = costTable(runs)
+  if (cost !== null)
+    console.log(`\nWith no attacker, against the undefended run of the same seed:\n\n${cost}`)
   console.log(
     `\n${peers} honest peers (MLP, ${parseTestbedArgs([]).partition}, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}), ${durationS} s per run, ` +
       `final accuracy = each honest peer's mean over its last ${FINAL_WINDOW_S} s; load average at the end ${loadavg()

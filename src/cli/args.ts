@@ -6,6 +6,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parsePartitionSpec } from '../data/partition.ts'
 import { parseDatasetSpec } from '../data/registry.ts'
+import { OPTIONAL_DEFENCES, type OptionalDefence } from '../gossip/defences/index.ts'
 import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
 import { parseRate } from '../gossip/upload-budget.ts'
 import { parseCodecSpec } from '../gossip/wire/codecs/index.ts'
@@ -168,7 +169,23 @@ function learnFlags(v: Values) {
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
     gossip: v['no-gossip'] !== true,
+    defencesOff: defencesOffFlag(v),
   }
+}
+
+/** `--no-defence NAME` (repeatable, or a comma list): defences switched off one at a time; needs `--defences on`. */
+function defencesOffFlag(v: Values): OptionalDefence[] | undefined {
+  const names = ((v['no-defence'] as string[] | undefined) ?? []).flatMap((s) =>
+    s.split(',').map((x) => x.trim()),
+  )
+  if (names.length === 0) return undefined
+  for (const name of names) {
+    if (!(OPTIONAL_DEFENCES as readonly string[]).includes(name)) {
+      throw new UsageError(`--no-defence: unknown defence '${name}': use ${OPTIONAL_DEFENCES.join(' | ')}`)
+    }
+  }
+  if (v.defences === 'off') throw new UsageError('--no-defence needs the defences on; drop --defences off')
+  return [...new Set(names)] as OptionalDefence[]
 }
 
 export function parseStartArgs(argv: string[]): StartArgs {

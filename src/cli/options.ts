@@ -3,6 +3,7 @@
  * both generated from these tables, so a flag cannot be parsed without being documented.
  */
 import type { ParseArgsConfig } from 'node:util'
+import { OPTIONAL_DEFENCES } from '../gossip/defences/index.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS } from '../node/config.ts'
 
 /** One flag: its parser type, its value placeholder, its default as shown, and one line of help. */
@@ -107,6 +108,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     value: 'on|off',
     default: 'on',
     help: 'defences against hostile peers; off also makes the default --merge varcorr',
+  },
+  {
+    name: 'no-defence',
+    type: 'string',
+    multiple: true,
+    value: 'NAME',
+    help: `switch one defence off, to measure its cost (repeatable): ${OPTIONAL_DEFENCES.join(' | ')}`,
   },
 ]
 

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
+import type { OptionalDefence } from '../gossip/defences/index.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
 import { DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
@@ -75,6 +76,8 @@ export interface StartConfig {
   merge: MergeMode
   /** The learner's defences (fair share per sender, age plausibility, rollback); false: the undefended baseline. */
   defences: boolean
+  /** Defences switched off one at a time (`--no-defence`); only with `defences` on. */
+  defencesOff?: readonly OptionalDefence[]
   sampler: SamplerKind
   /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
   randomShare?: number

@@ -10,7 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../data/registry.ts'
 import { relayedOnlyPeers } from '../gossip/connectivity.ts'
-import type { DefenceCounters } from '../gossip/defences/index.ts'
+import type { DefenceCounters, OptionalDefence } from '../gossip/defences/index.ts'
 import { RelayedOnlyError, verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
@@ -405,6 +405,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const view = (): PeerEntry[] =>
       membership!.peers().map((p) => ({ ...p, rttMs: topology!.rttMs(p.peerId) }))
     const trained = countTrainingSamples(model)
+    const defenceOff = (name: OptionalDefence): boolean => config.defencesOff?.includes(name) === true
     learner = new Learner(
       {
         model: trained.model,
@@ -431,14 +432,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         },
         // Clips, rejections, rate-limit drops and rollbacks of a sender's models.
         onVerdict: (id, report) => peers.report(id, report),
-        ...(config.defences ? { isSuspect: (id: string) => peers.isSuspect(id) } : {}),
+        ...(config.defences && !defenceOff('suspects')
+          ? { isSuspect: (id: string) => peers.isSuspect(id) }
+          : {}),
       },
       {
         stepsPerRound: config.stepsPerRound,
         fanout: config.fanout,
         evalIntervalMs: config.evalIntervalMs,
         gossip: config.gossip,
-        defences: config.defences ? {} : false,
+        defences: config.defences ? (defenceOff('share') ? { share: false } : {}) : false,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         trainRate: config.trainRate,
       },

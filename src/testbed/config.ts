@@ -1,4 +1,5 @@
 /** What a testbed run needs (the `testbed` command builds it from flags). */
+import type { OptionalDefence } from '../gossip/defences/index.ts'
 import type { SamplerKind } from '../gossip/sampling/index.ts'
 import type { MergeMode } from '../merge/registry.ts'
 import type { ArchKind } from '../model/types.ts'
@@ -50,6 +51,8 @@ export interface TestbedConfig {
   attackIntervalMs?: number
   /** Every peer's `--defences on|off`; absent: the daemon's default (on). */
   defences?: boolean
+  /** Defences every peer switches off (`--no-defence`), with the defences on. */
+  defencesOff?: readonly OptionalDefence[]
   /** Every peer's `--train-rate` (or a share of stragglers at a slower one); absent: uncapped. */
   trainRate?: TrainRateSpec
   /** Kills, restarts and late joins during the run (`--churn`), sorted by time; absent: none. */

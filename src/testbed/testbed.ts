@@ -209,7 +209,7 @@ export interface TestbedHooks {
 }
 
 /** Per-run extras for every daemon. */
-interface SpawnExtras {
+export interface SpawnExtras {
   /** Links file written by the testbed. */
   wanLinks?: string
   /** Partition shares: the initial peers plus every late joiner of --churn. */
@@ -218,7 +218,7 @@ interface SpawnExtras {
   trainRates?: number[]
 }
 
-function daemonArgs(
+export function daemonArgs(
   cfg: TestbedConfig,
   index: number,
   dataDir: string,
@@ -271,6 +271,7 @@ function daemonArgs(
   if (rate !== undefined) args.push('--train-rate', String(rate))
   if (!cfg.gossip) args.push('--no-gossip')
   if (cfg.defences !== undefined) args.push('--defences', cfg.defences ? 'on' : 'off')
+  for (const name of cfg.defencesOff ?? []) args.push('--no-defence', name)
   if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
   return args
 }

@@ -89,6 +89,16 @@ export const DEFAULT_LOSS_MIN_HISTORY = 4
  */
 export const MAX_TRACKED_SENDERS = 1000
 
+/**
+ * The learner's defences that can be switched off one at a time (`--no-defence NAME`), to measure
+ * what each costs when nobody attacks: `share` (share weighting of merge inputs) and `suspects`
+ * (no pushes to peers the policy suspects). The merge's robust steps are chosen with `--merge`.
+ */
+export const OPTIONAL_DEFENCES = ['share', 'suspects'] as const
+
+/** One of {@link OPTIONAL_DEFENCES}. */
+export type OptionalDefence = (typeof OPTIONAL_DEFENCES)[number]
+
 /** Stable reasons of the learner's verdicts (the peer policy and /status count them). */
 export const DEFENCE_REASONS = {
   /** A sender went over its fair share; the model was dropped. */

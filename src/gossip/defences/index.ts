@@ -25,6 +25,8 @@ export {
   DEFENCE_REASONS,
   MAX_PLAUSIBLE_AGE,
   MAX_TRACKED_SENDERS,
+  OPTIONAL_DEFENCES,
+  type OptionalDefence,
 } from './constants.ts'
 export { FairShare, type FairShareInit } from './fair-share.ts'
 export { LossWatch, type LossWatchInit } from './loss-watch.ts'

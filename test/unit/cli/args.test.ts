@@ -108,6 +108,25 @@ describe('parseStartArgs', () => {
     )
   })
 
+  it('--no-defence switches one defence off (repeatable or a list), only with the defences on', () => {
+    expect(parseStartArgs([]).defencesOff).toBeUndefined()
+    expect(parseStartArgs(['--no-defence', 'share']).defencesOff).toEqual(['share'])
+    expect(parseStartArgs(['--no-defence', 'share', '--no-defence', 'suspects,share']).defencesOff).toEqual([
+      'share',
+      'suspects',
+    ])
+    expect(() => parseStartArgs(['--no-defence', 'probe'])).toThrowError(
+      expect.objectContaining({
+        name: 'UsageError',
+        message: expect.stringMatching(/--no-defence.*share \| suspects/),
+      }),
+    )
+    expect(() => parseStartArgs(['--defences', 'off', '--no-defence', 'share'])).toThrowError(
+      expect.objectContaining({ name: 'UsageError', message: expect.stringMatching(/--defences off/) }),
+    )
+    expect(parseTestbedArgs(['--no-defence', 'suspects']).defencesOff).toEqual(['suspects'])
+  })
+
   it.each([
     [['--model', 'rnn'], /--model/],
     [['--partition', 'dirichlet:-1'], /--partition/],

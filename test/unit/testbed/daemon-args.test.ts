@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest'
+import { parseStartArgs, parseTestbedArgs } from '../../../src/cli/args.ts'
+import { daemonArgs } from '../../../src/testbed/testbed.ts'
+
+/** What `start` makes of the command line the testbed gives peer `index` (BIN and `start` dropped). */
+function startConfigOf(testbedArgv: string[], index = 0) {
+  const argv = daemonArgs(parseTestbedArgs(testbedArgv), index, '/tmp/peer-0', { peerCount: 4 })
+  expect(argv[1]).toBe('start')
+  return parseStartArgs(argv.slice(2))
+}
+
+describe('daemonArgs', () => {
+  it("passes the testbed's learning flags to every peer as start reads them", () => {
+    const c = startConfigOf([
+      '--peers',
+      '4',
+      '--merge',
+      'align,average,varcorr',
+      '--codec',
+      'int8',
+      '--fanout',
+      '3',
+      '--seed',
+      '7',
+    ])
+    expect(c).toMatchObject({
+      merge: 'align,average,varcorr',
+      codec: 'int8',
+      fanout: 3,
+      seed: 7,
+      peerCount: 4,
+      peerIndex: 0,
+      defences: true,
+    })
+    expect(c.defencesOff).toBeUndefined()
+  })
+
+  it('passes --defences and --no-defence, so an ablation reaches the peers', () => {
+    expect(startConfigOf(['--defences', 'off'])).toMatchObject({ defences: false, merge: 'varcorr' })
+    expect(startConfigOf(['--no-defence', 'share', '--no-defence', 'suspects']).defencesOff).toEqual([
+      'share',
+      'suspects',
+    ])
+  })
+})
