@@ -1,6 +1,6 @@
 /**
- * Share weighting: a sender whose models enter our merge queue more often than the median
- * sender's counts for less in each merge, by the median's count over its own in a sliding
+ * Share weighting: a sender whose models enter our merge queue more often than `tolerance` times
+ * the median sender's counts for less in each merge, by that over its own count in a sliding
  * window. The fair share bounds how often a sender can be merged; this bounds how much of our
  * model it supplies per unit time, so a peer that pushes as fast as the fair share allows (every
  * merge has its newest model) weighs no more over time than a typical sender. Down-weighting,
@@ -10,7 +10,7 @@
 
 import { median } from '../../merge/steps/vector.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
-import { DEFAULT_SHARE_WINDOW_MS, MAX_TRACKED_SENDERS } from './constants.ts'
+import { DEFAULT_SHARE_TOLERANCE, DEFAULT_SHARE_WINDOW_MS, MAX_TRACKED_SENDERS } from './constants.ts'
 import { SenderMap } from './sender-map.ts'
 
 export interface ShareWeightsInit {
@@ -18,17 +18,23 @@ export interface ShareWeightsInit {
   windowMs?: number
   /** Senders tracked at once. */
   maxSenders?: number
+  /** A sender is down-weighted beyond this multiple of the median count (>= 1). */
+  tolerance?: number
 }
 
 /** Arrival times per sender, and each sender's weight factor from them. */
 export class ShareWeights {
   private readonly windowMs: number
+  private readonly tolerance: number
   private readonly arrivals: SenderMap<number[]>
 
   constructor(init: ShareWeightsInit = {}) {
     this.windowMs = init.windowMs ?? DEFAULT_SHARE_WINDOW_MS
     if (!(this.windowMs > 0 && Number.isFinite(this.windowMs)))
       throw new InvalidArgumentError(`share window ${this.windowMs}`)
+    this.tolerance = init.tolerance ?? DEFAULT_SHARE_TOLERANCE
+    if (!(this.tolerance >= 1 && Number.isFinite(this.tolerance)))
+      throw new InvalidArgumentError(`share tolerance ${this.tolerance}: a finite multiple >= 1`)
     this.arrivals = new SenderMap(init.maxSenders ?? MAX_TRACKED_SENDERS)
   }
 
@@ -40,8 +46,8 @@ export class ShareWeights {
   }
 
   /**
-   * `sender`'s weight factor at `now`: the median count of models per sender heard from in the
-   * window over its own count, at most 1 (1 for a sender with nothing in the window).
+   * `sender`'s weight factor at `now`: `tolerance` times the median count of models per sender
+   * heard from in the window over its own count, at most 1 (1 for a sender with nothing in the window).
    */
   factor(sender: string, now: number): number {
     const mine = this.recent(this.arrivals.get(sender) ?? [], now).length
@@ -51,7 +57,7 @@ export class ShareWeights {
       const n = this.recent(times, now).length
       if (n > 0) counts.push(n)
     }
-    return Math.min(1, median(counts) / mine)
+    return Math.min(1, (this.tolerance * median(counts)) / mine)
   }
 
   private recent(times: number[], now: number): number[] {

@@ -398,7 +398,7 @@ describe('Learner defences', () => {
         } as never,
       },
     )
-    // 'flood' enters the queue 4 times, 'a' and 'b' once each: median count 1.
+    // 'flood' enters the queue 4 times, 'a' and 'b' once each: median count 1, tolerated up to 1.25.
     for (let v = 1; v <= 4; v++) {
       now = v * 1000
       t.learner.receive(model1(v), 'flood')
@@ -406,7 +406,7 @@ describe('Learner defences', () => {
     t.learner.receive(model1(10), 'a')
     t.learner.receive(model1(20), 'b')
     t.learner.mergePending()
-    expect(weights).toEqual([{ 4: 0.25, 10: undefined, 20: undefined }])
+    expect(weights).toEqual([{ 4: 1.25 / 4, 10: undefined, 20: undefined }])
     expect(t.learner.stats.defences.byReason).toEqual({ 'over-share': 1 })
     // Counted, not reported: an honest burst is not misbehaviour.
     expect(t.verdicts).toEqual([])
