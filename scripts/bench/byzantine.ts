@@ -296,13 +296,34 @@ function seedTable(runs: readonly RunSummary[]): string {
 }
 
 /**
- * The runs without attackers, each variant against `off` of the same seed and invocation: the
- * defences' cost when nobody attacks (final accuracy, and time to the target as a ratio).
+ * The runs without attackers, each variant against `off` of the same seed, honest peers and
+ * duration: the defences' cost when nobody attacks (final accuracy, and time to the target as a
+ * ratio). The undefended run may come from another invocation (`--tables`): an undefended run
+ * does not depend on the defences' code, and one run's spread is the same within an invocation
+ * as across; several undefended runs of a seed are averaged.
  */
-function costTable(runs: readonly RunSummary[]): string | null {
+function costTable(runs: readonly RunSummary[], target = TARGET): string | null {
   const clean = runs.filter((r) => r.attackers === 0)
-  const offKey = (r: RunSummary): string => `${r.invocation ?? 0}/${r.seed}/${r.honestPeers}`
-  const off = new Map(clean.filter((r) => r.variant === 'off').map((r) => [offKey(r), r]))
+  // A run's durationS is as measured (240.4, 240.6): the planned length is that to 10 s.
+  const offKey = (r: RunSummary): string => `${r.seed}/${r.honestPeers}/${Math.round(r.durationS / 10) * 10}`
+  const offRuns = new Map<string, RunSummary[]>()
+  for (const r of clean.filter((x) => x.variant === 'off'))
+    offRuns.set(offKey(r), [...(offRuns.get(offKey(r)) ?? []), r])
+  const mean = (xs: number[]): number | null =>
+    xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
+  const off = new Map(
+    [...offRuns.entries()].map(([key, rs]) => {
+      const accs = rs.map((r) => r.meanAccuracy).filter((a): a is number => a !== null)
+      const times = rs.map((r) => r.timeToTarget)
+      const ref: RunSummary = {
+        ...rs[0]!,
+        meanAccuracy: mean(accs),
+        // A time only when every undefended run of the seed reached the target.
+        timeToTarget: times.every((t) => t !== null) ? mean(times as number[]) : null,
+      }
+      return [key, ref]
+    }),
+  )
   const groups = new Map<string, { r: RunSummary; ref: RunSummary }[]>()
   for (const r of clean) {
     const ref = off.get(offKey(r))
@@ -310,10 +331,8 @@ function costTable(runs: readonly RunSummary[]): string | null {
     groups.set(r.variant, [...(groups.get(r.variant) ?? []), { r, ref }])
   }
   if (groups.size === 0) return null
-  const mean = (xs: number[]): number | null =>
-    xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
   const rows = [
-    `| defences | seeds | final, each seed (off) | vs off, each seed (pts) | mean (pts) | time to ${TARGET} / off's, each seed |`,
+    `| defences | seeds | final, each seed (off) | vs off, each seed (pts) | mean (pts) | time to ${target} / off's, each seed |`,
     '|---|---|---|---|---|---|',
     ...[...groups.entries()].map(([variant, g]) => {
       const ds = g
@@ -360,7 +379,7 @@ async function main(): Promise<void> {
       throw new Error(`--tables: the files were run with different --target (${[...targets].join(', ')})`)
     console.log(table(runs, [...targets][0]))
     console.log(`\n${seedTable(runs)}`)
-    const cost = costTable(runs)
+    const cost = costTable(runs, [...targets][0])
     if (cost !== null)
       console.log(`\nWith no attacker, against the undefended run of the same seed:\n\n${cost}`)
     return
