@@ -14,6 +14,7 @@
  *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
  *   npm run bench:byzantine -- --tables a.json,b.json   # no runs: the tables of runs saved by --json
  *                              [--kept dirA,dirB]  # their --keep-dir, for figures the files predate (the run mean)
+ *                              [--json out.json]   # and the runs so read, in one file
  *   npm run bench:byzantine -- --modes '' --variants on,off,no-share,no-probe --seeds 1,2 --duration 240
  *                              # what each defence costs with no attacker (variants: on, off, no-X joined by +)
  *
@@ -442,6 +443,13 @@ async function main(): Promise<void> {
     const cost = costTable(runs, [...targets][0])
     if (cost !== null)
       console.log(`\nWith no attacker, against the undefended run of the same seed:\n\n${cost}`)
+    // The runs as read (with what --kept added), in one file that --tables reads without the kept JSONs.
+    if (args.json !== undefined) {
+      await mkdir(dirname(resolve(args.json)), { recursive: true })
+      const out = { sources: saved, target: [...targets][0], runs: runs.map(({ invocation: _, ...r }) => r) }
+      await writeFile(args.json, `${JSON.stringify(out, null, 2)}\n`)
+      console.log(`wrote ${args.json}`)
+    }
     return
   }
   const minutes = Math.ceil((plan.length * (durationS + 45)) / 60)
