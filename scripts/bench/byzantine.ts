@@ -351,10 +351,13 @@ function costTable(runs: readonly RunSummary[], target = TARGET): string | null 
   for (const r of clean.filter((x) => x.variant === 'off'))
     offRuns.set(offKey(r), [...(offRuns.get(offKey(r)) ?? []), r])
   const groups = new Map<string, { r: RunSummary; refs: RunSummary[] }[]>()
+  const files = new Set(clean.filter((r) => r.variant !== 'off').map((r) => r.invocation ?? 0)).size
   for (const r of clean) {
     const refs = offRuns.get(offKey(r))
     if (r.variant === 'off' || refs === undefined) continue
-    groups.set(r.variant, [...(groups.get(r.variant) ?? []), { r, refs }])
+    // The same variant from several --tables files is several rows: each file may be other code.
+    const label = files > 1 ? `${r.variant} (file ${(r.invocation ?? 0) + 1})` : r.variant
+    groups.set(label, [...(groups.get(label) ?? []), { r, refs }])
   }
   if (groups.size === 0) return null
   // Several undefended runs of a seed: their mean; a time only when every one reached the target.
