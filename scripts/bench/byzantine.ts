@@ -47,6 +47,9 @@ const FINAL_WINDOW_S = 10
  */
 const RUN_MEAN_FROM_S = 60
 
+/** The smoothed time to the target: the trailing window its curve is averaged over (s). */
+const SMOOTH_S = 30
+
 /** --quick: one mode per kind of lie: direction and norm (sign-flip), age (noise-age), within the spread (alie). */
 const QUICK_MODES: AttackMode[] = ['sign-flip', 'noise-age', 'alie']
 
@@ -164,6 +167,8 @@ interface RunSummary extends Plan {
   worstAccuracy: number | null
   /** Seconds until the honest mean (each peer's latest evaluation) first reached TARGET; null if never. */
   timeToTarget: number | null
+  /** Seconds until the honest mean, averaged over the trailing SMOOTH_S, reached TARGET; absent in older files. */
+  smoothedTimeToTarget?: number | null
   /** Attackers refused by every honest peer, and when (s): median and max over them. */
   attackersRefusedByAll: number
   refusedByAllMedianS: number | null
@@ -199,23 +204,46 @@ function finalAccuracies(peers: readonly PeerResult[], durationS: number): numbe
     .filter((a): a is number => a !== null && a !== undefined)
 }
 
-/** The honest mean of each peer's latest evaluation, averaged on a 5 s grid from `fromS` to the end. */
-function runMeanAccuracy(
-  peers: readonly PeerResult[],
-  durationS: number,
-  fromS = RUN_MEAN_FROM_S,
-): number | null {
-  const means: number[] = []
-  for (let t = fromS; t <= durationS; t += 5) {
+/** The honest mean of each peer's latest evaluation every 5 s (null until every peer has one). */
+function honestCurve(peers: readonly PeerResult[], durationS: number): { t: number; mean: number | null }[] {
+  const curve: { t: number; mean: number | null }[] = []
+  for (let t = 0; t <= durationS; t += 5) {
     const latest = peers.map((p) => {
       let a: number | null = null
       for (const s of p.series) if (s.t <= t && s.accuracy !== null) a = s.accuracy
       return a
     })
-    if (latest.some((a) => a === null)) continue
-    means.push(meanOf(latest as number[])!)
+    curve.push({ t, mean: latest.some((a) => a === null) ? null : meanOf(latest as number[]) })
   }
-  return meanOf(means)
+  return curve
+}
+
+/** The run mean: {@link honestCurve} averaged from `fromS` to the end. */
+function runMeanAccuracy(
+  peers: readonly PeerResult[],
+  durationS: number,
+  fromS = RUN_MEAN_FROM_S,
+): number | null {
+  const points = honestCurve(peers, durationS).filter((x) => x.t >= fromS && x.mean !== null)
+  return meanOf(points.map((x) => x.mean!))
+}
+
+/**
+ * When {@link honestCurve}'s mean over the trailing SMOOTH_S first reached `target`: a crossing of
+ * the raw curve moves by 10 s with a 0.3-point fluctuation where the curve is flat (near 0.88 at 4
+ * steps/s it climbs 0.3 points per 10 s), so the raw time alone compares luck.
+ */
+function smoothedTimeToTarget(
+  peers: readonly PeerResult[],
+  durationS: number,
+  target: number,
+): number | null {
+  const curve = honestCurve(peers, durationS)
+  for (const { t } of curve) {
+    const window = curve.filter((x) => x.t > t - SMOOTH_S && x.t <= t && x.mean !== null).map((x) => x.mean!)
+    if (window.length > 0 && meanOf(window)! >= target) return t
+  }
+  return null
 }
 
 /** First poll time at which the mean of every honest peer's latest accuracy reached `target`. */
@@ -248,6 +276,7 @@ function summarize(p: Plan, r: TestbedResult): RunSummary {
     runMeanAccuracy: runMeanAccuracy(r.peers, r.durationS),
     worstAccuracy: finals.length > 0 ? Math.min(...finals) : null,
     timeToTarget: timeToTarget(r.peers, TARGET),
+    smoothedTimeToTarget: smoothedTimeToTarget(r.peers, r.durationS, TARGET),
     attackersRefusedByAll: byAll.length,
     refusedByAllMedianS: median(byAll),
     refusedByAllMaxS: byAll.length > 0 ? Math.max(...byAll) : null,
@@ -370,8 +399,8 @@ function costTable(runs: readonly RunSummary[], target = TARGET): string | null 
   const list = (xs: (number | null)[], digits = 1): string =>
     xs.map((x) => (x === null ? '-' : x.toFixed(digits))).join(', ')
   const rows = [
-    `| defences | seeds | final, each seed (off) | vs off (pts) | mean (pts) | run mean from ${RUN_MEAN_FROM_S} s, each seed (off) | vs off (pts) | mean (pts) | time to ${target} / off's |`,
-    '|---|---|---|---|---|---|---|---|---|',
+    `| defences | seeds | final, each seed (off) | vs off (pts) | mean (pts) | run mean from ${RUN_MEAN_FROM_S} s, each seed (off) | vs off (pts) | mean (pts) | time to ${target} / off's | the same, curve averaged over ${SMOOTH_S} s |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...[...groups.entries()].map(([variant, g]) => {
       const finals = g.map(({ r, refs }) =>
         change(
@@ -385,19 +414,24 @@ function costTable(runs: readonly RunSummary[], target = TARGET): string | null 
           refOf(refs, (x) => x.runMeanAccuracy),
         ),
       )
-      const times = g.map(({ r, refs }) => {
-        const ref = refOf(refs, (x) => x.timeToTarget)
-        return r.timeToTarget !== null && ref !== null
-          ? (r.timeToTarget / ref).toFixed(2)
-          : `${fmtS(r.timeToTarget)} / ${fmtS(ref)}`
-      })
+      // Each run's time over its undefended pair's, and their mean where every run has one.
+      const ratios = (get: (x: RunSummary) => number | null | undefined): string => {
+        const rs = g.map(({ r, refs }) => {
+          const [mine, ref] = [get(r) ?? null, refOf(refs, get)]
+          return mine !== null && ref !== null ? mine / ref : `${fmtS(mine)} / ${fmtS(ref)}`
+        })
+        const nums = rs.filter((x): x is number => typeof x === 'number')
+        const each = rs.map((x) => (typeof x === 'number' ? x.toFixed(2) : x)).join(', ')
+        return nums.length === rs.length ? `${each} (mean ${fmt(meanOf(nums), 2)})` : each
+      }
       const present = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null)
       return (
         `| ${variant} | ${g.map(({ r }) => r.seed).join(', ')} | ` +
         `${g.map(({ r, refs }) => `${fmt(r.meanAccuracy)} (${fmt(refOf(refs, (x) => x.meanAccuracy))})`).join(', ')} | ` +
         `${list(finals)} | ${fmt(meanOf(present(finals)), 2)} | ` +
         `${g.map(({ r, refs }) => `${fmt(r.runMeanAccuracy ?? null)} (${fmt(refOf(refs, (x) => x.runMeanAccuracy))})`).join(', ')} | ` +
-        `${list(runMeans)} | ${fmt(meanOf(present(runMeans)), 2)} | ${times.join(', ')} |`
+        `${list(runMeans)} | ${fmt(meanOf(present(runMeans)), 2)} | ${ratios((x) => x.timeToTarget)} | ` +
+        `${ratios((x) => x.smoothedTimeToTarget)} |`
       )
     }),
   ]
@@ -423,11 +457,13 @@ async function savedRuns(
     for (const [k, r] of saved.runs.entries()) {
       const run = { ...r, seed: r.seed ?? seed!, invocation }
       // A file written before the run mean: computed from the run's testbed JSON kept by --keep-dir.
-      if (run.runMeanAccuracy === undefined && kept[invocation] !== undefined && kept[invocation] !== '') {
+      const stale = run.runMeanAccuracy === undefined || run.smoothedTimeToTarget === undefined
+      if (stale && kept[invocation] !== undefined && kept[invocation] !== '') {
         const result = JSON.parse(
           await readFile(join(kept[invocation], `run-${k + 1}.json`), 'utf8'),
         ) as TestbedResult
         run.runMeanAccuracy = runMeanAccuracy(result.peers, result.durationS)
+        run.smoothedTimeToTarget = smoothedTimeToTarget(result.peers, result.durationS, saved.target ?? 0.9)
       }
       runs.push(run)
     }
