@@ -4,7 +4,7 @@
  */
 import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
-import type { OptionalDefence } from '../gossip/defences/index.ts'
+import type { DefenceOptions, OptionalDefence } from '../gossip/defences/index.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
 import { DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
@@ -98,4 +98,17 @@ export interface StartConfig {
   statusIntervalMs: number
   /** Write one JSON status line per interval to stdout instead of the human line (testbed). */
   jsonStatus: boolean
+}
+
+/**
+ * The learner's defences as `config` sets them: its options (false: the undefended baseline), and
+ * whether pushes skip the peers the policy suspects. `--no-defence` takes one out of each.
+ */
+export function learnerDefences(config: Pick<StartConfig, 'defences' | 'defencesOff'>): {
+  options: DefenceOptions | false
+  skipSuspects: boolean
+} {
+  if (!config.defences) return { options: false, skipSuspects: false }
+  const off = new Set(config.defencesOff ?? [])
+  return { options: off.has('share') ? { share: false } : {}, skipSuspects: !off.has('suspects') }
 }

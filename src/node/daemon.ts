@@ -10,7 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../data/registry.ts'
 import { relayedOnlyPeers } from '../gossip/connectivity.ts'
-import type { DefenceCounters, OptionalDefence } from '../gossip/defences/index.ts'
+import type { DefenceCounters } from '../gossip/defences/index.ts'
 import { RelayedOnlyError, verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
@@ -27,7 +27,7 @@ import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
-import type { StartConfig } from './config.ts'
+import { learnerDefences, type StartConfig } from './config.ts'
 import { boundAddrs, createNode, type GossipLearnNode } from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
@@ -405,7 +405,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const view = (): PeerEntry[] =>
       membership!.peers().map((p) => ({ ...p, rttMs: topology!.rttMs(p.peerId) }))
     const trained = countTrainingSamples(model)
-    const defenceOff = (name: OptionalDefence): boolean => config.defencesOff?.includes(name) === true
+    const defences = learnerDefences(config)
     learner = new Learner(
       {
         model: trained.model,
@@ -432,16 +432,14 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         },
         // Clips, rejections, rate-limit drops and rollbacks of a sender's models.
         onVerdict: (id, report) => peers.report(id, report),
-        ...(config.defences && !defenceOff('suspects')
-          ? { isSuspect: (id: string) => peers.isSuspect(id) }
-          : {}),
+        ...(defences.skipSuspects ? { isSuspect: (id: string) => peers.isSuspect(id) } : {}),
       },
       {
         stepsPerRound: config.stepsPerRound,
         fanout: config.fanout,
         evalIntervalMs: config.evalIntervalMs,
         gossip: config.gossip,
-        defences: config.defences ? (defenceOff('share') ? { share: false } : {}) : false,
+        defences: defences.options,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         trainRate: config.trainRate,
       },

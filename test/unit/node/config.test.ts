@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest'
+import { parseStartArgs } from '../../../src/cli/args.ts'
+import { learnerDefences } from '../../../src/node/config.ts'
+
+describe('learnerDefences', () => {
+  it('defaults: every defence on, suspects skipped', () => {
+    expect(learnerDefences(parseStartArgs([]))).toEqual({ options: {}, skipSuspects: true })
+  })
+
+  it('--defences off: the undefended baseline', () => {
+    expect(learnerDefences(parseStartArgs(['--defences', 'off']))).toEqual({
+      options: false,
+      skipSuspects: false,
+    })
+  })
+
+  it('--no-defence takes out exactly the one named', () => {
+    expect(learnerDefences(parseStartArgs(['--no-defence', 'share']))).toEqual({
+      options: { share: false },
+      skipSuspects: true,
+    })
+    expect(learnerDefences(parseStartArgs(['--no-defence', 'suspects']))).toEqual({
+      options: {},
+      skipSuspects: false,
+    })
+    expect(learnerDefences(parseStartArgs(['--no-defence', 'share,suspects']))).toEqual({
+      options: { share: false },
+      skipSuspects: false,
+    })
+  })
+})
