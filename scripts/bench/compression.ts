@@ -34,7 +34,14 @@ import { DEFAULT_MERGE_MODE, isMergeMode, MERGE_PIPELINES, type MergeMode } from
 import { initialState } from '../../src/model/arch.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
-import { bytesToReach, type CodecRow, type CodecRun, runCodec } from './compression/sim.ts'
+import {
+  bytesToReach,
+  type CodecRow,
+  type CodecRun,
+  codecSpecOf,
+  rowOptions,
+  runCodec,
+} from './compression/sim.ts'
 import { type BenchFlags, benchFlags } from './flags.ts'
 import { type Row, runFedAvg, type SimConfig, type SimData } from './merge/sim.ts'
 import { type LineChartSpec, renderLineSvgs } from './plot-svg.ts'
@@ -72,7 +79,8 @@ function codecs(name: string, text: string): string[] {
   const out = list(text)
   for (const c of out) {
     try {
-      parseCodecSpec(c)
+      parseCodecSpec(codecSpecOf(c))
+      rowOptions(c)
     } catch (err) {
       usage(`--${name}: ${(err as Error).message}`)
     }
@@ -152,17 +160,19 @@ const run = async (r: CodecRun): Promise<CodecRow> => {
   return row
 }
 
-for (const codec of mainCodecs) await run({ codec, mode, init: 'independent', group: 'fanout 1' })
+for (const codec of mainCodecs) {
+  await run({ codec, mode, init: 'independent', group: 'fanout 1', ...rowOptions(codec) })
+}
 for (const codec of budgetCodecs) {
-  await run({ codec, mode, init: 'independent', budgetPerStep, group: 'budget' })
+  await run({ codec, mode, init: 'independent', budgetPerStep, group: 'budget', ...rowOptions(codec) })
 }
 const compareModes: MergeMode[] = [mode as MergeMode, alignMode]
 for (const codec of compareCodecs) {
   for (const m of compareModes) {
-    if (m !== mode && parseCodecSpec(codec).selection?.name === 'topk') continue
+    if (m !== mode && parseCodecSpec(codecSpecOf(codec)).selection?.name === 'topk') continue
     for (const init of ['independent', 'shared'] as const) {
       if (m === mode && init === 'independent' && budgetCodecs.includes(codec)) continue
-      await run({ codec, mode: m, init, budgetPerStep, group: 'compare' })
+      await run({ codec, mode: m, init, budgetPerStep, group: 'compare', ...rowOptions(codec) })
     }
   }
 }

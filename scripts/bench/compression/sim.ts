@@ -44,6 +44,14 @@ export interface CodecRun {
   budgetPerStep?: number
   /** Free-form tag for the tables (the question the run answers). */
   group: string
+  /**
+   * Delta frames against a reference per sender and destination (CHOCO-gossip, Koloskova et al.
+   * 2019): a push carries codec(x - R), both ends add what was decoded to R, and the receiver
+   * merges its R of the sender (`full`) or only the coordinates the frame refreshed (`carried`).
+   */
+  delta?: 'full' | 'carried'
+  /** Each peer pushes only to this many fixed partners (a random regular graph); undefined: anyone. */
+  partners?: number
 }
 
 export interface CodecRow extends CodecRun {
@@ -80,7 +88,8 @@ export async function runCodec(
         hashSeed(cfg.seed, 'train', p),
       ),
   )
-  const encoders = peers.map((_, p) => parseCodecSpec(run.codec, { seed: hashSeed(cfg.seed, 'codec', p) }))
+  const spec = codecSpecOf(run.codec)
+  const encoders = peers.map((_, p) => parseCodecSpec(spec, { seed: hashSeed(cfg.seed, 'codec', p) }))
   const mergers = peers.map((_, p) =>
     createMergePipeline({ mode: run.mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
   )
@@ -98,6 +107,8 @@ export async function runCodec(
             }),
         )
   const rng = createRng(hashSeed(cfg.seed, 'sample'))
+  const graph = run.partners === undefined ? undefined : partnerGraph(peers.length, run.partners, rng)
+  const refs = new Map<string, Float32Array[]>()
   const sent = new Float64Array(peers.length)
   let pushes = 0
   let carriedSum = 0
@@ -114,13 +125,44 @@ export async function runCodec(
         const budget = budgets?.[p]
         const cap = budget === undefined ? cfg.fanout : LEARNER_DEFAULTS.maxPushesPerRound
         if (budget !== undefined && !budget.canSend()) return
-        for (const q of samplePeers(rng, peers.length, p, cap)) {
+        const targets =
+          graph === undefined
+            ? samplePeers(rng, peers.length, p, cap)
+            : rng.shuffle([...graph[p]!]).slice(0, Math.min(cap, graph[p]!.length))
+        for (const q of targets) {
           if (budget !== undefined && !budget.canSend()) break
-          const frame = encodeFrame(snapshots[p]!, { task: TASK, codec: encoders[p]! })
+          const x = snapshots[p]!
+          let frame: Uint8Array
+          let got: MaskedState
+          if (run.delta === undefined) {
+            frame = encodeFrame(x, { task: TASK, codec: encoders[p]! })
+            got = decodeFrame(frame, expect).state
+          } else {
+            const key = `${p}>${q}`
+            const ref = refs.get(key) ?? x.tensors.map((t) => new Float32Array(t.values.length))
+            refs.set(key, ref)
+            const diff = {
+              ...x,
+              tensors: x.tensors.map((t, i) => ({ ...t, values: t.values.map((v, k) => v - ref[i]![k]!) })),
+            }
+            // A fresh encoder: a selection picks by the size of the difference (its reference is zero).
+            frame = encodeFrame(diff, { task: TASK, codec: parseCodecSpec(spec) })
+            const d = decodeFrame(frame, expect).state
+            d.tensors.forEach((t, i) => {
+              const m = d.masks?.[i]
+              const r = ref[i]!
+              for (let k = 0; k < r.length; k++) if (m === undefined || m[k]) r[k]! += t.values[k]!
+            })
+            got = {
+              arch: x.arch,
+              age: x.age,
+              tensors: x.tensors.map((t, i) => ({ ...t, values: ref[i]!.slice() })),
+              ...(run.delta === 'carried' && d.masks !== undefined ? { masks: d.masks } : {}),
+            }
+          }
           budget?.charge(frame.byteLength)
           sent[p] += frame.byteLength
           pushes++
-          const got = decodeFrame(frame, expect).state
           carriedSum += carried(got)
           inbox[q]!.push(got)
         }
@@ -159,6 +201,43 @@ export async function runCodec(
     carried: pushes > 0 ? carriedSum / pushes : 0,
     wallSeconds: (performance.now() - t0) / 1000,
   }
+}
+
+/** The codec spec of a row label (`partial:0.25+int4@delta=full,partners=4` -> `partial:0.25+int4`). */
+export function codecSpecOf(label: string): string {
+  return label.split('@')[0]!
+}
+
+/**
+ * A row label's exchange options after `@`: `delta=full|carried`, `partners=N`.
+ * Throws Error on anything else.
+ */
+export function rowOptions(label: string): Pick<CodecRun, 'delta' | 'partners'> {
+  const out: Pick<CodecRun, 'delta' | 'partners'> = {}
+  const tail = label.split('@')[1]
+  if (tail === undefined) return out
+  for (const part of tail.split(';')) {
+    const [k, v] = part.split('=')
+    if (k === 'delta' && (v === 'full' || v === 'carried')) out.delta = v
+    else if (k === 'partners' && Number.isInteger(Number(v)) && Number(v) >= 2) out.partners = Number(v)
+    else throw new Error(`'${part}' in '${label}': use delta=full|carried or partners=N (N >= 2)`)
+  }
+  return out
+}
+
+/** Each peer's partners: the union of degree / 2 random cycles through all peers (an expander, whp). */
+function partnerGraph(n: number, degree: number, rng: ReturnType<typeof createRng>): number[][] {
+  const sets = Array.from({ length: n }, () => new Set<number>())
+  for (let c = 0; c < Math.max(1, Math.floor(degree / 2)); c++) {
+    const order = rng.shuffle(Array.from({ length: n }, (_, i) => i))
+    for (let k = 0; k < n; k++) {
+      const a = order[k]!
+      const b = order[(k + 1) % n]!
+      sets[a]!.add(b)
+      sets[b]!.add(a)
+    }
+  }
+  return sets.map((s) => [...s])
 }
 
 /** Share of the coordinates a decoded frame carries. */

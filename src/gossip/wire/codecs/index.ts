@@ -26,6 +26,7 @@ import { InvalidCodecSpecError } from '../../errors.ts'
 import type { TensorLayout } from '../codec.ts'
 import { ErrorFeedback, encodeWithFeedback } from './error-feedback.ts'
 import { F16 } from './f16.ts'
+import { INT2 } from './int2.ts'
 import { INT4 } from './int4.ts'
 import { INT8 } from './int8.ts'
 import { PARTIAL } from './partial.ts'
@@ -128,7 +129,7 @@ export const DEFAULT_CODEC = RAW_F32.name
 export const DEFAULT_PUSH_CODEC = RAW_F32.name
 
 /** Every value codec this node reads and writes. */
-export const VALUE_CODECS: readonly ValueCodec[] = [RAW_F32, F16, INT8, INT4]
+export const VALUE_CODECS: readonly ValueCodec[] = [RAW_F32, F16, INT8, INT4, INT2]
 
 /** Every selection codec this node reads and writes. */
 export const SELECTION_CODECS: readonly SelectionCodec[] = [TOPK, PARTIAL]

@@ -1,15 +1,15 @@
 /**
- * Quantised value codecs (int8, int4): each block of values (a tensor, or the
+ * Quantised value codecs (int8, int4, int2): each block of values (a tensor, or the
  * values a sparse frame carries of it) as signed integers of `bits` bits with
  * one float32 scale per row, little-endian:
  *
  *   scales: rows x float32 | values: n x bits, in the block's row-major order
  *
- * (int4: two values a byte, the first in the low nibble; a block's values start
- * on a byte boundary.) A row is an output unit: the index along the block's last
+ * (int4: two values a byte, the first in the low nibble; int2: four, lowest bits
+ * first; a block's values start on a byte boundary.) A row is an output unit: the index along the block's last
  * axis when it has two or more axes (a dense kernel [in, out] has `out` scales,
  * a conv kernel one per output channel); a rank-1 block (a bias, the value list
- * of a top-k frame) has one scale. With M = 2^(bits-1) - 1 (127, 7), scale =
+ * of a top-k frame) has one scale. With M = 2^(bits-1) - 1 (127, 7, 1), scale =
  * max |v| over the row / M and q = round(v / scale) in [-M, M], so a value comes
  * back within scale / 2 = max|row| / 2M (round to nearest), or within one scale
  * with stochastic rounding (`int8:stochastic`: q = floor(v / scale + u), u
@@ -34,8 +34,8 @@ export const SCALE_BYTES = 4
 /** The argument that turns on stochastic rounding (`int8:stochastic`). */
 export const STOCHASTIC = 'stochastic'
 
-/** Bits per value a quantised codec may use. */
-export type QuantBits = 4 | 8
+/** Bits per value a quantised codec may use (a divisor of 8, so no value straddles two bytes). */
+export type QuantBits = 2 | 4 | 8
 
 /** Rows (scales) of a block: the length of its last axis for rank >= 2, else 1. */
 export function quantRows(shape: readonly number[]): number {
@@ -101,21 +101,66 @@ function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | 
     // A NaN poisons its row for good (every comparison with NaN is false): the receiver refuses the scale.
     if (a > maxAbs[r]! || Number.isNaN(a)) maxAbs[r] = a
   }
+  // Ternary (int2, round to nearest): max-scaling would zero every value below half the row's
+  // largest, most of a row; a threshold and scale fitted to the row keep far more of it.
+  const ternary = bits === 2 && uniform === undefined ? ternaryFit(v, rows, maxAbs) : undefined
   const inverse = new Float64Array(rows)
   for (let r = 0; r < rows; r++) {
-    const scale = Math.fround(maxAbs[r]! / max)
+    const scale = ternary === undefined ? Math.fround(maxAbs[r]! / max) : ternary.scales[r]!
     view.setFloat32(r * SCALE_BYTES, scale, true)
     inverse[r] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0
   }
   const start = rows * SCALE_BYTES
+  const perByte = 8 / bits
+  const mask = (1 << bits) - 1
   for (let k = 0; k < n; k++) {
-    const x = v[k]! * inverse[k % rows]!
-    const rounded = uniform === undefined ? Math.round(x) : Math.floor(x + uniform())
-    const q = rounded > max ? max : rounded < -max ? -max : rounded
+    let q: number
+    if (ternary !== undefined) {
+      const t = ternary.thresholds[k % rows]!
+      q = v[k]! > t ? 1 : v[k]! < -t ? -1 : 0
+    } else {
+      const x = v[k]! * inverse[k % rows]!
+      const rounded = uniform === undefined ? Math.round(x) : Math.floor(x + uniform())
+      q = rounded > max ? max : rounded < -max ? -max : rounded
+    }
     if (bits === 8) out[start + k] = q & 0xff
-    else out[start + (k >> 1)]! |= (q & 0x0f) << ((k & 1) * 4)
+    else out[start + Math.floor(k / perByte)]! |= (q & mask) << ((k % perByte) * bits)
   }
   return out
+}
+
+/** Share of a row's mean |v| below which int2 sends 0 (ternary weight networks: Li et al. 2016, 0.7). */
+export const TERNARY_THRESHOLD = 0.7
+
+/**
+ * Per row: the threshold TERNARY_THRESHOLD x mean |v| and the scale that minimises the squared
+ * error of the values beyond it (their mean |v|), after Li et al. 2016, "Ternary weight networks".
+ * A row holding a NaN gets a NaN scale (refused by receivers, as max-scaling does).
+ */
+function ternaryFit(
+  v: Float32Array,
+  rows: number,
+  maxAbs: Float64Array,
+): { thresholds: Float64Array; scales: Float32Array } {
+  const count = Math.ceil(v.length / rows)
+  const thresholds = new Float64Array(rows)
+  for (let k = 0; k < v.length; k++) thresholds[k % rows] += Math.abs(v[k]!)
+  for (let r = 0; r < rows; r++) thresholds[r] = (TERNARY_THRESHOLD * thresholds[r]!) / count
+  const sum = new Float64Array(rows)
+  const kept = new Float64Array(rows)
+  for (let k = 0; k < v.length; k++) {
+    const a = Math.abs(v[k]!)
+    const r = k % rows
+    if (a > thresholds[r]!) {
+      sum[r] += a
+      kept[r]++
+    }
+  }
+  const scales = new Float32Array(rows)
+  for (let r = 0; r < rows; r++) {
+    scales[r] = Number.isFinite(maxAbs[r]!) ? (kept[r]! > 0 ? sum[r]! / kept[r]! : 0) : maxAbs[r]!
+  }
+  return { thresholds, scales }
 }
 
 /** Reads blocks in order: each block's scales (checked as they complete), then its values. */
@@ -187,10 +232,14 @@ class QuantDecoder implements PayloadDecoder {
             // Sign-extend the byte.
             out[k] = ((byte << 24) >> 24) * this.scales[k % rows]!
           } else {
-            // Two values a byte, low nibble first; the last byte of an odd block has one.
-            const k = 2 * (first + j)
-            out[k] = ((byte << 28) >> 28) * this.scales[k % rows]!
-            if (k + 1 < b.n) out[k + 1] = ((byte << 24) >> 28) * this.scales[(k + 1) % rows]!
+            // 8 / bits values a byte, lowest bits first; a block's last byte may hold fewer.
+            const perByte = 8 / this.bits
+            const k0 = perByte * (first + j)
+            for (let m = 0; m < perByte && k0 + m < b.n; m++) {
+              // Shift the field to the top of 32 bits and back: sign extension.
+              const q = (byte << (32 - this.bits * (m + 1))) >> (32 - this.bits)
+              out[k0 + m] = q * this.scales[(k0 + m) % rows]!
+            }
           }
         }
         i += take

@@ -17,6 +17,7 @@ import {
   selectionById,
   VALUE_CODECS,
 } from '../../../../src/gossip/wire/codecs/index.ts'
+import { INT2 } from '../../../../src/gossip/wire/codecs/int2.ts'
 import { INT4 } from '../../../../src/gossip/wire/codecs/int4.ts'
 import { INT8 } from '../../../../src/gossip/wire/codecs/int8.ts'
 import { PARTIAL } from '../../../../src/gossip/wire/codecs/partial.ts'
@@ -47,8 +48,8 @@ const F16_SPEC = parseCodecSpec('f16')
 
 describe('codec registry', () => {
   it('gives every codec a distinct non-zero id and name', () => {
-    expect(VALUE_CODECS.map((c) => c.id)).toEqual([1, 2, 3, 4])
-    expect(CODEC_NAMES).toEqual(['raw-f32', 'f16', 'int8', 'int4'])
+    expect(VALUE_CODECS.map((c) => c.id)).toEqual([1, 2, 3, 4, 5])
+    expect(CODEC_NAMES).toEqual(['raw-f32', 'f16', 'int8', 'int4', 'int2'])
     expect(SELECTION_CODECS.map((c) => [c.id, c.name])).toEqual([
       [1, 'topk'],
       [2, 'partial'],
@@ -59,7 +60,8 @@ describe('codec registry', () => {
     expect(codecById(3)).toBe(INT8)
     expect(codecById(0)).toBeUndefined()
     expect(codecById(4)).toBe(INT4)
-    expect(codecById(5)).toBeUndefined()
+    expect(codecById(5)).toBe(INT2)
+    expect(codecById(6)).toBeUndefined()
     expect(selectionById(1)).toBe(TOPK)
     expect(selectionById(2)).toBe(PARTIAL)
     expect(selectionById(3)).toBeUndefined()

@@ -89,6 +89,54 @@ describe('int8', () => {
     }
   })
 
+  it('int2 packs four values a byte as -1, 0 or +1 times a scale fitted to each row', () => {
+    const s = randomState(MLP, 12)
+    const enc = encodeModel(s, { task: 'mnist', codec: parseCodecSpec('int2') })
+    // Same scales as int8; values four a byte (kernel [6,4]: 6 bytes; bias [4]: 1; [4,3]: 3; bias [3]: 1).
+    expect(enc.payloadBytes).toBe(4 * 4 + 6 + 4 + 1 + 3 * 4 + 3 + 4 + 1)
+    const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int2') })
+    for (const size of [1, 3, frame.byteLength]) {
+      const d = new FrameDecoder(expectFor(s))
+      for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
+      d.end()
+      const got = d.result().state
+      s.tensors.forEach((t, i) => {
+        const rows = int8Rows(t.shape)
+        const per = t.values.length / rows
+        for (let r = 0; r < rows; r++) {
+          const row = t.values.filter((_, k) => k % rows === r)
+          const back = got.tensors[i]!.values.filter((_, k) => k % rows === r)
+          // Beyond 0.7 x mean |v| a value goes out as its sign times the mean |v| of such values.
+          const threshold = (0.7 * row.reduce((a, v) => a + Math.abs(v), 0)) / per
+          const big = row.filter((v) => Math.abs(v) > threshold)
+          const scale = big.reduce((a, v) => a + Math.abs(v), 0) / big.length
+          row.forEach((v, k) => {
+            expect(back[k]).toBeCloseTo(Math.abs(v) > threshold ? Math.sign(v) * scale : 0, 6)
+          })
+        }
+      })
+    }
+  })
+
+  it('int2 on rows of a model layer has a third of the squared error of -1/0/+1 x max|row|', () => {
+    // Two units of 784 inputs, normal values (a layer's change between two pushes).
+    const rng = createRng(3)
+    const w = { name: 'w', shape: [784, 2], values: Float32Array.from({ length: 1568 }, () => rng.normal()) }
+    const s: ModelState = { arch: 'x', age: 1, tensors: [w] }
+    const back = roundTrip(s, 'int2').tensors[0]!.values
+    let fitted = 0
+    let maxScaled = 0
+    for (let r = 0; r < 2; r++) {
+      const max = Math.max(...w.values.filter((_, k) => k % 2 === r).map(Math.abs))
+      w.values.forEach((v, k) => {
+        if (k % 2 !== r) return
+        fitted += (back[k]! - v) ** 2
+        maxScaled += ((Math.abs(v) >= max / 2 ? Math.sign(v) * max : 0) - v) ** 2
+      })
+    }
+    expect(fitted).toBeLessThan(maxScaled / 3)
+  })
+
   it('decodes a zero row as zeros and the same whatever the chunking', () => {
     const s = randomState(MLP, 2)
     for (let r = 0; r < 6; r++) s.tensors[0]!.values[r * 4 + 1] = 0
