@@ -30,6 +30,7 @@ import { partition } from '../../src/data/partition.ts'
 import { selectSamples } from '../../src/data/samples.ts'
 import { encodeFrame } from '../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
+import { splitDeltaSpec } from '../../src/gossip/wire/delta.ts'
 import { DEFAULT_MERGE_MODE, isMergeMode, MERGE_PIPELINES, type MergeMode } from '../../src/merge/registry.ts'
 import { initialState } from '../../src/model/arch.ts'
 import { initBackend } from '../../src/model/backend.ts'
@@ -79,7 +80,7 @@ function codecs(name: string, text: string): string[] {
   const out = list(text)
   for (const c of out) {
     try {
-      parseCodecSpec(codecSpecOf(c))
+      parseCodecSpec(splitDeltaSpec(codecSpecOf(c)).inner)
       rowOptions(c)
     } catch (err) {
       usage(`--${name}: ${(err as Error).message}`)
@@ -169,7 +170,8 @@ for (const codec of budgetCodecs) {
 const compareModes: MergeMode[] = [mode as MergeMode, alignMode]
 for (const codec of compareCodecs) {
   for (const m of compareModes) {
-    if (m !== mode && parseCodecSpec(codecSpecOf(codec)).selection?.name === 'topk') continue
+    if (m !== mode && parseCodecSpec(splitDeltaSpec(codecSpecOf(codec)).inner).selection?.name === 'topk')
+      continue
     for (const init of ['independent', 'shared'] as const) {
       if (m === mode && init === 'independent' && budgetCodecs.includes(codec)) continue
       await run({ codec, mode: m, init, budgetPerStep, group: 'compare', ...rowOptions(codec) })

@@ -10,6 +10,7 @@ import { OPTIONAL_DEFENCES, type OptionalDefence } from '../gossip/defences/inde
 import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
 import { parseRate } from '../gossip/upload-budget.ts'
 import { parseCodecSpec } from '../gossip/wire/codecs/index.ts'
+import { DELTA, splitDeltaSpec } from '../gossip/wire/delta.ts'
 import { type MergeMode, parseMergeMode, UNDEFENDED_MERGE_MODE } from '../merge/registry.ts'
 import { ARCH_KINDS } from '../model/zoo.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
@@ -109,7 +110,8 @@ function codecFlag(v: Values): string | undefined {
   const s = str(v, 'codec')
   if (s === undefined) return undefined
   try {
-    return parseCodecSpec(s).spec
+    const { delta, inner } = splitDeltaSpec(s)
+    return delta ? `${DELTA}+${parseCodecSpec(inner).spec}` : parseCodecSpec(s).spec
   } catch (err) {
     throw new UsageError(`--codec: ${(err as Error).message}`)
   }

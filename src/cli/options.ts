@@ -72,7 +72,7 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     value: 'SPEC',
     default: d.codec,
-    help: 'codec of pushes: raw-f32 | f16 | int8 | int4 (int4:ef: error feedback) | int2 | topk:F | partial:F, or both as partial:F+int4',
+    help: 'codec of pushes: raw-f32 | f16 | int8 | int4 (int4:ef: error feedback) | int2 | topk:F | partial:F, or both as partial:F+int4; delta+SPEC: differences against a reference per peer (delta+partial:0.25+int2)',
   },
   {
     name: 'max-upload',

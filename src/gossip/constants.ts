@@ -7,6 +7,20 @@ export const MODEL_PROTOCOL = '/gossip-learn/model/1.0.0'
 export const WIRE_VERSION = 1
 
 /**
+ * Version of delta frames (a `base` in the header: values relative to a reference the receiver
+ * holds). A node that predates them refuses the version instead of merging differences as if
+ * they were weights; every frame without a base stays version 1.
+ */
+export const DELTA_WIRE_VERSION = 2
+
+/**
+ * The byte a receiver writes back once it has applied a delta frame, before closing: a sender
+ * cannot otherwise tell a frame applied from one refused after its last byte, and a reference
+ * it believed shared would silently diverge.
+ */
+export const DELTA_ACK = 1
+
+/**
  * Largest header accepted. A header is names + shapes of a few dozen tensors
  * plus a coordinate: under 2 KiB for our architectures. 64 KiB is generous and
  * still small enough to buffer before validating.

@@ -67,6 +67,16 @@ export class UnsupportedCodecError extends GossipValidationError {
   readonly verdict = 'ignore'
 }
 
+/**
+ * A delta frame names a reference this node does not hold for its sender (we restarted or
+ * evicted it, or a push failed half-way): not the sender's fault, and its next frame starts over.
+ */
+export class DeltaBaseError extends GossipValidationError {
+  static readonly name = 'DeltaBaseError'
+  override readonly name = 'DeltaBaseError'
+  readonly verdict = 'ignore'
+}
+
 /** Tensor count, names or shapes differ from the expected layout (the arch fingerprint said otherwise). */
 export class ShapeMismatchError extends GossipValidationError {
   static readonly name = 'ShapeMismatchError'
@@ -171,6 +181,16 @@ export class InvalidCodecSpecError extends Error {
 export class RelayedOnlyError extends Error {
   static readonly name = 'RelayedOnlyError'
   override readonly name = 'RelayedOnlyError'
+}
+
+/**
+ * A delta push ended without the receiver's acknowledgement (it refused the frame, or closed or
+ * reset the stream first): whether it applied the difference is unknown, so the sender starts
+ * over from the zero reference. Not necessarily the peer's fault.
+ */
+export class DeltaNotAppliedError extends Error {
+  static readonly name = 'DeltaNotAppliedError'
+  override readonly name = 'DeltaNotAppliedError'
 }
 
 /** The exchange is not started (push before start(), or after stop()). */

@@ -27,11 +27,13 @@ import {
   DEFAULT_MAX_INBOUND_PER_PEER,
   DEFAULT_RESERVED_INBOUND,
   DEFAULT_TOTAL_TIMEOUT_MS,
+  DELTA_ACK,
   MAX_HEADER_BYTES,
   MAX_STREAMS_PER_CONNECTION,
   MODEL_PROTOCOL,
 } from './constants.ts'
 import {
+  DeltaNotAppliedError,
   FairShareError,
   NotStartedError,
   PeerTransferLimitError,
@@ -54,6 +56,7 @@ import {
   type TensorLayout,
 } from './wire/codec.ts'
 import { DEFAULT_CODEC, type ModelEncoder, parseCodecSpec } from './wire/codecs/index.ts'
+import { DELTA, DeltaReceiver, DeltaSender, splitDeltaSpec } from './wire/delta.ts'
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
@@ -160,6 +163,14 @@ export class ModelExchange {
   private readonly onRejected?: OnRejected
   private readonly describe?: () => SenderMeta
   private readonly encoder: ModelEncoder
+  /** The spec pushes are counted under (`delta+` before the encoder's when delta frames are on). */
+  private readonly spec: string
+  /** Delta frames: the references this node sends against, one per destination. */
+  private readonly deltaSender?: DeltaSender
+  /** The last push to each destination with delta frames on: the next waits for it (delta.ts). */
+  private readonly deltaChains = new Map<string, Promise<unknown>>()
+  /** References of the senders of delta frames (any node decodes them, whatever it sends). */
+  private readonly deltaReceiver = new DeltaReceiver()
   private readonly stats: ExchangeCounters = {
     modelsSent: 0,
     modelsReceived: 0,
@@ -208,7 +219,10 @@ export class ModelExchange {
     this.onRejected = init.onRejected
     this.describe = init.describe
     // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
-    this.encoder = parseCodecSpec(init.codec ?? DEFAULT_CODEC)
+    const { delta, inner } = splitDeltaSpec(init.codec ?? DEFAULT_CODEC)
+    this.encoder = parseCodecSpec(inner)
+    this.spec = delta ? `${DELTA}+${this.encoder.spec}` : this.encoder.spec
+    if (delta) this.deltaSender = new DeltaSender(inner)
   }
 
   /** A snapshot of the counters. */
@@ -227,7 +241,7 @@ export class ModelExchange {
 
   /** The codec spec pushed models are encoded with. */
   get codec(): string {
-    return this.encoder.spec
+    return this.spec
   }
 
   /** Largest inbound frame this exchange accepts. */
@@ -277,6 +291,20 @@ export class ModelExchange {
    * reach only through a relay gets nothing: RelayedOnlyError, before any dial.
    */
   async push(peer: PeerId | string, state: ModelState, options: PushOptions = {}): Promise<number> {
+    if (this.deltaSender === undefined) return this.pushOnce(peer, state, options)
+    // One delta push per destination at a time: each names the reference the one before left.
+    const key = peer.toString()
+    const before = this.deltaChains.get(key)
+    const run = (before ?? Promise.resolve()).catch(() => {}).then(() => this.pushOnce(peer, state, options))
+    this.deltaChains.set(key, run)
+    try {
+      return await run
+    } finally {
+      if (this.deltaChains.get(key) === run) this.deltaChains.delete(key)
+    }
+  }
+
+  private async pushOnce(peer: PeerId | string, state: ModelState, options: PushOptions): Promise<number> {
     if (!this.started) throw new NotStartedError('model exchange is not started')
     const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
     // Re-dialling would only return (or duplicate) the relayed connection; DCUtR is already at work on it.
@@ -285,14 +313,16 @@ export class ModelExchange {
       throw this.relayedOnly(peerId, 'only a relayed connection is open')
     }
     const described = this.describe?.() ?? {}
-    const encoded = encodeModel(state, {
+    const meta = {
       task: this.task,
-      codec: this.encoder,
       coordinate: options.coordinate ?? described.coordinate,
       accuracy: options.accuracy ?? described.accuracy,
-    })
-    const bySpec = this.stats.sentByCodec[this.encoder.spec] ?? { models: 0, bytes: 0 }
-    this.stats.sentByCodec[this.encoder.spec] = bySpec
+    }
+    const to = peerId.toString()
+    const delta = this.deltaSender?.encode(to, state, meta)
+    const encoded = delta?.encoded ?? encodeModel(state, { ...meta, codec: this.encoder })
+    const bySpec = this.stats.sentByCodec[this.spec] ?? { models: 0, bytes: 0 }
+    this.stats.sentByCodec[this.spec] = bySpec
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)
     const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
@@ -303,6 +333,9 @@ export class ModelExchange {
     try {
       stream = await this.components.node.dialProtocol(peerId, MODEL_PROTOCOL, { signal })
       const s = stream
+      const acked = delta === undefined ? undefined : deltaAck(s, signal)
+      // Settled by the stream's end whatever happens to the writes; their error is the one to report.
+      acked?.catch(() => {})
       const write = async (bytes: Uint8Array): Promise<void> => {
         if (!s.send(bytes)) await s.onDrain({ signal })
         sent += bytes.byteLength
@@ -320,6 +353,10 @@ export class ModelExchange {
         }
       }
       await stream.close({ signal })
+      if (acked !== undefined) {
+        await acked
+        delta!.commit()
+      }
       this.stats.modelsSent++
       bySpec.models++
       this.log.trace('pushed %d bytes to %p', sent, peerId)
@@ -334,6 +371,8 @@ export class ModelExchange {
       else if (signal.aborted && signal.reason instanceof Error) e = signal.reason
       else e = toError(err)
       this.stats.pushFailures++
+      // The receiver may or may not have applied it: start over from the zero reference.
+      this.deltaSender?.forget(to)
       stream?.abort(e)
       this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
       throw e
@@ -369,6 +408,10 @@ export class ModelExchange {
     let received: { decoded: DecodedModel; frameBytes: number }
     try {
       received = await this.receive(stream)
+      const base = received.decoded.meta.base
+      if (base !== undefined) {
+        received.decoded.state = this.deltaReceiver.apply(from, base, received.decoded.state)
+      }
     } catch (err) {
       this.refuse(stream, from, toError(err))
       return
@@ -384,7 +427,8 @@ export class ModelExchange {
     byCodec.models++
     byCodec.bytes += frameBytes
     this.stats.receivedByCodec[decoded.meta.codec] = byCodec
-    // Our write end was never used; closing it completes the stream's shutdown.
+    // Our write end was used only to acknowledge a delta frame; closing it completes the stream's shutdown.
+    if (decoded.meta.base !== undefined) stream.send(Uint8Array.of(DELTA_ACK))
     stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch((err) => {
       stream.abort(toError(err))
     })
@@ -525,4 +569,43 @@ export class ModelExchange {
       queueMicrotask(() => setTimeout(maybeFinish, 0))
     })
   }
+}
+
+/**
+ * Resolves once the receiver acknowledged a delta frame (DELTA_ACK), rejects with
+ * DeltaNotAppliedError when the stream ends or is reset without it, or with the abort reason.
+ */
+function deltaAck(stream: Stream, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('remoteCloseWrite', onEnd)
+      stream.removeEventListener('close', onEnd)
+      signal.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onMessage = (evt: { data: Uint8Array | { subarray(): Uint8Array } }): void => {
+      const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      done(
+        bytes.byteLength === 1 && bytes[0] === DELTA_ACK
+          ? undefined
+          : new DeltaNotAppliedError(`unexpected reply of ${bytes.byteLength} bytes`),
+      )
+    }
+    const onEnd = (evt: Event): void => {
+      const cause = (evt as Event & { error?: Error }).error
+      done(
+        new DeltaNotAppliedError(
+          `stream ended without an acknowledgement${cause ? `: ${cause.message}` : ''}`,
+        ),
+      )
+    }
+    const onAbort = (): void =>
+      done(signal.reason instanceof Error ? signal.reason : new DeltaNotAppliedError('aborted'))
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('remoteCloseWrite', onEnd)
+    stream.addEventListener('close', onEnd)
+    signal.addEventListener('abort', onAbort)
+  })
 }

@@ -8,8 +8,9 @@
  */
 import { LEARNER_DEFAULTS } from '../../../src/gossip/learner.ts'
 import { UploadBudget } from '../../../src/gossip/upload-budget.ts'
-import { decodeFrame, encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
+import { decodeFrame, type EncodedModel, encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../../src/gossip/wire/codecs/index.ts'
+import { DeltaReceiver, DeltaSender, splitDeltaSpec } from '../../../src/gossip/wire/delta.ts'
 import type { MaskedState } from '../../../src/merge/masks.ts'
 import { createMergePipeline } from '../../../src/merge/merger.ts'
 import type { MergeMode } from '../../../src/merge/registry.ts'
@@ -44,12 +45,6 @@ export interface CodecRun {
   budgetPerStep?: number
   /** Free-form tag for the tables (the question the run answers). */
   group: string
-  /**
-   * Delta frames against a reference per sender and destination (CHOCO-gossip, Koloskova et al.
-   * 2019): a push carries codec(x - R), both ends add what was decoded to R, and the receiver
-   * merges its R of the sender (`full`) or only the coordinates the frame refreshed (`carried`).
-   */
-  delta?: 'full' | 'carried'
   /** Each peer pushes only to this many fixed partners (a random regular graph); undefined: anyone. */
   partners?: number
 }
@@ -89,7 +84,9 @@ export async function runCodec(
       ),
   )
   const spec = codecSpecOf(run.codec)
-  const encoders = peers.map((_, p) => parseCodecSpec(spec, { seed: hashSeed(cfg.seed, 'codec', p) }))
+  const encoders = peers.map((_, p) =>
+    parseCodecSpec(splitDeltaSpec(spec).inner, { seed: hashSeed(cfg.seed, 'codec', p) }),
+  )
   const mergers = peers.map((_, p) =>
     createMergePipeline({ mode: run.mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
   )
@@ -108,7 +105,9 @@ export async function runCodec(
         )
   const rng = createRng(hashSeed(cfg.seed, 'sample'))
   const graph = run.partners === undefined ? undefined : partnerGraph(peers.length, run.partners, rng)
-  const refs = new Map<string, Float32Array[]>()
+  const { delta, inner } = splitDeltaSpec(spec)
+  const deltaSenders = delta ? peers.map(() => new DeltaSender(inner)) : undefined
+  const deltaReceivers = delta ? peers.map(() => new DeltaReceiver()) : undefined
   const sent = new Float64Array(peers.length)
   let pushes = 0
   let carriedSum = 0
@@ -132,36 +131,23 @@ export async function runCodec(
         for (const q of targets) {
           if (budget !== undefined && !budget.canSend()) break
           const x = snapshots[p]!
-          let frame: Uint8Array
+          let frameBytes: number
           let got: MaskedState
-          if (run.delta === undefined) {
-            frame = encodeFrame(x, { task: TASK, codec: encoders[p]! })
+          const delta = deltaSenders?.[p]
+          if (delta === undefined) {
+            const frame = encodeFrame(x, { task: TASK, codec: encoders[p]! })
+            frameBytes = frame.byteLength
             got = decodeFrame(frame, expect).state
           } else {
-            const key = `${p}>${q}`
-            const ref = refs.get(key) ?? x.tensors.map((t) => new Float32Array(t.values.length))
-            refs.set(key, ref)
-            const diff = {
-              ...x,
-              tensors: x.tensors.map((t, i) => ({ ...t, values: t.values.map((v, k) => v - ref[i]![k]!) })),
-            }
-            // A fresh encoder: a selection picks by the size of the difference (its reference is zero).
-            frame = encodeFrame(diff, { task: TASK, codec: parseCodecSpec(spec) })
-            const d = decodeFrame(frame, expect).state
-            d.tensors.forEach((t, i) => {
-              const m = d.masks?.[i]
-              const r = ref[i]!
-              for (let k = 0; k < r.length; k++) if (m === undefined || m[k]) r[k]! += t.values[k]!
-            })
-            got = {
-              arch: x.arch,
-              age: x.age,
-              tensors: x.tensors.map((t, i) => ({ ...t, values: ref[i]!.slice() })),
-              ...(run.delta === 'carried' && d.masks !== undefined ? { masks: d.masks } : {}),
-            }
+            // The daemon's delta frames: the sender's reference for q, q's reference for p.
+            const { encoded, commit } = delta.encode(String(q), x, { task: TASK })
+            frameBytes = encoded.frameBytes
+            const d = decodeFrame(concat(encoded), expect)
+            got = deltaReceivers![q]!.apply(String(p), d.meta.base!, d.state)
+            commit()
           }
-          budget?.charge(frame.byteLength)
-          sent[p] += frame.byteLength
+          budget?.charge(frameBytes)
+          sent[p] += frameBytes
           pushes++
           carriedSum += carried(got)
           inbox[q]!.push(got)
@@ -203,26 +189,33 @@ export async function runCodec(
   }
 }
 
-/** The codec spec of a row label (`partial:0.25+int4@delta=full,partners=4` -> `partial:0.25+int4`). */
+/** The codec spec of a row label (`delta+partial:0.25+int2@partners=4` -> `delta+partial:0.25+int2`). */
 export function codecSpecOf(label: string): string {
   return label.split('@')[0]!
 }
 
-/**
- * A row label's exchange options after `@`: `delta=full|carried`, `partners=N`.
- * Throws Error on anything else.
- */
-export function rowOptions(label: string): Pick<CodecRun, 'delta' | 'partners'> {
-  const out: Pick<CodecRun, 'delta' | 'partners'> = {}
+/** A row label's exchange options after `@`: `partners=N`. Throws Error on anything else. */
+export function rowOptions(label: string): Pick<CodecRun, 'partners'> {
+  const out: Pick<CodecRun, 'partners'> = {}
   const tail = label.split('@')[1]
   if (tail === undefined) return out
   for (const part of tail.split(';')) {
     const [k, v] = part.split('=')
-    if (k === 'delta' && (v === 'full' || v === 'carried')) out.delta = v
-    else if (k === 'partners' && Number.isInteger(Number(v)) && Number(v) >= 2) out.partners = Number(v)
-    else throw new Error(`'${part}' in '${label}': use delta=full|carried or partners=N (N >= 2)`)
+    if (k === 'partners' && Number.isInteger(Number(v)) && Number(v) >= 2) out.partners = Number(v)
+    else throw new Error(`'${part}' in '${label}': use partners=N (N >= 2)`)
   }
   return out
+}
+
+/** An encoded model as one frame. */
+function concat(encoded: EncodedModel): Uint8Array {
+  const frame = new Uint8Array(encoded.frameBytes)
+  let off = 0
+  for (const part of [encoded.prefix, encoded.header, ...encoded.chunks]) {
+    frame.set(part, off)
+    off += part.byteLength
+  }
+  return frame
 }
 
 /** Each peer's partners: the union of degree / 2 random cycles through all peers (an expander, whp). */

@@ -15,6 +15,7 @@ import type { MaskedState } from '../../merge/masks.ts'
 import { InvalidStateError } from '../../model/errors.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import {
+  DELTA_WIRE_VERSION,
   FRAME_SLACK_BYTES,
   HARD_MAX_FRAME_BYTES,
   MAX_HEADER_BYTES,
@@ -79,6 +80,11 @@ export interface EncodeMeta extends SenderMeta {
   task: string
   /** Encoder of a codec spec (from parseCodecSpec); default raw-f32. */
   codec?: ModelEncoder
+  /**
+   * A delta frame: the values are differences against reference number `base` of the exchange
+   * with the receiver (0: the zero reference, a new exchange); see delta.ts.
+   */
+  base?: number
   /** Only tests change this, to produce stale frames. */
   version?: number
 }
@@ -89,8 +95,10 @@ export interface ModelMeta extends SenderMeta {
   task: string
   arch: string
   age: number
-  /** Name of the codec the payload came in: the value codec's, after the selection's when sparse (`partial+int8`). */
+  /** Name of the codec the payload came in: the value codec's, after the selection's when sparse (`partial+int8`), after `delta+` in a delta frame. */
   codec: string
+  /** Delta frames: the reference the values are relative to (delta.ts). */
+  base?: number
 }
 
 /** What a receiver accepts; anything else is refused with a typed error. */
@@ -198,8 +206,15 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
   const { tensors: carried, chunks } = encoder.encodePayload(state.tensors)
   let payloadBytes = 0
   for (const c of chunks) payloadBytes += c.byteLength
+  if (
+    meta.base !== undefined &&
+    !(Number.isInteger(meta.base) && meta.base >= 0 && meta.base <= 0xffffffff)
+  ) {
+    throw new InvalidStateError(`delta base ${meta.base} is not a uint32`)
+  }
   const header = ModelHeader.encode({
-    version: meta.version ?? WIRE_VERSION,
+    version: meta.version ?? (meta.base === undefined ? WIRE_VERSION : DELTA_WIRE_VERSION),
+    base: meta.base,
     task: meta.task,
     arch: state.arch,
     age: state.age,
@@ -253,8 +268,17 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   }
   const h = readModelHeader(bytes)
 
-  if (h.version !== WIRE_VERSION) {
-    throw new ProtocolVersionError(`wire version ${h.version}, expected ${WIRE_VERSION}`)
+  if (h.version !== WIRE_VERSION && h.version !== DELTA_WIRE_VERSION) {
+    throw new ProtocolVersionError(
+      `wire version ${h.version}, expected ${WIRE_VERSION} or ${DELTA_WIRE_VERSION}`,
+    )
+  }
+  if ((h.version === DELTA_WIRE_VERSION) !== (h.base != null)) {
+    throw new MalformedFrameError(
+      h.base == null
+        ? `a version ${h.version} frame without a base`
+        : `a version ${h.version} frame with a base`,
+    )
   }
   if (h.task !== expect.task) {
     throw new TaskMismatchError(`task '${clip(h.task)}', expected '${expect.task}'`)
@@ -287,10 +311,12 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   }
   if (expect.layout != null) checkLayout(tensors, expect.layout)
 
-  const name = selection === undefined ? codec.name : `${selection.name}+${codec.name}`
+  const values = selection === undefined ? codec.name : `${selection.name}+${codec.name}`
+  const name = h.base == null ? values : `delta+${values}`
   const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age, codec: name }
   if (h.coordinate != null) meta.coordinate = { ...h.coordinate, vec: [...h.coordinate.vec] }
   if (h.accuracy != null) meta.accuracy = h.accuracy
+  if (h.base != null) meta.base = h.base
   const header: DecodedHeader = { meta, tensors, codec, payloadBytes }
   if (selection !== undefined) {
     header.selection = selection

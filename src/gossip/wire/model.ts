@@ -14,6 +14,7 @@ export interface ModelHeader {
   coordinate?: ModelHeader.Coordinate
   accuracy?: number
   selection: number
+  base?: number
 }
 
 export namespace ModelHeader {
@@ -664,6 +665,11 @@ export namespace ModelHeader {
             w.uint32(obj.selection)
           }
 
+          if (obj.base != null) {
+            w.uint32(80)
+            w.uint32(obj.base)
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim()
           }
@@ -729,6 +735,10 @@ export namespace ModelHeader {
               }
               case 9: {
                 obj.selection = reader.uint32()
+                break
+              }
+              case 10: {
+                obj.base = reader.uint32()
                 break
               }
               default: {
@@ -833,6 +843,13 @@ export namespace ModelHeader {
               case 9: {
                 yield {
                   field: `${prefix}.selection`,
+                  value: reader.uint32(),
+                }
+                break
+              }
+              case 10: {
+                yield {
+                  field: `${prefix}.base`,
                   value: reader.uint32(),
                 }
                 break
@@ -943,6 +960,11 @@ export namespace ModelHeader {
     value: number
   }
 
+  export interface ModelHeaderBaseFieldEvent {
+    field: '$.base'
+    value: number
+  }
+
   export function encode(obj: Partial<ModelHeader>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, ModelHeader.codec())
   }
@@ -972,6 +994,7 @@ export namespace ModelHeader {
     | ModelHeaderCoordinateErrorFieldEvent
     | ModelHeaderAccuracyFieldEvent
     | ModelHeaderSelectionFieldEvent
+    | ModelHeaderBaseFieldEvent
   > {
     return streamMessage(buf, ModelHeader.codec(), opts)
   }

@@ -168,6 +168,59 @@ describe('ModelExchange', () => {
     expect(rx.counters.receivedByCodec).toEqual({ f16: { models: 1, bytes: sent } })
   })
 
+  it('with delta frames, sends differences the receiver adds to its reference; a lost reference starts over', async () => {
+    const { rx, rxId, received, refused } = await pair()
+    const tx = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist', codec: 'delta+int2' },
+    )
+    await tx.start()
+    started.push(tx)
+    expect(tx.codec).toBe('delta+int2')
+    const s = fakeState()
+    s.tensors[0]!.values.set([0.11, -0.73, 0.32, 0.05, -0.21, 0.94])
+    const errors: number[] = []
+    for (let i = 0; i < 4; i++) {
+      // Overlapping pushes to one peer are chained: each names the reference the previous left.
+      await Promise.all([tx.push(rxId, s), tx.push(rxId, s)])
+      await until(() => received.length === 2 * (i + 1), 'the models')
+      const got = received[received.length - 1]!
+      expect(got.meta).toMatchObject({ codec: 'delta+int2', base: 2 * i + 1 })
+      errors.push(
+        got.state.tensors[0]!.values.reduce((e, v, k) => e + (v - s.tensors[0]!.values[k]!) ** 2, 0),
+      )
+    }
+    expect(refused).toEqual([])
+    expect(errors[0]!).toBeGreaterThan(0)
+    expect(errors[3]!).toBeLessThan(errors[0]! / 10)
+    expect(rx.counters.receivedByCodec['delta+int2']?.models).toBe(8)
+    expect(tx.counters.sentByCodec['delta+int2']?.models).toBe(8)
+
+    // The receiver restarts: the next delta names a reference it lacks, is refused (not the
+    // sender's fault), and the sender's following push starts from zero.
+    await rx.stop()
+    const again: ModelState[] = []
+    const rx2 = new ModelExchange(
+      { node: net.node(rxId), logger: defaultLogger() },
+      {
+        task: 'mnist',
+        expectedLayout: layoutOf(s),
+        onModel: (state) => {
+          again.push(state)
+        },
+        onRejected: (from, err, verdict) => refused.push({ from, name: err.name, verdict }),
+      },
+    )
+    await rx2.start()
+    started.push(rx2)
+    await expect(tx.push(rxId, s)).rejects.toThrow()
+    await until(() => refused.length === 1, 'the refusal')
+    expect(refused[0]).toMatchObject({ name: 'DeltaBaseError', verdict: 'ignore' })
+    await tx.push(rxId, s)
+    await until(() => again.length === 1, 'the model after the restart')
+    expect(tx.counters.pushFailures).toBe(1)
+  })
+
   it('refuses an unknown codec spec at construction', () => {
     const make = () =>
       new ModelExchange(

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
-import { HARD_MAX_FRAME_BYTES, MAX_HEADER_BYTES, WIRE_VERSION } from '../../../../src/gossip/constants.ts'
+import {
+  DELTA_WIRE_VERSION,
+  HARD_MAX_FRAME_BYTES,
+  MAX_HEADER_BYTES,
+  WIRE_VERSION,
+} from '../../../../src/gossip/constants.ts'
 import { FrameTooLargeError, toError, verdictOf } from '../../../../src/gossip/errors.ts'
 import {
   type DecodeExpectations,
@@ -257,7 +262,19 @@ describe('model codec', () => {
 
 describe('header validation', () => {
   const cases: Array<[string, () => Uint8Array, DecodeExpectations, string]> = [
-    ['a wrong wire version', () => rawHeader({ version: WIRE_VERSION + 1 }), EXPECT, 'ProtocolVersionError'],
+    [
+      'a wrong wire version',
+      () => rawHeader({ version: DELTA_WIRE_VERSION + 1 }),
+      EXPECT,
+      'ProtocolVersionError',
+    ],
+    [
+      'a delta version without a base',
+      () => rawHeader({ version: DELTA_WIRE_VERSION }),
+      EXPECT,
+      'MalformedFrameError',
+    ],
+    ['a base in a version 1 frame', () => rawHeader({ base: 3 }), EXPECT, 'MalformedFrameError'],
     ['a missing version', () => rawHeader({ version: 0 }), EXPECT, 'ProtocolVersionError'],
     ['another task', () => rawHeader({ task: 'cifar' }), EXPECT, 'TaskMismatchError'],
     ['another arch', () => rawHeader({ arch: 'cnn-test' }), EXPECT, 'ArchMismatchError'],

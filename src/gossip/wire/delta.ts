@@ -1,0 +1,217 @@
+/**
+ * Delta frames (`--codec delta+partial:0.25+int2`): a push carries codec(x - R), where R is a
+ * reference both ends hold for the pair, and both ends then add the decoded difference to R.
+ * What rounding or the selection left out stays in x - R and goes out in a later frame, so a
+ * coarse codec (int2) converges on the sender's values instead of repeating its error: the
+ * compressed gossip of CHOCO-SGD (Koloskova, Stich and Jaggi, ICML 2019), with one reference per
+ * sender and destination since gossip partners change and a peer has no global broadcast.
+ *
+ * The receiver merges its reference of the sender at the coordinates the frame refreshed (the
+ * rest keep its own values, as with any sparse frame). References are numbered: a frame names
+ * the one it applies to (`base` in the header, version 2), and the receiver refuses a frame
+ * whose base it does not hold (DeltaBaseError: it restarted, or evicted the sender), which
+ * resets the stream; the sender, seeing its push fail, forgets its reference, and its next
+ * frame has base 0, the zero reference, which any receiver can apply. A push that fails after
+ * the receiver applied it ends the same way. Pushes to one destination must not overlap (the
+ * exchange chains them), or two frames would claim the same base.
+ *
+ * Memory: one model of float32 per remembered peer on each side, the least recently used
+ * dropped beyond `maxPeers`.
+ */
+import type { MaskedState } from '../../merge/masks.ts'
+import type { ModelState, NamedTensor } from '../../model/types.ts'
+import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
+import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, layoutOf } from './codec.ts'
+import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
+import { parseCodecSpec } from './codecs/index.ts'
+
+/** The spec prefix that turns delta frames on (`delta+partial:0.25+int2`). */
+export const DELTA = 'delta'
+
+/**
+ * Peers whose reference one node keeps on each side. 32 covers the partners of a node (the
+ * learner pushes to a few, DEFAULT_PARTNERS) with room for churn; 13 MB for the default MLP.
+ */
+export const DEFAULT_MAX_DELTA_PEERS = 32
+
+/** Largest base: numbering wraps to 1 (0 is the zero reference). */
+const MAX_BASE = 0xffffffff
+
+/** `delta+X` -> { delta: true, inner: X }; anything else -> { delta: false, inner: spec }. */
+export function splitDeltaSpec(spec: string): { delta: boolean; inner: string } {
+  const prefix = `${DELTA}+`
+  if (!spec.startsWith(prefix)) return { delta: false, inner: spec }
+  const inner = spec.slice(prefix.length)
+  // Validates the rest; the reference already carries what rounding took, so `:ef` would count it twice.
+  parseCodecSpec(inner)
+  if (inner.split('+').some((p) => p.split(':')[1] === ERROR_FEEDBACK)) {
+    throw new InvalidCodecSpecError(`'${spec}': delta frames carry their own error feedback, drop ':ef'`)
+  }
+  return { delta: true, inner }
+}
+
+interface Reference {
+  base: number
+  values: Float32Array[]
+}
+
+const next = (base: number): number => (base >= MAX_BASE ? 1 : base + 1)
+
+/** A map that forgets the least recently used key beyond `max` entries. */
+class Recent<V> {
+  private readonly map = new Map<string, V>()
+  constructor(private readonly max: number) {}
+
+  get(key: string): V | undefined {
+    const v = this.map.get(key)
+    if (v !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, v)
+    }
+    return v
+  }
+
+  set(key: string, v: V): void {
+    this.map.delete(key)
+    this.map.set(key, v)
+    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value!)
+  }
+
+  delete(key: string): void {
+    this.map.delete(key)
+  }
+
+  get size(): number {
+    return this.map.size
+  }
+}
+
+/** Whether `ref` fits tensors of these sizes. */
+function fits(ref: readonly Float32Array[], tensors: readonly NamedTensor[]): boolean {
+  return ref.length === tensors.length && tensors.every((t, i) => ref[i]!.length === t.values.length)
+}
+
+/** `ref` plus the decoded values at the coordinates `decoded` carries, in fresh arrays. */
+function applied(ref: readonly Float32Array[] | undefined, decoded: MaskedState): Float32Array[] {
+  return decoded.tensors.map((t, i) => {
+    const out = ref?.[i]?.slice() ?? new Float32Array(t.values.length)
+    const m = decoded.masks?.[i]
+    const d = t.values
+    for (let k = 0; k < out.length; k++) if (m === undefined || m[k] === 1) out[k]! += d[k]!
+    return out
+  })
+}
+
+/** The sender's references, one per destination; see the module comment. */
+export class DeltaSender {
+  private readonly refs: Recent<Reference>
+
+  /** `inner`: the codec of the differences (`partial:0.25+int2`). */
+  constructor(
+    readonly inner: string,
+    options: { maxPeers?: number } = {},
+  ) {
+    this.refs = new Recent(options.maxPeers ?? DEFAULT_MAX_DELTA_PEERS)
+    parseCodecSpec(inner)
+  }
+
+  /**
+   * The frame for `to`: `state` minus the reference, in the inner codec (a fresh encoder each
+   * time, so a selection picks what differs most from what `to` holds). `commit()` once the push
+   * succeeded; `forget(to)` when it failed.
+   */
+  encode(
+    to: string,
+    state: ModelState,
+    meta: Omit<EncodeMeta, 'codec' | 'base'>,
+  ): { encoded: EncodedModel; commit: () => void } {
+    let ref = this.refs.get(to)
+    if (ref !== undefined && !fits(ref.values, state.tensors)) ref = undefined
+    const base = ref?.base ?? 0
+    const diff: ModelState = {
+      arch: state.arch,
+      age: state.age,
+      tensors: state.tensors.map((t, i) => {
+        const r = ref?.values[i]
+        return {
+          name: t.name,
+          shape: t.shape,
+          values: r === undefined ? t.values : t.values.map((v, k) => v - r[k]!),
+        }
+      }),
+    }
+    const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner), base })
+    // What the receiver will add: our own frame decoded, so both ends hold the same bits.
+    const frame = new Uint8Array(encoded.frameBytes)
+    let off = 0
+    for (const part of [encoded.prefix, encoded.header, ...encoded.chunks]) {
+      frame.set(part, off)
+      off += part.byteLength
+    }
+    const decoded = decodeFrame(frame, { task: meta.task, layout: layoutOf(state) }).state
+    const values = applied(ref?.values, decoded)
+    return { encoded, commit: () => this.refs.set(to, { base: next(base), values }) }
+  }
+
+  /** Drops the reference for `to`: the next frame starts from zero. */
+  forget(to: string): void {
+    this.refs.delete(to)
+  }
+
+  /** The base the next frame to `to` would name (0 when none is held). */
+  baseFor(to: string): number {
+    return this.refs.get(to)?.base ?? 0
+  }
+}
+
+/** The receiver's references, one per sender; see the module comment. */
+export class DeltaReceiver {
+  private readonly refs: Recent<Reference>
+
+  constructor(options: { maxPeers?: number } = {}) {
+    this.refs = new Recent(options.maxPeers ?? DEFAULT_MAX_DELTA_PEERS)
+  }
+
+  /**
+   * Applies a decoded delta frame from `from` against reference `base`, and returns what to merge:
+   * the updated reference at the coordinates the frame carried. Throws DeltaBaseError when `base`
+   * is not the reference held (0 always is), NonFiniteValueError when the sum is not finite;
+   * either way the sender's reference is dropped, and nothing else changes.
+   */
+  apply(from: string, base: number, decoded: MaskedState): MaskedState {
+    let ref: Reference | undefined
+    if (base !== 0) {
+      ref = this.refs.get(from)
+      if (ref === undefined || ref.base !== base || !fits(ref.values, decoded.tensors)) {
+        this.refs.delete(from)
+        throw new DeltaBaseError(
+          ref === undefined
+            ? `delta against reference ${base}, none held for this sender`
+            : `delta against reference ${base}, holding ${ref.base}`,
+        )
+      }
+    }
+    const values = applied(ref?.values, decoded)
+    for (const v of values) {
+      for (let k = 0; k < v.length; k++) {
+        if (!Number.isFinite(v[k]!)) {
+          this.refs.delete(from)
+          throw new NonFiniteValueError('a delta frame takes its reference out of float32 range')
+        }
+      }
+    }
+    this.refs.set(from, { base: next(base), values })
+    const out: MaskedState = {
+      arch: decoded.arch,
+      age: decoded.age,
+      tensors: decoded.tensors.map((t, i) => ({ name: t.name, shape: t.shape, values: values[i]!.slice() })),
+    }
+    if (decoded.masks !== undefined) out.masks = decoded.masks
+    return out
+  }
+
+  /** Senders whose reference is held. */
+  get size(): number {
+    return this.refs.size
+  }
+}
