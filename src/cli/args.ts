@@ -165,6 +165,7 @@ function learnFlags(v: Values) {
     merge: mergeFlag(v) ?? LEARN_DEFAULTS.merge,
     sampler: oneOf(v, 'sampler', SAMPLER_KINDS) ?? LEARN_DEFAULTS.sampler,
     randomShare: num(v, 'random-share', 0, 1),
+    partners: int(v, 'partners', 1, 64),
     codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
     maxUploadBytesPerS: rateFlag(v, 'max-upload'),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,

@@ -68,6 +68,12 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     help: 'topology sampler: share of uniform picks',
   },
   {
+    name: 'partners',
+    type: 'string',
+    value: 'N',
+    help: 'push only to N sticky partners, replaced when gone (default: 4 with a delta+ codec, else any peer)',
+  },
+  {
     name: 'codec',
     type: 'string',
     value: 'SPEC',

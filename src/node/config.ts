@@ -6,8 +6,9 @@ import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
 import type { DefenceOptions, OptionalDefence } from '../gossip/defences/index.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
-import { DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
+import { DEFAULT_PARTNERS, DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
 import { DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
+import { splitDeltaSpec } from '../gossip/wire/delta.ts'
 import { DEFAULT_MERGE_MODE, type MergeMode } from '../merge/registry.ts'
 import { DEFAULT_BATCH_SIZE } from '../model/train.ts'
 import type { ArchKind } from '../model/types.ts'
@@ -81,6 +82,8 @@ export interface StartConfig {
   sampler: SamplerKind
   /** Topology sampler: share of uniform picks (undefined: the sampler's default). */
   randomShare?: number
+  /** Push only to this many sticky partners; undefined: DEFAULT_PARTNERS with a delta codec, else any peer. */
+  partners?: number
   /** Codec spec for pushed models (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...); inbound models may use any known codec. */
   codec: string
   /** Upload budget in bytes/s (`--max-upload`); undefined: unlimited (the default). */
@@ -111,4 +114,14 @@ export function learnerDefences(config: Pick<StartConfig, 'defences' | 'defences
   if (!config.defences) return { options: false, skipSuspects: false }
   const off = new Set(config.defencesOff ?? [])
   return { options: off.has('share') ? { share: false } : {}, skipSuspects: !off.has('suspects') }
+}
+
+/**
+ * How many sticky partners the learner pushes to: `--partners`, else DEFAULT_PARTNERS with a
+ * delta codec (a reference per destination needs destinations that come back), else undefined
+ * (any peer of the view, the sampler's choice).
+ */
+export function pushPartners(config: Pick<StartConfig, 'partners' | 'codec'>): number | undefined {
+  if (config.partners !== undefined) return config.partners
+  return splitDeltaSpec(config.codec).delta ? DEFAULT_PARTNERS : undefined
 }

@@ -16,7 +16,7 @@ import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
 import { announceTopic, Membership } from '../gossip/membership.ts'
 import { createPeerPolicy, type PeerPolicy, policyGater, reportForRejection } from '../gossip/policy/index.ts'
-import { createSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
+import { createSampler, PartnerSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
@@ -27,7 +27,7 @@ import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
-import { learnerDefences, type StartConfig } from './config.ts'
+import { learnerDefences, pushPartners, type StartConfig } from './config.ts'
 import { boundAddrs, createNode, type GossipLearnNode } from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
@@ -396,10 +396,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     topology.start()
     cleanup.push(async () => topology?.stop())
 
-    const sampler: PeerSampler = createSampler(config.sampler, {
+    const chosen = createSampler(config.sampler, {
       localCoordinate: () => topology!.coordinate(),
       randomShare: config.randomShare,
     })
+    const partners = pushPartners(config)
+    const sampler: PeerSampler = partners === undefined ? chosen : new PartnerSampler(chosen, { partners })
 
     // Measured RTTs where we have them; the sampler predicts the rest from coordinates.
     const view = (): PeerEntry[] =>

@@ -24,6 +24,8 @@ export interface TestbedConfig {
   merge: MergeMode
   sampler: SamplerKind
   randomShare?: number
+  /** Sticky push partners of every peer (`--partners`); undefined: the daemon's default. */
+  partners?: number
   /** Codec spec every peer pushes with (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...). */
   codec: string
   /** Upload budget of every peer in bytes/s (`--max-upload`); undefined: unlimited. */

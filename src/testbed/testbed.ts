@@ -265,6 +265,7 @@ export function daemonArgs(
   if (cfg.hidden !== undefined) args.push('--hidden', String(cfg.hidden))
   if (cfg.initSeed !== undefined) args.push('--init-seed', String(cfg.initSeed))
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
+  if (cfg.partners !== undefined) args.push('--partners', String(cfg.partners))
   if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
   if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)
   const rate = extras.trainRates?.[index]

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseStartArgs } from '../../../src/cli/args.ts'
-import { learnerDefences } from '../../../src/node/config.ts'
+import { learnerDefences, pushPartners } from '../../../src/node/config.ts'
 
 describe('learnerDefences', () => {
   it('defaults: every defence on, suspects skipped', () => {
@@ -27,5 +27,15 @@ describe('learnerDefences', () => {
       options: { share: false },
       skipSuspects: false,
     })
+  })
+})
+
+describe('pushPartners', () => {
+  it('keeps 4 partners with a delta codec, any peer otherwise, and what --partners says', () => {
+    expect(pushPartners(parseStartArgs([]))).toBeUndefined()
+    expect(pushPartners(parseStartArgs(['--codec', 'delta+partial:0.25+int2']))).toBe(4)
+    expect(pushPartners(parseStartArgs(['--codec', 'int4', '--partners', '2']))).toBe(2)
+    expect(() => parseStartArgs(['--partners', '0'])).toThrow(/--partners/)
+    expect(() => parseStartArgs(['--codec', 'delta+int4:ef'])).toThrow(/--codec/)
   })
 })

@@ -35,6 +35,14 @@ describe('daemonArgs', () => {
     expect(c.defencesOff).toBeUndefined()
   })
 
+  it('passes a delta codec and --partners', () => {
+    expect(startConfigOf(['--codec', 'delta+partial:0.25+int2', '--partners', '3'])).toMatchObject({
+      codec: 'delta+partial:0.25+int2',
+      partners: 3,
+    })
+    expect(startConfigOf([]).partners).toBeUndefined()
+  })
+
   it('passes --defences and --no-defence, so an ablation reaches the peers', () => {
     expect(startConfigOf(['--defences', 'off'])).toMatchObject({ defences: false, merge: 'varcorr' })
     expect(startConfigOf(['--no-defence', 'share', '--no-defence', 'suspects']).defencesOff).toEqual([
