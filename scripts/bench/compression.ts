@@ -21,6 +21,11 @@
  *    default merge and with alignment first, from independent and from shared inits (top-k only
  *    without: alignment leaves a top-k input in place, it carries no whole unit to match).
  * FedAvg (a server averaging all peers every cycle) costs 2 raw-f32 transfers per peer per cycle.
+ *
+ * A codec in any list may be `delta+SPEC` (the daemon's delta frames: a reference per sender and
+ * destination on both ends) and may end in `@partners=N`: every peer then pushes only to N fixed
+ * partners (the union of N/2 random cycles, the simulation's stand-in for `--partners`), e.g.
+ * `--budget-codecs 'delta+partial:0.25+int2@partners=4,partial:0.25+int4'`.
  */
 import '../../src/polyfill.ts'
 import { writeFileSync } from 'node:fs'

@@ -371,8 +371,8 @@ export class ModelExchange {
       else if (signal.aborted && signal.reason instanceof Error) e = signal.reason
       else e = toError(err)
       this.stats.pushFailures++
-      // The receiver may or may not have applied it: start over from the zero reference.
-      this.deltaSender?.forget(to)
+      // Most failures leave the receiver's reference as it was; the second in a row starts over.
+      this.deltaSender?.failed(to)
       stream?.abort(e)
       this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
       throw e

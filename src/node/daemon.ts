@@ -70,6 +70,8 @@ export interface NodeStatus {
   backend: string
   merge: string
   sampler: string
+  /** The sticky partners pushes go to (`--partners`); absent when any peer may be picked. */
+  partners?: string[]
   /** Value codec our pushes use (bytesSent is all in it). */
   codec: string
   gossip: boolean
@@ -469,6 +471,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         backend: backend.name,
         merge: config.merge,
         sampler: config.sampler,
+        ...(sampler instanceof PartnerSampler ? { partners: sampler.current() } : {}),
         codec: exchange.codec,
         gossip: config.gossip,
         region,

@@ -9,11 +9,15 @@
  * The receiver merges its reference of the sender at the coordinates the frame refreshed (the
  * rest keep its own values, as with any sparse frame). References are numbered: a frame names
  * the one it applies to (`base` in the header, version 2), and the receiver refuses a frame
- * whose base it does not hold (DeltaBaseError: it restarted, or evicted the sender), which
- * resets the stream; the sender, seeing its push fail, forgets its reference, and its next
- * frame has base 0, the zero reference, which any receiver can apply. A push that fails after
- * the receiver applied it ends the same way. Pushes to one destination must not overlap (the
- * exchange chains them), or two frames would claim the same base.
+ * whose base it does not hold (DeltaBaseError: it restarted, or evicted the sender) and drops
+ * its reference of the sender; it acknowledges every frame it applied. A sender whose push
+ * fails cannot tell why (a refusal resets the stream with no reason), so it keeps its
+ * reference once: most failures (a fair-share refusal, a busy or unreachable receiver) leave
+ * the receiver's reference where it was, and the next frame names the same base. A second
+ * failure in a row drops it (the receiver lost it, or applied a frame whose acknowledgement
+ * was lost and then refused the repeat), and the next frame has base 0, the zero reference,
+ * which any receiver can apply. Pushes to one destination must not overlap (the exchange
+ * chains them), or two frames would claim the same base.
  *
  * Memory: one model of float32 per remembered peer on each side, the least recently used
  * dropped beyond `maxPeers`.
@@ -53,7 +57,12 @@ export function splitDeltaSpec(spec: string): { delta: boolean; inner: string } 
 interface Reference {
   base: number
   values: Float32Array[]
+  /** Failed pushes against it in a row (sender side). */
+  failures?: number
 }
+
+/** Failed pushes in a row after which a sender drops its reference (see the module comment). */
+export const DELTA_FAILURES_TO_RESET = 2
 
 const next = (base: number): number => (base >= MAX_BASE ? 1 : base + 1)
 
@@ -118,7 +127,7 @@ export class DeltaSender {
   /**
    * The frame for `to`: `state` minus the reference, in the inner codec (a fresh encoder each
    * time, so a selection picks what differs most from what `to` holds). `commit()` once the push
-   * succeeded; `forget(to)` when it failed.
+   * succeeded; `failed(to)` when it did not.
    */
   encode(
     to: string,
@@ -151,6 +160,14 @@ export class DeltaSender {
     const decoded = decodeFrame(frame, { task: meta.task, layout: layoutOf(state) }).state
     const values = applied(ref?.values, decoded)
     return { encoded, commit: () => this.refs.set(to, { base: next(base), values }) }
+  }
+
+  /** A push to `to` failed: keep the reference once, drop it on the second failure in a row. */
+  failed(to: string): void {
+    const ref = this.refs.get(to)
+    if (ref === undefined) return
+    ref.failures = (ref.failures ?? 0) + 1
+    if (ref.failures >= DELTA_FAILURES_TO_RESET) this.forget(to)
   }
 
   /** Drops the reference for `to`: the next frame starts from zero. */

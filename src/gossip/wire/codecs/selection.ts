@@ -11,9 +11,10 @@
  * in the header (topk's per-tensor counts, partial's unit lists), so it is
  * known and bounded before anything is allocated.
  *
- * Frames carry absolute values, not deltas: a receiver with a different model
- * (another initialisation) has no base a delta could apply to, so it merges the
- * carried coordinates and keeps its own values for the others.
+ * Frames carry absolute values: a receiver with a different model (another
+ * initialisation) has no base a delta could apply to, so it merges the carried
+ * coordinates and keeps its own values for the others. Differences travel only
+ * in delta frames (../delta.ts), against a reference both ends of a pair hold.
  *
  * Senders keep one reference for all destinations: the value each coordinate
  * had when it was last sent to anyone (as receivers decode it), zero before the
@@ -23,7 +24,9 @@
  * got to others, so a per-destination reference (one model copy per peer, and
  * a peer is picked again only after many rounds) would cost memory without
  * covering anything the global one does not: every coordinate that changes
- * leaves this node eventually. A push that fails still counts as sent.
+ * leaves this node eventually. A push that fails still counts as sent. (Delta
+ * frames do keep one reference per destination, and pay for it with sticky
+ * partners: there a fresh selector picks what differs most from that reference.)
  */
 import type { NamedTensor } from '../../../model/types.ts'
 import type { TensorLayout } from '../codec.ts'

@@ -112,8 +112,13 @@ describe('delta frames', () => {
     expect(() => push(tx, fresh, s)).toThrow(
       expect.objectContaining({ name: 'DeltaBaseError', verdict: 'ignore' }),
     )
-    // The exchange forgets on a failed push; the next frame is against zero and applies anywhere.
-    tx.forget('b')
+    // The exchange reports each failed push: the reference survives one (a refusal before the
+    // receiver read anything leaves its reference as it was), not two in a row.
+    tx.failed('b')
+    expect(tx.baseFor('b')).toBe(2)
+    expect(() => push(tx, fresh, s)).toThrow(expect.objectContaining({ name: 'DeltaBaseError' }))
+    tx.failed('b')
+    expect(tx.baseFor('b')).toBe(0)
     const { meta, got } = push(tx, fresh, s)
     expect(meta.base).toBe(0)
     expect(error(got, s)).toBeLessThan(1)
