@@ -6,7 +6,7 @@
 import type { Stream } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { MODEL_PROTOCOL, WIRE_VERSION } from '../../src/gossip/constants.ts'
+import { DELTA_ACK, DELTA_WIRE_VERSION, MODEL_PROTOCOL, WIRE_VERSION } from '../../src/gossip/constants.ts'
 import { ModelExchange } from '../../src/gossip/exchange.ts'
 import { encodeFrame, encodeModel, encodeVarint, layoutOf, ModelHeader } from '../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
@@ -188,7 +188,7 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ['a header length over the limit', () => encodeVarint(1 << 20), 'FrameTooLargeError'],
     [
       'a wrong protocol version',
-      () => frameOf(goodState(), { version: WIRE_VERSION + 1 }),
+      () => frameOf(goodState(), { version: DELTA_WIRE_VERSION + 1 }),
       'ProtocolVersionError',
     ],
     ['a wrong task', () => frameOf(goodState(), { task: 'cifar10' }), 'TaskMismatchError'],
@@ -251,6 +251,23 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ['unsorted unit indices', () => partialFrame([2, 0]), 'UnsortedIndexError'],
     ['a count in a partial frame', () => partialFrame([0, 2], 4), 'SparseCountError'],
     ['a non-finite int8 scale', () => int8Frame(Number.NaN), 'InvalidScaleError'],
+    // Delta frames (version 2 with a base): against a reference this receiver does not hold, or
+    // a version and a base that do not go together.
+    [
+      'a delta frame against a reference the receiver does not hold',
+      () => frameWithHeader({ version: DELTA_WIRE_VERSION, base: 5 }, payloadOf(full)),
+      'DeltaBaseError',
+    ],
+    [
+      'a delta version without a base',
+      () => frameWithHeader({ version: DELTA_WIRE_VERSION }, payloadOf(full)),
+      'MalformedFrameError',
+    ],
+    [
+      'a base in a version 1 frame',
+      () => frameWithHeader({ base: 0 }, payloadOf(full)),
+      'MalformedFrameError',
+    ],
     ['a negative int8 scale', () => int8Frame(-1), 'InvalidScaleError'],
   ]
 
@@ -259,6 +276,32 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     await until(() => rx.counters.rejected[errorName] === 1, errorName)
     expect(accepted).toHaveLength(0)
     expect(Object.values(rx.counters.rejected).reduce((a, b) => a + b, 0)).toBe(1)
+    await expectStillServing()
+  })
+
+  it('applies delta frames to the reference it holds for the sender, and acknowledges each', async () => {
+    const delta = (base: number) => frameWithHeader({ version: DELTA_WIRE_VERSION, base }, payloadOf(full))
+    const acks: number[] = []
+    for (const base of [0, 1]) {
+      const stream = await sendRaw(delta(base), false)
+      stream.addEventListener('message', (evt) => acks.push(...evt.data.subarray()))
+      await stream.close()
+      await until(() => accepted.length === base + 1, `delta frame ${base}`)
+    }
+    await until(() => acks.length === 2, 'two acknowledgements')
+    expect(acks).toEqual([DELTA_ACK, DELTA_ACK])
+    // The second difference went onto the first: twice the good state.
+    expect(Array.from(accepted[1]!.tensors[1]!.values)).toEqual(
+      Array.from(goodState().tensors[1]!.values, (v) => Math.fround(v) * 2),
+    )
+    // A replay of base 1 (the receiver now holds 2) is refused, and so is the next base 2: the
+    // reference went with the refusal.
+    await sendRaw(delta(1))
+    await until(() => rx.counters.rejected.DeltaBaseError === 1, 'the stale base refused')
+    await sendRaw(delta(2))
+    await until(() => rx.counters.rejected.DeltaBaseError === 2, 'the dropped reference')
+    expect(accepted).toHaveLength(2)
+    expect(rx.counters.receivedByCodec['delta+raw-f32']?.models).toBe(2)
     await expectStillServing()
   })
 
