@@ -100,16 +100,37 @@ function fits(ref: readonly Float32Array[], tensors: readonly NamedTensor[]): bo
   return ref.length === tensors.length && tensors.every((t, i) => ref[i]!.length === t.values.length)
 }
 
-/** `ref` plus the decoded values at the coordinates `decoded` carries, in fresh arrays. */
-function applied(ref: readonly Float32Array[] | undefined, decoded: MaskedState): Float32Array[] {
-  return decoded.tensors.map((t, i) => {
-    const out = ref?.[i]?.slice() ?? new Float32Array(t.values.length)
+/** Largest finite float32. */
+const F32_MAX = 3.4028234663852886e38
+
+/**
+ * Adds the decoded values to `ref` in place at the coordinates `decoded` carries (a model-sized
+ * copy per push, on each side, is what an edge device cannot afford: V8 collects external memory
+ * with full pauses). Returns false, and changes nothing, when a sum would not be a finite float32.
+ */
+function addInPlace(ref: Float32Array[], decoded: MaskedState): boolean {
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i]!
+    const d = decoded.tensors[i]!.values
     const m = decoded.masks?.[i]
-    const d = t.values
-    for (let k = 0; k < out.length; k++) if (m === undefined || m[k] === 1) out[k]! += d[k]!
-    return out
-  })
+    for (let k = 0; k < r.length; k++) {
+      if (m !== undefined && m[k] !== 1) continue
+      const v = r[k]! + d[k]!
+      if (!(v <= F32_MAX && v >= -F32_MAX)) return false
+    }
+  }
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i]!
+    const d = decoded.tensors[i]!.values
+    const m = decoded.masks?.[i]
+    for (let k = 0; k < r.length; k++) if (m === undefined || m[k] === 1) r[k]! += d[k]!
+  }
+  return true
 }
+
+/** Zero arrays shaped like `tensors`. */
+const zeros = (tensors: readonly NamedTensor[]): Float32Array[] =>
+  tensors.map((t) => new Float32Array(t.values.length))
 
 /** The sender's references, one per destination; see the module comment. */
 export class DeltaSender {
@@ -142,11 +163,11 @@ export class DeltaSender {
       age: state.age,
       tensors: state.tensors.map((t, i) => {
         const r = ref?.values[i]
-        return {
-          name: t.name,
-          shape: t.shape,
-          values: r === undefined ? t.values : t.values.map((v, k) => v - r[k]!),
-        }
+        if (r === undefined) return { name: t.name, shape: t.shape, values: t.values }
+        const v = t.values
+        const out = new Float32Array(v.length)
+        for (let k = 0; k < v.length; k++) out[k] = v[k]! - r[k]!
+        return { name: t.name, shape: t.shape, values: out }
       }),
     }
     const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner), base })
@@ -158,8 +179,15 @@ export class DeltaSender {
       off += part.byteLength
     }
     const decoded = decodeFrame(frame, { task: meta.task, layout: layoutOf(state) }).state
-    const values = applied(ref?.values, decoded)
-    return { encoded, commit: () => this.refs.set(to, { base: next(base), values }) }
+    return {
+      encoded,
+      commit: () => {
+        // Pushes to one destination are chained, so nothing read this reference since encode().
+        const values = ref?.values ?? zeros(state.tensors)
+        if (addInPlace(values, decoded)) this.refs.set(to, { base: next(base), values })
+        else this.refs.delete(to)
+      },
+    }
   }
 
   /** A push to `to` failed: keep the reference once, drop it on the second failure in a row. */
@@ -208,14 +236,10 @@ export class DeltaReceiver {
         )
       }
     }
-    const values = applied(ref?.values, decoded)
-    for (const v of values) {
-      for (let k = 0; k < v.length; k++) {
-        if (!Number.isFinite(v[k]!)) {
-          this.refs.delete(from)
-          throw new NonFiniteValueError('a delta frame takes its reference out of float32 range')
-        }
-      }
+    const values = ref?.values ?? zeros(decoded.tensors)
+    if (!addInPlace(values, decoded)) {
+      this.refs.delete(from)
+      throw new NonFiniteValueError('a delta frame takes its reference out of float32 range')
     }
     this.refs.set(from, { base: next(base), values })
     const out: MaskedState = {
