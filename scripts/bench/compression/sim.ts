@@ -8,7 +8,7 @@
  */
 import { LEARNER_DEFAULTS } from '../../../src/gossip/learner.ts'
 import { UploadBudget } from '../../../src/gossip/upload-budget.ts'
-import { decodeFrame, type EncodedModel, encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
+import { decodeFrame, encodeFrame, joinFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../../src/gossip/wire/codecs/index.ts'
 import { DeltaReceiver, DeltaSender, splitDeltaSpec } from '../../../src/gossip/wire/delta.ts'
 import type { MaskedState } from '../../../src/merge/masks.ts'
@@ -142,7 +142,7 @@ export async function runCodec(
             // The daemon's delta frames: the sender's reference for q, q's reference for p.
             const { encoded, commit } = delta.encode(String(q), x, { task: TASK })
             frameBytes = encoded.frameBytes
-            const d = decodeFrame(concat(encoded), expect)
+            const d = decodeFrame(joinFrame(encoded), expect)
             got = deltaReceivers![q]!.apply(String(p), d.meta.base!, d.state)
             commit()
           }
@@ -205,17 +205,6 @@ export function rowOptions(label: string): Pick<CodecRun, 'partners'> {
     else throw new Error(`'${part}' in '${label}': use partners=N (N >= 2)`)
   }
   return out
-}
-
-/** An encoded model as one frame. */
-function concat(encoded: EncodedModel): Uint8Array {
-  const frame = new Uint8Array(encoded.frameBytes)
-  let off = 0
-  for (const part of [encoded.prefix, encoded.header, ...encoded.chunks]) {
-    frame.set(part, off)
-    off += part.byteLength
-  }
-  return frame
 }
 
 /** Each peer's partners: the union of degree / 2 random cycles through all peers (an expander, whp). */

@@ -247,7 +247,11 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
 
 /** Encode a model as one contiguous frame (tests, files; the exchange streams the parts instead). */
 export function encodeFrame(state: ModelState, meta: EncodeMeta): Uint8Array {
-  const enc = encodeModel(state, meta)
+  return joinFrame(encodeModel(state, meta))
+}
+
+/** An encoded model's parts as one contiguous frame. */
+export function joinFrame(enc: EncodedModel): Uint8Array {
   const out = new Uint8Array(enc.frameBytes)
   let off = 0
   for (const part of [enc.prefix, enc.header, ...enc.chunks]) {

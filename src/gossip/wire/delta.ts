@@ -25,7 +25,7 @@
 import type { MaskedState } from '../../merge/masks.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
-import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, layoutOf } from './codec.ts'
+import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, joinFrame, layoutOf } from './codec.ts'
 import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
 import { parseCodecSpec } from './codecs/index.ts'
 
@@ -172,13 +172,7 @@ export class DeltaSender {
     }
     const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner), base })
     // What the receiver will add: our own frame decoded, so both ends hold the same bits.
-    const frame = new Uint8Array(encoded.frameBytes)
-    let off = 0
-    for (const part of [encoded.prefix, encoded.header, ...encoded.chunks]) {
-      frame.set(part, off)
-      off += part.byteLength
-    }
-    const decoded = decodeFrame(frame, { task: meta.task, layout: layoutOf(state) }).state
+    const decoded = decodeFrame(joinFrame(encoded), { task: meta.task, layout: layoutOf(state) }).state
     return {
       encoded,
       commit: () => {

@@ -3,6 +3,7 @@ import {
   decodeFrame,
   decodeHeader,
   encodeFrame,
+  joinFrame,
   layoutOf,
   ModelHeader,
 } from '../../../../src/gossip/wire/codec.ts'
@@ -26,12 +27,7 @@ function randomState(seed: number): ModelState {
 /** One push from `tx` to `rx`: the frame as bytes, decoded as the exchange decodes it, then applied. */
 function push(tx: DeltaSender, rx: DeltaReceiver, state: ModelState, from = 'a', to = 'b') {
   const { encoded, commit } = tx.encode(to, state, { task: TASK })
-  const frame = new Uint8Array(encoded.frameBytes)
-  let off = 0
-  for (const p of [encoded.prefix, encoded.header, ...encoded.chunks]) {
-    frame.set(p, off)
-    off += p.byteLength
-  }
+  const frame = joinFrame(encoded)
   const decoded = decodeFrame(frame, { task: TASK, layout: layoutOf(state) })
   const got = rx.apply(from, decoded.meta.base!, decoded.state)
   commit()
@@ -124,12 +120,7 @@ describe('delta frames', () => {
     expect(error(got, s)).toBeLessThan(1)
     // A stale base after the receiver moved on is refused as well, and drops the reference.
     const { encoded } = tx.encode('b', s, { task: TASK })
-    const frame = new Uint8Array(encoded.frameBytes)
-    let off = 0
-    for (const p of [encoded.prefix, encoded.header, ...encoded.chunks]) {
-      frame.set(p, off)
-      off += p.byteLength
-    }
+    const frame = joinFrame(encoded)
     const d = decodeFrame(frame, { task: TASK, layout: layoutOf(s) })
     expect(errorName(() => fresh.apply('a', d.meta.base! + 1, d.state))).toBe('DeltaBaseError')
     expect(errorName(() => fresh.apply('a', d.meta.base!, d.state))).toBe('DeltaBaseError')

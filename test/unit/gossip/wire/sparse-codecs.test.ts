@@ -40,6 +40,14 @@ function roundTrip(state: ModelState, spec: string): MaskedState {
   ).state
 }
 
+/** `frame` fed to a FrameDecoder `size` bytes at a time. */
+function decodeInChunks(frame: Uint8Array, size: number, s: ModelState): MaskedState {
+  const d = new FrameDecoder(expectFor(s))
+  for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
+  d.end()
+  return d.result().state
+}
+
 describe('int8', () => {
   it('keeps each value within max|row| / 254 and sends one scale per output unit', () => {
     const s = randomState(MLP, 1)
@@ -72,10 +80,7 @@ describe('int8', () => {
     expect(enc.payloadBytes).toBe(4 * 4 + 12 + 4 + 2 + 3 * 4 + 6 + 4 + 2)
     const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int4') })
     for (const size of [1, 2, 5, frame.byteLength]) {
-      const d = new FrameDecoder(expectFor(s))
-      for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
-      d.end()
-      const got = d.result().state
+      const got = decodeInChunks(frame, size, s)
       s.tensors.forEach((t, i) => {
         const rows = int8Rows(t.shape)
         const max = new Array(rows).fill(0)
@@ -96,10 +101,7 @@ describe('int8', () => {
     expect(enc.payloadBytes).toBe(4 * 4 + 6 + 4 + 1 + 3 * 4 + 3 + 4 + 1)
     const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int2') })
     for (const size of [1, 3, frame.byteLength]) {
-      const d = new FrameDecoder(expectFor(s))
-      for (let off = 0; off < frame.byteLength; off += size) d.push(frame.subarray(off, off + size))
-      d.end()
-      const got = d.result().state
+      const got = decodeInChunks(frame, size, s)
       s.tensors.forEach((t, i) => {
         const rows = int8Rows(t.shape)
         const per = t.values.length / rows
