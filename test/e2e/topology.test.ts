@@ -146,7 +146,17 @@ describe('daemons behind emulated wide-area links', () => {
     // links that is 5600:1, but three daemons training in one process on a loaded machine added
     // 200-1800 ms of event-loop delay to single pings (4 ms link), so ask only for a clear
     // majority (a uniform sampler gives 100 +- 7).
-    const view = a.view()
+    // The view is live: under load a peer whose announcement came late drops out for a while and
+    // comes back, so wait for a snapshot that holds both (this failed twice with only one).
+    let view = a.view()
+    await until(
+      "a's view to hold b and c",
+      () => {
+        view = a.view()
+        return view.length === 2
+      },
+      30_000,
+    )
     expect(view.map((p) => p.peerId).sort()).toEqual([b.peerId, c.peerId].sort())
     const picks = new Map<string, number>()
     for (let i = 0; i < 200; i++) {
