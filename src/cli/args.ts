@@ -9,8 +9,7 @@ import { parseDatasetSpec } from '../data/registry.ts'
 import { OPTIONAL_DEFENCES, type OptionalDefence } from '../gossip/defences/index.ts'
 import { SAMPLER_KINDS } from '../gossip/sampling/index.ts'
 import { parseRate } from '../gossip/upload-budget.ts'
-import { parseCodecSpec } from '../gossip/wire/codecs/index.ts'
-import { DELTA, splitDeltaSpec } from '../gossip/wire/delta.ts'
+import { pushCodecSpec } from '../gossip/wire/delta.ts'
 import { type MergeMode, parseMergeMode, UNDEFENDED_MERGE_MODE } from '../merge/registry.ts'
 import { ARCH_KINDS } from '../model/zoo.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS, type StartConfig } from '../node/config.ts'
@@ -110,8 +109,7 @@ function codecFlag(v: Values): string | undefined {
   const s = str(v, 'codec')
   if (s === undefined) return undefined
   try {
-    const { delta, inner } = splitDeltaSpec(s)
-    return delta ? `${DELTA}+${parseCodecSpec(inner).spec}` : parseCodecSpec(s).spec
+    return pushCodecSpec(s)
   } catch (err) {
     throw new UsageError(`--codec: ${(err as Error).message}`)
   }

@@ -13,6 +13,9 @@ export const WIRE_VERSION = 1
  */
 export const DELTA_WIRE_VERSION = 2
 
+/** The codec-spec prefix of delta frames (`delta+partial:0.25+int2`), also the name they are counted under. */
+export const DELTA = 'delta'
+
 /**
  * The byte a receiver writes back once it has applied a delta frame, before closing: a sender
  * cannot otherwise tell a frame applied from one refused after its last byte, and a reference

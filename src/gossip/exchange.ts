@@ -56,7 +56,7 @@ import {
   type TensorLayout,
 } from './wire/codec.ts'
 import { DEFAULT_CODEC, type ModelEncoder, parseCodecSpec } from './wire/codecs/index.ts'
-import { DELTA, DeltaReceiver, DeltaSender, splitDeltaSpec } from './wire/delta.ts'
+import { DeltaReceiver, DeltaSender, pushCodecSpec, splitDeltaSpec } from './wire/delta.ts'
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
@@ -219,9 +219,10 @@ export class ModelExchange {
     this.onRejected = init.onRejected
     this.describe = init.describe
     // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
-    const { delta, inner } = splitDeltaSpec(init.codec ?? DEFAULT_CODEC)
+    const spec = init.codec ?? DEFAULT_CODEC
+    const { delta, inner } = splitDeltaSpec(spec)
     this.encoder = parseCodecSpec(inner)
-    this.spec = delta ? `${DELTA}+${this.encoder.spec}` : this.encoder.spec
+    this.spec = pushCodecSpec(spec)
     if (delta) this.deltaSender = new DeltaSender(inner)
   }
 

@@ -9,7 +9,7 @@
  * grace period, so the set does not churn with every push.
  */
 import { InvalidArgumentError } from '../../util/errors.ts'
-import type { PeerEntry, PeerSampler } from './sampler.ts'
+import { type PeerEntry, type PeerSampler, UniformSampler } from './sampler.ts'
 
 /**
  * How long a partner may be out of the view before it is replaced. 30 s: longer than a push's
@@ -32,7 +32,8 @@ export interface PartnerSamplerInit {
 export class PartnerSampler implements PeerSampler {
   private readonly size: number
   private readonly graceMs: number
-  private readonly random: () => number
+  /** Picks uniformly among the partners in the view. */
+  private readonly among: UniformSampler
   private readonly now: () => number
   /** Partner ids and when each was last in the view. */
   private readonly partners = new Map<string, number>()
@@ -46,7 +47,7 @@ export class PartnerSampler implements PeerSampler {
     }
     this.size = init.partners
     this.graceMs = init.graceMs ?? DEFAULT_PARTNER_GRACE_MS
-    this.random = init.random ?? Math.random
+    this.among = new UniformSampler({ random: init.random })
     this.now = init.now ?? Date.now
   }
 
@@ -68,11 +69,6 @@ export class PartnerSampler implements PeerSampler {
         this.partners.set(p.peerId, now)
     }
     const live = [...this.partners.keys()].flatMap((id) => present.get(id) ?? [])
-    // Uniform among the partners in this view.
-    for (let i = 0; i < Math.min(count, live.length); i++) {
-      const j = i + Math.floor(this.random() * (live.length - i))
-      ;[live[i], live[j]] = [live[j]!, live[i]!]
-    }
-    return live.slice(0, Math.min(count, live.length))
+    return this.among.sample(live, count)
   }
 }

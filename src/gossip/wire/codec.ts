@@ -15,6 +15,7 @@ import type { MaskedState } from '../../merge/masks.ts'
 import { InvalidStateError } from '../../model/errors.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import {
+  DELTA,
   DELTA_WIRE_VERSION,
   FRAME_SLACK_BYTES,
   HARD_MAX_FRAME_BYTES,
@@ -316,7 +317,7 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   if (expect.layout != null) checkLayout(tensors, expect.layout)
 
   const values = selection === undefined ? codec.name : `${selection.name}+${codec.name}`
-  const name = h.base == null ? values : `delta+${values}`
+  const name = h.base == null ? values : `${DELTA}+${values}`
   const meta: ModelMeta = { version: h.version, task: h.task, arch: h.arch, age: h.age, codec: name }
   if (h.coordinate != null) meta.coordinate = { ...h.coordinate, vec: [...h.coordinate.vec] }
   if (h.accuracy != null) meta.accuracy = h.accuracy

@@ -24,13 +24,13 @@
  */
 import type { MaskedState } from '../../merge/masks.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
+import { DELTA } from '../constants.ts'
 import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
 import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, joinFrame, layoutOf } from './codec.ts'
 import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
 import { parseCodecSpec } from './codecs/index.ts'
 
-/** The spec prefix that turns delta frames on (`delta+partial:0.25+int2`). */
-export const DELTA = 'delta'
+export { DELTA }
 
 /**
  * Peers whose reference one node keeps on each side. 32 covers the partners of a node (the
@@ -52,6 +52,16 @@ export function splitDeltaSpec(spec: string): { delta: boolean; inner: string } 
     throw new InvalidCodecSpecError(`'${spec}': delta frames carry their own error feedback, drop ':ef'`)
   }
   return { delta: true, inner }
+}
+
+/**
+ * The canonical form of a push codec spec, the name pushes are counted under (`delta+` before the
+ * inner encoder's spec). Throws InvalidCodecSpecError.
+ */
+export function pushCodecSpec(spec: string): string {
+  const { delta, inner } = splitDeltaSpec(spec)
+  const canonical = parseCodecSpec(inner).spec
+  return delta ? `${DELTA}+${canonical}` : canonical
 }
 
 interface Reference {
