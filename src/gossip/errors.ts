@@ -98,6 +98,13 @@ export class InvalidScaleError extends GossipValidationError {
   readonly verdict = 'reject'
 }
 
+/** A packed value lies outside its codec's range (an int2 byte above 242). */
+export class ValueRangeError extends GossipValidationError {
+  static readonly name = 'ValueRangeError'
+  override readonly name = 'ValueRangeError'
+  readonly verdict = 'reject'
+}
+
 /** A sparse frame's coordinate index is not below its tensor's size. */
 export class SparseIndexRangeError extends GossipValidationError {
   static readonly name = 'SparseIndexRangeError'

@@ -106,6 +106,14 @@ function int8Frame(scale: number): Uint8Array {
   return frame
 }
 
+/** An int2 frame of the good state whose first value byte is `byte` (243 and above hold no five ternary values). */
+function int2Frame(byte: number): Uint8Array {
+  const frame = encodeFrame(goodState(), { task: TASK, codec: parseCodecSpec('int2') })
+  // Payload: kernel [4,3] (3 scales + 12 values in 3 bytes), bias [3] (1 scale + 1 byte).
+  frame[frame.byteLength - (3 * 4 + 3 + 4 + 1) + 3 * 4] = byte
+  return frame
+}
+
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!cond()) {
@@ -251,6 +259,7 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ['unsorted unit indices', () => partialFrame([2, 0]), 'UnsortedIndexError'],
     ['a count in a partial frame', () => partialFrame([0, 2], 4), 'SparseCountError'],
     ['a non-finite int8 scale', () => int8Frame(Number.NaN), 'InvalidScaleError'],
+    ['an int2 byte above 242', () => int2Frame(243), 'ValueRangeError'],
     // Delta frames (version 2 with a base): against a reference this receiver does not hold, or
     // a version and a base that do not go together.
     [

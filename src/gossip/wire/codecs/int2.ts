@@ -1,6 +1,6 @@
 /**
- * int2: values as -1, 0 or +1 times a float32 scale per output unit (four a byte, lowest bits
- * first): a value comes back within max|row| / 2. Too coarse for a model's absolute values; made
+ * int2: values as -1, 0 or +1 times a float32 scale per output unit, five a byte in base 3
+ * (1.6 bits a value), the threshold and scale fitted to each row. Too coarse for a model's absolute values; made
  * for differences against a reference both ends hold (../delta.ts), where what rounding takes
  * goes out in a later frame. Layout and validation: ./quantized.ts.
  */

@@ -5,8 +5,10 @@
  *
  *   scales: rows x float32 | values: n x bits, in the block's row-major order
  *
- * (int4: two values a byte, the first in the low nibble; int2: four, lowest bits
- * first; a block's values start on a byte boundary.) A row is an output unit: the index along the block's last
+ * (int4: two values a byte, the first in the low nibble; int2: five a byte in base 3, the
+ * byte being the sum of (q_m + 1) x 3^m for its values m = 0..4, so 1.6 bits a value where
+ * four 2-bit fields would take 2, and a byte above 242 is refused (ValueRangeError); a
+ * block's values start on a byte boundary.) A row is an output unit: the index along the block's last
  * axis when it has two or more axes (a dense kernel [in, out] has `out` scales,
  * a conv kernel one per output channel); a rank-1 block (a bias, the value list
  * of a top-k frame) has one scale. With M = 2^(bits-1) - 1 (127, 7, 1), scale =
@@ -22,7 +24,12 @@
  */
 import type { NamedTensor } from '../../../model/types.ts'
 import { createRng, randomSeed } from '../../../util/rng.ts'
-import { InvalidCodecSpecError, InvalidScaleError, PayloadLengthError } from '../../errors.ts'
+import {
+  InvalidCodecSpecError,
+  InvalidScaleError,
+  PayloadLengthError,
+  ValueRangeError,
+} from '../../errors.ts'
 import type { TensorLayout } from '../codec.ts'
 import { ERROR_FEEDBACK } from './error-feedback.ts'
 import type { CodecOptions, DecodedPayload, PayloadDecoder, ValueCodec, ValueEncoder } from './index.ts'
@@ -34,8 +41,28 @@ export const SCALE_BYTES = 4
 /** The argument that turns on stochastic rounding (`int8:stochastic`). */
 export const STOCHASTIC = 'stochastic'
 
-/** Bits per value a quantised codec may use (a divisor of 8, so no value straddles two bytes). */
+/** Bits per value a quantised codec may use (no value straddles two bytes). */
 export type QuantBits = 2 | 4 | 8
+
+/** Values a byte holds: int2's values are ternary, and 3^5 = 243 fits a byte. */
+export function valuesPerByte(bits: QuantBits): number {
+  return bits === 2 ? 5 : 8 / bits
+}
+
+/** Powers of 3 for int2's base-3 bytes. */
+const POW3 = [1, 3, 9, 27, 81] as const
+
+/** Largest int2 byte: five values of +1. */
+const TRIT_BYTE_MAX = 242
+
+/** The five values (-1, 0, +1) of each int2 byte 0..242, first value first. */
+const TRITS: Int8Array = (() => {
+  const t = new Int8Array((TRIT_BYTE_MAX + 1) * 5)
+  for (let b = 0; b <= TRIT_BYTE_MAX; b++) {
+    for (let m = 0, x = b; m < 5; m++, x = (x / 3) | 0) t[b * 5 + m] = (x % 3) - 1
+  }
+  return t
+})()
 
 /** Rows (scales) of a block: the length of its last axis for rank >= 2, else 1. */
 export function quantRows(shape: readonly number[]): number {
@@ -44,7 +71,7 @@ export function quantRows(shape: readonly number[]): number {
 
 /** Payload bytes of one block. */
 export function quantBlockBytes(shape: readonly number[], bits: QuantBits): number {
-  return quantRows(shape) * SCALE_BYTES + Math.ceil((valueCount(shape) * bits) / 8)
+  return quantRows(shape) * SCALE_BYTES + Math.ceil(valueCount(shape) / valuesPerByte(bits))
 }
 
 /** Largest quantised magnitude for `bits`: the range is symmetric, so -2^(bits-1) is never written. */
@@ -111,7 +138,7 @@ function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | 
     inverse[r] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0
   }
   const start = rows * SCALE_BYTES
-  const perByte = 8 / bits
+  const perByte = valuesPerByte(bits)
   const mask = (1 << bits) - 1
   for (let k = 0; k < n; k++) {
     let q: number
@@ -124,6 +151,7 @@ function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | 
       q = rounded > max ? max : rounded < -max ? -max : rounded
     }
     if (bits === 8) out[start + k] = q & 0xff
+    else if (bits === 2) out[start + Math.floor(k / perByte)]! += (q + 1) * POW3[k % perByte]!
     else out[start + Math.floor(k / perByte)]! |= (q & mask) << ((k % perByte) * bits)
   }
   return out
@@ -182,7 +210,7 @@ class QuantDecoder implements PayloadDecoder {
     this.bits = bits
     this.blocks = tensors.map((t) => {
       const n = valueCount(t.shape)
-      return { rows: quantRows(t.shape), n, valueBytes: Math.ceil((n * bits) / 8) }
+      return { rows: quantRows(t.shape), n, valueBytes: Math.ceil(n / valuesPerByte(bits)) }
     })
     this.out = this.blocks.map((b) => new Float32Array(b.n))
     this.total = tensors.reduce((n, t) => n + quantBlockBytes(t.shape, bits), 0)
@@ -231,6 +259,17 @@ class QuantDecoder implements PayloadDecoder {
             const k = first + j
             // Sign-extend the byte.
             out[k] = ((byte << 24) >> 24) * this.scales[k % rows]!
+          } else if (this.bits === 2) {
+            if (byte > TRIT_BYTE_MAX) {
+              throw new ValueRangeError(
+                `int2 byte ${first + j} of block ${this.block} is ${byte} (at most ${TRIT_BYTE_MAX})`,
+              )
+            }
+            // Five values a byte; a block's last byte may hold fewer (its unused places are ignored).
+            const k0 = 5 * (first + j)
+            for (let m = 0; m < 5 && k0 + m < b.n; m++) {
+              out[k0 + m] = TRITS[byte * 5 + m]! * this.scales[(k0 + m) % rows]!
+            }
           } else {
             // 8 / bits values a byte, lowest bits first; a block's last byte may hold fewer.
             const perByte = 8 / this.bits

@@ -94,11 +94,11 @@ describe('int8', () => {
     }
   })
 
-  it('int2 packs four values a byte as -1, 0 or +1 times a scale fitted to each row', () => {
+  it('int2 packs five values a byte in base 3 as -1, 0 or +1 times a scale fitted to each row', () => {
     const s = randomState(MLP, 12)
     const enc = encodeModel(s, { task: 'mnist', codec: parseCodecSpec('int2') })
-    // Same scales as int8; values four a byte (kernel [6,4]: 6 bytes; bias [4]: 1; [4,3]: 3; bias [3]: 1).
-    expect(enc.payloadBytes).toBe(4 * 4 + 6 + 4 + 1 + 3 * 4 + 3 + 4 + 1)
+    // Same scales as int8; values five a byte (kernel [6,4]: 24 values, 5 bytes; bias [4]: 1; [4,3]: 3; bias [3]: 1).
+    expect(enc.payloadBytes).toBe(4 * 4 + 5 + 4 + 1 + 3 * 4 + 3 + 4 + 1)
     const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int2') })
     for (const size of [1, 3, frame.byteLength]) {
       const got = decodeInChunks(frame, size, s)
@@ -117,6 +117,20 @@ describe('int8', () => {
           })
         }
       })
+    }
+  })
+
+  it('int2 refuses a byte above 242 (five ternary values end at 3^5 - 1) as soon as it arrives', () => {
+    const s = randomState(MLP, 13)
+    const frame = encodeFrame(s, { task: 'mnist', codec: parseCodecSpec('int2') })
+    // The first kernel's bytes follow its 4 scales: the payload's 17th byte.
+    const at = frame.byteLength - (4 * 4 + 5 + 4 + 1 + 3 * 4 + 3 + 4 + 1) + 4 * 4
+    for (const byte of [242, 243, 255]) {
+      const bad = frame.slice()
+      bad[at] = byte
+      const d = new FrameDecoder(expectFor(s))
+      const name = errorName(() => d.push(bad.subarray(0, at + 1)))
+      expect(name).toBe(byte === 242 ? 'no error' : 'ValueRangeError')
     }
   })
 
