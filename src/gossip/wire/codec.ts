@@ -47,6 +47,7 @@ import {
   type PayloadDecoder,
   parseCodecSpec,
   type SelectionCodec,
+  type SentValues,
   selectionById,
   type ValueCodec,
 } from './codecs/index.ts'
@@ -126,6 +127,8 @@ export interface EncodedModel {
   chunks: Uint8Array[]
   payloadBytes: number
   frameBytes: number
+  /** What receivers will decode, when the encoder computed it (sparse frames); delta.ts reads it. */
+  sent?: SentValues
 }
 
 /** A validated header: what the payload must be. */
@@ -204,7 +207,7 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
     }
   }
   const encoder = meta.codec ?? DEFAULT_ENCODER
-  const { tensors: carried, chunks } = encoder.encodePayload(state.tensors)
+  const { tensors: carried, chunks, sent } = encoder.encodePayload(state.tensors)
   let payloadBytes = 0
   for (const c of chunks) payloadBytes += c.byteLength
   if (
@@ -243,6 +246,7 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
     chunks,
     payloadBytes,
     frameBytes: prefix.byteLength + header.byteLength + payloadBytes,
+    ...(sent === undefined ? {} : { sent }),
   }
 }
 

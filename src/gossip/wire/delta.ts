@@ -28,7 +28,8 @@ import { DELTA } from '../constants.ts'
 import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
 import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, joinFrame, layoutOf } from './codec.ts'
 import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
-import { parseCodecSpec } from './codecs/index.ts'
+import { parseCodecSpec, type SentValues } from './codecs/index.ts'
+import { gather, maskPositions } from './codecs/selection.ts'
 
 export { DELTA }
 
@@ -114,28 +115,37 @@ function fits(ref: readonly Float32Array[], tensors: readonly NamedTensor[]): bo
 const F32_MAX = 3.4028234663852886e38
 
 /**
- * Adds the decoded values to `ref` in place at the coordinates `decoded` carries (a model-sized
- * copy per push, on each side, is what an edge device cannot afford: V8 collects external memory
- * with full pauses). Returns false, and changes nothing, when a sum would not be a finite float32.
+ * Adds the sent values to `ref` in place (a model-sized copy per push, on each side, is what an
+ * edge device cannot afford: V8 collects external memory with full pauses). Returns false, and
+ * changes nothing, when a sum would not be a finite float32.
  */
-function addInPlace(ref: Float32Array[], decoded: MaskedState): boolean {
+function addInPlace(ref: Float32Array[], sent: SentValues): boolean {
   for (let i = 0; i < ref.length; i++) {
     const r = ref[i]!
-    const d = decoded.tensors[i]!.values
-    const m = decoded.masks?.[i]
-    for (let k = 0; k < r.length; k++) {
-      if (m !== undefined && m[k] !== 1) continue
-      const v = r[k]! + d[k]!
+    const d = sent.values[i]!
+    const at = sent.positions[i]
+    for (let j = 0; j < d.length; j++) {
+      const v = r[at === undefined ? j : at[j]!]! + d[j]!
       if (!(v <= F32_MAX && v >= -F32_MAX)) return false
     }
   }
   for (let i = 0; i < ref.length; i++) {
     const r = ref[i]!
-    const d = decoded.tensors[i]!.values
-    const m = decoded.masks?.[i]
-    for (let k = 0; k < r.length; k++) if (m === undefined || m[k] === 1) r[k]! += d[k]!
+    const d = sent.values[i]!
+    const at = sent.positions[i]
+    if (at === undefined) for (let k = 0; k < d.length; k++) r[k]! += d[k]!
+    else for (let j = 0; j < d.length; j++) r[at[j]!]! += d[j]!
   }
   return true
+}
+
+/** A decoded frame's carried values (its masks' coordinates) as SentValues. */
+function sentOf(decoded: MaskedState): SentValues {
+  const positions = decoded.tensors.map((_, i) => {
+    const m = decoded.masks?.[i]
+    return m === undefined ? undefined : maskPositions(m)
+  })
+  return { positions, values: decoded.tensors.map((t, i) => gather(t.values, positions[i])) }
 }
 
 /** Zero arrays shaped like `tensors`. */
@@ -181,14 +191,17 @@ export class DeltaSender {
       }),
     }
     const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner), base })
-    // What the receiver will add: our own frame decoded, so both ends hold the same bits.
-    const decoded = decodeFrame(joinFrame(encoded), { task: meta.task, layout: layoutOf(state) }).state
+    // What the receiver will add, bit for bit: what a sparse encoder decoded for itself, or else
+    // our own frame decoded.
+    const sent =
+      encoded.sent ??
+      sentOf(decodeFrame(joinFrame(encoded), { task: meta.task, layout: layoutOf(state) }).state)
     return {
       encoded,
       commit: () => {
         // Pushes to one destination are chained, so nothing read this reference since encode().
         const values = ref?.values ?? zeros(state.tensors)
-        if (addInPlace(values, decoded)) this.refs.set(to, { base: next(base), values })
+        if (addInPlace(values, sent)) this.refs.set(to, { base: next(base), values })
         else this.refs.delete(to)
       },
     }
@@ -210,6 +223,11 @@ export class DeltaSender {
   /** The base the next frame to `to` would name (0 when none is held). */
   baseFor(to: string): number {
     return this.refs.get(to)?.base ?? 0
+  }
+
+  /** The reference held for `to` (read-only: for checks that both ends agree). */
+  referenceFor(to: string): readonly Float32Array[] | undefined {
+    return this.refs.get(to)?.values
   }
 }
 
@@ -241,18 +259,25 @@ export class DeltaReceiver {
       }
     }
     const values = ref?.values ?? zeros(decoded.tensors)
-    if (!addInPlace(values, decoded)) {
+    const sent = sentOf(decoded)
+    if (!addInPlace(values, sent)) {
       this.refs.delete(from)
       throw new NonFiniteValueError('a delta frame takes its reference out of float32 range')
     }
     this.refs.set(from, { base: next(base), values })
-    const out: MaskedState = {
-      arch: decoded.arch,
-      age: decoded.age,
-      tensors: decoded.tensors.map((t, i) => ({ name: t.name, shape: t.shape, values: values[i]!.slice() })),
-    }
-    if (decoded.masks !== undefined) out.masks = decoded.masks
-    return out
+    // The decoded arrays become what to merge (the reference at the carried coordinates): the
+    // reference itself must not reach the merge, which may keep what it is given.
+    decoded.tensors.forEach((t, i) => {
+      const at = sent.positions[i]
+      if (at === undefined) t.values.set(values[i]!)
+      else for (let j = 0; j < at.length; j++) t.values[at[j]!] = values[i]![at[j]!]!
+    })
+    return decoded
+  }
+
+  /** The reference held for `from` (read-only: for checks that both ends agree). */
+  referenceFor(from: string): readonly Float32Array[] | undefined {
+    return this.refs.get(from)?.values
   }
 
   /** Senders whose reference is held. */

@@ -94,11 +94,20 @@ export interface DecodedPayload {
   masks?: (Uint8Array | undefined)[]
 }
 
+/** Per tensor, the values a frame carries as receivers decode them. */
+export interface SentValues {
+  /** Flat indices of `values[i]` in tensor i, increasing; undefined: the whole tensor. */
+  positions: readonly (Int32Array | undefined)[]
+  values: readonly Float32Array[]
+}
+
 /** A model's payload and what the header must say about it. */
 export interface EncodedPayload {
   /** Per tensor, what it carries (empty for dense frames). */
   tensors: CarriedInfo[]
   chunks: Uint8Array[]
+  /** What receivers will decode, when the encoder computed it anyway (sparse frames do). */
+  sent?: SentValues
 }
 
 /** What encodeModel needs: a codec spec turned into header fields and a payload. */

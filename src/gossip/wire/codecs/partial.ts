@@ -22,7 +22,7 @@ import {
   UnsortedIndexError,
 } from '../../errors.ts'
 import type { SelectedTensor, SelectionCodec, Selector, UnitSlice } from './selection.ts'
-import { blockShapeOf, maskPositions, sliceCount, sliceMask } from './selection.ts'
+import { blockShapeOf, sliceCount, slicedPositions } from './selection.ts'
 import { largest, parseFraction, selectedCount } from './topk.ts'
 
 /** The partial selection (header selection id 2). */
@@ -101,7 +101,7 @@ class PartialSelector implements Selector {
           index: chosen.get(ax.group)!,
         }))
       if (slices.length === 0) return { info: { slices }, positions: undefined, blockShape: [...t.shape] }
-      const positions = maskPositions(sliceMask(t.shape, slices))
+      const positions = slicedPositions(t.shape, slices)
       return { info: { slices }, positions, blockShape: blockShapeOf(t.shape, slices, positions.length) }
     })
   }

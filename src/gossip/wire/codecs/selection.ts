@@ -152,10 +152,30 @@ export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]
     const { outer, len, inner } = around(shape, slice.axis)
     const at = slicePositions(slice, len)
     for (let o = 0; o < outer; o++) {
-      for (const l of at) mask.fill(1, (o * len + l) * inner, (o * len + l + 1) * inner)
+      // Most sliced axes are the last (a dense kernel's outputs): one byte per position, no fill call.
+      if (inner === 1) for (let j = 0; j < at.length; j++) mask[o * len + at[j]!] = 1
+      else for (const l of at) mask.fill(1, (o * len + l) * inner, (o * len + l + 1) * inner)
     }
   }
   return mask
+}
+
+/** Flat indices of the coordinates the slices carry, increasing (maskPositions of sliceMask). */
+export function slicedPositions(shape: readonly number[], slices: readonly UnitSlice[]): Int32Array {
+  if (slices.length !== 1) return maskPositions(sliceMask(shape, slices))
+  // One slice: the positions in order, without a tensor-sized mask.
+  const slice = slices[0]!
+  const { outer, len, inner } = around(shape, slice.axis)
+  const at = slicePositions(slice, len)
+  const out = new Int32Array(outer * at.length * inner)
+  let j = 0
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < at.length; a++) {
+      const start = (o * len + at[a]!) * inner
+      for (let k = 0; k < inner; k++) out[j++] = start + k
+    }
+  }
+  return out
 }
 
 /**

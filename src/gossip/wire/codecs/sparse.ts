@@ -67,7 +67,11 @@ export function encodeSparse(
   const decoded = roundTrip(values.codec, blocks, valueChunks)
   selector.commit(selected, decoded)
   if (targets !== undefined) feedback?.commit(targets, decoded, positions)
-  return { tensors: selected.map((s) => s.info), chunks: [...indexChunks, ...valueChunks] }
+  return {
+    tensors: selected.map((s) => s.info),
+    chunks: [...indexChunks, ...valueChunks],
+    sent: { positions, values: decoded },
+  }
 }
 
 /** The blocks as a receiver decodes them; the values themselves when they are not decodable (a NaN). */

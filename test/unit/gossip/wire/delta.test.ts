@@ -74,6 +74,27 @@ describe('delta frames', () => {
     for (let i = 1; i < errors.length; i++) expect(errors[i]!).toBeLessThan(errors[i - 1]!)
   })
 
+  it('leave both ends with the same reference, bit for bit, whether the sender decoded its frame or not', () => {
+    // Sparse encoders hand the sender what receivers will decode; dense ones do not, and the
+    // sender decodes its own frame. Either way the two references must never drift apart.
+    for (const inner of ['partial:0.25+int2', 'topk:0.1+int4', 'int2', 'f16']) {
+      const s = randomState(4)
+      const tx = new DeltaSender(inner)
+      const rx = new DeltaReceiver()
+      const rng = createRng(9)
+      for (let i = 0; i < 6; i++) {
+        for (const t of s.tensors)
+          for (let k = 0; k < t.values.length; k++) t.values[k] += 0.05 * rng.normal()
+        push(tx, rx, s)
+        const sent = tx.referenceFor('b')!
+        const held = rx.referenceFor('a')!
+        for (let t = 0; t < sent.length; t++) {
+          expect(Array.from(held[t]!), `${inner} push ${i}`).toEqual(Array.from(sent[t]!))
+        }
+      }
+    }
+  })
+
   it('with a selection, refresh the units that differ most and merge only those', () => {
     const s = randomState(2)
     const tx = new DeltaSender('partial:0.25+int4')

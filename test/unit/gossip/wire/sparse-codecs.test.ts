@@ -11,7 +11,13 @@ import {
 } from '../../../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../../../src/gossip/wire/codecs/index.ts'
 import { int8Rows } from '../../../../src/gossip/wire/codecs/int8.ts'
-import { indexWidth, sliceCount, sliceMask } from '../../../../src/gossip/wire/codecs/selection.ts'
+import {
+  indexWidth,
+  maskPositions,
+  sliceCount,
+  slicedPositions,
+  sliceMask,
+} from '../../../../src/gossip/wire/codecs/selection.ts'
 import { largest } from '../../../../src/gossip/wire/codecs/topk.ts'
 import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
 import type { MaskedState } from '../../../../src/merge/masks.ts'
@@ -407,6 +413,13 @@ describe('partial', () => {
         if (c.slices!.length === 0) return
         expect(sliceMask(s.tensors[i]!.shape, c.slices!).reduce((a, b) => a + b, 0)).toBe(c.count)
         expect(sliceCount(s.tensors[i]!.shape, c.slices!)).toBe(c.count)
+        // The one-slice shortcut lists what the mask marks, each slice alone and all together.
+        const shape = s.tensors[i]!.shape
+        for (const slices of [...c.slices!.map((sl) => [sl]), c.slices!]) {
+          expect(Array.from(slicedPositions(shape, slices))).toEqual(
+            Array.from(maskPositions(sliceMask(shape, slices))),
+          )
+        }
       })
       // conv_1/kernel [3,3,8,16] is sliced on its input (conv_0) and output (conv_1) channels.
       expect(hdr.carried![2]!.slices!.map((sl) => sl.axis)).toEqual([2, 3])
