@@ -122,11 +122,12 @@ function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | 
   const view = new DataView(out.buffer)
   const maxAbs = new Float64Array(rows)
   const v = t.values
-  for (let k = 0; k < n; k++) {
+  // Row of value k is k % rows: kept as a wrapping counter, since a division per value is most of the cost.
+  for (let k = 0, r = 0; k < n; k++) {
     const a = Math.abs(v[k]!)
-    const r = k % rows
     // A NaN poisons its row for good (every comparison with NaN is false): the receiver refuses the scale.
     if (a > maxAbs[r]! || Number.isNaN(a)) maxAbs[r] = a
+    if (++r === rows) r = 0
   }
   // Ternary (int2, round to nearest): max-scaling would zero every value below half the row's
   // largest, most of a row; a threshold and scale fitted to the row keep far more of it.
@@ -138,21 +139,32 @@ function encodeBlock(t: NamedTensor, bits: QuantBits, uniform: (() => number) | 
     inverse[r] = scale > 0 && Number.isFinite(scale) ? 1 / scale : 0
   }
   const start = rows * SCALE_BYTES
+  if (ternary !== undefined) {
+    // Five values a byte in base 3: byte += (q + 1) * 3^m for the m-th value of the byte.
+    const thresholds = ternary.thresholds
+    for (let k = 0, r = 0, at = start, m = 0, digit = 1; k < n; k++) {
+      const x = v[k]!
+      const t = thresholds[r]!
+      out[at]! += (x > t ? 2 : x < -t ? 0 : 1) * digit
+      if (++r === rows) r = 0
+      if (++m === 5) {
+        m = 0
+        digit = 1
+        at++
+      } else digit *= 3
+    }
+    return out
+  }
   const perByte = valuesPerByte(bits)
   const mask = (1 << bits) - 1
-  for (let k = 0; k < n; k++) {
-    let q: number
-    if (ternary !== undefined) {
-      const t = ternary.thresholds[k % rows]!
-      q = v[k]! > t ? 1 : v[k]! < -t ? -1 : 0
-    } else {
-      const x = v[k]! * inverse[k % rows]!
-      const rounded = uniform === undefined ? Math.round(x) : Math.floor(x + uniform())
-      q = rounded > max ? max : rounded < -max ? -max : rounded
-    }
+  for (let k = 0, r = 0; k < n; k++) {
+    const x = v[k]! * inverse[r]!
+    const rounded = uniform === undefined ? Math.round(x) : Math.floor(x + uniform())
+    const q = rounded > max ? max : rounded < -max ? -max : rounded
     if (bits === 8) out[start + k] = q & 0xff
     else if (bits === 2) out[start + Math.floor(k / perByte)]! += (q + 1) * POW3[k % perByte]!
     else out[start + Math.floor(k / perByte)]! |= (q & mask) << ((k % perByte) * bits)
+    if (++r === rows) r = 0
   }
   return out
 }
@@ -172,17 +184,20 @@ function ternaryFit(
 ): { thresholds: Float64Array; scales: Float32Array } {
   const count = Math.ceil(v.length / rows)
   const thresholds = new Float64Array(rows)
-  for (let k = 0; k < v.length; k++) thresholds[k % rows] += Math.abs(v[k]!)
+  for (let k = 0, r = 0; k < v.length; k++) {
+    thresholds[r] += Math.abs(v[k]!)
+    if (++r === rows) r = 0
+  }
   for (let r = 0; r < rows; r++) thresholds[r] = (TERNARY_THRESHOLD * thresholds[r]!) / count
   const sum = new Float64Array(rows)
   const kept = new Float64Array(rows)
-  for (let k = 0; k < v.length; k++) {
+  for (let k = 0, r = 0; k < v.length; k++) {
     const a = Math.abs(v[k]!)
-    const r = k % rows
     if (a > thresholds[r]!) {
       sum[r] += a
       kept[r]++
     }
+    if (++r === rows) r = 0
   }
   const scales = new Float32Array(rows)
   for (let r = 0; r < rows; r++) {
@@ -253,32 +268,34 @@ class QuantDecoder implements PayloadDecoder {
         const take = Math.min(b.valueBytes - first, bytes.byteLength - i)
         const out = this.out[this.block]!
         const rows = b.rows
+        const scales = this.scales
+        const perByte = valuesPerByte(this.bits)
+        // Values are read in order: the row is a wrapping counter rather than a division per value.
+        let k = perByte * first
+        let r = k % rows
         for (let j = 0; j < take; j++) {
           const byte = bytes[i + j]!
           if (this.bits === 8) {
-            const k = first + j
             // Sign-extend the byte.
-            out[k] = ((byte << 24) >> 24) * this.scales[k % rows]!
-          } else if (this.bits === 2) {
-            if (byte > TRIT_BYTE_MAX) {
-              throw new ValueRangeError(
-                `int2 byte ${first + j} of block ${this.block} is ${byte} (at most ${TRIT_BYTE_MAX})`,
-              )
-            }
-            // Five values a byte; a block's last byte may hold fewer (its unused places are ignored).
-            const k0 = 5 * (first + j)
-            for (let m = 0; m < 5 && k0 + m < b.n; m++) {
-              out[k0 + m] = TRITS[byte * 5 + m]! * this.scales[(k0 + m) % rows]!
-            }
-          } else {
-            // 8 / bits values a byte, lowest bits first; a block's last byte may hold fewer.
-            const perByte = 8 / this.bits
-            const k0 = perByte * (first + j)
-            for (let m = 0; m < perByte && k0 + m < b.n; m++) {
-              // Shift the field to the top of 32 bits and back: sign extension.
-              const q = (byte << (32 - this.bits * (m + 1))) >> (32 - this.bits)
-              out[k0 + m] = q * this.scales[(k0 + m) % rows]!
-            }
+            out[k++] = ((byte << 24) >> 24) * scales[r]!
+            if (++r === rows) r = 0
+            continue
+          }
+          if (this.bits === 2 && byte > TRIT_BYTE_MAX) {
+            throw new ValueRangeError(
+              `int2 byte ${first + j} of block ${this.block} is ${byte} (at most ${TRIT_BYTE_MAX})`,
+            )
+          }
+          // perByte values a byte (int2: base 3; int4: lowest bits first); a block's last byte may
+          // hold fewer, and its unused places are ignored.
+          for (let m = 0; m < perByte && k < b.n; m++) {
+            const q =
+              this.bits === 2
+                ? TRITS[byte * 5 + m]!
+                : // Shift the field to the top of 32 bits and back: sign extension.
+                  (byte << (32 - this.bits * (m + 1))) >> (32 - this.bits)
+            out[k++] = q * scales[r]!
+            if (++r === rows) r = 0
           }
         }
         i += take
