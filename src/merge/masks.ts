@@ -127,3 +127,13 @@ export function presentUnits(
   }
   return present
 }
+
+/** Flat indices whose mask byte is set, increasing. */
+export function maskPositions(mask: Uint8Array): Int32Array {
+  let n = 0
+  for (let k = 0; k < mask.length; k++) n += mask[k]!
+  const out = new Int32Array(n)
+  let j = 0
+  for (let k = 0; k < mask.length; k++) if (mask[k] === 1) out[j++] = k
+  return out
+}

@@ -16,13 +16,8 @@
 
 import type { ModelState } from '../model/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
-import { carriedFraction, type TensorMasks, unionMasks } from './masks.ts'
-import {
-  correctVariance,
-  DEFAULT_VARIANCE_EPSILON,
-  meanVariance,
-  type VarianceCorrectionOptions,
-} from './varcorr.ts'
+import { carriedFraction, maskPositions, type TensorMasks, unionMasks } from './masks.ts'
+import { correctVariance, DEFAULT_VARIANCE_EPSILON, type VarianceCorrectionOptions } from './varcorr.ts'
 
 /**
  * Weighted mean of same-layout states (local first) where state s counts at a coordinate only
@@ -85,6 +80,19 @@ export function partialMergedAge(
   return age
 }
 
+/** Mean and variance of `values` at the flat indices `at`. */
+function meanVarianceAt(values: Float32Array, at: Int32Array): { mean: number; variance: number } {
+  let sum = 0
+  for (let j = 0; j < at.length; j++) sum += values[at[j]!]!
+  const mean = sum / at.length
+  let sq = 0
+  for (let j = 0; j < at.length; j++) {
+    const d = values[at[j]!]! - mean
+    sq += d * d
+  }
+  return { mean, variance: sq / at.length }
+}
+
 /**
  * Variance correction of `merged` (module comment): tensors some input carried whole are
  * corrected as by correctVariance; in the others only the carried coordinates move.
@@ -96,34 +104,46 @@ export function correctVarianceMasked(
   masks: readonly (TensorMasks | undefined)[],
   options: VarianceCorrectionOptions = {},
 ): ModelState {
-  const whole = correctVariance(merged, states, weights, options)
+  if (states.length === 0 || states.length !== weights.length) {
+    throw new InvalidArgumentError(`${states.length} inputs for ${weights.length} weights`)
+  }
   const union = unionMasks(masks.slice(1), merged.tensors.length)
   const target = options.target ?? 'inputs'
   const blend = target === 'inputs' ? 0 : target === 'local' ? 1 : target.blend
+  if (!(blend >= 0 && blend <= 1)) throw new InvalidArgumentError(`blend must be in [0, 1], got ${blend}`)
   const epsilon = options.epsilon ?? DEFAULT_VARIANCE_EPSILON
   const biases = options.biases ?? false
+  // Only the tensors no input carried in part go through correctVariance: a partial frame
+  // leaves most of the model to the masked path, which reads its carried coordinates only.
+  const wholeAt = merged.tensors.flatMap((_, i) => (union[i] === undefined ? [i] : []))
+  const onlyWhole = (s: ModelState): ModelState => ({ ...s, tensors: wholeAt.map((i) => s.tensors[i]!) })
+  const whole =
+    wholeAt.length === 0
+      ? undefined
+      : correctVariance(onlyWhole(merged), states.map(onlyWhole), weights, options)
   const tensors = merged.tensors.map((t, i) => {
     const m = union[i]
-    if (m === undefined) return whole.tensors[i]!
+    if (m === undefined) return whole!.tensors[wholeAt.indexOf(i)]!
     const values = t.values.slice()
     if (!biases && t.shape.length <= 1) return { name: t.name, shape: [...t.shape], values }
-    const at: number[] = []
-    for (let k = 0; k < m.length; k++) if (m[k] === 1) at.push(k)
+    const at = maskPositions(m)
     if (at.length <= 1) return { name: t.name, shape: [...t.shape], values }
-    const pick = (v: Float32Array): Float32Array => Float32Array.from(at, (k) => v[k]!)
-    const local = meanVariance(pick(states[0]!.tensors[i]!.values)).variance
+    const local = meanVarianceAt(states[0]!.tensors[i]!.values, at).variance
     let others = 0
     if (blend < 1) {
       states.forEach((s, j) => {
         const w = weights[j]!
-        if (w !== 0) others += w * (j === 0 ? local : meanVariance(pick(s.tensors[i]!.values)).variance)
+        if (w !== 0) others += w * (j === 0 ? local : meanVarianceAt(s.tensors[i]!.values, at).variance)
       })
     }
     const goal = blend * local + (1 - blend) * others
-    const { mean, variance } = meanVariance(pick(t.values))
+    const { mean, variance } = meanVarianceAt(t.values, at)
     if (variance + epsilon > 0) {
       const scale = Math.sqrt((goal + epsilon) / (variance + epsilon))
-      for (const k of at) values[k] = (t.values[k]! - mean) * scale + mean
+      for (let j = 0; j < at.length; j++) {
+        const k = at[j]!
+        values[k] = (t.values[k]! - mean) * scale + mean
+      }
     }
     return { name: t.name, shape: [...t.shape], values }
   })

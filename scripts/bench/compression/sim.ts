@@ -236,6 +236,18 @@ function carried(state: MaskedState): number {
 }
 
 /** Bytes per peer at which the row first reaches `target` mean accuracy (interpolated between evaluations). */
+/**
+ * The curve with each accuracy replaced by the mean of the last `window` evaluations up to it: the
+ * mean accuracy over peers moves by a point between evaluations, so a first crossing of the raw
+ * curve says as much about one lucky evaluation as about the codec.
+ */
+export function trailingMean<P extends BytesPoint>(curve: readonly P[], window: number): P[] {
+  return curve.map((p, i) => {
+    const w = curve.slice(Math.max(0, i - window + 1), i + 1)
+    return { ...p, accuracy: w.reduce((a, q) => a + q.accuracy, 0) / w.length }
+  })
+}
+
 export function bytesToReach(row: { curve: readonly BytesPoint[] }, target: number): number | undefined {
   let prev = { bytes: 0, accuracy: 0 }
   for (const p of row.curve) {

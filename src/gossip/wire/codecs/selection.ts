@@ -28,6 +28,7 @@
  * frames do keep one reference per destination, and pay for it with sticky
  * partners: there a fresh selector picks what differs most from that reference.)
  */
+import { maskPositions } from '../../../merge/masks.ts'
 import type { NamedTensor } from '../../../model/types.ts'
 import type { TensorLayout } from '../codec.ts'
 import type { ModelHeader } from '../model.ts'
@@ -112,16 +113,6 @@ export function gather(values: Float32Array, positions: Int32Array | undefined):
   return out
 }
 
-/** Flat indices whose mask byte is set, increasing. */
-export function maskPositions(mask: Uint8Array): Int32Array {
-  let n = 0
-  for (let k = 0; k < mask.length; k++) n += mask[k]!
-  const out = new Int32Array(n)
-  let j = 0
-  for (let k = 0; k < mask.length; k++) if (mask[k] === 1) out[j++] = k
-  return out
-}
-
 /** Row-major [outer, len, inner] view of a shape around `axis`. */
 function around(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
   let outer = 1
@@ -159,6 +150,8 @@ export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]
   }
   return mask
 }
+
+export { maskPositions }
 
 /** Flat indices of the coordinates the slices carry, increasing (maskPositions of sliceMask). */
 export function slicedPositions(shape: readonly number[], slices: readonly UnitSlice[]): Int32Array {
