@@ -3,6 +3,14 @@
 /** Protocol id negotiated for model transfers; a codec change that old peers cannot read needs a new id. */
 export const MODEL_PROTOCOL = '/gossip-learn/model/1.0.0'
 
+/**
+ * Protocol id of nodes that apply delta frames (header version 2) and acknowledge them. A node
+ * handles both ids with one handler; a delta sender dials this one first and, when the receiver
+ * speaks only MODEL_PROTOCOL (a node from before delta frames), sends it plain frames of its inner
+ * codec instead of frames that node would refuse.
+ */
+export const DELTA_PROTOCOL = '/gossip-learn/model/2.0.0'
+
 /** Version inside the header; lets a peer tell a stale sender from garbage. */
 export const WIRE_VERSION = 1
 

@@ -28,6 +28,7 @@ import {
   DEFAULT_RESERVED_INBOUND,
   DEFAULT_TOTAL_TIMEOUT_MS,
   DELTA_ACK,
+  DELTA_PROTOCOL,
   MAX_HEADER_BYTES,
   MAX_STREAMS_PER_CONNECTION,
   MODEL_PROTOCOL,
@@ -60,7 +61,7 @@ import { DeltaReceiver, DeltaSender, pushCodecSpec, splitDeltaSpec } from './wir
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
-export { MODEL_PROTOCOL }
+export { DELTA_PROTOCOL, MODEL_PROTOCOL }
 
 /** What the exchange needs from its host (`getConnections`: to see that a peer is reachable only through a relay). */
 export interface ModelExchangeComponents {
@@ -117,6 +118,11 @@ export interface ModelExchangeInit {
   admit?: (peerId: string) => boolean
   /** Coordinate/accuracy to put in each pushed header, unless push() is given them. */
   describe?: () => SenderMeta
+  /**
+   * Also handle DELTA_PROTOCOL (default true). False makes this node look like one from before
+   * delta frames to delta senders, which then push it plain frames (tests of mixed networks).
+   */
+  deltaProtocol?: boolean
 }
 
 export interface PushOptions extends SenderMeta {
@@ -171,6 +177,8 @@ export class ModelExchange {
   private readonly deltaChains = new Map<string, Promise<unknown>>()
   /** References of the senders of delta frames (any node decodes them, whatever it sends). */
   private readonly deltaReceiver = new DeltaReceiver()
+  /** Protocol ids handled: both, unless deltaProtocol is false. */
+  private readonly protocols: readonly string[]
   private readonly stats: ExchangeCounters = {
     modelsSent: 0,
     modelsReceived: 0,
@@ -224,6 +232,7 @@ export class ModelExchange {
     this.encoder = parseCodecSpec(inner)
     this.spec = pushCodecSpec(spec)
     if (delta) this.deltaSender = new DeltaSender(inner)
+    this.protocols = init.deltaProtocol === false ? [MODEL_PROTOCOL] : [DELTA_PROTOCOL, MODEL_PROTOCOL]
   }
 
   /** A snapshot of the counters. */
@@ -258,20 +267,22 @@ export class ModelExchange {
   async start(): Promise<void> {
     if (this.started) return
     this.shutdown = new AbortController()
-    await this.components.node.handle(
-      MODEL_PROTOCOL,
-      (stream, connection) => {
-        this.handleInbound(stream, connection).catch((err) => {
-          this.log.error('inbound handler failed: %s', logSafeMessage(toError(err)))
-        })
-      },
-      {
-        maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
-        maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
-        // No model over a relay: libp2p refuses this protocol's streams on limited connections.
-        runOnLimitedConnection: false,
-      },
-    )
+    for (const protocol of this.protocols) {
+      await this.components.node.handle(
+        protocol,
+        (stream, connection) => {
+          this.handleInbound(stream, connection).catch((err) => {
+            this.log.error('inbound handler failed: %s', logSafeMessage(toError(err)))
+          })
+        },
+        {
+          maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+          maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
+          // No model over a relay: libp2p refuses this protocol's streams on limited connections.
+          runOnLimitedConnection: false,
+        },
+      )
+    }
     this.started = true
   }
 
@@ -280,7 +291,7 @@ export class ModelExchange {
     if (!this.started) return
     this.started = false
     this.shutdown.abort(new NotStartedError('model exchange stopped'))
-    await this.components.node.unhandle(MODEL_PROTOCOL)
+    for (const protocol of this.protocols) await this.components.node.unhandle(protocol)
   }
 
   /**
@@ -320,10 +331,6 @@ export class ModelExchange {
       accuracy: options.accuracy ?? described.accuracy,
     }
     const to = peerId.toString()
-    const delta = this.deltaSender?.encode(to, state, meta)
-    const encoded = delta?.encoded ?? encodeModel(state, { ...meta, codec: this.encoder })
-    const bySpec = this.stats.sentByCodec[this.spec] ?? { models: 0, bytes: 0 }
-    this.stats.sentByCodec[this.spec] = bySpec
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)
     const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
@@ -332,8 +339,19 @@ export class ModelExchange {
     let sent = 0
     let stream: Stream | undefined
     try {
-      stream = await this.components.node.dialProtocol(peerId, MODEL_PROTOCOL, { signal })
+      // A delta sender offers DELTA_PROTOCOL first; a node from before delta frames answers with
+      // MODEL_PROTOCOL and gets a plain frame of the inner codec.
+      stream = await this.components.node.dialProtocol(
+        peerId,
+        this.deltaSender === undefined ? MODEL_PROTOCOL : [DELTA_PROTOCOL, MODEL_PROTOCOL],
+        { signal },
+      )
       const s = stream
+      const delta = s.protocol === DELTA_PROTOCOL ? this.deltaSender?.encode(to, state, meta) : undefined
+      const encoded = delta?.encoded ?? encodeModel(state, { ...meta, codec: this.encoder })
+      const spec = delta === undefined ? this.encoder.spec : this.spec
+      const bySpec = this.stats.sentByCodec[spec] ?? { models: 0, bytes: 0 }
+      this.stats.sentByCodec[spec] = bySpec
       const acked = delta === undefined ? undefined : deltaAck(s, signal)
       // Settled by the stream's end whatever happens to the writes; their error is the one to report.
       acked?.catch(() => {})
@@ -356,7 +374,7 @@ export class ModelExchange {
       await stream.close({ signal })
       if (acked !== undefined) {
         await acked
-        delta!.commit()
+        delta?.commit()
       }
       this.stats.modelsSent++
       bySpec.models++

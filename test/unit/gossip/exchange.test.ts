@@ -27,23 +27,34 @@ function fakeState(n = 6, fill = 0.25): ModelState {
   }
 }
 
-/** An in-memory network: dialProtocol hands the dialled exchange's handler one end of a stream pair. */
+/**
+ * An in-memory network: dialProtocol picks the first of the offered protocols the dialled node
+ * handles (as multistream-select does) and hands its handler one end of a stream pair.
+ */
 class FakeNetwork {
-  private readonly handlers = new Map<string, StreamHandler>()
+  private readonly handlers = new Map<string, Map<string, StreamHandler>>()
 
   node(self: PeerId): ModelExchangeComponents['node'] {
+    const id = self.toString()
     return {
-      handle: async (_protocol, handler) => {
-        this.handlers.set(self.toString(), handler as StreamHandler)
+      handle: async (protocol, handler) => {
+        const mine = this.handlers.get(id) ?? new Map<string, StreamHandler>()
+        mine.set(protocol as string, handler as StreamHandler)
+        this.handlers.set(id, mine)
       },
-      unhandle: async () => {
-        this.handlers.delete(self.toString())
+      unhandle: async (protocol) => {
+        this.handlers.get(id)?.delete(protocol as string)
       },
-      dialProtocol: async (target) => {
-        const handler = this.handlers.get(target.toString())
-        if (handler == null) throw new Error(`no ${MODEL_PROTOCOL} handler at ${target.toString()}`)
+      dialProtocol: async (target, protocols) => {
+        const theirs = this.handlers.get(target.toString())
+        const offered = typeof protocols === 'string' ? [protocols] : protocols
+        const protocol = offered.find((p) => theirs?.has(p))
+        if (protocol === undefined)
+          throw new Error(`no ${offered.join(' or ')} handler at ${target.toString()}`)
         const [outbound, inbound] = await streamPair({ delay: 0 })
-        void handler(inbound, { remotePeer: self } as Connection)
+        outbound.protocol = protocol
+        inbound.protocol = protocol
+        void theirs!.get(protocol)!(inbound, { remotePeer: self } as Connection)
         return outbound
       },
     }
@@ -222,6 +233,49 @@ describe('ModelExchange', () => {
     await tx.push(rxId, s)
     await until(() => again.length === 1, 'the model after the restart')
     expect(tx.counters.pushFailures).toBe(2)
+  })
+
+  it('with delta frames, pushes plain frames of the inner codec to a node that does not speak the delta protocol', async () => {
+    const { rxId: newId, received: newReceived } = await pair()
+    // A node from before delta frames handles MODEL_PROTOCOL only (and refuses version 2 frames).
+    const oldReceived: ModelMeta[] = []
+    const oldId = await newPeerId()
+    const old = new ModelExchange(
+      { node: net.node(oldId), logger: defaultLogger() },
+      {
+        task: 'mnist',
+        deltaProtocol: false,
+        onModel: (_state, meta) => {
+          oldReceived.push(meta)
+        },
+      },
+    )
+    await old.start()
+    started.push(old)
+    const tx = new ModelExchange(
+      { node: net.node(await newPeerId()), logger: defaultLogger() },
+      { task: 'mnist', codec: 'delta+int4' },
+    )
+    await tx.start()
+    started.push(tx)
+    const s = fakeState()
+    for (let i = 0; i < 2; i++) {
+      await tx.push(oldId, s)
+      await tx.push(newId, s)
+    }
+    await until(() => oldReceived.length === 2 && newReceived.length === 2, 'the models')
+    // Version 1 without a base, which the old node understands; the new node gets delta frames.
+    expect(oldReceived.map((m) => [m.codec, m.base])).toEqual([
+      ['int4', undefined],
+      ['int4', undefined],
+    ])
+    expect(newReceived.map((r) => [r.meta.codec, r.meta.base])).toEqual([
+      ['delta+int4', 0],
+      ['delta+int4', 1],
+    ])
+    expect(tx.counters.sentByCodec.int4?.models).toBe(2)
+    expect(tx.counters.sentByCodec['delta+int4']?.models).toBe(2)
+    expect(tx.counters.pushFailures).toBe(0)
   })
 
   it('refuses an unknown codec spec at construction', () => {
