@@ -19,6 +19,9 @@
  * which any receiver can apply. Pushes to one destination must not overlap (the exchange
  * chains them), or two frames would claim the same base.
  *
+ * Delta frames travel over DELTA_PROTOCOL; a receiver that speaks only MODEL_PROTOCOL (a node
+ * from before them) gets plain frames of the inner codec instead (../exchange.ts).
+ *
  * Memory: one model of float32 per remembered peer on each side, the least recently used
  * dropped beyond `maxPeers`.
  */
