@@ -103,13 +103,6 @@ export interface LearnerInit {
   /** With an upload budget: most pushes one round may start (and have in flight). */
   maxPushesPerRound?: number
   /**
-   * With an upload budget: a push that completes while the budget allows is followed by another
-   * of the same round's model to the same peer, up to `maxPushesPerRound` pushes a round in all.
-   * For delta frames (the daemon sets it with a `delta+` codec), where the next frame carries
-   * what the last left out: pushing to a few sticky partners once a round left the link idle.
-   */
-  pushAgain?: boolean
-  /**
    * Cap on training steps per second (`--train-rate`, a slow device; default none): the loop
    * sleeps after a round until its steps since start fit the cap.
    */
@@ -131,8 +124,6 @@ export interface LearnerStats {
   age: number
   /** Rounds whose push the upload budget deferred (0 without a budget). */
   pushesDeferred: number
-  /** Pushes that followed one to the same peer within a round (pushAgain). */
-  pushesAgain: number
   /** Rounds that did not push because the node was catching up after start (./catch-up.ts). */
   pushesHeld: number
   /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError): not failures. */
@@ -171,9 +162,6 @@ export class Learner {
   private readonly pushTimeoutMs: number
   private readonly budget?: UploadBudget
   private readonly maxPushesPerRound: number
-  private readonly pushAgain: boolean
-  /** Pushes started by the latest round (pushAgain stops when a newer round has begun). */
-  private round = { pushes: 0 }
   private readonly trainRate?: number
   /** Holds pushes after start while the node is behind its peers; absent when off. */
   private readonly catchUp?: CatchUp
@@ -214,7 +202,6 @@ export class Learner {
       this.budget = new UploadBudget({ bytesPerSecond: init.maxUploadBytesPerS, now: this.now })
     }
     this.maxPushesPerRound = init.maxPushesPerRound ?? LEARNER_DEFAULTS.maxPushesPerRound
-    this.pushAgain = init.pushAgain ?? false
     if (init.trainRate !== undefined && !(init.trainRate > 0)) {
       throw new InvalidArgumentError(`trainRate must be positive, got ${init.trainRate}`)
     }
@@ -235,7 +222,6 @@ export class Learner {
       pushesStarted: 0,
       pushesFailed: 0,
       pushesDeferred: 0,
-      pushesAgain: 0,
       pushesHeld: 0,
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
@@ -540,58 +526,34 @@ export class Learner {
     const candidates = this.pushCandidates()
     const targets = this.c.sampler.sample(candidates, Math.min(cap, free))
     if (targets.length === 0) return
-    const round = { pushes: 0 }
-    this.round = round
     for (const [i, t] of targets.entries()) {
       // Charged up front at the last push's size, corrected once the real count is known; until a
       // push has completed the size is unknown, so the first round pushes once.
+      const estimate = this.lastPushBytes ?? 0
       if (budget !== undefined && i > 0 && (this.lastPushBytes === undefined || !budget.canSend())) break
-      this.startPush(signal, state, t.peerId, round)
+      budget?.charge(estimate)
+      this.inflight.add(t.peerId)
+      this.stats.pushesStarted++
+      const pushSignal = AbortSignal.any([signal, AbortSignal.timeout(this.pushTimeoutMs)])
+      this.c.pusher
+        .push(t.peerId, state, { signal: pushSignal })
+        .then((bytes) => {
+          budget?.charge(bytes - estimate)
+          this.lastPushBytes = bytes
+        })
+        .catch((err: Error) => {
+          if (signal.aborted) return
+          if (err?.name === RelayedOnlyError.name) {
+            // Nothing went on the wire (the exchange refuses before dialling): not a failure, no bytes.
+            this.stats.pushesRelayedOnly++
+            budget?.charge(-estimate)
+            return
+          }
+          this.stats.pushesFailed++
+          this.log('push to %s failed: %s', t.peerId, err?.message)
+          this.c.onPushFailed?.(t.peerId, err)
+        })
+        .finally(() => this.inflight.delete(t.peerId))
     }
-  }
-
-  /** One push of `state` to `peerId`, charged to the budget; with pushAgain, followed by the next. */
-  private startPush(signal: AbortSignal, state: ModelState, peerId: string, round: { pushes: number }): void {
-    const budget = this.budget
-    const estimate = this.lastPushBytes ?? 0
-    budget?.charge(estimate)
-    round.pushes++
-    this.inflight.add(peerId)
-    this.stats.pushesStarted++
-    const pushSignal = AbortSignal.any([signal, AbortSignal.timeout(this.pushTimeoutMs)])
-    this.c.pusher
-      .push(peerId, state, { signal: pushSignal })
-      .then((bytes) => {
-        budget?.charge(bytes - estimate)
-        this.lastPushBytes = bytes
-        return true
-      })
-      .catch((err: Error) => {
-        if (signal.aborted) return false
-        if (err?.name === RelayedOnlyError.name) {
-          // Nothing went on the wire (the exchange refuses before dialling): not a failure, no bytes.
-          this.stats.pushesRelayedOnly++
-          budget?.charge(-estimate)
-          return false
-        }
-        this.stats.pushesFailed++
-        this.log('push to %s failed: %s', peerId, err?.message)
-        this.c.onPushFailed?.(peerId, err)
-        return false
-      })
-      .then((ok) => {
-        this.inflight.delete(peerId)
-        const again =
-          ok &&
-          this.pushAgain &&
-          budget?.canSend() === true &&
-          round === this.round &&
-          round.pushes < this.maxPushesPerRound &&
-          !signal.aborted
-        if (again) {
-          this.stats.pushesAgain++
-          this.startPush(signal, state, peerId, round)
-        }
-      })
   }
 }

@@ -20,7 +20,6 @@ import { createSampler, PartnerSampler, type PeerEntry, type PeerSampler } from 
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
-import { splitDeltaSpec } from '../gossip/wire/delta.ts'
 import { createMergePipeline } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
@@ -107,8 +106,6 @@ export interface NodeStatus {
   maxUploadBytesPerS?: number
   /** Rounds whose push the upload budget deferred. */
   pushesDeferred: number
-  /** Pushes that followed one to the same peer in a round (delta frames under an upload budget). */
-  pushesAgain: number
   /** Rounds that held their push after start while the node caught up with peers ahead of it. */
   pushesHeld: number
   merges: number
@@ -448,8 +445,6 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         gossip: config.gossip,
         defences: defences.options,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
-        // A delta frame carries what the last one to the same peer left out: a second one is news.
-        pushAgain: splitDeltaSpec(config.codec).delta,
         trainRate: config.trainRate,
       },
     )
@@ -510,7 +505,6 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         sentByCodec: c.sentByCodec,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         pushesDeferred: learner!.stats.pushesDeferred,
-        pushesAgain: learner!.stats.pushesAgain,
         pushesHeld: learner!.stats.pushesHeld,
         merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
