@@ -1,5 +1,6 @@
 /**
- * Model exchange over direct libp2p streams (/gossip-learn/model/1.0.0).
+ * Model exchange over direct libp2p streams (/gossip-learn/model/1.0.0, and 2.0.0 for delta
+ * frames: a delta sender offers it first, and a node that speaks only 1.0.0 gets plain frames).
  *
  * One stream carries one model: the sender writes a length-prefixed header and
  * the payload in its value codec (raw-f32 unless configured), then closes its

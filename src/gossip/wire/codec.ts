@@ -1,5 +1,5 @@
 /**
- * Model frame codec for /gossip-learn/model/1.0.0:
+ * Model frame codec for /gossip-learn/model/1.0.0 and 2.0.0 (the same framing; 2.0.0 carries delta frames):
  *
  *   varint(header length) | ModelHeader (protobuf) | payload
  *
