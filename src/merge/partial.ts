@@ -17,7 +17,12 @@
 import type { ModelState } from '../model/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { carriedFraction, maskPositions, type TensorMasks, unionMasks } from './masks.ts'
-import { correctVariance, DEFAULT_VARIANCE_EPSILON, type VarianceCorrectionOptions } from './varcorr.ts'
+import {
+  correctVariance,
+  DEFAULT_VARIANCE_EPSILON,
+  meanVariance,
+  type VarianceCorrectionOptions,
+} from './varcorr.ts'
 
 /**
  * Weighted mean of same-layout states (local first) where state s counts at a coordinate only
@@ -80,19 +85,6 @@ export function partialMergedAge(
   return age
 }
 
-/** Mean and variance of `values` at the flat indices `at`. */
-function meanVarianceAt(values: Float32Array, at: Int32Array): { mean: number; variance: number } {
-  let sum = 0
-  for (let j = 0; j < at.length; j++) sum += values[at[j]!]!
-  const mean = sum / at.length
-  let sq = 0
-  for (let j = 0; j < at.length; j++) {
-    const d = values[at[j]!]! - mean
-    sq += d * d
-  }
-  return { mean, variance: sq / at.length }
-}
-
 /**
  * Variance correction of `merged` (module comment): tensors some input carried whole are
  * corrected as by correctVariance; in the others only the carried coordinates move.
@@ -128,16 +120,16 @@ export function correctVarianceMasked(
     if (!biases && t.shape.length <= 1) return { name: t.name, shape: [...t.shape], values }
     const at = maskPositions(m)
     if (at.length <= 1) return { name: t.name, shape: [...t.shape], values }
-    const local = meanVarianceAt(states[0]!.tensors[i]!.values, at).variance
+    const local = meanVariance(states[0]!.tensors[i]!.values, at).variance
     let others = 0
     if (blend < 1) {
       states.forEach((s, j) => {
         const w = weights[j]!
-        if (w !== 0) others += w * (j === 0 ? local : meanVarianceAt(s.tensors[i]!.values, at).variance)
+        if (w !== 0) others += w * (j === 0 ? local : meanVariance(s.tensors[i]!.values, at).variance)
       })
     }
     const goal = blend * local + (1 - blend) * others
-    const { mean, variance } = meanVarianceAt(t.values, at)
+    const { mean, variance } = meanVariance(t.values, at)
     if (variance + epsilon > 0) {
       const scale = Math.sqrt((goal + epsilon) / (variance + epsilon))
       for (let j = 0; j < at.length; j++) {

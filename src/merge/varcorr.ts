@@ -30,16 +30,16 @@ export interface VarianceCorrectionOptions {
 /** Tian et al.'s epsilon. */
 export const DEFAULT_VARIANCE_EPSILON = 1e-4
 
-/** Mean and population variance of a tensor, in float64. */
-export function meanVariance(values: Float32Array): { mean: number; variance: number } {
-  const n = values.length
+/** Mean and population variance of a tensor, in float64; with `at`, of its values at those flat indices only. */
+export function meanVariance(values: Float32Array, at?: Int32Array): { mean: number; variance: number } {
+  const n = at === undefined ? values.length : at.length
   if (n === 0) return { mean: 0, variance: 0 }
   let sum = 0
-  for (let k = 0; k < n; k++) sum += values[k]!
+  for (let j = 0; j < n; j++) sum += values[at === undefined ? j : at[j]!]!
   const mean = sum / n
   let sq = 0
-  for (let k = 0; k < n; k++) {
-    const d = values[k]! - mean
+  for (let j = 0; j < n; j++) {
+    const d = values[at === undefined ? j : at[j]!]! - mean
     sq += d * d
   }
   return { mean, variance: sq / n }

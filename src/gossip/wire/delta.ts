@@ -25,14 +25,14 @@
  * Memory: one model of float32 per remembered peer on each side, the least recently used
  * dropped beyond `maxPeers`.
  */
-import type { MaskedState } from '../../merge/masks.ts'
+import { type MaskedState, maskPositions } from '../../merge/masks.ts'
 import type { ModelState, NamedTensor } from '../../model/types.ts'
 import { DELTA } from '../constants.ts'
 import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
 import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, joinFrame, layoutOf } from './codec.ts'
 import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
 import { parseCodecSpec, type SentValues } from './codecs/index.ts'
-import { gather, maskPositions } from './codecs/selection.ts'
+import { gather } from './codecs/selection.ts'
 
 export { DELTA }
 

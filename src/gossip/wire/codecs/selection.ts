@@ -151,8 +151,6 @@ export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]
   return mask
 }
 
-export { maskPositions }
-
 /** Flat indices of the coordinates the slices carry, increasing (maskPositions of sliceMask). */
 export function slicedPositions(shape: readonly number[], slices: readonly UnitSlice[]): Int32Array {
   if (slices.length !== 1) return maskPositions(sliceMask(shape, slices))

@@ -13,7 +13,6 @@ import { parseCodecSpec } from '../../../../src/gossip/wire/codecs/index.ts'
 import { int8Rows } from '../../../../src/gossip/wire/codecs/int8.ts'
 import {
   indexWidth,
-  maskPositions,
   sliceCount,
   slicedPositions,
   sliceMask,
@@ -21,6 +20,7 @@ import {
 import { largest } from '../../../../src/gossip/wire/codecs/topk.ts'
 import { FrameDecoder } from '../../../../src/gossip/wire/frame-decoder.ts'
 import type { MaskedState } from '../../../../src/merge/masks.ts'
+import { maskPositions } from '../../../../src/merge/masks.ts'
 import { initialState } from '../../../../src/model/arch.ts'
 import type { ArchSpec, ModelState } from '../../../../src/model/types.ts'
 import { createRng } from '../../../../src/util/rng.ts'
