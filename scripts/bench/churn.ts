@@ -20,11 +20,10 @@ import '../../src/polyfill.ts'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import type { PeerResult, TestbedResult } from '../../src/testbed/testbed.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
-import { benchFlags } from './flags.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
 
 /** Issue 11: a late joiner reaches the network's mean accuracy minus this within the window. */
 const JOIN_SLACK = 0.02
@@ -36,19 +35,17 @@ const JOIN_SLACK = 0.02
 const TAIL_S = 30
 
 const flags = benchFlags('bench:churn')
-const { values: args } = parseArgs({
-  options: {
-    peers: { type: 'string' },
-    'train-rate': { type: 'string' },
-    kill: { type: 'string' },
-    'kill-at': { type: 'string' },
-    'join-at': { type: 'string' },
-    window: { type: 'string' },
-    seed: { type: 'string' },
-    json: { type: 'string' },
-    analyse: { type: 'string' },
-    quick: { type: 'boolean' },
-  },
+const args = parseBenchArgs('bench:churn', import.meta.url, {
+  peers: { type: 'string' },
+  'train-rate': { type: 'string' },
+  kill: { type: 'string' },
+  'kill-at': { type: 'string' },
+  'join-at': { type: 'string' },
+  window: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'string' },
+  analyse: { type: 'string' },
+  quick: { type: 'boolean' },
 })
 const quick = args.quick === true
 const peers = flags.int('peers', args.peers, quick ? 6 : 24, 2)

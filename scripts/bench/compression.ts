@@ -29,7 +29,6 @@
  */
 import '../../src/polyfill.ts'
 import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { loadMnist, testSubset } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
 import { selectSamples } from '../../src/data/samples.ts'
@@ -50,31 +49,29 @@ import {
   runCodec,
   trailingMean,
 } from './compression/sim.ts'
-import { type BenchFlags, benchFlags } from './flags.ts'
+import { type BenchFlags, benchFlags, parseBenchArgs } from './flags.ts'
 import { type Row, runFedAvg, type SimConfig, type SimData } from './merge/sim.ts'
 import { type LineChartSpec, renderLineSvgs } from './plot-svg.ts'
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    arch: { type: 'string', default: 'mlp' },
-    peers: { type: 'string' },
-    cycles: { type: 'string' },
-    steps: { type: 'string' },
-    partition: { type: 'string', default: 'dirichlet:0.5' },
-    seed: { type: 'string', default: '1' },
-    merge: { type: 'string', default: DEFAULT_MERGE_MODE },
-    codecs: { type: 'string', default: 'raw-f32,f16,int8,int4,partial:0.25+int4' },
-    'budget-codecs': { type: 'string', default: 'int4,partial:0.25+int4,topk:0.025+int4' },
-    'budget-ratio': { type: 'string', default: '20' },
-    compare: { type: 'string', default: 'partial:0.25+int4,topk:0.025+int4' },
-    'no-fedavg': { type: 'boolean', default: false },
-    'eval-size': { type: 'string' },
-    'eval-every': { type: 'string' },
-    json: { type: 'string' },
-    svg: { type: 'string' },
-    backend: { type: 'string', default: 'wasm' },
-  },
+const args = parseBenchArgs('bench:compression', import.meta.url, {
+  quick: { type: 'boolean', default: false },
+  arch: { type: 'string', default: 'mlp' },
+  peers: { type: 'string' },
+  cycles: { type: 'string' },
+  steps: { type: 'string' },
+  partition: { type: 'string', default: 'dirichlet:0.5' },
+  seed: { type: 'string', default: '1' },
+  merge: { type: 'string', default: DEFAULT_MERGE_MODE },
+  codecs: { type: 'string', default: 'raw-f32,f16,int8,int4,partial:0.25+int4' },
+  'budget-codecs': { type: 'string', default: 'int4,partial:0.25+int4,topk:0.025+int4' },
+  'budget-ratio': { type: 'string', default: '20' },
+  compare: { type: 'string', default: 'partial:0.25+int4,topk:0.025+int4' },
+  'no-fedavg': { type: 'boolean', default: false },
+  'eval-size': { type: 'string' },
+  'eval-every': { type: 'string' },
+  json: { type: 'string' },
+  svg: { type: 'string' },
+  backend: { type: 'string', default: 'wasm' },
 })
 
 const flags = benchFlags('bench:compression')

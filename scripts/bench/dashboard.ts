@@ -13,16 +13,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { parseArgs } from 'node:util'
 import { chromium } from 'playwright-core'
+import { parseBenchArgs } from './flags.ts'
 
-const { values: args } = parseArgs({
-  options: {
-    'phase-seconds': { type: 'string', default: '15' },
-    rounds: { type: 'string', default: '2' },
-    'window-seconds': { type: 'string', default: '5' },
-    'warmup-seconds': { type: 'string', default: '15' },
-  },
+const args = parseBenchArgs('bench:dashboard', import.meta.url, {
+  'phase-seconds': { type: 'string', default: '15' },
+  rounds: { type: 'string', default: '2' },
+  'window-seconds': { type: 'string', default: '5' },
+  'warmup-seconds': { type: 'string', default: '15' },
 })
 const PHASE_S = Number(args['phase-seconds'])
 const ROUNDS = Number(args.rounds)

@@ -22,27 +22,25 @@ import '../../src/polyfill.ts'
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
-import { parseArgs } from 'node:util'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ModelExchange } from '../../src/gossip/exchange.ts'
 import { layoutOf } from '../../src/gossip/wire/codec.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { type CreateNodeInit, createNode } from '../../src/node/create-node.ts'
+import { parseBenchArgs } from './flags.ts'
 
-const { values: args } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '5' },
-    reps: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    mib: { type: 'string', default: '8' },
-    'chunk-kib': { type: 'string', default: '256' },
-    'window-mib': { type: 'string' },
-    'initial-window-kib': { type: 'string' },
-    'in-process': { type: 'boolean', default: false },
-    inflight: { type: 'string', default: '1' },
-    role: { type: 'string', default: 'main' },
-  },
+const args = parseBenchArgs('bench:exchange', import.meta.url, {
+  rounds: { type: 'string', default: '5' },
+  reps: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  mib: { type: 'string', default: '8' },
+  'chunk-kib': { type: 'string', default: '256' },
+  'window-mib': { type: 'string' },
+  'initial-window-kib': { type: 'string' },
+  'in-process': { type: 'boolean', default: false },
+  inflight: { type: 'string', default: '1' },
+  role: { type: 'string', default: 'main' },
 })
 const rounds = Number(args.rounds)
 const reps = Number(args.reps)

@@ -1,4 +1,7 @@
 /** Flag checks shared by the benchmark scripts: a bad value prints one line and exits 2. */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type ParseArgsConfig, parseArgs } from 'node:util'
 
 export interface BenchFlags {
   usage(msg: string): never
@@ -29,4 +32,39 @@ export function benchFlags(bench: string): BenchFlags {
     },
     list: (text) => (text === 'none' || text === '' ? [] : text.split(',').map((s) => s.trim())),
   }
+}
+
+/**
+ * `parseArgs` for a benchmark script: `--help` prints the script's leading doc comment (its usage
+ * and what it measures, kept in one place) and exits 0; an unknown or malformed flag is a usage
+ * error (one line, exit 2) rather than a stack trace.
+ */
+export function parseBenchArgs<const T extends NonNullable<ParseArgsConfig['options']>>(
+  bench: string,
+  scriptUrl: string,
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T }>>['values'] {
+  const config = { options: { ...options, help: { type: 'boolean' as const, short: 'h' } } }
+  let values: Record<string, unknown>
+  try {
+    values = parseArgs(config).values
+  } catch (err) {
+    return benchFlags(bench).usage(`${(err as Error).message} (--help for usage)`)
+  }
+  if (values.help === true) {
+    console.log(docComment(readFileSync(fileURLToPath(scriptUrl), 'utf8')))
+    process.exit(0)
+  }
+  return values as never
+}
+
+/** The text of the first doc comment in `source`, without its ` * ` margin. */
+export function docComment(source: string): string {
+  const m = /\/\*\*([\s\S]*?)\*\//.exec(source)
+  if (m === null) return ''
+  return m[1]!
+    .split('\n')
+    .map((l) => l.replace(/^\s*\* ?/, ''))
+    .join('\n')
+    .trim()
 }

@@ -15,16 +15,14 @@ import '../../src/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseBenchArgs } from './flags.ts'
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '30' },
-    'data-dir': { type: 'string' },
-    'source-maps': { type: 'boolean', default: false },
-    'no-gc': { type: 'boolean', default: false },
-    'small-heap': { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs('bench:memory', import.meta.url, {
+  seconds: { type: 'string', default: '30' },
+  'data-dir': { type: 'string' },
+  'source-maps': { type: 'boolean', default: false },
+  'no-gc': { type: 'boolean', default: false },
+  'small-heap': { type: 'boolean', default: false },
 })
 if (!values['source-maps']) process.setSourceMapsEnabled(false)
 if (values['small-heap']) (await import('../../src/cli/heap.ts')).favourSmallHeap([])

@@ -12,7 +12,6 @@
  * one run of each case, so both see the same load; medians are reported.
  */
 import '../../src/polyfill.ts'
-import { parseArgs } from 'node:util'
 import { loadMnist } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
 import { selectSamples } from '../../src/data/samples.ts'
@@ -26,15 +25,14 @@ import { permutationSpecFor } from '../../src/model/permutation.ts'
 import { getState, setState } from '../../src/model/state.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, parseArch } from '../../src/model/zoo.ts'
+import { parseBenchArgs } from './flags.ts'
 
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'wasm' },
-    arch: { type: 'string', default: 'mlp:256,cnn' },
-    pretrain: { type: 'string', default: '100' },
-    reps: { type: 'string', default: '20' },
-    'train-reps': { type: 'string', default: '20' },
-  },
+const values = parseBenchArgs('bench:merge-cost', import.meta.url, {
+  backend: { type: 'string', default: 'wasm' },
+  arch: { type: 'string', default: 'mlp:256,cnn' },
+  pretrain: { type: 'string', default: '100' },
+  reps: { type: 'string', default: '20' },
+  'train-reps': { type: 'string', default: '20' },
 })
 
 const backend = await initBackend({ prefer: values.backend as 'wasm' | 'cpu' | 'node' })

@@ -22,7 +22,6 @@
  */
 import '../../src/polyfill.ts'
 import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { loadMnist, testSubset } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
 import { selectSamples } from '../../src/data/samples.ts'
@@ -30,7 +29,7 @@ import { isMergeMode, type MergeMode } from '../../src/merge/registry.ts'
 import type { VarianceTarget } from '../../src/merge/varcorr.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_LEARNING_RATE, parseArch } from '../../src/model/zoo.ts'
-import { type BenchFlags, benchFlags } from './flags.ts'
+import { type BenchFlags, benchFlags, parseBenchArgs } from './flags.ts'
 import { formatCost, type MergeCost, measureMergeCost } from './merge/cost.ts'
 import { formatTable, renderSvg, stepsToReachInterpolated } from './merge/report.ts'
 import {
@@ -44,36 +43,34 @@ import {
   type SimData,
 } from './merge/sim.ts'
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    arch: { type: 'string', default: 'mlp' },
-    peers: { type: 'string' },
-    cycles: { type: 'string' },
-    steps: { type: 'string' },
-    fanout: { type: 'string', default: '1' },
-    partition: { type: 'string', default: 'dirichlet:0.5' },
-    seed: { type: 'string', default: '1' },
-    lr: { type: 'string', default: String(DEFAULT_LEARNING_RATE) },
-    optimizer: { type: 'string', default: 'adam' },
-    'lr-decay': { type: 'string', default: '1' },
-    'reset-optimizer': { type: 'boolean', default: false },
-    combine: { type: 'string', default: 'joint' },
-    'varcorr-biases': { type: 'boolean', default: false },
-    'varcorr-target': { type: 'string', default: 'inputs' },
-    modes: { type: 'string', default: 'plain,align,varcorr,align+varcorr' },
-    inits: { type: 'string', default: 'independent,shared' },
-    baselines: { type: 'string', default: 'local-only,fedavg,centralized-same-time,centralized-same-total' },
-    'eval-size': { type: 'string' },
-    'eval-every': { type: 'string' },
-    'no-cost': { type: 'boolean', default: false },
-    'cost-archs': { type: 'string', default: 'mlp:256,cnn' },
-    json: { type: 'string' },
-    svg: { type: 'string' },
-    'cost-json': { type: 'string' },
-    variant: { type: 'string', default: '' },
-    backend: { type: 'string', default: 'wasm' },
-  },
+const args = parseBenchArgs('bench:merge', import.meta.url, {
+  quick: { type: 'boolean', default: false },
+  arch: { type: 'string', default: 'mlp' },
+  peers: { type: 'string' },
+  cycles: { type: 'string' },
+  steps: { type: 'string' },
+  fanout: { type: 'string', default: '1' },
+  partition: { type: 'string', default: 'dirichlet:0.5' },
+  seed: { type: 'string', default: '1' },
+  lr: { type: 'string', default: String(DEFAULT_LEARNING_RATE) },
+  optimizer: { type: 'string', default: 'adam' },
+  'lr-decay': { type: 'string', default: '1' },
+  'reset-optimizer': { type: 'boolean', default: false },
+  combine: { type: 'string', default: 'joint' },
+  'varcorr-biases': { type: 'boolean', default: false },
+  'varcorr-target': { type: 'string', default: 'inputs' },
+  modes: { type: 'string', default: 'plain,align,varcorr,align+varcorr' },
+  inits: { type: 'string', default: 'independent,shared' },
+  baselines: { type: 'string', default: 'local-only,fedavg,centralized-same-time,centralized-same-total' },
+  'eval-size': { type: 'string' },
+  'eval-every': { type: 'string' },
+  'no-cost': { type: 'boolean', default: false },
+  'cost-archs': { type: 'string', default: 'mlp:256,cnn' },
+  json: { type: 'string' },
+  svg: { type: 'string' },
+  'cost-json': { type: 'string' },
+  variant: { type: 'string', default: '' },
+  backend: { type: 'string', default: 'wasm' },
 })
 
 const flags = benchFlags('bench:merge')

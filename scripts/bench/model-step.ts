@@ -11,7 +11,6 @@
  * `--peers` peers and evaluates on the first 2000 test images every `--eval-every` steps.
  */
 import '../../src/polyfill.ts'
-import { parseArgs } from 'node:util'
 import * as tf from '@tensorflow/tfjs'
 import { loadMnist, testSubset } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
@@ -20,23 +19,22 @@ import { initBackend } from '../../src/model/backend.ts'
 import { evaluate } from '../../src/model/evaluate.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_LEARNING_RATE, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
+import { parseBenchArgs } from './flags.ts'
 
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'wasm' },
-    arch: { type: 'string', default: 'mlp' },
-    steps: { type: 'string', default: '300' },
-    batch: { type: 'string', default: '32' },
-    lr: { type: 'string', default: String(DEFAULT_LEARNING_RATE) },
-    optimizer: { type: 'string', default: 'adam' },
-    target: { type: 'string', default: '0.9' },
-    'max-steps': { type: 'string', default: '3000' },
-    'eval-every': { type: 'string', default: '50' },
-    peers: { type: 'string', default: '1' },
-    seed: { type: 'string', default: '2' },
-    'skip-speed': { type: 'boolean', default: false },
-    'skip-converge': { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs('model-step', import.meta.url, {
+  backend: { type: 'string', default: 'wasm' },
+  arch: { type: 'string', default: 'mlp' },
+  steps: { type: 'string', default: '300' },
+  batch: { type: 'string', default: '32' },
+  lr: { type: 'string', default: String(DEFAULT_LEARNING_RATE) },
+  optimizer: { type: 'string', default: 'adam' },
+  target: { type: 'string', default: '0.9' },
+  'max-steps': { type: 'string', default: '3000' },
+  'eval-every': { type: 'string', default: '50' },
+  peers: { type: 'string', default: '1' },
+  seed: { type: 'string', default: '2' },
+  'skip-speed': { type: 'boolean', default: false },
+  'skip-converge': { type: 'boolean', default: false },
 })
 
 const backend = await initBackend({ prefer: values.backend as 'wasm' | 'cpu' | 'node' })

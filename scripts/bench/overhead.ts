@@ -26,7 +26,6 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import type * as tf from '@tensorflow/tfjs'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { loadMnist } from '../../src/data/mnist.ts'
@@ -34,7 +33,7 @@ import { initBackend } from '../../src/model/backend.ts'
 import { DEFAULT_BATCH_SIZE, LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE, defaultArch } from '../../src/model/zoo.ts'
 import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
-import { benchFlags } from './flags.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
 
 /** Steps trained before timing: the first steps compile kernels and allocate the optimizer's slots. */
 const WARMUP_STEPS = 20
@@ -48,19 +47,17 @@ const ISOLATED_REPEATS = 3
 const CEILING_START_DELAY_MS = 15_000
 
 const flags = benchFlags('bench:overhead')
-const { values: args } = parseArgs({
-  options: {
-    peers: { type: 'string' },
-    duration: { type: 'string' },
-    steps: { type: 'string' },
-    ceiling: { type: 'string' },
-    'train-rate': { type: 'string' },
-    'cpu-prof': { type: 'string' },
-    'keep-dir': { type: 'string' },
-    json: { type: 'string' },
-    /** Internal: run as one ceiling trainer, timing from this epoch ms. */
-    'trainer-at': { type: 'string' },
-  },
+const args = parseBenchArgs('bench:overhead', import.meta.url, {
+  peers: { type: 'string' },
+  duration: { type: 'string' },
+  steps: { type: 'string' },
+  ceiling: { type: 'string' },
+  'train-rate': { type: 'string' },
+  'cpu-prof': { type: 'string' },
+  'keep-dir': { type: 'string' },
+  json: { type: 'string' },
+  /** Internal: run as one ceiling trainer, timing from this epoch ms. */
+  'trainer-at': { type: 'string' },
 })
 const peers = flags.int('peers', args.peers, 4)
 const durationS = flags.int('duration', args.duration, 60, 5)

@@ -12,7 +12,6 @@
  * median over rounds of each round's mean.
  */
 import '../../src/polyfill.ts'
-import { parseArgs } from 'node:util'
 import { encodeModel, joinFrame, layoutOf } from '../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../src/gossip/wire/codecs/index.ts'
 import { DeltaReceiver, DeltaSender, splitDeltaSpec } from '../../src/gossip/wire/delta.ts'
@@ -20,22 +19,15 @@ import { FrameDecoder } from '../../src/gossip/wire/frame-decoder.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { DEFAULT_ARCH_KIND, defaultArch, initialState } from '../../src/model/zoo.ts'
 import { createRng } from '../../src/util/rng.ts'
-import { benchFlags } from './flags.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
 
 const flags = benchFlags('bench:push-cost')
-const { values } = parseArgs({
-  options: {
-    codecs: { type: 'string', default: 'raw-f32,int4,partial:0.25+int4,delta+partial:0.25+int2' },
-    pushes: { type: 'string' },
-    rounds: { type: 'string' },
-    chunk: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
+const values = parseBenchArgs('bench:push-cost', import.meta.url, {
+  codecs: { type: 'string', default: 'raw-f32,int4,partial:0.25+int4,delta+partial:0.25+int2' },
+  pushes: { type: 'string' },
+  rounds: { type: 'string' },
+  chunk: { type: 'string' },
 })
-if (values.help) {
-  console.log('usage: npm run bench:push-cost -- [--codecs LIST] [--pushes 40] [--rounds 5] [--chunk 65536]')
-  process.exit(0)
-}
 const specs = flags.list(values.codecs!)
 if (!specs.includes('raw-f32')) specs.unshift('raw-f32')
 const pushes = flags.int('pushes', values.pushes, 40)

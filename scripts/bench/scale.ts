@@ -16,24 +16,21 @@
 import '../../src/polyfill.ts'
 import { readFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
-import { parseArgs } from 'node:util'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import type { PeerResult, TestbedResult } from '../../src/testbed/testbed.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
-import { benchFlags } from './flags.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
 
 const flags = benchFlags('bench:scale')
-const { values: args } = parseArgs({
-  options: {
-    peers: { type: 'string' },
-    'peers-per-process': { type: 'string' },
-    'train-rate': { type: 'string' },
-    duration: { type: 'string' },
-    every: { type: 'string' },
-    json: { type: 'string' },
-    analyse: { type: 'string' },
-    quick: { type: 'boolean' },
-  },
+const args = parseBenchArgs('bench:scale', import.meta.url, {
+  peers: { type: 'string' },
+  'peers-per-process': { type: 'string' },
+  'train-rate': { type: 'string' },
+  duration: { type: 'string' },
+  every: { type: 'string' },
+  json: { type: 'string' },
+  analyse: { type: 'string' },
+  quick: { type: 'boolean' },
 })
 const quick = args.quick === true
 const peers = flags.int('peers', args.peers, quick ? 16 : 128, 2)

@@ -19,7 +19,6 @@ import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import type { SamplerKind } from '../../src/gossip/sampling/index.ts'
 import { median } from '../../src/gossip/topology/rtt.ts'
@@ -32,6 +31,7 @@ import {
   type TestbedResult,
 } from '../../src/testbed/testbed.ts'
 import { regionRttMs, type WanLinks } from '../../src/testbed/wan-emulation.ts'
+import { parseBenchArgs } from './flags.ts'
 
 const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'
 const PEERS = 12
@@ -39,20 +39,18 @@ const TARGET = 0.95
 /** Final accuracy is each peer's mean over this last stretch: one evaluation is noisy (2000 images). */
 const FINAL_WINDOW_S = 20
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '240' },
-    json: { type: 'string' },
-    'random-share': { type: 'string' },
-    'train-rate': { type: 'string' },
-    partition: { type: 'string' },
-    merge: { type: 'string' },
-    seed: { type: 'string' },
-    only: { type: 'string' },
-    /** Run both testbeds at the same time (24 processes): both get the same CPU, whatever else the box runs. */
-    parallel: { type: 'boolean', default: false },
-    'keep-dir': { type: 'string' },
-  },
+const args = parseBenchArgs('bench:topology', import.meta.url, {
+  duration: { type: 'string', default: '240' },
+  json: { type: 'string' },
+  'random-share': { type: 'string' },
+  'train-rate': { type: 'string' },
+  partition: { type: 'string' },
+  merge: { type: 'string' },
+  seed: { type: 'string' },
+  only: { type: 'string' },
+  /** Run both testbeds at the same time (24 processes): both get the same CPU, whatever else the box runs. */
+  parallel: { type: 'boolean', default: false },
+  'keep-dir': { type: 'string' },
 })
 
 interface RunSummary {

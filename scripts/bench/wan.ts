@@ -16,7 +16,6 @@
  * connections while pings take emulated time).
  */
 import '../../src/polyfill.ts'
-import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -38,16 +37,15 @@ import {
   type WanEmulation,
   wanEmulation,
 } from '../../src/testbed/wan-emulation.ts'
+import { parseBenchArgs } from './flags.ts'
 
-const { values: args } = parseArgs({
-  options: {
-    pings: { type: 'string', default: '20' },
-    reps: { type: 'string', default: '5' },
-    kb: { type: 'string', default: '400' },
-    'uplink-mbps': { type: 'string', default: String(DEFAULT_WAN_LINKS.uplinkMbps) },
-    /** Yamux initial stream window for every node (default createNode's 256 KiB); 16384 isolates pacing from flow control. */
-    'initial-window-kib': { type: 'string' },
-  },
+const args = parseBenchArgs('bench:wan', import.meta.url, {
+  pings: { type: 'string', default: '20' },
+  reps: { type: 'string', default: '5' },
+  kb: { type: 'string', default: '400' },
+  'uplink-mbps': { type: 'string', default: String(DEFAULT_WAN_LINKS.uplinkMbps) },
+  /** Yamux initial stream window for every node (default createNode's 256 KiB); 16384 isolates pacing from flow control. */
+  'initial-window-kib': { type: 'string' },
 })
 const pingCount = Number(args.pings)
 const reps = Number(args.reps)
