@@ -115,6 +115,15 @@ function codecFlag(v: Values): string | undefined {
   }
 }
 
+/** `--quiet-inputs SHARE|off`: off, or the share of samples in which a quiet input may be non-zero. */
+function quietFlag(v: Values): number | false | undefined {
+  if (str(v, 'quiet-inputs') === 'off') return false
+  const share = num(v, 'quiet-inputs', 0, 1)
+  if (share === 1)
+    throw new UsageError("--quiet-inputs must be below 1 (every input would be quiet), or 'off'")
+  return share
+}
+
 function rateFlag(v: Values, name: string): number | undefined {
   const s = str(v, name)
   if (s === undefined) return undefined
@@ -165,6 +174,7 @@ function learnFlags(v: Values) {
     randomShare: num(v, 'random-share', 0, 1),
     partners: int(v, 'partners', 1, 64),
     codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
+    quietInputs: quietFlag(v),
     maxUploadBytesPerS: rateFlag(v, 'max-upload'),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,

@@ -81,6 +81,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     help: 'codec of pushes: raw-f32 | f16 | int8 | int4 (int4:ef: error feedback) | int2 | topk:F | partial:F, or both as partial:F+int4; delta+SPEC: differences against a reference per peer (delta+partial:0.25+int2)',
   },
   {
+    name: 'quiet-inputs',
+    type: 'string',
+    value: 'SHARE|off',
+    default: String(d.quietInputs),
+    help: 'partial codecs leave out first-layer weights of inputs non-zero in at most SHARE of the local samples',
+  },
+  {
     name: 'max-upload',
     type: 'string',
     value: 'RATE',

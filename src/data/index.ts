@@ -24,6 +24,7 @@ export {
   parsePartitionSpec,
   partition,
 } from './partition.ts'
+export { DEFAULT_QUIET_SHARE, quietFeatures } from './quiet.ts'
 export {
   DATASET_KINDS,
   DATASET_USAGE,

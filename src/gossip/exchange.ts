@@ -57,7 +57,7 @@ import {
   type SenderMeta,
   type TensorLayout,
 } from './wire/codec.ts'
-import { DEFAULT_CODEC, type ModelEncoder, parseCodecSpec } from './wire/codecs/index.ts'
+import { type CodecOptions, DEFAULT_CODEC, type ModelEncoder, parseCodecSpec } from './wire/codecs/index.ts'
 import { DeltaReceiver, DeltaSender, pushCodecSpec, splitDeltaSpec } from './wire/delta.ts'
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
@@ -109,6 +109,8 @@ export interface ModelExchangeInit {
    * Inbound models may use any known codec. A selection's reference is this exchange's, shared by every destination.
    */
   codec?: string
+  /** Options of the push codec: the quiet inputs partial frames leave out. */
+  codecOptions?: CodecOptions
   onModel?: OnModel
   onRejected?: OnRejected
   /**
@@ -230,9 +232,9 @@ export class ModelExchange {
     // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
     const spec = init.codec ?? DEFAULT_CODEC
     const { delta, inner } = splitDeltaSpec(spec)
-    this.encoder = parseCodecSpec(inner)
+    this.encoder = parseCodecSpec(inner, init.codecOptions)
     this.spec = pushCodecSpec(spec)
-    if (delta) this.deltaSender = new DeltaSender(inner)
+    if (delta) this.deltaSender = new DeltaSender(inner, { codec: init.codecOptions })
     this.protocols = init.deltaProtocol === false ? [MODEL_PROTOCOL] : [DELTA_PROTOCOL, MODEL_PROTOCOL]
   }
 

@@ -91,9 +91,11 @@ export function unionMasks(list: readonly (TensorMasks | undefined)[], tensors: 
 }
 
 /**
- * The units of `group` a partial input carries whole: a unit is present when every coordinate
- * of it, along every axis the group acts on, was received. A top-k input rarely carries a
- * whole unit; a partial-units input carries exactly the units it sent.
+ * The units of `group` a partial input carries: a unit is present when, along every axis the
+ * group acts on, it was received at every position where any unit of the group was (the rows
+ * a frame leaves out for every unit alike, quiet inputs, do not count against it), and at some
+ * position at all. A top-k input rarely carries a unit so; a partial-units input carries exactly
+ * the units it sent.
  */
 export function presentUnits(
   state: ModelState,
@@ -104,20 +106,34 @@ export function presentUnits(
   const size = groupSizes(spec).get(group)
   if (size === undefined) throw new InvalidArgumentError(`unknown group ${group}`)
   const present = new Uint8Array(size).fill(1)
+  const some = new Uint8Array(size)
   for (const ax of spec.axes) {
     if (ax.group !== group) continue
     const i = state.tensors.findIndex((t) => t.name === ax.tensor)
     const m = masks[i]
-    if (m === undefined) continue
+    if (m === undefined) {
+      some.fill(1)
+      continue
+    }
     const { outer, len, inner } = axisView(state.tensors[i]!.shape, ax.axis)
     const stride = ax.stride ?? 1
+    // Per (outer, inner) position: did any unit arrive there?
+    const any = new Uint8Array(outer * inner)
+    for (let o = 0; o < outer; o++) {
+      for (let l = 0; l < len; l++) {
+        const base = (o * len + l) * inner
+        for (let k = 0; k < inner; k++) any[o * inner + k]! |= m[base + k]!
+      }
+    }
     for (let o = 0; o < outer; o++) {
       for (let l = 0; l < len; l++) {
         const u = Math.floor(l / stride) % size
         if (present[u] === 0) continue
         const base = (o * len + l) * inner
-        for (let k = base; k < base + inner; k++) {
-          if (m[k] === 0) {
+        for (let k = 0; k < inner; k++) {
+          const got = m[base + k]!
+          some[u]! |= got
+          if (got < any[o * inner + k]!) {
             present[u] = 0
             break
           }
@@ -125,6 +141,7 @@ export function presentUnits(
       }
     }
   }
+  for (let u = 0; u < size; u++) present[u]! &= some[u]!
   return present
 }
 

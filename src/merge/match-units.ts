@@ -3,9 +3,10 @@
  * distinct local unit by its weights (the largest summed inner product over the matched
  * pairs: a rectangular linear assignment, munkres), and moved there with its mask; the
  * input's other units fill the remaining slots in their order. Groups are matched one
- * after the other in the spec's order, each seeing the earlier groups' moves. Units the
- * input does not carry whole (all of them for a top-k input) are not matched: there is
- * nothing of them to compare. Afterwards the uncarried coordinates hold the local values
+ * after the other in the spec's order, each seeing the earlier groups' moves, on the
+ * weights received (a frame may leave the same rows out of every unit: quiet inputs). Units
+ * the input does not carry (all of them for a top-k input) are not matched: there is nothing
+ * of them to compare. Afterwards the uncarried coordinates hold the local values
  * again (the pipeline's invariant).
  */
 
@@ -51,13 +52,16 @@ export function matchUnits(
     if (carried.length === 0) continue
     const ours = unitRows(local, spec, g.name, sizes)
     const theirs = unitRows(state, spec, g.name, sizes)
+    // Only the weights received count: where a unit was left out (quiet inputs) it holds ours.
+    const got = unitRows(maskState, spec, g.name, sizes)
     const width = ours.length / g.size
     // munkres minimises: cost = -similarity, rows the carried units, columns every local unit.
     const cost = carried.map((u) => {
       const row = new Float64Array(g.size)
       for (let j = 0; j < g.size; j++) {
         let dot = 0
-        for (let f = 0; f < width; f++) dot += theirs[u * width + f]! * ours[j * width + f]!
+        for (let f = 0; f < width; f++)
+          dot += got[u * width + f]! * theirs[u * width + f]! * ours[j * width + f]!
         row[j] = -dot
       }
       return row

@@ -4,6 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs'
 import { partition } from '../data/partition.ts'
+import { quietFeatures } from '../data/quiet.ts'
 import type { Dataset } from '../data/types.ts'
 import { archFingerprint, datasetArch } from './arch.ts'
 import { ArchMismatchError } from './errors.ts'
@@ -48,6 +49,8 @@ export interface LocalTfModel {
   evaluate(): Promise<number>
   /** Accuracy of any state of this architecture on a fixed batch of this peer's share (synchronous). */
   probeAccuracy(state: ModelState): number
+  /** Per input feature, 1 where this peer's share is non-zero in at most `share` of its samples (data/quiet.ts). */
+  quietInputs(share: number): Uint8Array
   dispose(): void
 }
 
@@ -106,6 +109,7 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
       probe ??= createStateProbe(spec, mine)
       return probe.accuracy(state)
     },
+    quietInputs: (share) => quietFeatures(mine, share),
     dispose: () => {
       probe?.dispose()
       model.dispose()

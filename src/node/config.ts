@@ -4,10 +4,12 @@
  */
 import { DEFAULT_DATASET, DEFAULT_EVAL_SIZE } from '../data/constants.ts'
 import { DEFAULT_PARTITION, DEFAULT_PARTITION_SEED } from '../data/partition.ts'
+import { DEFAULT_QUIET_SHARE } from '../data/quiet.ts'
 import type { DefenceOptions, OptionalDefence } from '../gossip/defences/index.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_PARTNERS, DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
-import { DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
+import { type CodecOptions, DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
+import { PARTIAL } from '../gossip/wire/codecs/partial.ts'
 import { splitDeltaSpec } from '../gossip/wire/delta.ts'
 import { DEFAULT_MERGE_MODE, type MergeMode } from '../merge/registry.ts'
 import { DEFAULT_BATCH_SIZE } from '../model/train.ts'
@@ -25,6 +27,8 @@ export const LEARN_DEFAULTS = {
   defences: true,
   sampler: DEFAULT_SAMPLER,
   codec: DEFAULT_PUSH_CODEC,
+  /** Partial codecs leave out the first layer's weights of inputs this quiet (data/quiet.ts). */
+  quietInputs: DEFAULT_QUIET_SHARE,
   stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
   fanout: LEARNER_DEFAULTS.fanout,
   batchSize: DEFAULT_BATCH_SIZE,
@@ -86,6 +90,8 @@ export interface StartConfig {
   partners?: number
   /** Codec spec for pushed models (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...); inbound models may use any known codec. */
   codec: string
+  /** `--quiet-inputs`: the share for data/quiet.ts, false to send every input's weights; undefined: the default. */
+  quietInputs?: number | false
   /** Upload budget in bytes/s (`--max-upload`); undefined: unlimited (the default). */
   maxUploadBytesPerS?: number
   /** Cap on training steps per second (`--train-rate`, a slow device); undefined: as fast as the CPU allows. */
@@ -124,4 +130,18 @@ export function learnerDefences(config: Pick<StartConfig, 'defences' | 'defences
 export function pushPartners(config: Pick<StartConfig, 'partners' | 'codec'>): number | undefined {
   if (config.partners !== undefined) return config.partners
   return splitDeltaSpec(config.codec).delta ? DEFAULT_PARTNERS : undefined
+}
+
+/**
+ * The push codec's options: the quiet inputs of this node's share (data/quiet.ts) when the codec
+ * selects partial units and `--quiet-inputs` is not off; else none (other codecs send every input).
+ */
+export function pushCodecOptions(
+  config: Pick<StartConfig, 'codec' | 'quietInputs'>,
+  share: { quietInputs(share: number): Uint8Array },
+): CodecOptions | undefined {
+  if (config.quietInputs === false) return undefined
+  const selection = splitDeltaSpec(config.codec).inner.split('+')[0]!.split(':')[0]
+  if (selection !== PARTIAL.name) return undefined
+  return { quietInputs: share.quietInputs(config.quietInputs ?? LEARN_DEFAULTS.quietInputs) }
 }

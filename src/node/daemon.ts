@@ -27,7 +27,7 @@ import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
-import { learnerDefences, pushPartners, type StartConfig } from './config.ts'
+import { learnerDefences, pushCodecOptions, pushPartners, type StartConfig } from './config.ts'
 import { boundAddrs, createNode, type GossipLearnNode } from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
@@ -337,6 +337,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         arch: fingerprint,
         expectedLayout: archTensors(arch),
         codec: config.codec,
+        codecOptions: pushCodecOptions(config, model),
         describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
         onModel: (state: ModelState, _meta, from: string) => {
           // A transfer that was in flight when its sender was banned.

@@ -28,6 +28,8 @@ export interface TestbedConfig {
   partners?: number
   /** Codec spec every peer pushes with (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...). */
   codec: string
+  /** `--quiet-inputs` of every peer; undefined: the daemon's default. */
+  quietInputs?: number | false
   /** Upload budget of every peer in bytes/s (`--max-upload`); undefined: unlimited. */
   maxUploadBytesPerS?: number
   /** Emulated regions, e.g. `us-east:4,eu-west:4` (sets the peer count); implies WAN emulation. */

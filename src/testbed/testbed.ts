@@ -267,6 +267,8 @@ export function daemonArgs(
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
   if (cfg.partners !== undefined) args.push('--partners', String(cfg.partners))
   if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
+  if (cfg.quietInputs !== undefined)
+    args.push('--quiet-inputs', cfg.quietInputs === false ? 'off' : String(cfg.quietInputs))
   if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)
   const rate = extras.trainRates?.[index]
   if (rate !== undefined) args.push('--train-rate', String(rate))

@@ -78,7 +78,11 @@ function topkFrame(indices: number[], count = indices.length): Uint8Array {
 }
 
 /** A partial frame carrying hidden units `units` (kernel columns and biases, of 3 units). */
-function partialFrame(units: number[], count?: number): Uint8Array {
+function partialFrame(
+  units: number[],
+  count?: number,
+  within?: { axis: number; bits: number[]; rows: number },
+): Uint8Array {
   const n = units.length
   return frameWithHeader(
     {
@@ -89,11 +93,13 @@ function partialFrame(units: number[], count?: number): Uint8Array {
           shape: [4, 3],
           count,
           slices: [{ axis: 1, repeat: 0, stride: 0, index: units }],
+          within:
+            within === undefined ? undefined : { axis: within.axis, bits: Uint8Array.from(within.bits) },
         },
         { name: 'dense_0/bias', shape: [3], slices: [{ axis: 0, repeat: 0, stride: 0, index: units }] },
       ],
     },
-    new Uint8Array(new Float32Array(4 * n + n).fill(0.25).buffer),
+    new Uint8Array(new Float32Array((within?.rows ?? 4) * n + n).fill(0.25).buffer),
   )
 }
 
@@ -258,6 +264,22 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     ['a unit index that does not exist', () => partialFrame([0, 3]), 'UnknownUnitError'],
     ['unsorted unit indices', () => partialFrame([2, 0]), 'UnsortedIndexError'],
     ['a count in a partial frame', () => partialFrame([0, 2], 4), 'SparseCountError'],
+    // Quiet inputs: the kernel's rows kept, one bit each, 4 rows in the low bits of one byte.
+    [
+      'a kept row past the end of the axis',
+      () => partialFrame([0, 2], undefined, { axis: 0, bits: [0b10011], rows: 3 }),
+      'MalformedFrameError',
+    ],
+    [
+      'a kept axis that keeps nothing',
+      () => partialFrame([0, 2], undefined, { axis: 0, bits: [0], rows: 0 }),
+      'MalformedFrameError',
+    ],
+    [
+      'a kept axis on the sliced axis',
+      () => partialFrame([0, 2], undefined, { axis: 1, bits: [0b101], rows: 4 }),
+      'MalformedFrameError',
+    ],
     ['a non-finite int8 scale', () => int8Frame(Number.NaN), 'InvalidScaleError'],
     ['an int2 byte above 242', () => int2Frame(243), 'ValueRangeError'],
     // Delta frames (version 2 with a base): against a reference this receiver does not hold, or
@@ -358,6 +380,12 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     expect(Array.from(part.tensors[0]!.values)).toEqual([
       0.25, 0, 0.25, 0.25, 0, 0.25, 0.25, 0, 0.25, 0.25, 0, 0.25,
     ])
+    // The same units without kernel rows 1 and 2 (quiet inputs): only rows 0 and 3 arrive.
+    await sendRaw(partialFrame([0, 2], undefined, { axis: 0, bits: [0b1001], rows: 2 }))
+    await until(() => accepted.length === 3, 'the partial model with kept rows')
+    const kept = accepted[2] as MaskedState
+    expect(Array.from(kept.masks![0]!)).toEqual([1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1])
+    expect(Array.from(kept.tensors[0]!.values)).toEqual([0.25, 0, 0.25, 0, 0, 0, 0, 0, 0, 0.25, 0, 0.25])
     expect(rx.counters.rejected).toEqual({})
     await expectStillServing()
   })

@@ -6,6 +6,8 @@
  * real sizes. With a budget, each peer has an UploadBudget on a clock where one local step is
  * one second: a cycle pushes while the budget is not in debt, up to the learner's per-round cap.
  */
+import { quietFeatures } from '../../../src/data/quiet.ts'
+import { samplesStore } from '../../../src/data/samples.ts'
 import { LEARNER_DEFAULTS } from '../../../src/gossip/learner.ts'
 import { UploadBudget } from '../../../src/gossip/upload-budget.ts'
 import { decodeFrame, encodeFrame, joinFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
@@ -14,6 +16,7 @@ import { DeltaReceiver, DeltaSender, splitDeltaSpec } from '../../../src/gossip/
 import type { MaskedState } from '../../../src/merge/masks.ts'
 import { createMergePipeline } from '../../../src/merge/merger.ts'
 import type { MergeMode } from '../../../src/merge/registry.ts'
+import { pushCodecOptions } from '../../../src/node/config.ts'
 import { createRng, hashSeed } from '../../../src/util/rng.ts'
 import {
   evalPeers,
@@ -47,6 +50,8 @@ export interface CodecRun {
   group: string
   /** Each peer pushes only to this many fixed partners (a random regular graph); undefined: anyone. */
   partners?: number
+  /** Partial codecs: the quiet-input share (data/quiet.ts), false for none; undefined: the daemon's default. */
+  quiet?: number | false
 }
 
 export interface CodecRow extends CodecRun {
@@ -84,8 +89,22 @@ export async function runCodec(
       ),
   )
   const spec = codecSpecOf(run.codec)
+  // As the daemon does (node/config.ts pushCodecOptions): each peer's quiet inputs from its share.
+  const quiet = data.shares.map((share) =>
+    run.quiet === false
+      ? undefined
+      : pushCodecOptions(
+          { codec: spec, quietInputs: run.quiet },
+          {
+            quietInputs: (q) => quietFeatures(samplesStore(share), q),
+          },
+        )?.quietInputs,
+  )
   const encoders = peers.map((_, p) =>
-    parseCodecSpec(splitDeltaSpec(spec).inner, { seed: hashSeed(cfg.seed, 'codec', p) }),
+    parseCodecSpec(splitDeltaSpec(spec).inner, {
+      seed: hashSeed(cfg.seed, 'codec', p),
+      quietInputs: quiet[p],
+    }),
   )
   const mergers = peers.map((_, p) =>
     createMergePipeline({ mode: run.mode, seed: hashSeed(cfg.seed, 'merge', p), varcorr: cfg.varcorr }),
@@ -106,7 +125,9 @@ export async function runCodec(
   const rng = createRng(hashSeed(cfg.seed, 'sample'))
   const graph = run.partners === undefined ? undefined : partnerGraph(peers.length, run.partners, rng)
   const { delta, inner } = splitDeltaSpec(spec)
-  const deltaSenders = delta ? peers.map(() => new DeltaSender(inner)) : undefined
+  const deltaSenders = delta
+    ? peers.map((_, p) => new DeltaSender(inner, { codec: { quietInputs: quiet[p] } }))
+    : undefined
   const deltaReceivers = delta ? peers.map(() => new DeltaReceiver()) : undefined
   const sent = new Float64Array(peers.length)
   let pushes = 0
@@ -195,14 +216,17 @@ export function codecSpecOf(label: string): string {
 }
 
 /** A row label's exchange options after `@`: `partners=N`. Throws Error on anything else. */
-export function rowOptions(label: string): Pick<CodecRun, 'partners'> {
-  const out: Pick<CodecRun, 'partners'> = {}
+export function rowOptions(label: string): Pick<CodecRun, 'partners' | 'quiet'> {
+  const out: Pick<CodecRun, 'partners' | 'quiet'> = {}
   const tail = label.split('@')[1]
   if (tail === undefined) return out
   for (const part of tail.split(';')) {
     const [k, v] = part.split('=')
     if (k === 'partners' && Number.isInteger(Number(v)) && Number(v) >= 2) out.partners = Number(v)
-    else throw new Error(`'${part}' in '${label}': use partners=N (N >= 2)`)
+    else if (k === 'quiet' && v === 'off') out.quiet = false
+    else if (k === 'quiet' && v !== '' && Number(v) >= 0 && Number(v) < 1) out.quiet = Number(v)
+    else
+      throw new Error(`'${part}' in '${label}': use partners=N (N >= 2) or quiet=SHARE|off (SHARE in [0, 1))`)
   }
   return out
 }

@@ -235,6 +235,7 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
         stride: sl.stride === 1 ? 0 : sl.stride,
         index: sl.index,
       })),
+      within: carried[i]?.within,
     })),
     coordinate: meta.coordinate,
     accuracy: meta.accuracy,
@@ -346,7 +347,9 @@ function validateCarried(
   if (selection !== undefined) return tensors.map((t, i) => selection.carried(t, list[i]!))
   for (const t of list) {
     if (t.count != null) throw new SparseCountError(`dense tensor '${clip(t.name)}' declares a count`)
-    if (t.slices.length > 0) throw new MalformedFrameError(`dense tensor '${clip(t.name)}' lists unit slices`)
+    if (t.slices.length > 0 || t.within != null) {
+      throw new MalformedFrameError(`dense tensor '${clip(t.name)}' lists unit slices or a kept axis`)
+    }
   }
   return undefined
 }

@@ -31,7 +31,7 @@ import { DELTA } from '../constants.ts'
 import { DeltaBaseError, InvalidCodecSpecError, NonFiniteValueError } from '../errors.ts'
 import { decodeFrame, type EncodedModel, type EncodeMeta, encodeModel, joinFrame, layoutOf } from './codec.ts'
 import { ERROR_FEEDBACK } from './codecs/error-feedback.ts'
-import { parseCodecSpec, type SentValues } from './codecs/index.ts'
+import { type CodecOptions, parseCodecSpec, type SentValues } from './codecs/index.ts'
 import { gather } from './codecs/selection.ts'
 
 export { DELTA }
@@ -158,14 +158,16 @@ const zeros = (tensors: readonly NamedTensor[]): Float32Array[] =>
 /** The sender's references, one per destination; see the module comment. */
 export class DeltaSender {
   private readonly refs: Recent<Reference>
+  private readonly codecOptions: CodecOptions
 
-  /** `inner`: the codec of the differences (`partial:0.25+int2`). */
+  /** `inner`: the codec of the differences (`partial:0.25+int2`); `codec`: its options (quiet inputs). */
   constructor(
     readonly inner: string,
-    options: { maxPeers?: number } = {},
+    options: { maxPeers?: number; codec?: CodecOptions } = {},
   ) {
     this.refs = new Recent(options.maxPeers ?? DEFAULT_MAX_DELTA_PEERS)
-    parseCodecSpec(inner)
+    this.codecOptions = options.codec ?? {}
+    parseCodecSpec(inner, this.codecOptions)
   }
 
   /**
@@ -193,7 +195,7 @@ export class DeltaSender {
         return { name: t.name, shape: t.shape, values: out }
       }),
     }
-    const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner), base })
+    const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner, this.codecOptions), base })
     // What the receiver will add, bit for bit: what a sparse encoder decoded for itself, or else
     // our own frame decoded.
     const sent =

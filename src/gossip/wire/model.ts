@@ -3,6 +3,7 @@
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 
 export interface ModelHeader {
   version: number
@@ -209,6 +210,7 @@ export namespace ModelHeader {
     shape: number[]
     count?: number
     slices: ModelHeader.Slice[]
+    within?: ModelHeader.AxisMask
   }
 
   export namespace TensorInfo {
@@ -244,6 +246,11 @@ export namespace ModelHeader {
                 w.uint32(34)
                 ModelHeader.Slice.codec().encode(value, w)
               }
+            }
+
+            if (obj.within != null) {
+              w.uint32(42)
+              ModelHeader.AxisMask.codec().encode(obj.within, w)
             }
 
             if (opts.lengthDelimited !== false) {
@@ -289,6 +296,12 @@ export namespace ModelHeader {
                       limits: opts.limits?.slices$,
                     }),
                   )
+                  break
+                }
+                case 5: {
+                  obj.within = ModelHeader.AxisMask.codec().decode(reader, reader.uint32(), {
+                    limits: opts.limits?.within,
+                  })
                   break
                 }
                 default: {
@@ -368,6 +381,13 @@ export namespace ModelHeader {
 
                   break
                 }
+                case 5: {
+                  yield* ModelHeader.AxisMask.codec().stream(reader, reader.uint32(), `${prefix}.within`, {
+                    limits: opts.limits?.within,
+                  })
+
+                  break
+                }
                 default: {
                   reader.skipType(tag & 7)
                   break
@@ -421,6 +441,16 @@ export namespace ModelHeader {
       value: number
     }
 
+    export interface TensorInfoWithinAxisFieldEvent {
+      field: '$.within.axis'
+      value: number
+    }
+
+    export interface TensorInfoWithinBitsFieldEvent {
+      field: '$.within.bits'
+      value: Uint8Array<ArrayBuffer>
+    }
+
     export function encode(obj: Partial<TensorInfo>): Uint8Array<ArrayBuffer> {
       return encodeMessage(obj, TensorInfo.codec())
     }
@@ -440,8 +470,129 @@ export namespace ModelHeader {
       | TensorInfoSlicesRepeatFieldEvent
       | TensorInfoSlicesStrideFieldEvent
       | TensorInfoSlicesIndexFieldEvent
+      | TensorInfoWithinAxisFieldEvent
+      | TensorInfoWithinBitsFieldEvent
     > {
       return streamMessage(buf, TensorInfo.codec(), opts)
+    }
+  }
+
+  export interface AxisMask {
+    axis: number
+    bits: Uint8Array<ArrayBuffer>
+  }
+
+  export namespace AxisMask {
+    let _codec: Codec<AxisMask, Partial<AxisMask>>
+
+    export const codec = (): Codec<AxisMask, Partial<AxisMask>> => {
+      if (_codec == null) {
+        _codec = message<AxisMask, Partial<AxisMask>>(
+          (obj, w, opts = {}) => {
+            if (opts.lengthDelimited !== false) {
+              w.fork()
+            }
+
+            if (obj.axis != null && obj.axis !== 0) {
+              w.uint32(8)
+              w.uint32(obj.axis)
+            }
+
+            if (obj.bits != null && obj.bits.byteLength > 0) {
+              w.uint32(18)
+              w.bytes(obj.bits)
+            }
+
+            if (opts.lengthDelimited !== false) {
+              w.ldelim()
+            }
+          },
+          (reader, length, opts = {}) => {
+            const obj: any = {
+              axis: 0,
+              bits: uint8ArrayAlloc(0),
+            }
+
+            const end = length == null ? reader.len : reader.pos + length
+
+            while (reader.pos < end) {
+              const tag = reader.uint32()
+
+              switch (tag >>> 3) {
+                case 1: {
+                  obj.axis = reader.uint32()
+                  break
+                }
+                case 2: {
+                  obj.bits = reader.bytes()
+                  break
+                }
+                default: {
+                  reader.skipType(tag & 7)
+                  break
+                }
+              }
+            }
+
+            return obj
+          },
+          function* (reader, length, prefix, opts = {}) {
+            const end = length == null ? reader.len : reader.pos + length
+
+            while (reader.pos < end) {
+              const tag = reader.uint32()
+
+              switch (tag >>> 3) {
+                case 1: {
+                  yield {
+                    field: `${prefix}.axis`,
+                    value: reader.uint32(),
+                  }
+                  break
+                }
+                case 2: {
+                  yield {
+                    field: `${prefix}.bits`,
+                    value: reader.bytes(),
+                  }
+                  break
+                }
+                default: {
+                  reader.skipType(tag & 7)
+                  break
+                }
+              }
+            }
+          },
+        )
+      }
+
+      return _codec
+    }
+
+    export interface AxisMaskAxisFieldEvent {
+      field: '$.axis'
+      value: number
+    }
+
+    export interface AxisMaskBitsFieldEvent {
+      field: '$.bits'
+      value: Uint8Array<ArrayBuffer>
+    }
+
+    export function encode(obj: Partial<AxisMask>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, AxisMask.codec())
+    }
+
+    export function decode(buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AxisMask>): AxisMask {
+      return decodeMessage(buf, AxisMask.codec(), opts)
+    }
+
+    export function stream(
+      buf: Uint8Array | Uint8ArrayList,
+      opts?: DecodeOptions<AxisMask>,
+    ): Generator<AxisMaskAxisFieldEvent | AxisMaskBitsFieldEvent> {
+      return streamMessage(buf, AxisMask.codec(), opts)
     }
   }
 
@@ -934,6 +1085,18 @@ export namespace ModelHeader {
     value: number
   }
 
+  export interface ModelHeaderTensorsWithinAxisFieldEvent {
+    field: '$.tensors[].within.axis'
+    value: number
+    index: number
+  }
+
+  export interface ModelHeaderTensorsWithinBitsFieldEvent {
+    field: '$.tensors[].within.bits'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
   export interface ModelHeaderCoordinateVecFieldEvent {
     field: '$.coordinate.vec[]'
     index: number
@@ -989,6 +1152,8 @@ export namespace ModelHeader {
     | ModelHeaderTensorsSlicesRepeatFieldEvent
     | ModelHeaderTensorsSlicesStrideFieldEvent
     | ModelHeaderTensorsSlicesIndexFieldEvent
+    | ModelHeaderTensorsWithinAxisFieldEvent
+    | ModelHeaderTensorsWithinBitsFieldEvent
     | ModelHeaderCoordinateVecFieldEvent
     | ModelHeaderCoordinateHeightFieldEvent
     | ModelHeaderCoordinateErrorFieldEvent

@@ -207,6 +207,25 @@ describe('aligning a partial input', () => {
     expect(snapshot(positional)).not.toEqual(snapshot(local))
   })
 
+  it('matches units whose quiet rows were left out, on the rows that were received', () => {
+    // Units 0, 5 and 6 without the first kernel's rows 0 and 3 (quiet inputs): the rows left
+    // out of every unit alike do not make a unit absent, and their values there (ours) do not count.
+    const masks = unitMasks([0, 5, 6]).map((m, i) => {
+      if (i !== 0 || m === undefined) return m
+      const out = m.slice()
+      for (const r of [0, 3]) out.fill(0, r * MLP.hidden, (r + 1) * MLP.hidden)
+      return out
+    })
+    expect(Array.from(presentUnits(shuffled, masks, SPEC, 'dense_0'))).toEqual([1, 0, 0, 0, 0, 1, 1, 0])
+    const input = asReceived(shuffled, masks)
+    // Garbage where nothing arrived would mislead a match that read it.
+    const received = { ...input, tensors: input.tensors.map((t) => ({ ...t, values: t.values.slice() })) }
+    for (const r of [0, 3]) received.tensors[0]!.values.fill(5, r * MLP.hidden, (r + 1) * MLP.hidden)
+    const matched = matchUnits(local, received, masks, SPEC)
+    expect(matched.matched).toBe(3)
+    for (const j of [0, 5, 6]) expect(matched.perms.dense_0![perm[j]!]).toBe(j)
+  })
+
   it('leaves a top-k input (no whole unit) where it is', () => {
     const masks = local.tensors.map((t) => Uint8Array.from(t.values, (_, k) => (k % 3 === 0 ? 1 : 0)))
     const matched = matchUnits(local, asReceived(other, masks), masks, SPEC)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseStartArgs } from '../../../src/cli/args.ts'
-import { learnerDefences, pushPartners } from '../../../src/node/config.ts'
+import { learnerDefences, pushCodecOptions, pushPartners } from '../../../src/node/config.ts'
 
 describe('learnerDefences', () => {
   it('defaults: every defence on, suspects skipped', () => {
@@ -37,5 +37,29 @@ describe('pushPartners', () => {
     expect(pushPartners(parseStartArgs(['--codec', 'int4', '--partners', '2']))).toBe(2)
     expect(() => parseStartArgs(['--partners', '0'])).toThrow(/--partners/)
     expect(() => parseStartArgs(['--codec', 'delta+int4:ef'])).toThrow(/--codec/)
+  })
+})
+
+describe('pushCodecOptions', () => {
+  // A stand-in share: quiet wherever the index is below share * 1000.
+  const share = { quietInputs: (q: number) => Uint8Array.from([0, 1, 2, 3], (j) => (j < q * 1000 ? 1 : 0)) }
+
+  it('gives partial codecs the quiet inputs at --quiet-inputs (0.001 by default), and nothing else any', () => {
+    const opts = (argv: string[]) => pushCodecOptions(parseStartArgs(argv), share)?.quietInputs
+    expect(Array.from(opts(['--codec', 'delta+partial:0.25+int2'])!)).toEqual([1, 0, 0, 0])
+    expect(Array.from(opts(['--codec', 'partial:0.1+int8', '--quiet-inputs', '0.003'])!)).toEqual([
+      1, 1, 1, 0,
+    ])
+    expect(opts(['--codec', 'partial:0.1', '--quiet-inputs', 'off'])).toBeUndefined()
+    for (const codec of ['raw-f32', 'int4', 'topk:0.1+int8', 'delta+int2'])
+      expect(opts(['--codec', codec])).toBeUndefined()
+  })
+
+  it('--quiet-inputs takes a share in [0, 1) or off', () => {
+    expect(parseStartArgs([]).quietInputs).toBeUndefined()
+    expect(parseStartArgs(['--quiet-inputs', '0']).quietInputs).toBe(0)
+    expect(parseStartArgs(['--quiet-inputs', 'off']).quietInputs).toBe(false)
+    for (const bad of ['1', '-0.1', 'some', ''])
+      expect(() => parseStartArgs(['--quiet-inputs', bad])).toThrow(/--quiet-inputs/)
   })
 })

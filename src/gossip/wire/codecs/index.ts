@@ -58,6 +58,11 @@ export interface ValueCodec {
 export interface CodecOptions {
   /** Seeds int8's stochastic rounding (default: a random seed). */
   seed?: number
+  /**
+   * Per input feature, 1 where this node's data (almost) never activates it (data/quiet.ts):
+   * partial frames leave the first dense layer's weights from those inputs out (./partial.ts).
+   */
+  quietInputs?: Uint8Array
 }
 
 /** Encodes the values of one model after another (may keep state between calls). */
@@ -212,7 +217,7 @@ export function parseCodecSpec(spec: string, options: CodecOptions = {}): ModelE
       `'${selectionPart.name}' in '${spec}' is not a selection (${SELECTION_NAMES.join(', ')})`,
     )
   }
-  const selector = selection.createSelector(selectionPart.arg)
+  const selector = selection.createSelector(selectionPart.arg, options)
   return {
     spec: codec === RAW_F32 ? selector.spec : `${selector.spec}+${values.spec}`,
     codec,

@@ -21,8 +21,10 @@ import {
   UnknownUnitError,
   UnsortedIndexError,
 } from '../../errors.ts'
-import type { SelectedTensor, SelectionCodec, Selector, UnitSlice } from './selection.ts'
-import { blockShapeOf, sliceCount, slicedPositions } from './selection.ts'
+import type { TensorLayout } from '../codec.ts'
+import type { ModelHeader } from '../model.ts'
+import type { AxisMask, SelectedTensor, SelectionCodec, Selector, UnitSlice } from './selection.ts'
+import { blockShapeOf, keepBits, keptCount, sliceCount, slicedPositions } from './selection.ts'
 import { largest, parseFraction, selectedCount } from './topk.ts'
 
 /** The partial selection (header selection id 2). */
@@ -59,23 +61,79 @@ export const PARTIAL: SelectionCodec = {
       }
       return { axis: s.axis, repeat, stride, index: s.index }
     })
-    const count = sliceCount(layout.shape, slices)
-    return { count, slices, blockShape: blockShapeOf(layout.shape, slices, count), indexBytes: 0 }
+    const within = info.within == null ? undefined : checkedWithin(layout, slices, info.within)
+    const count = sliceCount(layout.shape, slices, within)
+    return {
+      count,
+      slices,
+      ...(within === undefined ? {} : { within }),
+      blockShape: blockShapeOf(layout.shape, slices, count, within),
+      indexBytes: 0,
+    }
   },
-  createSelector: (arg) => new PartialSelector(parseFraction('partial', arg)),
+  createSelector: (arg, options) => new PartialSelector(parseFraction('partial', arg), options?.quietInputs),
+}
+
+/** A header's `within`, validated against the tensor and its slices (MalformedFrameError). */
+function checkedWithin(
+  layout: TensorLayout,
+  slices: readonly UnitSlice[],
+  within: ModelHeader.AxisMask,
+): AxisMask {
+  const name = layout.name
+  if (slices.length !== 1) {
+    throw new MalformedFrameError(`partial tensor '${name}' keeps an axis without exactly one slice`)
+  }
+  const { axis, bits } = within
+  if (axis >= layout.shape.length || axis === slices[0]!.axis) {
+    throw new MalformedFrameError(
+      `partial tensor '${name}' keeps axis ${axis}, out of range or its sliced one`,
+    )
+  }
+  const len = layout.shape[axis]!
+  if (bits.length !== Math.ceil(len / 8)) {
+    throw new MalformedFrameError(
+      `partial tensor '${name}' keeps ${bits.length} bytes of bits for ${len} indices`,
+    )
+  }
+  if (len % 8 !== 0 && bits[bits.length - 1]! >> (len % 8) !== 0) {
+    throw new MalformedFrameError(`partial tensor '${name}' keeps indices past the end of axis ${axis}`)
+  }
+  if (keptCount(bits, len) === 0) throw new MalformedFrameError(`partial tensor '${name}' keeps no index`)
+  return { axis, bits }
 }
 
 /** Sender state of partial: the permutation spec of the layout and the reference values. */
 class PartialSelector implements Selector {
   readonly spec: string
   private readonly fraction: number
+  private readonly quiet: Uint8Array | undefined
   private reference: Float32Array[] = []
   private permSpec?: PermutationSpec
   private layoutKey = ''
 
-  constructor(fraction: number) {
+  constructor(fraction: number, quiet?: Uint8Array) {
     this.fraction = fraction
     this.spec = `partial:${fraction}`
+    // Nothing to leave out, or everything: frames as without it.
+    this.quiet = quiet?.includes(1) === true && quiet.includes(0) ? quiet : undefined
+  }
+
+  /**
+   * The quiet inputs apply to the first tensor when it is a rank-2 kernel of one input row per
+   * input feature whose units are along axis 1 (an MLP's first dense layer); else undefined.
+   */
+  private quietRows(
+    tensors: readonly NamedTensor[],
+    i: number,
+    spec: PermutationSpec,
+  ): Uint8Array | undefined {
+    const t = tensors[i]!
+    if (i !== 0 || this.quiet === undefined || t.shape.length !== 2 || t.shape[0] !== this.quiet.length) {
+      return undefined
+    }
+    const axes = spec.axes.filter((ax) => ax.tensor === t.name)
+    return axes.length === 1 && axes[0]!.axis === 1 ? this.quiet : undefined
   }
 
   select(tensors: readonly NamedTensor[]): SelectedTensor[] {
@@ -87,11 +145,12 @@ class PartialSelector implements Selector {
       for (const ax of spec.axes) {
         if (ax.group !== g.name) continue
         const i = index.get(ax.tensor)!
-        addUnitChange(scores, tensors[i]!, this.reference[i]!, ax.axis, ax.repeat ?? 1, ax.stride ?? 1)
+        const skip = this.quietRows(tensors, i, spec)
+        addUnitChange(scores, tensors[i]!, this.reference[i]!, ax.axis, ax.repeat ?? 1, ax.stride ?? 1, skip)
       }
       chosen.set(g.name, Array.from(largest(scores, selectedCount(this.fraction, g.size))))
     }
-    return tensors.map((t) => {
+    return tensors.map((t, i) => {
       const slices: UnitSlice[] = spec.axes
         .filter((ax) => ax.tensor === t.name)
         .map((ax) => ({
@@ -101,8 +160,14 @@ class PartialSelector implements Selector {
           index: chosen.get(ax.group)!,
         }))
       if (slices.length === 0) return { info: { slices }, positions: undefined, blockShape: [...t.shape] }
-      const positions = slicedPositions(t.shape, slices)
-      return { info: { slices }, positions, blockShape: blockShapeOf(t.shape, slices, positions.length) }
+      const quiet = this.quietRows(tensors, i, spec)
+      const within = quiet === undefined ? undefined : { axis: 0, bits: keepBits(quiet) }
+      const positions = slicedPositions(t.shape, slices, within)
+      return {
+        info: { slices, ...(within === undefined ? {} : { within }) },
+        positions,
+        blockShape: blockShapeOf(t.shape, slices, positions.length, within),
+      }
     })
   }
 
@@ -135,6 +200,7 @@ function addUnitChange(
   axis: number,
   repeat: number,
   stride: number,
+  skipOuter?: Uint8Array,
 ): void {
   let outer = 1
   for (let i = 0; i < axis; i++) outer *= t.shape[i]!
@@ -144,6 +210,8 @@ function addUnitChange(
   const units = len / (repeat * stride)
   const v = t.values
   for (let o = 0; o < outer; o++) {
+    // Rows a frame leaves out (quiet inputs) must not decide which units go.
+    if (skipOuter?.[o] === 1) continue
     for (let l = 0; l < len; l++) {
       const u = Math.floor(l / stride) % units
       const base = (o * len + l) * inner

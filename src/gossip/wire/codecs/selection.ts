@@ -32,6 +32,7 @@ import { maskPositions } from '../../../merge/masks.ts'
 import type { NamedTensor } from '../../../model/types.ts'
 import type { TensorLayout } from '../codec.ts'
 import type { ModelHeader } from '../model.ts'
+import type { CodecOptions } from './index.ts'
 import { valueCount } from './util.ts'
 
 /** Units of one permutation group along one axis (a partial frame's Slice, validated). */
@@ -45,12 +46,23 @@ export interface UnitSlice {
   index: number[]
 }
 
+/**
+ * Of the coordinates a partial tensor's one slice selects, only those whose index along `axis`
+ * (another axis) has its bit set: index j in bit j % 8 of byte j / 8 (a frame's `within`).
+ */
+export interface AxisMask {
+  axis: number
+  bits: Uint8Array<ArrayBuffer>
+}
+
 /** What the header says one tensor carries (the TensorInfo fields a selection uses). */
 export interface CarriedInfo {
   /** topk: coordinates carried. */
   count?: number
   /** partial: units carried along axes; none: the whole tensor. */
   slices?: UnitSlice[]
+  /** partial with one slice: the indices of another axis kept (./partial.ts, quiet inputs). */
+  within?: AxisMask
 }
 
 /** One tensor's carried coordinates, validated against its shape. */
@@ -94,7 +106,7 @@ export interface SelectionCodec {
    */
   carried(layout: TensorLayout, info: ModelHeader.TensorInfo): CarriedTensor
   /** The sender's side for `name:arg`; throws InvalidCodecSpecError on a bad argument. */
-  createSelector(arg: string | undefined): Selector
+  createSelector(arg: string | undefined, options?: CodecOptions): Selector
 }
 
 /** Bytes of one flat index of a tensor of `size` values: the fewest that hold `size - 1`. */
@@ -136,8 +148,42 @@ export function slicePositions(slice: UnitSlice, len: number): Int32Array {
   return out.sort()
 }
 
-/** Marks (1) every coordinate of a tensor whose index along some slice's axis belongs to a listed unit. */
-export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]): Uint8Array {
+/** True when index `j` of an axis mask's axis is kept. */
+export function isKept(bits: Uint8Array, j: number): boolean {
+  return ((bits[j >> 3]! >> (j & 7)) & 1) === 1
+}
+
+/** Indices of an axis of length `len` an axis mask keeps. */
+export function keptCount(bits: Uint8Array, len: number): number {
+  let n = 0
+  for (let j = 0; j < len; j++) if (isKept(bits, j)) n++
+  return n
+}
+
+/** The axis mask bits keeping every index of `drop.length` whose `drop` byte is 0. */
+export function keepBits(drop: Uint8Array): Uint8Array<ArrayBuffer> {
+  const bits = new Uint8Array(Math.ceil(drop.length / 8))
+  for (let j = 0; j < drop.length; j++) if (drop[j] === 0) bits[j >> 3]! |= 1 << (j & 7)
+  return bits
+}
+
+/**
+ * Marks (1) every coordinate of a tensor whose index along some slice's axis belongs to a listed
+ * unit and, with `within`, whose index along its axis is kept.
+ */
+export function sliceMask(
+  shape: readonly number[],
+  slices: readonly UnitSlice[],
+  within?: AxisMask,
+): Uint8Array {
+  const mask = sliceUnion(shape, slices)
+  if (within === undefined) return mask
+  const { len, inner } = around(shape, within.axis)
+  for (let k = 0; k < mask.length; k++) if (!isKept(within.bits, Math.floor(k / inner) % len)) mask[k] = 0
+  return mask
+}
+
+function sliceUnion(shape: readonly number[], slices: readonly UnitSlice[]): Uint8Array {
   const mask = new Uint8Array(valueCount(shape))
   for (const slice of slices) {
     const { outer, len, inner } = around(shape, slice.axis)
@@ -151,9 +197,13 @@ export function sliceMask(shape: readonly number[], slices: readonly UnitSlice[]
   return mask
 }
 
-/** Flat indices of the coordinates the slices carry, increasing (maskPositions of sliceMask). */
-export function slicedPositions(shape: readonly number[], slices: readonly UnitSlice[]): Int32Array {
-  if (slices.length !== 1) return maskPositions(sliceMask(shape, slices))
+/** Flat indices of the coordinates the slices (and `within`) carry, increasing (maskPositions of sliceMask). */
+export function slicedPositions(
+  shape: readonly number[],
+  slices: readonly UnitSlice[],
+  within?: AxisMask,
+): Int32Array {
+  if (slices.length !== 1 || within !== undefined) return maskPositions(sliceMask(shape, slices, within))
   // One slice: the positions in order, without a tensor-sized mask.
   const slice = slices[0]!
   const { outer, len, inner } = around(shape, slice.axis)
@@ -173,7 +223,18 @@ export function slicedPositions(shape: readonly number[], slices: readonly UnitS
  * Coordinates the slices carry, without building the mask: the ones left out are those
  * outside every slice, (size / prod len_a) * prod (len_a - carried_a) for slices on distinct axes.
  */
-export function sliceCount(shape: readonly number[], slices: readonly UnitSlice[]): number {
+export function sliceCount(
+  shape: readonly number[],
+  slices: readonly UnitSlice[],
+  within?: AxisMask,
+): number {
+  if (within !== undefined) {
+    // One slice on another axis (validated): a sub-tensor of carried units by kept indices.
+    const s = slices[0]!
+    const len = shape[within.axis]!
+    const carried = s.repeat * s.index.length * s.stride
+    return (valueCount(shape) / (shape[s.axis]! * len)) * carried * keptCount(within.bits, len)
+  }
   const size = valueCount(shape)
   let rest = size
   for (const s of slices) {
@@ -192,12 +253,14 @@ export function blockShapeOf(
   shape: readonly number[],
   slices: readonly UnitSlice[],
   count: number,
+  within?: AxisMask,
 ): number[] {
   if (slices.length === 0) return [...shape]
   if (slices.length === 1) {
     const s = slices[0]!
     const out = [...shape]
     out[s.axis] = s.repeat * s.index.length * s.stride
+    if (within !== undefined) out[within.axis] = keptCount(within.bits, shape[within.axis]!)
     return out
   }
   return [count]

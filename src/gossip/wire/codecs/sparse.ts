@@ -174,7 +174,7 @@ export class SparsePayloadDecoder implements PayloadDecoder {
         return
       }
       const out = new Float32Array(size)
-      const mask = list === undefined ? sliceMask(shape, c.slices!) : new Uint8Array(size)
+      const mask = list === undefined ? sliceMask(shape, c.slices!, c.within) : new Uint8Array(size)
       if (list !== undefined) {
         for (let j = 0; j < list.length; j++) {
           out[list[j]!] = got[j]!

@@ -17,8 +17,8 @@ export const TOPK: SelectionCodec = {
   name: 'topk',
   id: 1,
   carried(layout, info) {
-    if (info.slices.length > 0)
-      throw new MalformedFrameError(`topk tensor '${layout.name}' lists unit slices`)
+    if (info.slices.length > 0 || info.within != null)
+      throw new MalformedFrameError(`topk tensor '${layout.name}' lists unit slices or a kept axis`)
     const size = valueCount(layout.shape)
     if (info.count == null) throw new SparseCountError(`topk tensor '${layout.name}' declares no count`)
     if (info.count > size) {

@@ -95,6 +95,27 @@ describe('delta frames', () => {
     }
   })
 
+  it('with quiet inputs, keep both references equal and never move a quiet row', () => {
+    const quiet = Uint8Array.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    const s = randomState(5)
+    const tx = new DeltaSender('partial:0.25+int2', { codec: { quietInputs: quiet } })
+    const rx = new DeltaReceiver()
+    const rng = createRng(10)
+    for (let i = 0; i < 6; i++) {
+      for (const t of s.tensors) for (let k = 0; k < t.values.length; k++) t.values[k] += 0.05 * rng.normal()
+      const { got } = push(tx, rx, s)
+      // Rows 0, 1, 10 and 11 of the first kernel (8 units a row) are never carried.
+      for (const r of [0, 1, 10, 11])
+        expect(Array.from(got.masks![0]!.subarray(r * 8, r * 8 + 8))).toEqual(new Array(8).fill(0))
+      const sent = tx.referenceFor('b')!
+      const held = rx.referenceFor('a')!
+      for (let t = 0; t < sent.length; t++)
+        expect(Array.from(held[t]!), `push ${i}`).toEqual(Array.from(sent[t]!))
+      for (const r of [0, 1, 10, 11])
+        expect(Array.from(sent[0]!.subarray(r * 8, r * 8 + 8))).toEqual(new Array(8).fill(0))
+    }
+  })
+
   it('with a selection, refresh the units that differ most and merge only those', () => {
     const s = randomState(2)
     const tx = new DeltaSender('partial:0.25+int4')

@@ -6,6 +6,7 @@ import {
   encodeFrame,
   encodeModel,
   encodeVarint,
+  joinFrame,
   layoutOf,
   ModelHeader,
 } from '../../../../src/gossip/wire/codec.ts'
@@ -464,5 +465,127 @@ describe('partial', () => {
       tensors: h.tensors.map((t, i) => ({ ...t, slices: [], count: i === 0 ? 25 : 1 })),
     })
     expect(errorName(() => decodeHeader(tooMany, exp))).toBe('SparseCountError')
+  })
+
+  describe('quiet inputs', () => {
+    // Inputs 1 and 4 of the 6 are quiet: the first kernel's rows 1 and 4 stay out of every frame.
+    const QUIET = Uint8Array.from([0, 1, 0, 0, 1, 0])
+    const encodeQuiet = (s: ModelState, spec: string) =>
+      encodeModel(s, { task: 'mnist', codec: parseCodecSpec(spec, { quietInputs: QUIET }) })
+
+    it("leave the first kernel's quiet rows out of the carried units, and nothing else", () => {
+      const s = randomState(MLP, 11)
+      for (const spec of ['partial:0.5', 'partial:0.5+int8', 'partial:0.5+int2']) {
+        const enc = encodeQuiet(s, spec)
+        const hdr = decodeHeader(enc.header, expectFor(s))
+        expect(hdr.carried![0]!.within!.axis).toBe(0)
+        expect(Array.from(hdr.carried![0]!.within!.bits)).toEqual([0b101101])
+        // Two units of 4 on 4 kept rows of 6; the other tensors as without.
+        expect(hdr.carried!.slice(0, 3).map((c) => c.count)).toEqual([8, 2, 6])
+        expect(hdr.carried![0]!.blockShape).toEqual([4, 2])
+        expect(hdr.carried!.slice(1).every((c) => c.within === undefined)).toBe(true)
+        const plain = encodeModel(s, { task: 'mnist', codec: parseCodecSpec(spec) })
+        expect(enc.payloadBytes).toBeLessThan(plain.payloadBytes)
+        const got = decodeFrame(joinFrame(enc), expectFor(s)).state
+        const units = Array.from(got.masks![1]!).flatMap((m, u) => (m === 1 ? [u] : []))
+        expect(units).toHaveLength(2)
+        for (let r = 0; r < 6; r++) {
+          for (let u = 0; u < 4; u++) {
+            const want = QUIET[r] === 0 && units.includes(u) ? 1 : 0
+            expect(got.masks![0]![r * 4 + u]).toBe(want)
+            if (want === 1 && spec === 'partial:0.5')
+              expect(got.tensors[0]!.values[r * 4 + u]).toBe(s.tensors[0]!.values[r * 4 + u])
+          }
+        }
+        // What the sender says it sent is what arrived.
+        const sent = enc.sent!
+        expect(Array.from(sent.positions[0]!)).toEqual(Array.from(maskPositions(got.masks![0]!)))
+      }
+    })
+
+    it('pick units by the change on the rows they carry: a quiet row cannot pull a unit out', () => {
+      const s = randomState(MLP, 12)
+      for (let u = 0; u < 4; u++) for (let r = 0; r < 6; r++) s.tensors[0]!.values[r * 4 + u] = 0.1
+      for (const t of s.tensors.slice(1)) t.values.fill(0)
+      // Unit 3 moved most, but on quiet row 4 only; unit 1 moved on a row that is sent.
+      s.tensors[0]!.values[4 * 4 + 3] = 50
+      s.tensors[0]!.values[2 * 4 + 1] = 5
+      const hdr = decodeHeader(encodeQuiet(s, 'partial:0.25').header, expectFor(s))
+      expect(hdr.carried![0]!.slices![0]!.index).toEqual([1])
+      expect(
+        decodeHeader(
+          encodeModel(s, { task: 'mnist', codec: parseCodecSpec('partial:0.25') }).header,
+          expectFor(s),
+        ).carried![0]!.slices![0]!.index,
+      ).toEqual([3])
+    })
+
+    it('change nothing when no input or every input is quiet, and leave conv layers alone', () => {
+      const s = randomState(MLP, 13)
+      const plain = encodeModel(s, { task: 'mnist', codec: parseCodecSpec('partial:0.5') })
+      for (const quiet of [new Uint8Array(6), new Uint8Array(6).fill(1)]) {
+        const enc = encodeModel(s, {
+          task: 'mnist',
+          codec: parseCodecSpec('partial:0.5', { quietInputs: quiet }),
+        })
+        expect(enc.header).toEqual(plain.header)
+      }
+      const c = randomState(CNN, 14)
+      const quiet = new Uint8Array(784).fill(0)
+      quiet[0] = 1
+      const cnn = encodeModel(c, {
+        task: 'mnist',
+        codec: parseCodecSpec('partial:0.3', { quietInputs: quiet }),
+      })
+      expect(decodeHeader(cnn.header, expectFor(c)).carried!.every((t) => t.within === undefined)).toBe(true)
+    })
+
+    it('refuse a kept axis that is malformed, on a tensor that cannot have one, or in a frame that is not partial', () => {
+      const s = randomState(MLP, 15)
+      const enc = encodeQuiet(s, 'partial:0.5')
+      const h = ModelHeader.decode(enc.header)
+      const exp = expectFor(s)
+      const withKept = (
+        i: number,
+        within: ModelHeader.AxisMask | undefined,
+        rest: Partial<ModelHeader> = {},
+      ) =>
+        ModelHeader.encode({
+          ...h,
+          ...rest,
+          tensors: h.tensors.map((t, j) => (j === i ? { ...t, within } : t)),
+        })
+      expect(
+        decodeHeader(withKept(0, { axis: 0, bits: Uint8Array.from([0b111111]) }), exp).payloadBytes,
+      ).toBeGreaterThan(enc.payloadBytes)
+      const malformed = [
+        withKept(0, { axis: 0, bits: Uint8Array.from([0b1101101]) }), // bit 6 of a 6-long axis
+        withKept(0, { axis: 0, bits: Uint8Array.from([0b101101, 0]) }), // a byte too many
+        withKept(0, { axis: 0, bits: new Uint8Array(0) }), // too few
+        withKept(0, { axis: 0, bits: Uint8Array.from([0]) }), // keeps nothing
+        withKept(0, { axis: 1, bits: Uint8Array.from([0b1111]) }), // the sliced axis
+        withKept(0, { axis: 2, bits: Uint8Array.from([1]) }), // past the rank
+        withKept(3, { axis: 0, bits: Uint8Array.from([0b111]) }), // the output bias has no slice
+        // A dense frame.
+        ModelHeader.encode({
+          ...h,
+          selection: 0,
+          tensors: h.tensors.map((t, i) => ({ ...t, slices: [], within: i === 0 ? t.within : undefined })),
+        }),
+      ]
+      for (const bytes of malformed)
+        expect(errorName(() => decodeHeader(bytes, exp))).toBe('MalformedFrameError')
+      const topk = ModelHeader.encode({
+        ...h,
+        selection: 1,
+        tensors: h.tensors.map((t, i) => ({
+          ...t,
+          slices: [],
+          count: 1,
+          within: i === 0 ? t.within : undefined,
+        })),
+      })
+      expect(errorName(() => decodeHeader(topk, exp))).toBe('MalformedFrameError')
+    })
   })
 })
