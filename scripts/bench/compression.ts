@@ -23,9 +23,12 @@
  * FedAvg (a server averaging all peers every cycle) costs 2 raw-f32 transfers per peer per cycle.
  *
  * A codec in any list may be `delta+SPEC` (the daemon's delta frames: a reference per sender and
- * destination on both ends) and may end in `@partners=N`: every peer then pushes only to N fixed
- * partners (the union of N/2 random cycles, the simulation's stand-in for `--partners`), e.g.
- * `--budget-codecs 'delta+partial:0.25+int2@partners=4,partial:0.25+int4'`.
+ * destination on both ends) and may end in options after `@`, joined by `;`: `partners=N`, every
+ * peer then pushes only to N fixed partners (the union of N/2 random cycles, the simulation's
+ * stand-in for `--partners`); `quiet=SHARE|off`, partial codecs leave out the first layer's
+ * weights of inputs non-zero in at most SHARE of a peer's samples (the daemon's
+ * `--quiet-inputs`, default 0.001), e.g.
+ * `--budget-codecs 'delta+partial:0.25+int2@partners=4,delta+partial:0.25+int2@partners=4;quiet=off'`.
  */
 import '../../src/polyfill.ts'
 import { writeFileSync } from 'node:fs'
