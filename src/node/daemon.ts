@@ -20,6 +20,7 @@ import { createSampler, PartnerSampler, type PeerEntry, type PeerSampler } from 
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
+import type { CodecOptions } from '../gossip/wire/codecs/index.ts'
 import { createMergePipeline } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
@@ -330,6 +331,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     )
     policy = peers
     let topology: TopologyService | undefined
+    const codecOptions = pushCodecOptions(config, model)
     const exchange = new ModelExchange(
       { node, logger },
       {
@@ -337,7 +339,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         arch: fingerprint,
         expectedLayout: archTensors(arch),
         codec: config.codec,
-        codecOptions: pushCodecOptions(config, model),
+        codecOptions,
         describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
         onModel: (state: ModelState, _meta, from: string) => {
           // A transfer that was in flight when its sender was banned.
@@ -581,7 +583,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     print(
       `gossip-learn ${created ? 'created' : 'loaded'} identity ${peerId} (data dir ${lock.dir}); backend ${backend.name}; ` +
         `${fingerprint}, share ${peerIndex}/${config.peerCount} of ${config.partition} (${model.trainSamples} samples); ` +
-        `sampler ${config.sampler}${region !== undefined ? `; emulated region ${region}` : ''}` +
+        `sampler ${config.sampler}; codec ${config.codec}${quietNote(codecOptions)}` +
+        `${region !== undefined ? `; emulated region ${region}` : ''}` +
         `${resumed ? `, resumed at age ${model.getAge()}` : ''}`,
     )
 
@@ -617,4 +620,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     await undo()
     throw err
   }
+}
+
+/** ` (N of M inputs quiet: left out of partial frames)`, or nothing. */
+function quietNote(options: CodecOptions | undefined): string {
+  const quiet = options?.quietInputs
+  if (quiet === undefined) return ''
+  const n = quiet.reduce((a, b) => a + b, 0)
+  return ` (${n} of ${quiet.length} inputs quiet: left out of partial frames)`
 }
