@@ -11,6 +11,14 @@ export const MODEL_PROTOCOL = '/gossip-learn/model/1.0.0'
  */
 export const DELTA_PROTOCOL = '/gossip-learn/model/2.0.0'
 
+/**
+ * Protocol id of nodes that also read partial frames leaving quiet inputs out (a `within` in the
+ * header; codecs/partial.ts). A node before them would take such a frame for a short payload and
+ * refuse the sender: a sender with quiet inputs dials this id first and, when the receiver speaks
+ * only DELTA_PROTOCOL or MODEL_PROTOCOL, sends it the same frames with every input row.
+ */
+export const QUIET_PROTOCOL = '/gossip-learn/model/2.1.0'
+
 /** Version inside the header; lets a peer tell a stale sender from garbage. */
 export const WIRE_VERSION = 1
 

@@ -33,6 +33,7 @@ import {
   MAX_HEADER_BYTES,
   MAX_STREAMS_PER_CONNECTION,
   MODEL_PROTOCOL,
+  QUIET_PROTOCOL,
 } from './constants.ts'
 import {
   DeltaNotAppliedError,
@@ -62,7 +63,7 @@ import { DeltaReceiver, DeltaSender, pushCodecSpec, splitDeltaSpec } from './wir
 import { FrameDecoder } from './wire/frame-decoder.ts'
 
 export type { ModelMeta, SenderMeta, TensorLayout }
-export { DELTA_PROTOCOL, MODEL_PROTOCOL }
+export { DELTA_PROTOCOL, MODEL_PROTOCOL, QUIET_PROTOCOL }
 
 /** What the exchange needs from its host (`getConnections`: to see that a peer is reachable only through a relay). */
 export interface ModelExchangeComponents {
@@ -126,6 +127,11 @@ export interface ModelExchangeInit {
    * delta frames to delta senders, which then push it plain frames (tests of mixed networks).
    */
   deltaProtocol?: boolean
+  /**
+   * Also handle QUIET_PROTOCOL (default true, unless deltaProtocol is false). False makes this
+   * node look like one from before quiet inputs: senders push it frames with every input row.
+   */
+  quietProtocol?: boolean
 }
 
 export interface PushOptions extends SenderMeta {
@@ -175,7 +181,14 @@ export class ModelExchange {
   /** The spec pushes are counted under (`delta+` before the encoder's when delta frames are on). */
   private readonly spec: string
   /** Delta frames: the references this node sends against, one per destination. */
+  /** Delta frames to nodes that read quiet inputs (QUIET_PROTOCOL); the same as plainDeltaSender without quiet inputs. */
   private readonly deltaSender?: DeltaSender
+  /** Delta frames with every input row, to nodes from before quiet inputs (DELTA_PROTOCOL). */
+  private readonly plainDeltaSender?: DeltaSender
+  /** Frames of the inner codec with every input row: to nodes that speak only older protocols. */
+  private readonly plainEncoder: ModelEncoder
+  /** Protocol ids a push offers, best first. */
+  private readonly offers: readonly string[]
   /** The last push to each destination with delta frames on: the next waits for it (delta.ts). */
   private readonly deltaChains = new Map<string, Promise<unknown>>()
   /** References of the senders of delta frames (any node decodes them, whatever it sends). */
@@ -232,10 +245,22 @@ export class ModelExchange {
     // Throws InvalidCodecSpecError on an unknown spec: a configuration error, caught at construction.
     const spec = init.codec ?? DEFAULT_CODEC
     const { delta, inner } = splitDeltaSpec(spec)
+    const quiet = init.codecOptions?.quietInputs !== undefined
+    const plainOptions = { ...init.codecOptions, quietInputs: undefined }
     this.encoder = parseCodecSpec(inner, init.codecOptions)
+    this.plainEncoder = quiet ? parseCodecSpec(inner, plainOptions) : this.encoder
     this.spec = pushCodecSpec(spec)
-    if (delta) this.deltaSender = new DeltaSender(inner, { codec: init.codecOptions })
-    this.protocols = init.deltaProtocol === false ? [MODEL_PROTOCOL] : [DELTA_PROTOCOL, MODEL_PROTOCOL]
+    if (delta) {
+      this.deltaSender = new DeltaSender(inner, { codec: init.codecOptions })
+      this.plainDeltaSender = quiet ? new DeltaSender(inner, { codec: plainOptions }) : this.deltaSender
+    }
+    this.protocols =
+      init.deltaProtocol === false
+        ? [MODEL_PROTOCOL]
+        : init.quietProtocol === false
+          ? [DELTA_PROTOCOL, MODEL_PROTOCOL]
+          : [QUIET_PROTOCOL, DELTA_PROTOCOL, MODEL_PROTOCOL]
+    this.offers = [...(quiet ? [QUIET_PROTOCOL] : []), ...(delta ? [DELTA_PROTOCOL] : []), MODEL_PROTOCOL]
   }
 
   /** A snapshot of the counters. */
@@ -342,16 +367,16 @@ export class ModelExchange {
     let sent = 0
     let stream: Stream | undefined
     try {
-      // A delta sender offers DELTA_PROTOCOL first; a node from before delta frames answers with
-      // MODEL_PROTOCOL and gets a plain frame of the inner codec.
-      stream = await this.components.node.dialProtocol(
-        peerId,
-        this.deltaSender === undefined ? MODEL_PROTOCOL : [DELTA_PROTOCOL, MODEL_PROTOCOL],
-        { signal },
-      )
+      // Offered best first: a node from before quiet inputs answers DELTA_PROTOCOL and gets every
+      // input row; one from before delta frames answers MODEL_PROTOCOL and gets plain frames.
+      stream = await this.components.node.dialProtocol(peerId, [...this.offers], { signal })
       const s = stream
-      const delta = s.protocol === DELTA_PROTOCOL ? this.deltaSender?.encode(to, state, meta) : undefined
-      const encoded = delta?.encoded ?? encodeModel(state, { ...meta, codec: this.encoder })
+      const quiet = s.protocol === QUIET_PROTOCOL
+      const deltaSender =
+        s.protocol === MODEL_PROTOCOL ? undefined : quiet ? this.deltaSender : this.plainDeltaSender
+      const delta = deltaSender?.encode(to, state, meta)
+      const encoded =
+        delta?.encoded ?? encodeModel(state, { ...meta, codec: quiet ? this.encoder : this.plainEncoder })
       const spec = delta === undefined ? this.encoder.spec : this.spec
       const bySpec = this.stats.sentByCodec[spec] ?? { models: 0, bytes: 0 }
       this.stats.sentByCodec[spec] = bySpec
@@ -395,6 +420,7 @@ export class ModelExchange {
       this.stats.pushFailures++
       // Most failures leave the receiver's reference as it was; the second in a row starts over.
       this.deltaSender?.failed(to)
+      if (this.plainDeltaSender !== this.deltaSender) this.plainDeltaSender?.failed(to)
       stream?.abort(e)
       this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
       throw e

@@ -12,7 +12,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ConnectionView } from '../../../src/gossip/connectivity.ts'
-import { DELTA_PROTOCOL, MODEL_PROTOCOL } from '../../../src/gossip/constants.ts'
+import { DELTA_PROTOCOL, MODEL_PROTOCOL, QUIET_PROTOCOL } from '../../../src/gossip/constants.ts'
 import { ModelExchange, type ModelExchangeComponents } from '../../../src/gossip/exchange.ts'
 import { layoutOf } from '../../../src/gossip/wire/codec.ts'
 import type { ModelState } from '../../../src/model/types.ts'
@@ -133,11 +133,12 @@ describe('ModelExchange over relayed connections', () => {
     expect([tx.counters.pushesRelayedOnly, tx.counters.pushFailures]).toEqual([0, 1])
   })
 
-  it('registers both model protocols without opting in to limited connections', async () => {
+  it('registers every model protocol without opting in to limited connections', async () => {
     const { rxHost } = await setup()
     const notLimited = expect.objectContaining({ runOnLimitedConnection: false })
-    expect(rxHost.handleOptions).toEqual([notLimited, notLimited])
+    expect(rxHost.handleOptions).toEqual([notLimited, notLimited, notLimited])
     expect(MODEL_PROTOCOL).toBe('/gossip-learn/model/1.0.0')
     expect(DELTA_PROTOCOL).toBe('/gossip-learn/model/2.0.0')
+    expect(QUIET_PROTOCOL).toBe('/gossip-learn/model/2.1.0')
   })
 })

@@ -14,6 +14,7 @@ import {
 } from '../../../src/gossip/exchange.ts'
 import { encodeFrame, layoutOf } from '../../../src/gossip/wire/codec.ts'
 import { parseCodecSpec } from '../../../src/gossip/wire/codecs/index.ts'
+import type { MaskedState } from '../../../src/merge/masks.ts'
 import type { ModelState } from '../../../src/model/types.ts'
 
 function fakeState(n = 6, fill = 0.25): ModelState {
@@ -276,6 +277,55 @@ describe('ModelExchange', () => {
     expect(tx.counters.sentByCodec.int4?.models).toBe(2)
     expect(tx.counters.sentByCodec['delta+int4']?.models).toBe(2)
     expect(tx.counters.pushFailures).toBe(0)
+  })
+
+  it('leaves quiet inputs out only for nodes that speak the quiet protocol, every row for older ones', async () => {
+    net = new FakeNetwork()
+    // An MLP of 4 inputs, 2 hidden units, 2 classes; inputs 1 and 3 are quiet.
+    const state = (): ModelState => ({
+      arch: 'mlp-quiet',
+      age: 10,
+      tensors: [
+        { name: 'dense_0/kernel', shape: [4, 2], values: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) },
+        { name: 'dense_0/bias', shape: [2], values: Float32Array.from([1, -1]) },
+        { name: 'dense_1/kernel', shape: [2, 2], values: Float32Array.from([1, 2, 3, 4]) },
+        { name: 'dense_1/bias', shape: [2], values: Float32Array.from([0.5, -0.5]) },
+      ],
+    })
+    const receiver = async (init: Partial<ModelExchangeInit>) => {
+      const id = await newPeerId()
+      const got: MaskedState[] = []
+      const rx = new ModelExchange(
+        { node: net.node(id), logger: defaultLogger() },
+        { task: 'mnist', onModel: (s) => void got.push(s as MaskedState), ...init },
+      )
+      await rx.start()
+      started.push(rx)
+      return { id, got }
+    }
+    const current = await receiver({})
+    const beforeQuiet = await receiver({ quietProtocol: false })
+    const beforeDelta = await receiver({ deltaProtocol: false })
+    const kernelRows = (m: MaskedState) =>
+      [0, 1, 2, 3].map((r) => m.masks![0]![r * 2]! + m.masks![0]![r * 2 + 1]!)
+    for (const codec of ['delta+partial:0.5+int8', 'partial:0.5+int8']) {
+      const tx = new ModelExchange(
+        { node: net.node(await newPeerId()), logger: defaultLogger() },
+        { task: 'mnist', codec, codecOptions: { quietInputs: Uint8Array.from([0, 1, 0, 1]) } },
+      )
+      await tx.start()
+      started.push(tx)
+      for (const r of [current, beforeQuiet, beforeDelta]) {
+        r.got.length = 0
+        await tx.push(r.id, state())
+        await until(() => r.got.length === 1, `the ${codec} model`)
+      }
+      // One unit of two a frame: rows 1 and 3 left out for the current node only.
+      expect(kernelRows(current.got[0]!), codec).toEqual([1, 0, 1, 0])
+      expect(kernelRows(beforeQuiet.got[0]!), codec).toEqual([1, 1, 1, 1])
+      expect(kernelRows(beforeDelta.got[0]!), codec).toEqual([1, 1, 1, 1])
+      expect(tx.counters.pushFailures).toBe(0)
+    }
   })
 
   it('refuses an unknown codec spec at construction', () => {

@@ -11,6 +11,11 @@
  * without any index list, and may match received units to its own by their
  * weights (the `align` merge step on a partial input). Reference and error
  * feedback: ./selection.ts.
+ *
+ * Quiet inputs (CodecOptions.quietInputs, data/quiet.ts): features this node's data (almost) never
+ * activates. Their rows of the first dense kernel hold nothing the node learned, so a frame leaves
+ * them out of every carried unit (the header's `within` lists the rows kept) and units are picked
+ * on the rows that go. Such frames travel over QUIET_PROTOCOL only (../../exchange.ts).
  */
 import { archSpecOf, type PermutationSpec, permutationSpecFor } from '../../../model/permutation.ts'
 import type { NamedTensor } from '../../../model/types.ts'
