@@ -1,6 +1,7 @@
 /**
- * Model exchange over direct libp2p streams (/gossip-learn/model/1.0.0, and 2.0.0 for delta
- * frames: a delta sender offers it first, and a node that speaks only 1.0.0 gets plain frames).
+ * Model exchange over direct libp2p streams (/gossip-learn/model/1.0.0; 2.0.0 for delta frames;
+ * 2.1.0 for partial frames that leave quiet inputs out). A sender offers the newest it needs
+ * first, and a receiver that speaks only older ids gets frames it can read.
  *
  * One stream carries one model: the sender writes a length-prefixed header and
  * the payload in its value codec (raw-f32 unless configured), then closes its
@@ -180,7 +181,6 @@ export class ModelExchange {
   private readonly encoder: ModelEncoder
   /** The spec pushes are counted under (`delta+` before the encoder's when delta frames are on). */
   private readonly spec: string
-  /** Delta frames: the references this node sends against, one per destination. */
   /** Delta frames to nodes that read quiet inputs (QUIET_PROTOCOL); the same as plainDeltaSender without quiet inputs. */
   private readonly deltaSender?: DeltaSender
   /** Delta frames with every input row, to nodes from before quiet inputs (DELTA_PROTOCOL). */
@@ -193,7 +193,7 @@ export class ModelExchange {
   private readonly deltaChains = new Map<string, Promise<unknown>>()
   /** References of the senders of delta frames (any node decodes them, whatever it sends). */
   private readonly deltaReceiver = new DeltaReceiver()
-  /** Protocol ids handled: both, unless deltaProtocol is false. */
+  /** Protocol ids handled: all three, fewer when deltaProtocol or quietProtocol is false. */
   private readonly protocols: readonly string[]
   private readonly stats: ExchangeCounters = {
     modelsSent: 0,

@@ -8,7 +8,7 @@ import { DEFAULT_QUIET_SHARE } from '../data/quiet.ts'
 import type { DefenceOptions, OptionalDefence } from '../gossip/defences/index.ts'
 import { LEARNER_DEFAULTS } from '../gossip/learner.ts'
 import { DEFAULT_PARTNERS, DEFAULT_SAMPLER, type SamplerKind } from '../gossip/sampling/index.ts'
-import { type CodecOptions, DEFAULT_PUSH_CODEC } from '../gossip/wire/codecs/index.ts'
+import { type CodecOptions, DEFAULT_PUSH_CODEC, parseCodecSpec } from '../gossip/wire/codecs/index.ts'
 import { PARTIAL } from '../gossip/wire/codecs/partial.ts'
 import { splitDeltaSpec } from '../gossip/wire/delta.ts'
 import { DEFAULT_MERGE_MODE, type MergeMode } from '../merge/registry.ts'
@@ -141,7 +141,6 @@ export function pushCodecOptions(
   share: { quietInputs(share: number): Uint8Array },
 ): CodecOptions | undefined {
   if (config.quietInputs === false) return undefined
-  const selection = splitDeltaSpec(config.codec).inner.split('+')[0]!.split(':')[0]
-  if (selection !== PARTIAL.name) return undefined
+  if (parseCodecSpec(splitDeltaSpec(config.codec).inner).selection !== PARTIAL) return undefined
   return { quietInputs: share.quietInputs(config.quietInputs ?? LEARN_DEFAULTS.quietInputs) }
 }

@@ -90,15 +90,12 @@ export async function runCodec(
   )
   const spec = codecSpecOf(run.codec)
   // As the daemon does (node/config.ts pushCodecOptions): each peer's quiet inputs from its share.
-  const quiet = data.shares.map((share) =>
-    run.quiet === false
-      ? undefined
-      : pushCodecOptions(
-          { codec: spec, quietInputs: run.quiet },
-          {
-            quietInputs: (q) => quietFeatures(samplesStore(share), q),
-          },
-        )?.quietInputs,
+  const quiet = data.shares.map(
+    (share) =>
+      pushCodecOptions(
+        { codec: spec, quietInputs: run.quiet },
+        { quietInputs: (q) => quietFeatures(samplesStore(share), q) },
+      )?.quietInputs,
   )
   const encoders = peers.map((_, p) =>
     parseCodecSpec(splitDeltaSpec(spec).inner, {
@@ -215,7 +212,7 @@ export function codecSpecOf(label: string): string {
   return label.split('@')[0]!
 }
 
-/** A row label's exchange options after `@`: `partners=N`. Throws Error on anything else. */
+/** A row label's exchange options after `@`, joined by `;`: `partners=N`, `quiet=SHARE|off`. Throws Error on anything else. */
 export function rowOptions(label: string): Pick<CodecRun, 'partners' | 'quiet'> {
   const out: Pick<CodecRun, 'partners' | 'quiet'> = {}
   const tail = label.split('@')[1]
@@ -259,7 +256,6 @@ function carried(state: MaskedState): number {
   return got / total
 }
 
-/** Bytes per peer at which the row first reaches `target` mean accuracy (interpolated between evaluations). */
 /**
  * The curve with each accuracy replaced by the mean of the last `window` evaluations up to it: the
  * mean accuracy over peers moves by a point between evaluations, so a first crossing of the raw
@@ -272,6 +268,7 @@ export function trailingMean<P extends BytesPoint>(curve: readonly P[], window: 
   })
 }
 
+/** Bytes per peer at which the row first reaches `target` mean accuracy (interpolated between evaluations). */
 export function bytesToReach(row: { curve: readonly BytesPoint[] }, target: number): number | undefined {
   let prev = { bytes: 0, accuracy: 0 }
   for (const p of row.curve) {
