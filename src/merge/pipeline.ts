@@ -14,6 +14,7 @@ import { checkMasks, fillUncarried, isPartial, type MaskedState, type TensorMask
 import type { AgeCapOptions } from './steps/age-cap.ts'
 import type { ClipOptions } from './steps/clip.ts'
 import type { ProbeOptions } from './steps/probe.ts'
+import type { ProbeWeightOptions } from './steps/probe-weight.ts'
 import type { VarianceCorrectionOptions } from './varcorr.ts'
 
 /**
@@ -95,8 +96,10 @@ export interface MergeStepOptions {
   clip?: ClipOptions
   /** Options of the age cap (`age-cap`). */
   ageCap?: AgeCapOptions
-  /** The local probe (`probe`): without its accuracy function the step accepts every input. */
+  /** The local probe (`probe`, `probe-weight`): without its accuracy function both accept every input as it is. */
   probe?: ProbeOptions
+  /** Options of the weighing by probe accuracy (`probe-weight`). */
+  probeWeight?: ProbeWeightOptions
 }
 
 /** What a step factory receives: one merger's seed and options. */
