@@ -468,7 +468,6 @@ describe('Learner defences', () => {
               { index: 1, action: 'rejected', step: 'clip', reason: 'distance-gross' },
               { index: 3, action: 'rejected', step: 'clip', reason: 'distance-outlier' },
               { index: 2, action: 'clipped', step: 'age-cap', reason: 'age-capped' },
-              { index: 4, action: 'clipped', step: 'probe-weight', reason: 'probe-weighted' },
             ],
           }),
         },
@@ -478,18 +477,16 @@ describe('Learner defences', () => {
     t.learner.receive(model1(2), 'outlier')
     t.learner.receive(model1(3), 'old')
     t.learner.receive(model1(4), 'far')
-    t.learner.receive(model1(5), 'weak')
     t.learner.mergePending()
     expect(t.verdicts).toEqual([
       { from: 'noisy', verdict: 'clip', reason: 'distance-clipped' },
       { from: 'outlier', verdict: 'outlier', reason: 'distance-gross' },
       { from: 'far', verdict: 'far', reason: 'distance-outlier' },
       { from: 'old', verdict: 'downweight', reason: 'age-capped' },
-      { from: 'weak', verdict: 'downweight', reason: 'probe-weighted' },
     ])
     const d = t.learner.stats.defences
-    expect([d.clipped, d.rejected, d.downweighted]).toEqual([1, 2, 2])
-    expect(t.learner.stats.modelsMerged).toBe(3)
+    expect([d.clipped, d.rejected, d.downweighted]).toEqual([1, 2, 1])
+    expect(t.learner.stats.modelsMerged).toBe(2)
   })
 
   it('does not apply a merge that comes out non-finite, and refuses its inputs', () => {
