@@ -149,9 +149,6 @@ export const LEARNER_DEFAULTS = {
 /** Merge rejections an honest peer earns too (just beyond the distance radius as the network converges): soft to the policy. */
 const SOFT_REJECTIONS: ReadonlySet<string> = new Set([MERGE_REASONS.distanceOutlier])
 
-/** Merge clips that only lower an input's weight (an age capped far below its claim, a model weak on our probe): down-weightings to the policy. */
-const DOWNWEIGHTS: ReadonlySet<string> = new Set([MERGE_REASONS.ageCapped, MERGE_REASONS.probeWeighted])
-
 /** One peer's learning process. start() returns at once; stop() waits for the loop to end. */
 export class Learner {
   private readonly c: LearnerComponents
@@ -446,14 +443,14 @@ export class Learner {
     })
   }
 
-  /** Reports a merge outcome: clips (DOWNWEIGHTS are down-weightings) and rejections. */
+  /** Reports a merge outcome: clips (an age capped far below its claim is a down-weighting) and rejections. */
   private report(from: string, outcome: InputOutcome): void {
     const reason = outcome.reason ?? outcome.step ?? 'merge'
     // A distance rejection is not proof of misbehaviour: just beyond the radius it is soft ('far'), see the policy's weights.
     if (outcome.action === 'rejected')
       this.verdict(from, SOFT_REJECTIONS.has(reason) ? 'far' : 'outlier', reason)
     else if (outcome.action === 'clipped')
-      this.verdict(from, DOWNWEIGHTS.has(reason) ? 'downweight' : 'clip', reason)
+      this.verdict(from, reason === MERGE_REASONS.ageCapped ? 'downweight' : 'clip', reason)
   }
 
   /** Counts a verdict about a sender's model by reason and tells the peer policy. */

@@ -118,29 +118,6 @@ export const DEFAULT_GROSS_FACTOR = 2
  */
 export const DEFAULT_REWARM_AFTER_REJECTS = 8
 
-/**
- * `probe-weight`: an input weighs its probe accuracy over the local model's (both above chance)
- * to this power. Measured on one seed of bench:byzantine's alie at 4 of 13 (docs/BENCHMARKS.md):
- * above chance, the alie inputs scored 0.79 of the local model (median after 40 s) and honest ones
- * 0.96; squared, 0.62 against 0.92, and the honest run mean went from 0.73 to 0.77 (0.79 with no
- * attacker). 1 hardly separates them; 4 weighed honest inputs early in training (0.76 of the local
- * model in the first 40 s: skewed shares, independent inits) down to a third.
- */
-export const DEFAULT_PROBE_WEIGHT_POWER = 2
-
-/**
- * `probe-weight`: no input that passed every refusal weighs less than this: at or below chance
- * on our probe, `probe` refuses it anyway once the network has learnt anything.
- */
-export const DEFAULT_PROBE_WEIGHT_FLOOR = 0.05
-
-/**
- * `probe-weight`: a factor below this is reported (a soft down-weighting to the peer policy):
- * half the weight is a model at 0.71 of ours above chance, which about one honest input in ten
- * scored after the first 40 s; reporting every factor would tell the policy about normal skew.
- */
-export const DEFAULT_PROBE_WEIGHT_REPORT = 0.5
-
 /** Stable reasons the robust steps give for a clip or a rejection (the peer policy and /status count them). */
 export const MERGE_REASONS = {
   /** `clip` rejected the input: beyond the rejection radius, but within DEFAULT_GROSS_FACTOR of it. */
@@ -153,8 +130,6 @@ export const MERGE_REASONS = {
   nonFiniteDistance: 'non-finite-distance',
   /** `probe` refused the input: its accuracy on the local probe batch is far below recent inputs'. */
   probeLow: 'probe-accuracy',
-  /** `probe-weight` weighed the input below DEFAULT_PROBE_WEIGHT_REPORT: it scores well below ours on our probe. */
-  probeWeighted: 'probe-weighted',
   /** `age-cap` capped an age far above the local one. */
   ageCapped: 'age-capped',
   /** `age-cap` found an age that is not a finite number >= 0. */

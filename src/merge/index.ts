@@ -48,12 +48,6 @@ export {
 export { type AgeCapOptions, ageCapStep } from './steps/age-cap.ts'
 export { type ClipBounds, type ClipOptions, clipStep, DistanceHistory } from './steps/clip.ts'
 export { ProbeHistory, type ProbeOptions, probeStep } from './steps/probe.ts'
-export {
-  chanceAccuracy,
-  type ProbeWeightOptions,
-  probeWeightFactor,
-  probeWeightStep,
-} from './steps/probe-weight.ts'
 export { isFiniteState } from './steps/vector.ts'
 export {
   correctVariance,

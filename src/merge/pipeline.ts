@@ -14,7 +14,6 @@ import { checkMasks, fillUncarried, isPartial, type MaskedState, type TensorMask
 import type { AgeCapOptions } from './steps/age-cap.ts'
 import type { ClipOptions } from './steps/clip.ts'
 import type { ProbeOptions } from './steps/probe.ts'
-import type { ProbeWeightOptions } from './steps/probe-weight.ts'
 import type { VarianceCorrectionOptions } from './varcorr.ts'
 
 /**
@@ -96,10 +95,8 @@ export interface MergeStepOptions {
   clip?: ClipOptions
   /** Options of the age cap (`age-cap`). */
   ageCap?: AgeCapOptions
-  /** The local probe (`probe`, `probe-weight`): without its accuracy function both accept every input as it is. */
+  /** The local probe (`probe`): without its accuracy function the step accepts every input. */
   probe?: ProbeOptions
-  /** Options of the weighing by probe accuracy (`probe-weight`). */
-  probeWeight?: ProbeWeightOptions
 }
 
 /** What a step factory receives: one merger's seed and options. */

@@ -11,7 +11,6 @@ import { alignStep } from './steps/align.ts'
 import { averageStep } from './steps/average.ts'
 import { clipStep } from './steps/clip.ts'
 import { probeStep } from './steps/probe.ts'
-import { probeWeightStep } from './steps/probe-weight.ts'
 import { varcorrStep } from './steps/varcorr.ts'
 
 /** Every built-in step by the name pipelines use. */
@@ -19,7 +18,6 @@ export const MERGE_STEPS = {
   align: alignStep,
   clip: clipStep,
   probe: probeStep,
-  'probe-weight': probeWeightStep,
   'age-cap': ageCapStep,
   average: averageStep,
   varcorr: varcorrStep,
@@ -27,16 +25,15 @@ export const MERGE_STEPS = {
 
 /**
  * Named pipelines: the values `--merge` has always accepted, and the robust ones: `robust` is
- * `varcorr` behind the probe, the weighing by probe accuracy, the distance test / clipping and
- * the age cap (issue 9); `align+robust` aligns first.
+ * `varcorr` behind the distance test / clipping and the age cap (issue 9); `align+robust` aligns first.
  */
 export const MERGE_PIPELINES = {
   plain: ['average'],
   align: ['align', 'average'],
   varcorr: ['average', 'varcorr'],
   'align+varcorr': ['align', 'average', 'varcorr'],
-  robust: ['probe', 'probe-weight', 'clip', 'age-cap', 'average', 'varcorr'],
-  'align+robust': ['align', 'probe', 'probe-weight', 'clip', 'age-cap', 'average', 'varcorr'],
+  robust: ['probe', 'clip', 'age-cap', 'average', 'varcorr'],
+  'align+robust': ['align', 'probe', 'clip', 'age-cap', 'average', 'varcorr'],
 } as const satisfies Record<string, readonly (keyof typeof MERGE_STEPS)[]>
 
 /** A registered pipeline name. */
@@ -51,8 +48,8 @@ export const MERGE_MODES = Object.keys(MERGE_PIPELINES) as MergePipelineName[]
 /**
  * `robust`: `varcorr` (bench:merge, docs/BENCHMARKS.md: with independent inits it beats plain by
  * ~3 points and align+varcorr by ~0.7, at a third of a training step per merge) behind the
- * robust steps (`probe`, `probe-weight`, `clip`, `age-cap`), so that one peer cannot take the
- * network's model over (issue 9). No `align`: bench:merge found it buys little here, and `clip`'s warm-up bounds let
+ * robust steps (`clip`, `age-cap`), so that one peer cannot take the network's model over (issue
+ * 9). No `align`: bench:merge found it buys little here, and `clip`'s warm-up bounds let
  * independently initialised peers merge without it.
  */
 export const DEFAULT_MERGE_MODE: MergeMode = 'robust'

@@ -21,8 +21,7 @@ import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
 import type { CodecOptions } from '../gossip/wire/codecs/index.ts'
-import { chanceAccuracy, createMergePipeline } from '../merge/index.ts'
-import { archClasses } from '../model/arch.ts'
+import { createMergePipeline } from '../merge/index.ts'
 import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
@@ -313,7 +312,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       mode: config.merge,
       seed: hashSeed('merge', peerId),
       // The `probe` step of the robust pipelines judges each received model on our own data.
-      probe: { accuracy: (state) => model.probeAccuracy(state), chance: chanceAccuracy(archClasses(arch)) },
+      probe: { accuracy: (state) => model.probeAccuracy(state) },
     })
     const merger = { merge: timedMerger(pipeline.merge.bind(pipeline), metrics) }
     let learner: Learner | undefined

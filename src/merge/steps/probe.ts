@@ -37,8 +37,6 @@ export interface ProbeOptions {
   minHistory?: number
   /** The bar is at least this fraction of the local model's own accuracy. */
   localRatio?: number
-  /** What a useless model scores (`probe-weight` weighs accuracy above it); default 0. */
-  chance?: number
 }
 
 /** The accuracies `probe` keeps across one merger's merges. */

@@ -23,9 +23,9 @@ function trained(local: ModelState, n: number) {
 }
 
 describe('the default pipeline (robust)', () => {
-  it('is varcorr behind the probe, its weighing, the distance test, clipping and the age cap', () => {
+  it('is varcorr behind the distance test, clipping and the age cap', () => {
     expect(DEFAULT_MERGE_MODE).toBe('robust')
-    expect(MERGE_PIPELINES.robust).toEqual(['probe', 'probe-weight', 'clip', 'age-cap', 'average', 'varcorr'])
+    expect(MERGE_PIPELINES.robust).toEqual(['probe', 'clip', 'age-cap', 'average', 'varcorr'])
   })
 
   it('returns the local model when merged with itself', () => {
