@@ -14,6 +14,7 @@
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
  *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
  *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10)
+ *                             [--peers-per-process N] (N daemons per process: less CPU per peer, calmer event loops)
  */
 import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -44,6 +45,8 @@ const args = parseBenchArgs('bench:topology', import.meta.url, {
   json: { type: 'string' },
   'random-share': { type: 'string' },
   'train-rate': { type: 'string' },
+  /** Hosts several daemons per process (testbed --peers-per-process): 12 processes keep 2 cores saturated. */
+  'peers-per-process': { type: 'string' },
   partition: { type: 'string' },
   merge: { type: 'string' },
   seed: { type: 'string' },
@@ -211,6 +214,7 @@ async function main(): Promise<void> {
     if (args.merge !== undefined) argv.push('--merge', args.merge)
     if (args.seed !== undefined) argv.push('--seed', args.seed)
     if (args['train-rate'] !== undefined) argv.push('--train-rate', args['train-rate'])
+    if (args['peers-per-process'] !== undefined) argv.push('--peers-per-process', args['peers-per-process'])
     const cfg = parseTestbedArgs(argv)
     console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
     const loads: number[][] = []
