@@ -14,7 +14,7 @@
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
  *                             [--merge MODE] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
  *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10)
- *                             [--peers-per-process N] (N daemons per process: less CPU per peer, calmer event loops)
+ *                             [--peers-per-process N] (N daemons per process: less memory and load, but they share one event loop, so RTTs read later; docs/BENCHMARKS.md)
  */
 import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
