@@ -45,8 +45,8 @@ function reading(stage: string): void {
 }
 
 reading('node + tsx')
-const tf = await import('@tensorflow/tfjs')
-reading('import @tensorflow/tfjs')
+const tf = await import('../../src/model/tf.ts')
+reading('import tfjs core + layers')
 const { parseStartArgs } = await import('../../src/cli/args.ts')
 const { startDaemon } = await import('../../src/node/daemon.ts')
 reading('import daemon + libp2p')

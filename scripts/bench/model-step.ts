@@ -11,12 +11,12 @@
  * `--peers` peers and evaluates on the first 2000 test images every `--eval-every` steps.
  */
 import '../../src/polyfill.ts'
-import * as tf from '@tensorflow/tfjs'
 import { loadMnist, testSubset } from '../../src/data/mnist.ts'
 import { partition } from '../../src/data/partition.ts'
 import { selectSamples } from '../../src/data/samples.ts'
 import { initBackend } from '../../src/model/backend.ts'
 import { evaluate } from '../../src/model/evaluate.ts'
+import * as tf from '../../src/model/tf.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_LEARNING_RATE, type OptimizerKind, parseArch } from '../../src/model/zoo.ts'
 import { parseBenchArgs } from './flags.ts'

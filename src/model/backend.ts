@@ -1,12 +1,12 @@
 /**
  * Chooses the tfjs backend once per process: tfjs-node when its native binary
  * loads, else wasm (SIMD, single thread in Node), else the pure-JS cpu backend.
- * Everything imports '@tensorflow/tfjs', so all backends share one tfjs-core.
+ * Everything imports tfjs through ./tf.ts, so all backends share one tfjs-core.
  */
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import * as tf from '@tensorflow/tfjs'
 import { registerWasmKernels } from './conv-grad.ts'
+import * as tf from './tf.ts'
 
 /** Minimal logger the model layer accepts (libp2p loggers and console both fit with a wrapper). */
 export interface ModelLogger {
@@ -107,6 +107,8 @@ const TRY: Record<BackendPreference, () => Promise<BackendInfo>> = {
   },
 
   async cpu() {
+    // Imported only when chosen: it registers itself, and most nodes never need it.
+    await import('@tensorflow/tfjs-backend-cpu')
     if (!(await tf.setBackend('cpu'))) throw new Error('tf.setBackend(cpu) failed')
     return { name: 'cpu', kind: 'cpu' }
   },

@@ -6,7 +6,7 @@
  *   transposeB, as every dense-layer gradient asks, it takes a ~10x slower path.
  *   We transpose explicitly (a cheap kernel) and call the fast path.
  */
-import * as tf from '@tensorflow/tfjs'
+import * as tf from './tf.ts'
 
 /** The slice of the wasm backend this kernel uses (typed here to avoid importing the package eagerly). */
 interface WasmBackendLike {

@@ -1,8 +1,8 @@
 /** Accuracy and loss of a model on a labelled dataset (the shared eval subset). */
-import * as tf from '@tensorflow/tfjs'
 import { type SampleStore, samplesStore } from '../data/samples.ts'
 import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
+import * as tf from './tf.ts'
 
 export interface EvaluateOptions {
   /** Samples per forward pass; default 500 (bounded memory, few kernel launches). */

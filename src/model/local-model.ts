@@ -2,7 +2,6 @@
  * One peer's model as the learner sees it: a tfjs model, its data share, its
  * trainer and the fixed evaluation subset, behind the LocalModel interface.
  */
-import type * as tf from '@tensorflow/tfjs'
 import { partition } from '../data/partition.ts'
 import { quietFeatures } from '../data/quiet.ts'
 import type { Dataset } from '../data/types.ts'
@@ -11,6 +10,7 @@ import { ArchMismatchError } from './errors.ts'
 import { evaluate } from './evaluate.ts'
 import { createStateProbe, type StateProbe } from './probe.ts'
 import { getState, setState } from './state.ts'
+import type * as tf from './tf.ts'
 import { LocalTrainer } from './train.ts'
 import type { ArchSpec, ModelState } from './types.ts'
 import { buildModel, createOptimizer } from './zoo.ts'

@@ -4,10 +4,10 @@
  * of every received model (issue 9: is it any good on my data?). The peer's own model is never
  * touched, and the data never leaves the peer.
  */
-import * as tf from '@tensorflow/tfjs'
 import type { SampleStore } from '../data/samples.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { setState } from './state.ts'
+import * as tf from './tf.ts'
 import type { ArchSpec, ModelState } from './types.ts'
 import { buildModel } from './zoo.ts'
 
@@ -50,7 +50,7 @@ export function createStateProbe(arch: ArchSpec, data: SampleStore, size = DEFAU
     count: n,
     accuracy(state) {
       setState(model, state)
-      const predicted = tf.tidy(() => (model.apply(xs, { training: false }) as tf.Tensor).argMax(-1))
+      const predicted = tf.tidy(() => tf.argMax(model.apply(xs, { training: false }) as tf.Tensor, -1))
       const p = predicted.dataSync()
       predicted.dispose()
       const correct = new Map<number, number>()

@@ -2,8 +2,8 @@
  * ModelState <-> tfjs model, plus plain-number helpers and the checkpoint
  * encoding. A ModelState never aliases tfjs memory: values are always copies.
  */
-import * as tf from '@tensorflow/tfjs'
 import { ArchMismatchError, InvalidStateError } from './errors.ts'
+import * as tf from './tf.ts'
 import type { ArchSpec, ModelState, NamedTensor } from './types.ts'
 import { archFingerprint, modelArch, namedWeights } from './zoo.ts'
 

@@ -3,11 +3,11 @@
  * preallocated batch buffer, the model's own optimizer and periodic yields so
  * the node keeps serving the network while it trains.
  */
-import * as tf from '@tensorflow/tfjs'
 import { type SampleStore, samplesStore } from '../data/samples.ts'
 import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { createRng, type Rng, randomSeed } from '../util/rng.ts'
+import * as tf from './tf.ts'
 import { SOFTMAX_LAYER } from './zoo.ts'
 
 export interface TrainStepsOptions {
@@ -207,7 +207,7 @@ function trainingLayers(model: tf.LayersModel): { loss(xs: tf.Tensor, ys: tf.Ten
   return {
     loss(xs, ys) {
       const probs = model.apply(xs, { training: true }) as tf.Tensor
-      return tf.metrics.categoricalCrossentropy(ys, probs).mean() as tf.Scalar
+      return tf.mean(tf.metrics.categoricalCrossentropy(ys, probs)) as tf.Scalar
     },
   }
 }

@@ -2,10 +2,10 @@
  * The model zoo: tfjs networks built from an ArchSpec (shapes from the dataset, see arch.ts),
  * with fixed tensor names, seeded initialisation and a per-model optimizer.
  */
-import * as tf from '@tensorflow/tfjs'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { randomSeed } from '../util/rng.ts'
 import { archClasses, CNN_CONV, copyArch, initialState, inputShape, validateArch } from './arch.ts'
+import * as tf from './tf.ts'
 import type { ArchSpec } from './types.ts'
 
 export {

@@ -4,7 +4,6 @@
  * Every run is a pure function of its config (seeded init, partition, batch
  * order, peer sampling and alignment).
  */
-import * as tf from '@tensorflow/tfjs'
 import type { Samples } from '../../../src/data/types.ts'
 import { weightedAverage } from '../../../src/merge/average.ts'
 import { createMergePipeline } from '../../../src/merge/merger.ts'
@@ -12,6 +11,7 @@ import type { MergeMode } from '../../../src/merge/registry.ts'
 import type { VarianceCorrectionOptions } from '../../../src/merge/varcorr.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
 import { getState, setState } from '../../../src/model/state.ts'
+import * as tf from '../../../src/model/tf.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import { archFingerprint, buildModel } from '../../../src/model/zoo.ts'

@@ -1,6 +1,6 @@
 import { format } from 'node:util'
-import * as tf from '@tensorflow/tfjs'
 import { describe, expect, it, vi } from 'vitest'
+import * as tf from '../../../src/model/tf.ts'
 
 /** A fresh copy of backend.ts (its choice is cached per module instance). */
 async function freshBackendModule() {

@@ -2,13 +2,13 @@
  * A peer keeps its share as bytes (Dataset.trainShare / testShare) and decodes batches as it goes:
  * training and evaluation must give exactly what they give on the decoded floats.
  */
-import type * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { mnistDataset } from '../../../src/data/mnist.ts'
 import { range } from '../../../src/data/samples.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
 import { getState } from '../../../src/model/state.ts'
+import type * as tf from '../../../src/model/tf.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import { buildModel } from '../../../src/model/zoo.ts'
 

@@ -1,4 +1,6 @@
-import * as tf from '@tensorflow/tfjs'
+import * as tf from '../../../src/model/tf.ts'
+// The reference backend: ./tf.ts leaves it out, and initBackend loads it only when chosen.
+import '@tensorflow/tfjs-backend-cpu'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
@@ -46,10 +48,7 @@ async function convGrads(backend: string, c: ConvCase, xv: Float32Array, fv: Flo
     const y = tf.conv2d(x, f, c.strides, c.pad)
     const r = tf.tensor(rv.subarray(0, y.size), y.shape)
     const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-      tf
-        .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad)
-        .mul(r)
-        .sum(),
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r)),
     )([x, f])
     return { dx: dx.dataSync() as Float32Array, df: df.dataSync() as Float32Array, yShape: y.shape }
   })
@@ -131,12 +130,9 @@ describe('wasm conv gradient kernels', () => {
         const y = tf.maxPool(x, c.pool, c.strides, c.pad)
         const r = tf.tensor(randomArray(y.size, 8), y.shape)
         return tf
-          .grad((a: tf.Tensor) =>
-            tf
-              .maxPool(a as tf.Tensor4D, c.pool, c.strides, c.pad)
-              .mul(r)
-              .sum(),
-          )(x)
+          .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.pool, c.strides, c.pad), r)))(
+            x,
+          )
           .dataSync() as Float32Array
       })
     }
@@ -156,12 +152,12 @@ describe('wasm conv gradient kernels', () => {
         const B = tf.tensor2d(b, [5, 4])
         return [
           tf.matMul(A, B),
-          tf.matMul(A.transpose(), B, true, false),
-          tf.matMul(A, B.transpose(), false, true),
-          tf.matMul(A.transpose(), B.transpose(), true, true),
+          tf.matMul(tf.transpose(A), B, true, false),
+          tf.matMul(A, tf.transpose(B), false, true),
+          tf.matMul(tf.transpose(A), tf.transpose(B), true, true),
           tf.matMul(
-            A.reshape([2, 3, 5]),
-            B.reshape([1, 5, 4]).tile([2, 1, 1]).transpose([0, 2, 1]),
+            tf.reshape(A, [2, 3, 5]),
+            tf.transpose(tf.tile(tf.reshape(B, [1, 5, 4]), [2, 1, 1]), [0, 2, 1]),
             false,
             true,
           ),

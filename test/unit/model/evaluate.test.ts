@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testSubset } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { evaluate } from '../../../src/model/evaluate.ts'
+import * as tf from '../../../src/model/tf.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import { buildModel } from '../../../src/model/zoo.ts'
 

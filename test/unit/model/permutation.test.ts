@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
@@ -12,6 +11,7 @@ import {
   permutationSpecFor,
 } from '../../../src/model/permutation.ts'
 import { getState, setState } from '../../../src/model/state.ts'
+import * as tf from '../../../src/model/tf.ts'
 import type { ArchSpec } from '../../../src/model/types.ts'
 import {
   archFingerprint,

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
@@ -13,6 +12,7 @@ import {
   stateParamCount,
   validateState,
 } from '../../../src/model/state.ts'
+import * as tf from '../../../src/model/tf.ts'
 import { LocalTrainer } from '../../../src/model/train.ts'
 import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import { archFingerprint, buildModel, initialState } from '../../../src/model/zoo.ts'

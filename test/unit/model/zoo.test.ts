@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { loadMnist } from '../../../src/data/mnist.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { getState } from '../../../src/model/state.ts'
+import * as tf from '../../../src/model/tf.ts'
 import type { ArchSpec, ModelState } from '../../../src/model/types.ts'
 import {
   archFingerprint,
