@@ -5,7 +5,9 @@
  * attack mode, with the defences on and off.
  * Prints one table: the honest peers' mean and worst final accuracy, their change from the run
  * without attackers, the time until the honest mean first reaches 0.9, and how long until every
- * honest peer refused each attacker.
+ * honest peer refused each attacker. An attacked run whose honest peers trained under 90 % of the
+ * steps of their run without attackers is marked short (on 2 cores the attackers' own process
+ * can take that CPU, and then the change is partly lost training: try a lower --train-rate).
  *
  *   npm run bench:byzantine                     # full: 8 modes x {1, 4} + none, on/off, 150 s each (~1.5 h)
  *   npm run bench:byzantine -- --quick          # 3 modes x {4} + none, on/off, 60 s each (~15 min)
@@ -293,6 +295,14 @@ function summarize(p: Plan, r: TestbedResult): RunSummary {
 const fmt = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFixed(digits))
 const fmtS = (x: number | null): string => (x === null ? '-' : `${x.toFixed(0)} s`)
 
+/**
+ * An attacked run whose honest peers trained under this share of the steps of their run without
+ * attackers is marked short: the attackers' own process took CPU on the same cores, and steps
+ * lost cost points, so its change mixes the attack with lost training (docs/BENCHMARKS.md, "alie
+ * at equal training"). 0.9 passes the spread of the runs there whose loops were on time (0.90-1.04).
+ */
+const STEPS_SHORT = 0.9
+
 /** Runs pair with the no-attacker run of their invocation (a --tables file), variant, seed and honest peers. */
 const refKey = (r: RunSummary): string => `${r.invocation ?? 0}/${r.variant}/${r.seed}/${r.honestPeers}`
 
@@ -311,13 +321,39 @@ function deltas(
   )
 }
 
+/** Each attacked run's honest steps per peer over its no-attacker run's, where there is one. */
+function stepRatios(runs: readonly RunSummary[]): Map<RunSummary, number> {
+  const reference = new Map(runs.filter((r) => r.attackers === 0).map((r) => [refKey(r), r]))
+  const out = new Map<RunSummary, number>()
+  for (const r of runs) {
+    const ref = reference.get(refKey(r))
+    if (r.attackers > 0 && ref !== undefined && ref.stepsPerPeer > 0)
+      out.set(r, r.stepsPerPeer / ref.stepsPerPeer)
+  }
+  return out
+}
+
+/** A line on the runs marked short, or null when none is. */
+function shortNote(runs: readonly RunSummary[]): string | null {
+  const short = [...stepRatios(runs).values()].filter((x) => x < STEPS_SHORT)
+  if (short.length === 0) return null
+  return (
+    `${short.length} attacked run${short.length > 1 ? 's' : ''} trained under ${STEPS_SHORT * 100} % of the steps of ` +
+    `the same seed's run without attackers (steps/peer marked "short"): something took their CPU (on one machine, ` +
+    "the attackers' own processes), so the change mixes the attack with lost training; a lower --train-rate leaves room"
+  )
+}
+
 function table(runs: readonly RunSummary[], target = TARGET): string {
   const delta = deltas(runs)
+  const ratios = stepRatios(runs)
   const rows = [
     `| seed | mode | attackers / peers | defences | honest mean | worst | vs no attacker | time to ${target} | refused by all honest (attackers, median / max) | first refusal (median) | pushes before refusal (median) | steps/peer |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map((r) => {
       const d = delta.get(r)
+      const ratio = ratios.get(r)
+      const short = ratio !== undefined && ratio < STEPS_SHORT ? ` (${ratio.toFixed(2)}x: short)` : ''
       const refused =
         r.attackers === 0
           ? '-'
@@ -326,7 +362,7 @@ function table(runs: readonly RunSummary[], target = TARGET): string {
         `| ${r.seed} | ${r.mode ?? 'none'} | ${r.attackers} / ${r.honestPeers + r.attackers} | ${r.variant} | ${fmt(r.meanAccuracy)} | ` +
         `${fmt(r.worstAccuracy)} | ${d == null ? '-' : `${d.toFixed(1)} pts`} | ${fmtS(r.timeToTarget)} | ${refused} | ` +
         `${r.attackers === 0 ? '-' : fmtS(r.firstRefusalMedianS)} | ${r.attackers === 0 ? '-' : fmt(r.pushesBeforeRefusalMedian, 0)} | ` +
-        `${r.stepsPerPeer.toFixed(0)} |`
+        `${r.stepsPerPeer.toFixed(0)}${short} |`
       )
     }),
   ]
@@ -476,6 +512,8 @@ async function main(): Promise<void> {
     if (targets.size > 1)
       throw new Error(`--tables: the files were run with different --target (${[...targets].join(', ')})`)
     console.log(table(runs, [...targets][0]))
+    const note = shortNote(runs)
+    if (note !== null) console.log(`\n${note}`)
     console.log(`\n${seedTable(runs)}`)
     const cost = costTable(runs, [...targets][0])
     if (cost !== null)
@@ -545,6 +583,8 @@ async function main(): Promise<void> {
   }
   console.log('')
   console.log(table(runs))
+  const note = shortNote(runs)
+  if (note !== null) console.log(`\n${note}`)
   if (seeds.length > 1) console.log(`\n${seedTable(runs)}`)
   const cost = costTable(runs)
   if (cost !== null)
