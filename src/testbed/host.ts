@@ -73,9 +73,13 @@ function loopbackAddr(daemon: Daemon): string | undefined {
 }
 
 /**
- * Starts the daemons: the first alone, then the rest at once; a daemon without `bootstrap`
- * after the first joins through the first. On any failure every daemon started is stopped and
- * the error is rethrown.
+ * Starts the daemons: the first alone, then the rest; every daemon after the first joins
+ * through the first (the host's daemons are one site, joining through a local peer), and only
+ * the first through its own `bootstrap`. With every daemon of 8 hosts dialling the network's one
+ * bootstrap peer, 127 Noise handshakes at once on that peer's saturated host timed out
+ * (`EncryptionFailedError`): peers of other hosts never connected, and their views stayed empty
+ * (bench:scale, 48 and 128 peers; docs/BENCHMARKS.md, Scale). On any failure every daemon
+ * started is stopped and the error is rethrown.
  */
 export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks = {}): Promise<Host> {
   if (peers.length === 0) throw new HostFileError('a host needs at least one peer')
@@ -104,7 +108,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
     // loop, and 15 at once starved each other's file-system and listen steps past their bounds
     // (128-peer testbed, 16 per process: DataDirTimeoutError on a local disk).
     const results = await settleLimited(rest, 1, (p) =>
-      startOne(p, p.config.bootstrap.length > 0 || boot === undefined ? p.config.bootstrap : [boot]),
+      startOne(p, boot === undefined ? p.config.bootstrap : [boot]),
     )
     const failed = results.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { partition } from '../../src/data/partition.ts'
@@ -107,6 +109,37 @@ describe('host: two daemons in one process', () => {
       const byCodec = Object.values(s.receivedByCodec).reduce((n, c) => n + c.models, 0)
       expect(byCodec).toBe(s.modelsReceived)
       expect(s.connectedPeers).toContain(other.peerId)
+    }
+  })
+})
+
+describe('host: the daemons after the first join through it', () => {
+  let base = ''
+  let host: Host | undefined
+  afterAll(async () => {
+    await host?.stop()
+    if (base !== '') await rm(base, { recursive: true, force: true })
+  })
+
+  it('even when given another bootstrap (one busy peer for a whole network)', {
+    timeout: 120_000,
+  }, async () => {
+    base = await mkdtemp(join(tmpdir(), 'gl-host-join-'))
+    // A bootstrap that never answers: a closed port, an identity nobody holds.
+    const nobody = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const deadBootstrap = `/ip4/127.0.0.1/tcp/1/p2p/${nobody}`
+    const config = (i: number) =>
+      testDaemonConfig(join(base, `peer-${i}`), i, {
+        peerCount: 3,
+        extra: ['--hidden', '16', '--train-rate', '20', ...(i > 0 ? ['--bootstrap', deadBootstrap] : [])],
+      })
+    host = await startHost([0, 1, 2].map((index) => ({ index, config: config(index) })))
+    const first = host.daemons.get(0)!
+    for (const i of [1, 2]) {
+      const d = host.daemons.get(i)!
+      await until(`daemon ${i} connected to the host's first daemon`, () =>
+        d.status().connectedPeers.includes(first.peerId),
+      )
     }
   })
 })
