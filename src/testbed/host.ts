@@ -75,11 +75,11 @@ function loopbackAddr(daemon: Daemon): string | undefined {
 /**
  * Starts the daemons: the first alone, then the rest; every daemon after the first joins
  * through the first (the host's daemons are one site, joining through a local peer), and only
- * the first through its own `bootstrap`. With every daemon of 8 hosts dialling the network's one
- * bootstrap peer, 127 Noise handshakes at once on that peer's saturated host timed out
- * (`EncryptionFailedError`): peers of other hosts never connected, and their views stayed empty
- * (bench:scale, 48 and 128 peers; docs/BENCHMARKS.md, Scale). On any failure every daemon
- * started is stopped and the error is rethrown.
+ * the first through its own `bootstrap`. With every daemon of every host dialling the network's
+ * one bootstrap peer, that peer's saturated host timed out their Noise handshakes
+ * (`EncryptionFailedError`, 48 peers in 3 hosts): most daemons of the other hosts never
+ * connected, and their views stayed empty (docs/BENCHMARKS.md, Scale). On any failure every
+ * daemon started is stopped and the error is rethrown.
  */
 export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks = {}): Promise<Host> {
   if (peers.length === 0) throw new HostFileError('a host needs at least one peer')
