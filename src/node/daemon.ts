@@ -157,6 +157,8 @@ export interface DaemonHooks {
   onModelReceived?: (from: string) => void
   /** Link emulation (a testbed facility) wrapped around every connection; none for a real deployment. */
   emulation?: LinkEmulation
+  /** Bound on each data-dir step (ms), default FS_STEP_TIMEOUT_MS; a testbed host of many daemons loosens it. */
+  fsTimeoutMs?: number
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -178,7 +180,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
   const checkAborted = () => {
     if (signal?.aborted) throw new StartupAbortedError('startup interrupted')
   }
-  const lock: DataDirLock = await acquireDataDir(config.dataDir, signal)
+  const lock: DataDirLock = await acquireDataDir(config.dataDir, signal, hooks.fsTimeoutMs)
   const cleanup: Array<() => Promise<unknown>> = [() => lock.release()]
   const undo = async () => {
     for (const f of cleanup.reverse()) await f().catch(() => {})
@@ -187,7 +189,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const wan = hooks.emulation
     const dirLabel = config.dataDir !== undefined ? `--data-dir ${config.dataDir}` : `data dir ${lock.dir}`
 
-    const { privateKey, created } = await bounded(dirLabel, loadOrCreateIdentity(lock.dir), signal)
+    const { privateKey, created } = await bounded(
+      dirLabel,
+      loadOrCreateIdentity(lock.dir),
+      signal,
+      hooks.fsTimeoutMs,
+    )
     // Before the slow model load: a busy --http port fails in milliseconds, not after seconds of loading.
     if (config.http !== undefined && config.http !== 0 && !(await portFree(config.httpHost, config.http))) {
       throw httpPortInUse(config.http, config.httpHost)
@@ -220,7 +227,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     })
     // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
     const anyPort = wantsAnyPort(config.listen)
-    const storedPort = anyPort ? await bounded(dirLabel, loadListenPort(lock.dir), signal) : undefined
+    const storedPort = anyPort
+      ? await bounded(dirLabel, loadListenPort(lock.dir), signal, hooks.fsTimeoutMs)
+      : undefined
     let node: GossipLearnNode
     try {
       node = await createNode(nodeInit(withStoredPort(config.listen, storedPort)))
@@ -241,7 +250,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     if (anyPort) {
       const port = firstTcpPort(boundAddrs(node))
       if (port !== undefined && port !== storedPort)
-        await bounded(dirLabel, saveListenPort(lock.dir, port), signal)
+        await bounded(dirLabel, saveListenPort(lock.dir, port), signal, hooks.fsTimeoutMs)
     }
     checkAborted()
     const peerId = node.peerId.toString()
@@ -249,7 +258,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const region = wan?.regionOf(peerId)
     const logger: ComponentLogger = node.logger
     const receivedFrom = new Map<string, number>()
-    const remembered = await rememberedPeers(lock.dir, peerId, dirLabel, print, signal)
+    const remembered = await rememberedPeers(lock.dir, peerId, dirLabel, print, signal, hooks.fsTimeoutMs)
     checkAborted()
     // Read on scrape from the counters each component keeps; only merges and pushes are timed.
     const metrics = registerNodeMetrics(

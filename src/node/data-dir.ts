@@ -36,7 +36,12 @@ function alive(pid: number): boolean {
  * `work` bounded by FS_STEP_TIMEOUT_MS and `signal`: rejects with a DataDirTimeoutError naming
  * `what`, or a StartupAbortedError, instead of waiting for a file system that does not answer.
  */
-export async function bounded<T>(what: string, work: Promise<T>, signal?: AbortSignal): Promise<T> {
+export async function bounded<T>(
+  what: string,
+  work: Promise<T>,
+  signal?: AbortSignal,
+  timeoutMs = FS_STEP_TIMEOUT_MS,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   let onAbort: (() => void) | undefined
   try {
@@ -51,11 +56,11 @@ export async function bounded<T>(what: string, work: Promise<T>, signal?: AbortS
             setImmediate(() =>
               reject(
                 new DataDirTimeoutError(
-                  `${what} did not answer within ${FS_STEP_TIMEOUT_MS / 1000} s: use a directory on a local disk`,
+                  `${what} did not answer within ${timeoutMs / 1000} s: use a directory on a local disk`,
                 ),
               ),
             ),
-          FS_STEP_TIMEOUT_MS,
+          timeoutMs,
         )
         onAbort = () => reject(new StartupAbortedError('startup interrupted'))
         if (signal?.aborted) onAbort()
@@ -140,13 +145,14 @@ async function lockBounded(
   dir: string,
   label: string,
   signal?: AbortSignal,
+  timeoutMs?: number,
 ): Promise<DataDirLock | { heldBy: number }> {
   const work = tryLock(dir, label)
   try {
-    return await bounded(label, work, signal)
+    return await bounded(label, work, signal, timeoutMs)
   } catch (err) {
     if (err instanceof StartupAbortedError) {
-      const r = await bounded(label, work).catch(() => undefined)
+      const r = await bounded(label, work, undefined, timeoutMs).catch(() => undefined)
       if (r !== undefined && !('heldBy' in r)) await r.release().catch(() => {})
     }
     throw err
@@ -157,18 +163,22 @@ async function lockBounded(
  * Lock the given data dir (error if in use) or pick the default one. Every file-system step is
  * bounded (FS_STEP_TIMEOUT_MS) and stops at once when `signal` aborts.
  */
-export async function acquireDataDir(explicit?: string, signal?: AbortSignal): Promise<DataDirLock> {
+export async function acquireDataDir(
+  explicit?: string,
+  signal?: AbortSignal,
+  timeoutMs?: number,
+): Promise<DataDirLock> {
   if (explicit !== undefined) {
     const dir = resolve(explicit)
     const label = `--data-dir ${explicit}`
-    const r = await lockBounded(dir, label, signal)
+    const r = await lockBounded(dir, label, signal, timeoutMs)
     if ('heldBy' in r) throw new DataDirError(`data dir ${dir} is in use by process ${r.heldBy}`)
     return r
   }
   for (let i = 1; i <= 64; i++) {
     const dir = resolve(DEFAULT_DATA_ROOT, i === 1 ? 'node' : `node-${i}`)
     const label = `the default data dir ${dir} (choose one with --data-dir)`
-    const r = await lockBounded(dir, label, signal)
+    const r = await lockBounded(dir, label, signal, timeoutMs)
     if (!('heldBy' in r)) return r
   }
   throw new DataDirError(

@@ -40,10 +40,11 @@ export async function rememberedPeers(
   dirLabel: string,
   print: (line: string) => void,
   signal?: AbortSignal,
+  timeoutMs?: number,
 ): Promise<RememberedPeers> {
   let book: PeerBook
   try {
-    book = await bounded(dirLabel, loadPeerBook(dir, { self }), signal)
+    book = await bounded(dirLabel, loadPeerBook(dir, { self }), signal, timeoutMs)
   } catch (err) {
     if (!(err instanceof PeerBookError)) throw err
     print(`warning: ${err.message}; starting with no remembered peers`)
@@ -56,7 +57,7 @@ export async function rememberedPeers(
   const save = (): Promise<void> => {
     saving = saving.then(async () => {
       if (!book.dirty) return
-      await bounded(dirLabel, savePeerBook(dir, book)).catch((err: Error) =>
+      await bounded(dirLabel, savePeerBook(dir, book), undefined, timeoutMs).catch((err: Error) =>
         print(`could not write ${PEER_BOOK_FILE}: ${err.message}`),
       )
     })

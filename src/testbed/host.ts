@@ -67,6 +67,14 @@ export async function loadHostFile(path: string): Promise<HostFile> {
   return { peers: peers as HostFile['peers'] }
 }
 
+/**
+ * Bound on each data-dir step of a hosted daemon. The daemon's own 10 s tells a hung network mount
+ * from a local disk; in a host whose other daemons keep the loop and libuv's thread pool busy, a
+ * local disk's step took longer (128 peers, 16 per process: DataDirTimeoutError at load 11), and
+ * a testbed's data dirs are local by construction.
+ */
+export const HOSTED_FS_STEP_TIMEOUT_MS = 60_000
+
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
 function loopbackAddr(daemon: Daemon): string | undefined {
   return daemon.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? daemon.multiaddrs[0]
@@ -92,6 +100,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
   const startOne = async (p: HostedPeer, bootstrap: string[]) => {
     const daemonHooks: DaemonHooks = {
       signal: hooks.signal,
+      fsTimeoutMs: HOSTED_FS_STEP_TIMEOUT_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
     }

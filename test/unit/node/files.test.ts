@@ -5,7 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ModelState } from '../../../src/model/types.ts'
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from '../../../src/node/checkpoint.ts'
-import { acquireDataDir } from '../../../src/node/data-dir.ts'
+import { acquireDataDir, bounded } from '../../../src/node/data-dir.ts'
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../../../src/node/identity.ts'
 
 let dir: string
@@ -89,5 +89,19 @@ describe('data dir lock', () => {
     await expect(stat(join(dir, 'n', 'lock'))).rejects.toMatchObject({ code: 'ENOENT' })
     const again = await acquireDataDir(join(dir, 'n'))
     await again.release()
+  })
+})
+
+describe('bounded data-dir steps', () => {
+  it('fail with DataDirTimeoutError after the bound given, naming it', async () => {
+    const never = new Promise<never>(() => {})
+    await expect(bounded('--data-dir D', never, undefined, 50)).rejects.toMatchObject({
+      name: 'DataDirTimeoutError',
+      message: expect.stringContaining('within 0.05 s'),
+    })
+  })
+
+  it('return what the step returns within the bound', async () => {
+    await expect(bounded('--data-dir D', Promise.resolve(7), undefined, 50)).resolves.toBe(7)
   })
 })
