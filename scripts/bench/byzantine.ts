@@ -306,29 +306,37 @@ const STEPS_SHORT = 0.9
 /** Runs pair with the no-attacker run of their invocation (a --tables file), variant, seed and honest peers. */
 const refKey = (r: RunSummary): string => `${r.invocation ?? 0}/${r.variant}/${r.seed}/${r.honestPeers}`
 
+/** Each attacked run's run without attackers (by `refKey`), where there is one. */
+function references(runs: readonly RunSummary[]): Map<RunSummary, RunSummary> {
+  const byKey = new Map(runs.filter((r) => r.attackers === 0).map((r) => [refKey(r), r]))
+  const out = new Map<RunSummary, RunSummary>()
+  for (const r of runs) {
+    const ref = byKey.get(refKey(r))
+    if (r.attackers > 0 && ref !== undefined) out.set(r, ref)
+  }
+  return out
+}
+
 /** Change of the honest mean from the run without attackers of the same variant and seed (points), or null. */
 function deltas(
   runs: readonly RunSummary[],
   get: (r: RunSummary) => number | null | undefined = (r) => r.meanAccuracy,
 ): Map<RunSummary, number | null> {
-  const reference = new Map(runs.filter((r) => r.attackers === 0).map((r) => [refKey(r), r]))
+  const refs = references(runs)
   return new Map(
     runs.map((r) => {
-      const ref = reference.get(refKey(r))
+      const ref = refs.get(r)
       const [a, b] = [get(r), ref === undefined ? null : get(ref)]
-      return [r, r.attackers > 0 && a != null && b != null ? (a - b) * 100 : null]
+      return [r, a != null && b != null ? (a - b) * 100 : null]
     }),
   )
 }
 
 /** Each attacked run's honest steps per peer over its no-attacker run's, where there is one. */
 function stepRatios(runs: readonly RunSummary[]): Map<RunSummary, number> {
-  const reference = new Map(runs.filter((r) => r.attackers === 0).map((r) => [refKey(r), r]))
   const out = new Map<RunSummary, number>()
-  for (const r of runs) {
-    const ref = reference.get(refKey(r))
-    if (r.attackers > 0 && ref !== undefined && ref.stepsPerPeer > 0)
-      out.set(r, r.stepsPerPeer / ref.stepsPerPeer)
+  for (const [r, ref] of references(runs)) {
+    if (ref.stepsPerPeer > 0) out.set(r, r.stepsPerPeer / ref.stepsPerPeer)
   }
   return out
 }
