@@ -6,6 +6,7 @@
 import type { ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { InvalidArgumentError } from '../util/errors.ts'
 import { InvalidDescriptorError } from './errors.ts'
 import { logSafeMessage } from './log-safe.ts'
 import type { PeerEntry } from './sampling/sampler.ts'
@@ -20,6 +21,8 @@ export interface PeerDescriptor {
   accuracy?: number
   coordinate?: Coordinate
   region?: string
+  /** The sender's announcement period in ms (absent from nodes before it grew with the view). */
+  every?: number
 }
 
 /** A view entry: sampler fields plus what the descriptor said. */
@@ -28,7 +31,25 @@ export interface ViewEntry extends PeerEntry {
   age: number
   accuracy?: number
   region?: string
+  /** How long the entry lives without a sign of life: three of the sender's announcement periods. */
+  ttlMs?: number
 }
+
+/**
+ * Announcement periods. Every node hears every announcement (gossipsub floods the topic), so with
+ * a fixed period the work of each node grows with the network: at 48 peers announcing every 2 s,
+ * checking the 24 signatures a second was a tenth of a saturated host's CPU, and it grows as the
+ * square of the network. The period grows with the view instead, so a node hears about
+ * `1000 / PER_PEER_MS` announcements a second whatever the network's size.
+ */
+export const ANNOUNCE_DEFAULTS = {
+  /** The period of a small network (and of a node that knows nobody yet, so it is heard soon). */
+  intervalMs: 2000,
+  /** Added per peer in the view: 4 announcements a second heard; 128 peers announce every 32 s. */
+  perPeerMs: 250,
+  /** Longest period, so a dead peer leaves views within 3 of them (pushes that fail evict it sooner). */
+  maxIntervalMs: 60_000,
+} as const
 
 /** Descriptors are tiny; anything larger is garbage or an attack. */
 export const MAX_DESCRIPTOR_BYTES = 4096
@@ -74,6 +95,14 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
   if (d.region !== undefined && (typeof d.region !== 'string' || d.region.length > 64)) {
     throw new InvalidDescriptorError('descriptor region must be a short string')
   }
+  if (
+    d.every !== undefined &&
+    (!isFiniteNumber(d.every) || d.every <= 0 || d.every > ANNOUNCE_DEFAULTS.maxIntervalMs)
+  ) {
+    throw new InvalidDescriptorError(
+      `descriptor period must be in (0, ${ANNOUNCE_DEFAULTS.maxIntervalMs}] ms`,
+    )
+  }
   let coordinate: Coordinate | undefined
   if (d.coordinate !== undefined) {
     if (!isValidCoordinate(d.coordinate)) {
@@ -89,6 +118,7 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
     accuracy: d.accuracy as number | undefined,
     coordinate,
     region: d.region as string | undefined,
+    every: d.every as number | undefined,
   }
 }
 
@@ -136,9 +166,15 @@ export interface MembershipComponents {
 export interface MembershipInit {
   task: string
   /** Our own descriptor, read at every announcement (age and accuracy change). */
-  describe: () => Omit<PeerDescriptor, 'v' | 'peerId'>
-  /** Announcement period; a peer silent for `ttlMs` leaves the view. */
+  describe: () => Omit<PeerDescriptor, 'v' | 'peerId' | 'every'>
+  /**
+   * Announcement period with an empty view (ANNOUNCE_DEFAULTS); it grows by `perPeerMs` per peer
+   * in the view, up to `maxIntervalMs`. A peer silent for three of its own periods (and at least
+   * `ttlMs`) leaves the view.
+   */
   intervalMs?: number
+  perPeerMs?: number
+  maxIntervalMs?: number
   ttlMs?: number
 }
 
@@ -150,8 +186,13 @@ export class Membership {
   private readonly log: Logger
   private readonly view = new Map<string, ViewEntry>()
   private readonly intervalMs: number
+  private readonly perPeerMs: number
+  private readonly maxIntervalMs: number
   private readonly ttlMs: number
-  private timer?: ReturnType<typeof setInterval>
+  private timer?: ReturnType<typeof setTimeout>
+  private running = false
+  /** Descriptors checked by the topic validator, for the delivery of the same message that follows. */
+  private readonly checked = new WeakMap<AnnounceMessage, PeerDescriptor>()
   private readonly now: () => number
   /** Rejected announcements by error name. */
   readonly rejected = new Map<string, number>()
@@ -162,23 +203,44 @@ export class Membership {
     this.init = init
     this.topic = announceTopic(init.task)
     this.log = components.logger.forComponent('gossip-learn:membership')
-    this.intervalMs = init.intervalMs ?? 2000
+    this.intervalMs = init.intervalMs ?? ANNOUNCE_DEFAULTS.intervalMs
+    this.perPeerMs = init.perPeerMs ?? ANNOUNCE_DEFAULTS.perPeerMs
+    this.maxIntervalMs = Math.max(this.intervalMs, init.maxIntervalMs ?? ANNOUNCE_DEFAULTS.maxIntervalMs)
+    if (
+      !(this.intervalMs > 0 && this.maxIntervalMs <= ANNOUNCE_DEFAULTS.maxIntervalMs && this.perPeerMs >= 0)
+    ) {
+      throw new InvalidArgumentError(
+        `announcement periods must be in (0, ${ANNOUNCE_DEFAULTS.maxIntervalMs}] ms and perPeerMs >= 0`,
+      )
+    }
     this.ttlMs = init.ttlMs ?? Math.max(3 * this.intervalMs, 5000)
     this.now = components.now ?? Date.now
   }
 
+  /** The current announcement period: the base, plus `perPeerMs` per peer in the view, capped. */
+  get periodMs(): number {
+    return Math.min(this.maxIntervalMs, Math.max(this.intervalMs, this.perPeerMs * this.view.size))
+  }
+
   start(): void {
-    if (this.timer !== undefined) return
+    if (this.running) return
+    this.running = true
     this.components.pubsub.topicValidators?.set(this.topic, this.validate)
     this.components.pubsub.addEventListener('message', this.onMessage)
     this.components.pubsub.subscribe(this.topic)
-    this.timer = setInterval(() => void this.announce(), this.intervalMs)
+    this.tick()
+  }
+
+  /** Announces, then schedules the next announcement one period (as the view now makes it) later. */
+  private readonly tick = (): void => {
     void this.announce()
+    this.timer = setTimeout(this.tick, this.periodMs)
   }
 
   stop(): void {
-    if (this.timer === undefined) return
-    clearInterval(this.timer)
+    if (!this.running) return
+    this.running = false
+    clearTimeout(this.timer)
     this.timer = undefined
     this.components.pubsub.removeEventListener('message', this.onMessage)
     this.components.pubsub.topicValidators?.delete(this.topic)
@@ -191,8 +253,8 @@ export class Membership {
 
   /** Live peers (expired ones are dropped first). */
   peers(): ViewEntry[] {
-    const cutoff = this.now() - this.ttlMs
-    for (const [id, e] of this.view) if (e.lastSeen < cutoff) this.view.delete(id)
+    const now = this.now()
+    for (const [id, e] of this.view) if (e.lastSeen < now - (e.ttlMs ?? this.ttlMs)) this.view.delete(id)
     return [...this.view.values()]
   }
 
@@ -213,7 +275,12 @@ export class Membership {
 
   /** Publish our descriptor now. Never throws: a lonely node has nobody to tell. */
   async announce(): Promise<void> {
-    const d: PeerDescriptor = { v: 1, peerId: this.components.peerId.toString(), ...this.init.describe() }
+    const d: PeerDescriptor = {
+      v: 1,
+      peerId: this.components.peerId.toString(),
+      ...this.init.describe(),
+      every: this.periodMs,
+    }
     try {
       await this.components.pubsub.publish(this.topic, encodeDescriptor(d))
     } catch (err) {
@@ -223,10 +290,14 @@ export class Membership {
 
   /** Signed by the peer it describes and a valid descriptor, or InvalidDescriptorError. */
   private check(msg: AnnounceMessage): PeerDescriptor {
+    const known = this.checked.get(msg)
+    if (known !== undefined) return known
     if (msg.type !== 'signed' || msg.from === undefined) {
       throw new InvalidDescriptorError('announcement is not signed')
     }
-    return decodeDescriptor(msg.data, msg.from.toString())
+    const d = decodeDescriptor(msg.data, msg.from.toString())
+    this.checked.set(msg, d)
+    return d
   }
 
   private count(err: unknown, author?: string): void {
@@ -266,6 +337,7 @@ export class Membership {
         region: d.region,
         rttMs: known?.rttMs,
         lastSeen: this.now(),
+        ttlMs: d.every !== undefined ? Math.max(this.ttlMs, 3 * d.every) : undefined,
       })
       if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {
         this.components.addAddresses(peerIdFromString(from), d.addrs).catch((err) => {

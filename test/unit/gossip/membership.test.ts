@@ -2,8 +2,9 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  ANNOUNCE_DEFAULTS,
   type AnnounceMessage,
   decodeDescriptor,
   encodeDescriptor,
@@ -61,6 +62,12 @@ describe('decodeDescriptor', () => {
       encodeDescriptor({ ...good(), coordinate: { vec: [Number.NaN], height: 0, error: 1 } }),
     ],
     ['too many bytes', new Uint8Array(MAX_DESCRIPTOR_BYTES + 1)],
+    ['a zero period', encodeDescriptor({ ...good(), every: 0 })],
+    [
+      'a period beyond the longest',
+      encodeDescriptor({ ...good(), every: ANNOUNCE_DEFAULTS.maxIntervalMs + 1 }),
+    ],
+    ['a period that is not a number', encodeDescriptor({ ...good(), every: '5000' as never })],
   ])('refuses %s', (_what, bytes) => {
     expect(() => decodeDescriptor(bytes, other.toString())).toThrow(
       expect.objectContaining({ name: 'InvalidDescriptorError' }),
@@ -149,5 +156,104 @@ describe('Membership', () => {
     expect(m.rejected.get('InvalidDescriptorError')).toBe(2)
     m.stop()
     expect(pubsub.topicValidators.has(m.topic)).toBe(false)
+  })
+
+  it('announces less often as its view grows, so each node hears a bounded number of announcements', async () => {
+    vi.useFakeTimers()
+    try {
+      const pubsub = new FakePubsub()
+      m = new Membership(
+        { pubsub, peerId: self, logger: defaultLogger() },
+        {
+          task: 't',
+          describe: () => ({ addrs: [], age: 0 }),
+          intervalMs: 2000,
+          perPeerMs: 250,
+          maxIntervalMs: 8000,
+        },
+      )
+      m.start()
+      await vi.advanceTimersByTimeAsync(0)
+      const sent = () => pubsub.published.map((b) => JSON.parse(new TextDecoder().decode(b)))
+      expect(sent()).toHaveLength(1)
+      expect(sent()[0].every).toBe(2000)
+      await vi.advanceTimersByTimeAsync(2000)
+      expect(sent()).toHaveLength(2)
+
+      // 20 peers in the view: 20 x 250 ms = 5 s between announcements.
+      const others = await Promise.all(
+        Array.from({ length: 20 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))),
+      )
+      for (const o of others) {
+        pubsub.deliver({
+          type: 'signed',
+          topic: m.topic,
+          from: o,
+          data: encodeDescriptor({ ...good(), peerId: o.toString() }),
+        })
+      }
+      expect(m.periodMs).toBe(5000)
+      await vi.advanceTimersByTimeAsync(2000) // the announcement scheduled before the view grew
+      expect(sent()).toHaveLength(3)
+      expect(sent()[2].every).toBe(5000)
+      await vi.advanceTimersByTimeAsync(4999)
+      expect(sent()).toHaveLength(3)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(sent()).toHaveLength(4)
+
+      // 40 peers would make 10 s: capped at maxIntervalMs.
+      for (let i = 0; i < 20; i++) {
+        const o = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+        pubsub.deliver({
+          type: 'signed',
+          topic: m.topic,
+          from: o,
+          data: encodeDescriptor({ ...good(), peerId: o.toString() }),
+        })
+      }
+      expect(m.periodMs).toBe(8000)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('keeps a peer for three of its own announcement periods, and the default without one', () => {
+    const pubsub = new FakePubsub()
+    let now = 0
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger(), now: () => now },
+      { task: 't', describe: () => ({ addrs: [], age: 0 }), intervalMs: 60_000, ttlMs: 6000 },
+    )
+    m.start()
+    pubsub.deliver({
+      type: 'signed',
+      topic: m.topic,
+      from: other,
+      data: encodeDescriptor({ ...good(), every: 30_000 }),
+    })
+    now += 89_000
+    expect(m.peers().map((p) => p.peerId)).toEqual([other.toString()])
+    now += 2000
+    expect(m.peers()).toHaveLength(0)
+
+    // A node from before the period was announced: the local ttl.
+    pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
+    now += 6001
+    expect(m.peers()).toHaveLength(0)
+  })
+
+  it('refuses periods a node could not announce on the wire', () => {
+    const pubsub = new FakePubsub()
+    expect(
+      () =>
+        new Membership(
+          { pubsub, peerId: self, logger: defaultLogger() },
+          {
+            task: 't',
+            describe: () => ({ addrs: [], age: 0 }),
+            maxIntervalMs: ANNOUNCE_DEFAULTS.maxIntervalMs + 1,
+          },
+        ),
+    ).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }))
   })
 })
