@@ -7,11 +7,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { TopologyCounters } from '../gossip/topology/topology-service.ts'
@@ -28,6 +27,7 @@ import {
 import { type ChurnEvent, joinCount, pickPeers, trainRates } from './churn.ts'
 import type { TestbedConfig } from './config.ts'
 import type { HostFile } from './host.ts'
+import { type ReadyLine, untilReady } from './ready.ts'
 import { type DownInterval, peerAvailability } from './report/availability.ts'
 import { settleLimited } from './settle-limited.ts'
 import {
@@ -40,9 +40,13 @@ import {
 } from './wan-emulation.ts'
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/gossip-learn.js')
+/**
+ * Longest wait for a peer's ready line, or for a host's next one: a host starts its daemons one
+ * after another, and is stuck only when none comes up for this long. A bound on the whole host
+ * (120 s plus 15 s per daemon) stopped a 128-peer start that was slow but moving (16 daemons per
+ * host at load 12-14: `host 5 not ready after 345000 ms` with 15 of its 16 up).
+ */
 const READY_TIMEOUT_MS = 120_000
-/** A host process's ready timeout grows by this per extra daemon it starts (one after another). */
-const HOST_READY_PER_PEER_MS = 15_000
 /**
  * Peer processes (or hosts) starting at once after the bootstrap. A starting daemon spends 10-20 s
  * of CPU on loading (tsx, tfjs, libp2p); 23 started at once on 2 cores each got a twelfth of a
@@ -511,7 +515,7 @@ async function launchHost(
   await untilReady(proc, log, {
     what: `host ${h}`,
     logPath: group[0]!.log!,
-    timeoutMs: READY_TIMEOUT_MS + HOST_READY_PER_PEER_MS * (group.length - 1),
+    timeoutMs: READY_TIMEOUT_MS,
     ready: (msg) => {
       const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
       if (peer === undefined || !peer.exited) return false
@@ -519,56 +523,6 @@ async function launchHost(
       return --waiting === 0
     },
   })
-}
-
-/** A daemon's ready line on stdout (one JSON object per line; `index` names a host's daemon). */
-interface ReadyLine {
-  event?: string
-  index?: number
-  peerId?: string
-  multiaddrs?: string[]
-  httpPort?: number
-}
-
-/**
- * Copies `proc`'s stdout to `log` and resolves once `ready` returns true for a ready line; rejects
- * (and SIGKILLs the process) when it exits first or `timeoutMs` passes.
- */
-async function untilReady(
-  proc: ChildProcess,
-  log: WriteStream,
-  opts: { what: string; logPath: string; timeoutMs: number; ready: (msg: ReadyLine) => boolean },
-): Promise<void> {
-  const lines = createInterface({ input: proc.stdout! })
-  const ready = new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${opts.what} not ready after ${opts.timeoutMs} ms`)),
-      opts.timeoutMs,
-    )
-    proc.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`${opts.what} exited with code ${code} before it was ready; see ${opts.logPath}`))
-    })
-    lines.on('line', (line) => {
-      log.write(`${line}\n`)
-      let msg: ReadyLine
-      try {
-        msg = JSON.parse(line)
-      } catch {
-        return
-      }
-      if (msg.event === 'ready' && opts.ready(msg)) {
-        clearTimeout(timer)
-        resolveReady()
-      }
-    })
-  })
-  try {
-    await ready
-  } catch (err) {
-    proc.kill('SIGKILL')
-    throw err
-  }
 }
 
 /** A daemon's ready line: where it listens, and the start of an up span. */
