@@ -84,6 +84,13 @@ export interface LearnerInit {
   fanout?: number
   /** Evaluate at most this often (ms). */
   evalIntervalMs?: number
+  /**
+   * Evaluate only while evaluating has taken at most this share of the time spent training
+   * (default 0.25). Under a train-rate cap a round is short and rounds are seconds apart, so the
+   * interval alone evaluated after every round: 2000 samples forward, as much work as the round's
+   * training (20 steps of 32, forward and backward).
+   */
+  evalShare?: number
   /** false: local training only (the --no-gossip baseline): no pushes, received models ignored. */
   gossip?: boolean
   /** Pushes in flight at once; a round finding them all busy skips its push rather than queueing. */
@@ -136,6 +143,7 @@ export const LEARNER_DEFAULTS = {
   stepsPerRound: 20,
   fanout: 1,
   evalIntervalMs: 2000,
+  evalShare: 0.25,
   maxInflightPushes: 2,
   maxPending: 8,
   pushTimeoutMs: 20_000,
@@ -156,6 +164,7 @@ export class Learner {
   private readonly stepsPerRound: number
   private readonly fanout: number
   private readonly evalIntervalMs: number
+  private readonly evalShare: number
   private readonly gossip: boolean
   private readonly maxInflight: number
   private readonly maxPending: number
@@ -182,6 +191,7 @@ export class Learner {
   private lastMerged: string[] = []
   private trainedSamples = 0
   private trainingMs = 0
+  private evaluatingMs = 0
   private firstRoundAt?: number
   private controller?: AbortController
   private loop?: Promise<void>
@@ -193,6 +203,9 @@ export class Learner {
     this.stepsPerRound = init.stepsPerRound ?? LEARNER_DEFAULTS.stepsPerRound
     this.fanout = init.fanout ?? LEARNER_DEFAULTS.fanout
     this.evalIntervalMs = init.evalIntervalMs ?? LEARNER_DEFAULTS.evalIntervalMs
+    this.evalShare = init.evalShare ?? LEARNER_DEFAULTS.evalShare
+    if (!(this.evalShare > 0))
+      throw new InvalidArgumentError(`evalShare must be positive, got ${this.evalShare}`)
     this.gossip = init.gossip ?? true
     this.maxInflight = init.maxInflightPushes ?? LEARNER_DEFAULTS.maxInflightPushes
     this.maxPending = init.maxPending ?? LEARNER_DEFAULTS.maxPending
@@ -314,8 +327,13 @@ export class Learner {
       // The model's weights now: a copy taken once per round, pushed as it is (nothing mutates a state).
       const state = this.mergePending(trained) ?? trained
       this.stats.age = state.age
-      if (Date.now() - lastEval >= this.evalIntervalMs) {
+      if (
+        Date.now() - lastEval >= this.evalIntervalMs &&
+        this.evaluatingMs <= this.evalShare * this.trainingMs
+      ) {
+        const e0 = this.now()
         this.stats.lastAccuracy = await this.c.model.evaluate()
+        this.evaluatingMs += this.now() - e0
         lastEval = this.stats.lastEvalAt = Date.now()
       }
       if (this.gossip) {

@@ -316,7 +316,7 @@ function idleLearner(
   init: ConstructorParameters<typeof Learner>[1],
   extra: Partial<ConstructorParameters<typeof Learner>[0]> = {},
 ) {
-  const model = new FakeModel()
+  const model = (extra.model as FakeModel | undefined) ?? new FakeModel()
   const verdicts: Verdicts = []
   const { merger, calls } = recordingMerger()
   const l = new Learner(
@@ -334,6 +334,42 @@ function idleLearner(
   )
   return { learner: l, model, verdicts, calls }
 }
+
+describe('Learner evaluation', () => {
+  let learner: Learner | undefined
+  afterEach(async () => learner?.stop())
+
+  it('evaluates only while evaluating takes at most its share of the training time', async () => {
+    // A clock the fake model moves: a round of training takes 10 ms, an evaluation 30 ms.
+    let now = 0
+    let evaluations = 0
+    const model = new FakeModel()
+    const train = model.train.bind(model)
+    model.train = async (steps: number) => {
+      now += 10
+      return train(steps)
+    }
+    model.evaluate = async () => {
+      now += 30
+      evaluations++
+      return 0.5
+    }
+    const t = idleLearner({ stepsPerRound: 1, evalIntervalMs: 0, evalShare: 0.25 }, { model, now: () => now })
+    learner = t.learner
+    learner.start()
+    await until(() => learner!.stats.rounds >= 60)
+    await learner.stop()
+    const rounds = learner.stats.rounds
+    // 30 ms of evaluation per 120 ms of training: one evaluation every 12 rounds, the first at once.
+    expect(evaluations).toBeGreaterThanOrEqual(Math.floor(rounds / 12))
+    expect(evaluations).toBeLessThanOrEqual(Math.floor(rounds / 12) + 1)
+    expect(evaluations).toBeLessThan(rounds / 4)
+  })
+
+  it('refuses a share that is not positive', () => {
+    expect(() => idleLearner({ evalShare: 0 })).toThrow(/evalShare/)
+  })
+})
 
 describe('Learner defences', () => {
   let learner: Learner | undefined
