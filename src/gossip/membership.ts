@@ -45,7 +45,7 @@ export interface ViewEntry extends PeerEntry {
 export const ANNOUNCE_DEFAULTS = {
   /** The period of a small network (and of a node that knows nobody yet, so it is heard soon). */
   intervalMs: 2000,
-  /** Added per peer in the view: 4 announcements a second heard; 128 peers announce every 32 s. */
+  /** Added per peer heard from: 4 announcements a second heard; 128 peers announce every 32 s. */
   perPeerMs: 250,
   /** Longest period, so a dead peer leaves views within 3 of them (pushes that fail evict it sooner). */
   maxIntervalMs: 60_000,
@@ -191,6 +191,8 @@ export class Membership {
   private readonly ttlMs: number
   private timer?: ReturnType<typeof setTimeout>
   private running = false
+  /** When each peer was last heard from, for the period (kept longer than view entries). */
+  private readonly heard = new Map<string, number>()
   /** Descriptors checked by the topic validator, for the delivery of the same message that follows. */
   private readonly checked = new WeakMap<AnnounceMessage, PeerDescriptor>()
   private readonly now: () => number
@@ -217,9 +219,18 @@ export class Membership {
     this.now = components.now ?? Date.now
   }
 
-  /** The current announcement period: the base, plus `perPeerMs` per peer in the view, capped. */
+  /**
+   * The current announcement period: the base, plus `perPeerMs` per peer heard from within three
+   * of the longest periods, capped. Not the live view: when a loaded network delivers
+   * announcements late, entries expire and the view shrinks, and a period that shrank with it
+   * would add announcements exactly when nodes are too busy to handle them (128 peers on 2
+   * cores: views of 5-7 and event loops 1 s late).
+   */
   get periodMs(): number {
-    return Math.min(this.maxIntervalMs, Math.max(this.intervalMs, this.perPeerMs * this.view.size))
+    const cutoff = this.now() - 3 * this.maxIntervalMs
+    for (const [id, at] of this.heard) if (at < cutoff) this.heard.delete(id)
+    const size = Math.max(this.view.size, this.heard.size)
+    return Math.min(this.maxIntervalMs, Math.max(this.intervalMs, this.perPeerMs * size))
   }
 
   start(): void {
@@ -327,6 +338,7 @@ export class Membership {
       const from = d.peerId
       this.announcementsReceived++
       if (this.components.isRefused?.(from) === true) return
+      this.heard.set(from, this.now())
       const known = this.view.get(from)
       this.view.set(from, {
         peerId: from,

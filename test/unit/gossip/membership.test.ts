@@ -242,6 +242,39 @@ describe('Membership', () => {
     expect(m.peers()).toHaveLength(0)
   })
 
+  it('keeps its period while view entries expire, and shortens it once the peers are gone for long', async () => {
+    const pubsub = new FakePubsub()
+    let now = 0
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger(), now: () => now },
+      {
+        task: 't',
+        describe: () => ({ addrs: [], age: 0 }),
+        intervalMs: 2000,
+        perPeerMs: 250,
+        maxIntervalMs: 8000,
+      },
+    )
+    m.start()
+    for (let i = 0; i < 20; i++) {
+      const o = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+      pubsub.deliver({
+        type: 'signed',
+        topic: m.topic,
+        from: o,
+        data: encodeDescriptor({ ...good(), peerId: o.toString() }),
+      })
+    }
+    expect(m.periodMs).toBe(5000)
+    // Announcements arriving late on a loaded network: the entries expire, the period stays.
+    now += 10_000
+    expect(m.peers()).toHaveLength(0)
+    expect(m.periodMs).toBe(5000)
+    // Nobody heard from for three of the longest periods: back to the base.
+    now += 3 * 8000
+    expect(m.periodMs).toBe(2000)
+  })
+
   it('refuses periods a node could not announce on the wire', () => {
     const pubsub = new FakePubsub()
     expect(
