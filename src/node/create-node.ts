@@ -40,6 +40,8 @@ export interface CreateNodeInit {
   yamux?: YamuxMuxerInit
   /** Connection manager limit; default sized for a 32-peer testbed on one host. */
   maxConnections?: number
+  /** Bounds on dialling, handshakes and keep-alive pings (CONNECTION_TIMEOUTS by default). */
+  timeouts?: Partial<ConnectionTimeouts>
   /** Wraps the Noise encrypter: the testbed's link emulation reaches the node here. */
   encrypterWrapper?: Pick<LinkEmulation, 'encrypter'>
   /** Refuses dials and connections (the daemon passes its peer policy's gater); allow-all by default. */
@@ -49,6 +51,19 @@ export interface CreateNodeInit {
   /** Serve as a circuit relay (`--relay`), map a port by UPnP (`--upnp`); AutoNAT and DCUtR are always on. */
   nat?: NatInit
 }
+
+/** How long a connection may take to come up and to answer a keep-alive ping, in ms. */
+export interface ConnectionTimeouts {
+  /** A whole outbound dial: TCP connect, Noise and the muxer. */
+  dialMs: number
+  /** An inbound connection's Noise handshake and muxer negotiation. */
+  upgradeMs: number
+  /** Least time libp2p's connection monitor gives a ping before it aborts the connection. */
+  pingMs: number
+}
+
+/** libp2p's own bounds (the monitor's ping timeout adapts upwards from 5 s). */
+export const CONNECTION_TIMEOUTS: ConnectionTimeouts = { dialMs: 10_000, upgradeMs: 10_000, pingMs: 5_000 }
 
 /**
  * Yamux stream windows. The initial window stays at the spec's 256 KiB: js
@@ -94,6 +109,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
     streamOptions: { ...DEFAULT_YAMUX_INIT.streamOptions, ...init.yamux?.streamOptions },
   }
 
+  const timeouts = { ...CONNECTION_TIMEOUTS, ...init.timeouts }
   return createLibp2p<NodeServices>({
     privateKey: init.privateKey,
     addresses: {
@@ -115,8 +131,10 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       inboundConnectionThreshold: 256,
       maxIncomingPendingConnections: 64,
       maxParallelDials: 64,
-      dialTimeout: 10_000,
+      dialTimeout: timeouts.dialMs,
+      inboundUpgradeTimeout: timeouts.upgradeMs,
     },
+    connectionMonitor: { pingTimeout: { minTimeout: timeouts.pingMs } },
     services: {
       identify: identify(),
       // libp2p's connection monitor pings every connection every 10 s and drops it if that ping

@@ -29,7 +29,7 @@ import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { learnerDefences, pushCodecOptions, pushPartners, type StartConfig } from './config.ts'
-import { boundAddrs, createNode, type GossipLearnNode } from './create-node.ts'
+import { boundAddrs, type ConnectionTimeouts, createNode, type GossipLearnNode } from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
 import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
@@ -159,6 +159,8 @@ export interface DaemonHooks {
   emulation?: LinkEmulation
   /** Bound on each data-dir step (ms), default FS_STEP_TIMEOUT_MS; a testbed host of many daemons loosens it. */
   fsTimeoutMs?: number
+  /** Bounds on dials, handshakes and keep-alive pings (libp2p's by default); a testbed host loosens them. */
+  connectionTimeouts?: Partial<ConnectionTimeouts>
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -224,6 +226,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       metrics: { registry, topics: { [announceTopic(task)]: 'announce' } },
       connectionGater: policyGater({ isRefused: (id: string) => policy?.isRefused(id) === true }),
       nat: { relay: config.relay, upnp: config.upnp },
+      timeouts: hooks.connectionTimeouts,
     })
     // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
     const anyPort = wantsAnyPort(config.listen)
@@ -462,12 +465,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     )
 
     // Alone (every connection lost, or none ever made): dial the bootstrap list and the remembered peers with backoff.
-    const redialer = new Redialer({
-      connected: () => node.getConnections().length > 0,
-      targets: () =>
-        redialTargets(config.bootstrap, remembered.book, (id) => id === peerId || peers.isRefused(id)),
-      dial: (t, s) => dialTarget(node, t, s),
-    })
+    const redialTimeoutMs = hooks.connectionTimeouts?.dialMs ?? REDIAL_DIAL_TIMEOUT_MS
+    const redialer = new Redialer(
+      {
+        connected: () => node.getConnections().length > 0,
+        targets: () =>
+          redialTargets(config.bootstrap, remembered.book, (id) => id === peerId || peers.isRefused(id)),
+        dial: (t, s) => dialTarget(node, t, s),
+      },
+      { dialTimeoutMs: redialTimeoutMs },
+    )
 
     const nat = trackNat(node, { relay: config.relay, upnp: config.upnp })
     cleanup.push(async () => nat.stop())
@@ -575,7 +582,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     cleanup.push(async () => dials.abort())
     for (const p of remembered.book.peers()) {
       if (peers.isRefused(p.peerId)) continue
-      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(REDIAL_DIAL_TIMEOUT_MS)])
+      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(redialTimeoutMs)])
       dialTarget(node, p, bound).catch(() => {})
     }
     redialer.start()

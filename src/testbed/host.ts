@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { loadDataset } from '../data/registry.ts'
 import type { Dataset } from '../data/types.ts'
 import type { StartConfig } from '../node/config.ts'
+import type { ConnectionTimeouts } from '../node/create-node.ts'
 import { type Daemon, type DaemonHooks, startDaemon } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { HostFileError } from './errors.ts'
@@ -75,6 +76,20 @@ export async function loadHostFile(path: string): Promise<HostFile> {
  */
 export const HOSTED_FS_STEP_TIMEOUT_MS = 60_000
 
+/**
+ * Bounds on a hosted daemon's dials, handshakes and keep-alive pings. A daemon shares its event
+ * loop with the host's others, and a loop late by seconds is the normal state of a big testbed:
+ * at 128 peers (16 per process, loops 1-3 s late) libp2p's connection monitor measured pings of
+ * 2.5 s on average and aborted connections whose ping passed its 5 s floor, and Noise handshakes
+ * ran past the 10 s bounds (`EncryptionFailedError` on 56 of 65 dials of one daemon): the
+ * connections, then the gossipsub mesh and the views, fell to nothing.
+ */
+export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
+  dialMs: 30_000,
+  upgradeMs: 30_000,
+  pingMs: 30_000,
+}
+
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
 function loopbackAddr(daemon: Daemon): string | undefined {
   return daemon.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? daemon.multiaddrs[0]
@@ -101,6 +116,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
     const daemonHooks: DaemonHooks = {
       signal: hooks.signal,
       fsTimeoutMs: HOSTED_FS_STEP_TIMEOUT_MS,
+      connectionTimeouts: HOSTED_CONNECTION_TIMEOUTS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
     }
