@@ -60,10 +60,17 @@ export interface ConnectionTimeouts {
   upgradeMs: number
   /** Least time libp2p's connection monitor gives a ping before it aborts the connection. */
   pingMs: number
+  /** How often the connection monitor pings each connection. */
+  pingEveryMs: number
 }
 
 /** libp2p's own bounds (the monitor's ping timeout adapts upwards from 5 s). */
-export const CONNECTION_TIMEOUTS: ConnectionTimeouts = { dialMs: 10_000, upgradeMs: 10_000, pingMs: 5_000 }
+export const CONNECTION_TIMEOUTS: ConnectionTimeouts = {
+  dialMs: 10_000,
+  upgradeMs: 10_000,
+  pingMs: 5_000,
+  pingEveryMs: 10_000,
+}
 
 /**
  * Yamux stream windows. The initial window stays at the spec's 256 KiB: js
@@ -134,7 +141,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       dialTimeout: timeouts.dialMs,
       inboundUpgradeTimeout: timeouts.upgradeMs,
     },
-    connectionMonitor: { pingTimeout: { minTimeout: timeouts.pingMs } },
+    connectionMonitor: { pingInterval: timeouts.pingEveryMs, pingTimeout: { minTimeout: timeouts.pingMs } },
     services: {
       identify: identify(),
       // libp2p's connection monitor pings every connection every 10 s and drops it if that ping

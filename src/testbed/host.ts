@@ -88,6 +88,8 @@ export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   dialMs: 30_000,
   upgradeMs: 30_000,
   pingMs: 30_000,
+  // Every connection is pinged: 16 daemons of 60 connections each made 96 pings a second per host.
+  pingEveryMs: 60_000,
 }
 
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
