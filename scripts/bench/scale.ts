@@ -66,6 +66,13 @@ function fullViewAt(r: TestbedResult): number | null {
   return null
 }
 
+/** A run's train-rate as its flag read: `2 steps/s`, `2 steps/s, 20 % at 0.5`, or `uncapped`. */
+function describeRate(spec: TestbedResult['config']['trainRate']): string {
+  if (spec === undefined) return 'uncapped'
+  const s = spec.straggler
+  return `${spec.rate} steps/s${s !== undefined ? `, ${Math.round(s.fraction * 100)} % at ${s.rate}` : ''}`
+}
+
 function report(r: TestbedResult): void {
   const n = r.peers.length
   const last = (p: PeerResult) => p.series.at(-1)
@@ -74,7 +81,8 @@ function report(r: TestbedResult): void {
   const steps = r.peers.map((p) => last(p)?.steps ?? 0)
   const full = fullViewAt(r)
   console.log(
-    `\n${n} peers, ${perProcess} per process, train-rate ${trainRate} steps/s, ${r.durationS} s; load average now ${loadavg()
+    // From the run's own config: --analyse reads a file written with other flags.
+    `\n${n} peers, ${r.config.peersPerProcess ?? 1} per process, train-rate ${describeRate(r.config.trainRate)}, ${r.durationS} s; load average now ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   )
