@@ -45,6 +45,28 @@ const good = () => ({
   accuracy: 0.5,
 })
 
+/** Periods small enough to step through: 2 s, plus 250 ms per peer heard from, at most 8 s. */
+const SMALL_PERIODS = {
+  task: 't',
+  describe: () => ({ addrs: [], age: 0 }),
+  intervalMs: 2000,
+  perPeerMs: 250,
+  maxIntervalMs: 8000,
+}
+
+/** Delivers one valid announcement from each of `count` new peers. */
+async function hearFromNewPeers(pubsub: FakePubsub, m: Membership, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const o = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    pubsub.deliver({
+      type: 'signed',
+      topic: m.topic,
+      from: o,
+      data: encodeDescriptor({ ...good(), peerId: o.toString() }),
+    })
+  }
+}
+
 describe('decodeDescriptor', () => {
   it('round-trips a valid descriptor', () => {
     expect(decodeDescriptor(encodeDescriptor(good()), other.toString())).toMatchObject(good())
@@ -162,16 +184,7 @@ describe('Membership', () => {
     vi.useFakeTimers()
     try {
       const pubsub = new FakePubsub()
-      m = new Membership(
-        { pubsub, peerId: self, logger: defaultLogger() },
-        {
-          task: 't',
-          describe: () => ({ addrs: [], age: 0 }),
-          intervalMs: 2000,
-          perPeerMs: 250,
-          maxIntervalMs: 8000,
-        },
-      )
+      m = new Membership({ pubsub, peerId: self, logger: defaultLogger() }, SMALL_PERIODS)
       m.start()
       await vi.advanceTimersByTimeAsync(0)
       const sent = () => pubsub.published.map((b) => JSON.parse(new TextDecoder().decode(b)))
@@ -181,17 +194,7 @@ describe('Membership', () => {
       expect(sent()).toHaveLength(2)
 
       // 20 peers in the view: 20 x 250 ms = 5 s between announcements.
-      const others = await Promise.all(
-        Array.from({ length: 20 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))),
-      )
-      for (const o of others) {
-        pubsub.deliver({
-          type: 'signed',
-          topic: m.topic,
-          from: o,
-          data: encodeDescriptor({ ...good(), peerId: o.toString() }),
-        })
-      }
+      await hearFromNewPeers(pubsub, m, 20)
       expect(m.periodMs).toBe(5000)
       await vi.advanceTimersByTimeAsync(2000) // the announcement scheduled before the view grew
       expect(sent()).toHaveLength(3)
@@ -202,15 +205,7 @@ describe('Membership', () => {
       expect(sent()).toHaveLength(4)
 
       // 40 peers would make 10 s: capped at maxIntervalMs.
-      for (let i = 0; i < 20; i++) {
-        const o = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-        pubsub.deliver({
-          type: 'signed',
-          topic: m.topic,
-          from: o,
-          data: encodeDescriptor({ ...good(), peerId: o.toString() }),
-        })
-      }
+      await hearFromNewPeers(pubsub, m, 20)
       expect(m.periodMs).toBe(8000)
     } finally {
       vi.useRealTimers()
@@ -245,26 +240,9 @@ describe('Membership', () => {
   it('keeps its period while view entries expire, and shortens it once the peers are gone for long', async () => {
     const pubsub = new FakePubsub()
     let now = 0
-    m = new Membership(
-      { pubsub, peerId: self, logger: defaultLogger(), now: () => now },
-      {
-        task: 't',
-        describe: () => ({ addrs: [], age: 0 }),
-        intervalMs: 2000,
-        perPeerMs: 250,
-        maxIntervalMs: 8000,
-      },
-    )
+    m = new Membership({ pubsub, peerId: self, logger: defaultLogger(), now: () => now }, SMALL_PERIODS)
     m.start()
-    for (let i = 0; i < 20; i++) {
-      const o = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-      pubsub.deliver({
-        type: 'signed',
-        topic: m.topic,
-        from: o,
-        data: encodeDescriptor({ ...good(), peerId: o.toString() }),
-      })
-    }
+    await hearFromNewPeers(pubsub, m, 20)
     expect(m.periodMs).toBe(5000)
     // Announcements arriving late on a loaded network: the entries expire, the period stays.
     now += 10_000
