@@ -21,7 +21,7 @@ export interface PeerDescriptor {
   accuracy?: number
   coordinate?: Coordinate
   region?: string
-  /** The sender's announcement period in ms (absent from nodes before it grew with the view). */
+  /** The sender's announcement period in ms (absent from nodes before it grew with the network). */
   every?: number
 }
 
@@ -38,7 +38,7 @@ export interface ViewEntry extends PeerEntry {
 /**
  * Announcement periods. Every node hears every announcement (gossipsub floods the topic), so with
  * a fixed period the work of each node grows with the network: at 48 peers announcing every 2 s,
- * checking the 24 signatures a second was a tenth of a saturated host's CPU, and it grows as the
+ * checking the 24 signatures a second took 6 % of a saturated host's CPU, and it grows as the
  * square of the network. The period grows with the network instead, so a node hears about
  * `1000 / perPeerMs` announcements a second whatever the network's size (until the cap). At 4 a
  * second, handling them (each received from several mesh peers, checked, forwarded) was still a
@@ -170,8 +170,8 @@ export interface MembershipInit {
   /** Our own descriptor, read at every announcement (age and accuracy change). */
   describe: () => Omit<PeerDescriptor, 'v' | 'peerId' | 'every'>
   /**
-   * Announcement period with an empty view (ANNOUNCE_DEFAULTS); it grows by `perPeerMs` per peer
-   * in the view, up to `maxIntervalMs`. A peer silent for three of its own periods (and at least
+   * Announcement period of a node that has heard from nobody (ANNOUNCE_DEFAULTS); it grows by
+   * `perPeerMs` per peer heard from (see `periodMs`), up to `maxIntervalMs`. A peer silent for three of its own periods (and at least
    * `ttlMs`) leaves the view.
    */
   intervalMs?: number
