@@ -7,7 +7,7 @@
  *  - the mean accuracy over time (every `--every` s) and at the end, worst peer;
  *  - resident memory in total and per peer (Linux /proc, read by the testbed).
  *
- *   npm run bench:scale -- [--peers 128] [--peers-per-process 16] [--train-rate 2]
+ *   npm run bench:scale -- [--peers 128] [--peers-per-process 16] [--train-rate 1]
  *                          [--duration 300] [--every 30] [--json FILE] [--quick]
  *   npm run bench:scale -- --analyse FILE     (only read a testbed JSON written before)
  *
@@ -35,7 +35,7 @@ const args = parseBenchArgs('bench:scale', import.meta.url, {
 const quick = args.quick === true
 const peers = flags.int('peers', args.peers, quick ? 16 : 128, 2)
 const perProcess = flags.int('peers-per-process', args['peers-per-process'], quick ? 8 : 16, 1)
-const trainRate = flags.num('train-rate', args['train-rate'] ?? '2', 0.1)
+const trainRate = flags.num('train-rate', args['train-rate'] ?? '1', 0.1)
 const durationS = flags.int('duration', args.duration, quick ? 60 : 300, 10)
 const everyS = flags.int('every', args.every, quick ? 15 : 30, 1)
 
