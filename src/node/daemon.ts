@@ -29,7 +29,13 @@ import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { learnerDefences, pushCodecOptions, pushPartners, type StartConfig } from './config.ts'
-import { boundAddrs, type ConnectionTimeouts, createNode, type GossipLearnNode } from './create-node.ts'
+import {
+  boundAddrs,
+  CONNECTION_TIMEOUTS,
+  type ConnectionTimeouts,
+  createNode,
+  type GossipLearnNode,
+} from './create-node.ts'
 import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
 import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
@@ -52,7 +58,7 @@ import {
   timedPush,
 } from './metrics.ts'
 import { type NatStatus, trackNat } from './nat.ts'
-import { REDIAL_DIAL_TIMEOUT_MS, Redialer } from './redial.ts'
+import { Redialer } from './redial.ts'
 import { dialTarget, redialTargets, rememberedPeers } from './remembered-peers.ts'
 
 /** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
@@ -216,6 +222,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     let policy: PeerPolicy | undefined
     // One registry per node: libp2p's, gossipsub's and our metrics (GET /metrics).
     let registry = createMetricsRegistry()
+    // One set of connection bounds for libp2p and for our own dials (bootstrap, remembered peers).
+    const timeouts = { ...CONNECTION_TIMEOUTS, ...hooks.connectionTimeouts }
     checkAborted()
     const nodeInit = (listen: string[]) => ({
       listen,
@@ -226,7 +234,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       metrics: { registry, topics: { [announceTopic(task)]: 'announce' } },
       connectionGater: policyGater({ isRefused: (id: string) => policy?.isRefused(id) === true }),
       nat: { relay: config.relay, upnp: config.upnp },
-      timeouts: hooks.connectionTimeouts,
+      timeouts,
     })
     // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
     const anyPort = wantsAnyPort(config.listen)
@@ -465,7 +473,6 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     )
 
     // Alone (every connection lost, or none ever made): dial the bootstrap list and the remembered peers with backoff.
-    const redialTimeoutMs = hooks.connectionTimeouts?.dialMs ?? REDIAL_DIAL_TIMEOUT_MS
     const redialer = new Redialer(
       {
         connected: () => node.getConnections().length > 0,
@@ -473,7 +480,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           redialTargets(config.bootstrap, remembered.book, (id) => id === peerId || peers.isRefused(id)),
         dial: (t, s) => dialTarget(node, t, s),
       },
-      { dialTimeoutMs: redialTimeoutMs },
+      { dialTimeoutMs: timeouts.dialMs },
     )
 
     const nat = trackNat(node, { relay: config.relay, upnp: config.upnp })
@@ -582,7 +589,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     cleanup.push(async () => dials.abort())
     for (const p of remembered.book.peers()) {
       if (peers.isRefused(p.peerId)) continue
-      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(redialTimeoutMs)])
+      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(timeouts.dialMs)])
       dialTarget(node, p, bound).catch(() => {})
     }
     redialer.start()
