@@ -2,12 +2,13 @@
  * The connection bounds createNode passes to libp2p, seen from real sockets: a dial to a server
  * that accepts and never answers gives up after `dialMs`, and an inbound connection that never
  * starts its handshake is closed after `upgradeMs`. libp2p's own bounds are 10 s for both.
+ * And gossipsub's fast message id: copies of a message share it, distinct messages do not.
  */
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createNode, type GossipLearnNode } from '../../../src/node/create-node.ts'
+import { createNode, fastMessageId, type GossipLearnNode } from '../../../src/node/create-node.ts'
 
 describe('createNode connection bounds', () => {
   const nodes: GossipLearnNode[] = []
@@ -45,5 +46,68 @@ describe('createNode connection bounds', () => {
     const t0 = Date.now()
     await new Promise((r) => socket.once('close', r))
     expect(Date.now() - t0).toBeLessThan(3000)
+  })
+})
+
+describe('gossipsub fast message id', () => {
+  const base = {
+    from: Uint8Array.of(1, 2, 3),
+    seqno: Uint8Array.of(0, 0, 0, 7),
+    signature: new Uint8Array(64).fill(9),
+    data: Uint8Array.of(5, 6),
+    topic: 't',
+  }
+
+  it('is the same for copies of a message and differs when any field differs', () => {
+    expect(fastMessageId({ ...base, data: Uint8Array.of(5, 6) })).toBe(fastMessageId(base))
+    const variants = [
+      { ...base, from: Uint8Array.of(1, 2, 4) },
+      { ...base, seqno: Uint8Array.of(0, 0, 0, 8) },
+      { ...base, signature: new Uint8Array(64).fill(8) },
+      { ...base, data: Uint8Array.of(5, 7) },
+      { ...base, topic: 'u' },
+      { ...base, signature: undefined },
+      // The same bytes split differently between two fields.
+      { ...base, from: Uint8Array.of(1, 2), seqno: Uint8Array.of(3, 0, 0, 0, 7) },
+    ]
+    const ids = new Set([fastMessageId(base), ...variants.map(fastMessageId)])
+    expect(ids.size).toBe(variants.length + 1)
+  })
+
+  describe('on real nodes', () => {
+    const nodes: GossipLearnNode[] = []
+    afterEach(async () => {
+      await Promise.all(nodes.splice(0).map((n) => n.stop()))
+    })
+
+    it('delivers a message published twice with the same bytes twice, and each copy once', async () => {
+      // A triangle: b hears each of a's messages from a and again from c.
+      const [a, b, c] = await Promise.all(
+        [0, 1, 2].map(() => createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })),
+      )
+      nodes.push(a!, b!, c!)
+      const topic = 'fast-id-test'
+      for (const n of nodes) n.services.pubsub.subscribe(topic)
+      await Promise.all([
+        a!.dial(b!.getMultiaddrs()[0]!),
+        a!.dial(c!.getMultiaddrs()[0]!),
+        b!.dial(c!.getMultiaddrs()[0]!),
+      ])
+      const meshed = async (n: GossipLearnNode, want: number): Promise<void> => {
+        while (n.services.pubsub.getMeshPeers(topic).length < want)
+          await new Promise((r) => setTimeout(r, 100))
+      }
+      await Promise.all(nodes.map((n) => meshed(n, 2)))
+      const got: string[] = []
+      b!.services.pubsub.addEventListener('message', (evt) => {
+        if (evt.detail.topic === topic) got.push(new TextDecoder().decode(evt.detail.data))
+      })
+      const same = new TextEncoder().encode('same bytes')
+      await a!.services.pubsub.publish(topic, same)
+      await a!.services.pubsub.publish(topic, same)
+      // Both copies of each (from a, and relayed by c) have had time to arrive.
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(got).toEqual(['same bytes', 'same bytes'])
+    })
   })
 })
