@@ -88,6 +88,9 @@ export const DEFAULT_YAMUX_INIT: YamuxMuxerInit = {
   },
 }
 
+/** How long we echo on one inbound ping stream (libp2p ends it after 10 s); a kept stream is renewed after. */
+export const PING_STREAM_KEEP_MS = 5 * 60_000
+
 /** Bootstrap discovery delay: short so testbed peers join within a second of starting. */
 const BOOTSTRAP_DELAY_MS = 200
 
@@ -191,7 +194,9 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       identify: identify(),
       // libp2p's connection monitor pings every connection every 10 s and drops it if that ping
       // fails; with 1 outbound ping stream, a TopologyService ping in flight makes it fail (docs/WAN.md).
-      ping: ping({ maxOutboundStreams: 2, maxInboundStreams: 4 }),
+      // The topology service keeps one ping stream per peer (StreamPinger): our side echoes on it for
+      // PING_STREAM_KEEP_MS before it ends the stream, libp2p's 10 s would end most between pings.
+      ping: ping({ maxOutboundStreams: 2, maxInboundStreams: 4, timeout: PING_STREAM_KEEP_MS }),
       pubsub: gossipsub({
         // Small networks: a task may have one peer, and we still want to announce.
         allowPublishToZeroTopicPeers: true,

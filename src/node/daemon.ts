@@ -18,6 +18,7 @@ import { announceTopic, Membership } from '../gossip/membership.ts'
 import { createPeerPolicy, type PeerPolicy, policyGater, reportForRejection } from '../gossip/policy/index.ts'
 import { createSampler, PartnerSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
+import { StreamPinger } from '../gossip/topology/stream-ping.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
 import type { CodecOptions } from '../gossip/wire/codecs/index.ts'
@@ -409,9 +410,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     cleanup.push(async () => membership?.stop())
 
     const rtt = new MinRttTracker()
+    // One kept ping stream per peer: a ping then costs its two 32-byte messages, not a stream's set-up.
+    const pinger = new StreamPinger(node)
     topology = new TopologyService(
       { node, logger },
       {
+        ping: (peer, options) => pinger.ping(peer, options),
         rtt,
         vivaldi: new MinFilteredVivaldi(rtt),
         getRemoteCoordinate: (id) => membership!.get(id)?.coordinate,
@@ -419,7 +423,10 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       },
     )
     topology.start()
-    cleanup.push(async () => topology?.stop())
+    cleanup.push(async () => {
+      topology?.stop()
+      pinger.stop()
+    })
 
     const chosen = createSampler(config.sampler, {
       localCoordinate: () => topology!.coordinate(),

@@ -57,6 +57,8 @@ export interface TopologyInit {
   maxConsecutiveFailures?: number
   /** Least time in ms between the end of one ping to a peer and the start of the next (default 500). */
   peerCooldownMs?: number
+  /** How to ping (default the node's libp2p ping service; the daemon passes a StreamPinger's). */
+  ping?: (peer: PeerId, options: AbortOptions) => Promise<number>
   /** Clock in ms (default Date.now). */
   now?: () => number
   /** Our coordinate; a fresh 2-D + height client by default. */
@@ -75,7 +77,7 @@ export interface TopologyCounters {
   pingsOk: number
   /** Pings that failed or timed out (not those cut short by stop()). */
   pingsFailed: number
-  /** Pings refused locally because a previous ping stream to that peer was still open (not a failure). */
+  /** Pings refused locally because a previous ping to that peer was still open (not a failure). */
   pingsBusy: number
   /** Samples Vivaldi moved on. */
   coordinateUpdates: number
@@ -239,13 +241,13 @@ export class TopologyService {
     this.counters.pingsSent++
     let ms: number
     try {
-      ms = await this.node.services.ping.ping(peer, { signal })
+      ms = await (this.init.ping ?? ((p, o) => this.node.services.ping.ping(p, o)))(peer, { signal })
     } catch (err) {
       // Cut short by stop() or the caller: says nothing about the peer.
       if (stopSignals.some((s) => s.aborted)) return false
       const e = toError(err)
       // Our own per-connection ping stream limit: a local race, not the peer's fault.
-      if (e.name === 'TooManyOutboundProtocolStreamsError') {
+      if (e.name === 'TooManyOutboundProtocolStreamsError' || e.name === 'PingBusyError') {
         this.counters.pingsBusy++
         return false
       }

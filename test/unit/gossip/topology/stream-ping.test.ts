@@ -1,0 +1,84 @@
+/**
+ * StreamPinger between real libp2p nodes on loopback: many pings on one kept stream, a new
+ * stream when the listener ends the old one, and the stream dropped on a bad echo or an abort.
+ */
+import type { Stream } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NotStartedError } from '../../../../src/gossip/errors.ts'
+import {
+  PING_PROTOCOL,
+  PingMismatchError,
+  StreamPinger,
+} from '../../../../src/gossip/topology/stream-ping.ts'
+import { createNode, type GossipLearnNode } from '../../../../src/node/create-node.ts'
+
+describe('StreamPinger', () => {
+  const nodes: GossipLearnNode[] = []
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.stop()))
+  })
+
+  async function pair(): Promise<[GossipLearnNode, GossipLearnNode]> {
+    const [a, b] = await Promise.all([0, 1].map(() => createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    nodes.push(a!, b!)
+    await a!.dial(b!.getMultiaddrs()[0]!)
+    return [a!, b!]
+  }
+
+  /** b's side of a's ping streams. */
+  const inboundPingStreams = (b: GossipLearnNode): Stream[] =>
+    b.getConnections().flatMap((c) => c.streams.filter((s) => s.protocol === PING_PROTOCOL))
+
+  it('sends many pings on one stream', async () => {
+    const [a, b] = await pair()
+    const pinger = new StreamPinger(a)
+    const rtts: number[] = []
+    for (let i = 0; i < 5; i++) rtts.push(await pinger.ping(b.peerId))
+    expect(pinger.opened).toBe(1)
+    expect(pinger.size).toBe(1)
+    expect(inboundPingStreams(b)).toHaveLength(1)
+    for (const rtt of rtts) expect(rtt).toBeGreaterThanOrEqual(0)
+    pinger.stop()
+    expect(pinger.size).toBe(0)
+    await expect(pinger.ping(b.peerId)).rejects.toThrow(NotStartedError)
+  })
+
+  it('opens a new stream once the listener ended the kept one', async () => {
+    const [a, b] = await pair()
+    const pinger = new StreamPinger(a)
+    await pinger.ping(b.peerId)
+    const [kept] = inboundPingStreams(b)
+    kept!.abort(new Error('listener timeout'))
+    // Either the reset reached a before the next ping (a fresh stream) or the ping found it dead
+    // and was sent again on a fresh one: both answer.
+    expect(await pinger.ping(b.peerId)).toBeGreaterThanOrEqual(0)
+    expect(pinger.opened).toBe(2)
+    pinger.stop()
+  })
+
+  it('drops the stream when the echo does not match', async () => {
+    const [a, b] = await pair()
+    await b.unhandle(PING_PROTOCOL)
+    await b.handle(PING_PROTOCOL, (stream) => {
+      stream.addEventListener('message', (evt) => stream.send(new Uint8Array(evt.data.byteLength)))
+    })
+    const pinger = new StreamPinger(a)
+    await expect(pinger.ping(b.peerId)).rejects.toThrow(PingMismatchError)
+    expect(pinger.size).toBe(0)
+    pinger.stop()
+  })
+
+  it('gives up on abort and drops the stream, so a late echo cannot answer the next ping', async () => {
+    const [a, b] = await pair()
+    await b.unhandle(PING_PROTOCOL)
+    const held: Stream[] = []
+    await b.handle(PING_PROTOCOL, (stream) => {
+      held.push(stream)
+    })
+    const pinger = new StreamPinger(a)
+    await expect(pinger.ping(b.peerId, { signal: AbortSignal.timeout(300) })).rejects.toThrow()
+    expect(pinger.size).toBe(0)
+    expect(held).toHaveLength(1)
+    pinger.stop()
+  })
+})
