@@ -59,8 +59,8 @@ import {
   timedPush,
 } from './metrics.ts'
 import { type NatStatus, trackNat } from './nat.ts'
-import { Redialer } from './redial.ts'
-import { dialTarget, redialTargets, rememberedPeers } from './remembered-peers.ts'
+import { BOOTSTRAP_KEEPER_INIT, Redialer } from './redial.ts'
+import { bootstrapTargets, dialTarget, redialTargets, rememberedPeers } from './remembered-peers.ts'
 
 /** The histogram samples the loop every 10 ms and records the whole interval: the delay is the excess. */
 const LOOP_DELAY_RESOLUTION_MS = 10
@@ -129,6 +129,8 @@ export interface NodeStatus {
   resumedFromCheckpoint: boolean
   /** Rounds in which the node found itself without connections and re-dialled its bootstrap list and remembered peers. */
   rejoins: number
+  /** Rounds in which the node had connections but none to its bootstrap list, and dialled the list again. */
+  bootstrapRedials: number
   /** Peers remembered in the data dir (peers.json), dialled on restart and when the node is alone. */
   rememberedPeers: number
   /** NAT traversal: relay addresses, peers reached only through a relay, hole punches; `pushesRelayedOnly` skipped pushes. */
@@ -490,6 +492,25 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       { dialTimeoutMs: timeouts.dialMs },
     )
 
+    // Connected, but to none of the bootstrap list: peers that joined through one peer whose own
+    // link to the rest was lost stay an island for good, since none of them is alone (at 128
+    // peers, a testbed host's 16 daemons ended connected only to each other). Dial the list again,
+    // slowly; while the node has no connection at all, that is the re-dialler's job.
+    const bootstrapIds = new Set(
+      bootstrapTargets(config.bootstrap, (id) => id === peerId).map((t) => t.peerId),
+    )
+    const bootstrapKeeper = new Redialer(
+      {
+        connected: () => {
+          const conns = node.getConnections()
+          return conns.length === 0 || conns.some((c) => bootstrapIds.has(c.remotePeer.toString()))
+        },
+        targets: () => bootstrapTargets(config.bootstrap, (id) => id === peerId || peers.isRefused(id)),
+        dial: (t, s) => dialTarget(node, t, s),
+      },
+      { ...BOOTSTRAP_KEEPER_INIT, dialTimeoutMs: timeouts.dialMs },
+    )
+
     const nat = trackNat(node, { relay: config.relay, upnp: config.upnp })
     cleanup.push(async () => nat.stop())
     const status = (): NodeStatus => {
@@ -552,6 +573,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         })),
         resumedFromCheckpoint: resumed,
         rejoins: redialer.counters.rounds,
+        bootstrapRedials: bootstrapKeeper.counters.rounds,
         rememberedPeers: remembered.book.size,
         nat: { ...nat.status(), pushesRelayedOnly: c.pushesRelayedOnly },
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
@@ -601,6 +623,10 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     }
     redialer.start()
     cleanup.push(() => redialer.stop())
+    if (bootstrapIds.size > 0) {
+      bootstrapKeeper.start()
+      cleanup.push(() => bootstrapKeeper.stop())
+    }
     cleanup.push(async () => remembered.stop())
     // The last good model when the current one is not finite (saveCheckpoint refuses non-finite states).
     const checkpoint = () => saveCheckpoint(lock.dir, learner!.checkpointState())

@@ -32,6 +32,17 @@ export const REDIAL_JITTER = 0.2
 /** A dial that has not connected in 10 s will not (libp2p's own dialTimeout in create-node.ts). */
 export const REDIAL_DIAL_TIMEOUT_MS = 10_000
 
+/**
+ * The bootstrap keeper (a second Redialer in the daemon): a node connected to peers but to none
+ * of its bootstrap list checks every 10 s and dials the list again, backing off to 5 min, so a
+ * seed that is gone for good costs one dial per 5 minutes.
+ */
+export const BOOTSTRAP_KEEPER_INIT = {
+  checkIntervalMs: 10_000,
+  minDelayMs: 10_000,
+  maxDelayMs: 300_000,
+} as const satisfies RedialInit
+
 /** A peer to re-dial: its id and where to reach it (multiaddrs without `/p2p/<id>`). */
 export interface RedialTarget {
   peerId: string

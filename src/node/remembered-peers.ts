@@ -121,13 +121,20 @@ export function redialTargets(
   skip: (peerId: string) => boolean,
 ): RedialTarget[] {
   const byId = new Map<string, string[]>()
+  for (const t of bootstrapTargets(bootstrap, () => false)) byId.set(t.peerId, t.addrs)
+  for (const p of book.peers()) byId.set(p.peerId, [...new Set([...(byId.get(p.peerId) ?? []), ...p.addrs])])
+  return [...byId].filter(([id]) => !skip(id)).map(([peerId, addrs]) => ({ peerId, addrs }))
+}
+
+/** The bootstrap list as dial targets, one per peer id; addresses without `/p2p/<id>` are left out. */
+export function bootstrapTargets(bootstrap: string[], skip: (peerId: string) => boolean): RedialTarget[] {
+  const byId = new Map<string, string[]>()
   for (const a of bootstrap) {
     const id = /\/p2p\/([^/]+)$/.exec(a)?.[1]
     const addr = id !== undefined ? dialableAddr(a, id) : undefined
     if (id === undefined || addr === undefined) continue
     byId.set(id, [...(byId.get(id) ?? []), addr])
   }
-  for (const p of book.peers()) byId.set(p.peerId, [...new Set([...(byId.get(p.peerId) ?? []), ...p.addrs])])
   return [...byId].filter(([id]) => !skip(id)).map(([peerId, addrs]) => ({ peerId, addrs }))
 }
 
