@@ -55,8 +55,14 @@ export interface CreateNodeInit {
 
 /** How long a connection may take to come up and to answer a keep-alive ping, in ms. */
 export interface ConnectionTimeouts {
-  /** A whole outbound dial: TCP connect, Noise and the muxer. */
+  /** A whole outbound dial: TCP connect, Noise and the muxer, over every address tried. */
   dialMs: number
+  /**
+   * One address's attempt within a dial, the Noise handshake included: libp2p bounds it on its
+   * own, at 6 s by default, so a dial to a peer whose loop is seconds late fails at 6 s whatever
+   * `dialMs` says (at 128 hosted peers every dial into a busy host did).
+   */
+  addressDialMs: number
   /** An inbound connection's Noise handshake and muxer negotiation. */
   upgradeMs: number
   /** Least time libp2p's connection monitor gives a ping before it aborts the connection. */
@@ -68,6 +74,7 @@ export interface ConnectionTimeouts {
 /** libp2p's own bounds (the monitor's ping timeout adapts upwards from 5 s). */
 export const CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   dialMs: 10_000,
+  addressDialMs: 6_000,
   upgradeMs: 10_000,
   pingMs: 5_000,
   pingEveryMs: 10_000,
@@ -187,6 +194,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       maxIncomingPendingConnections: 64,
       maxParallelDials: 64,
       dialTimeout: timeouts.dialMs,
+      addressDialTimeout: timeouts.addressDialMs,
       inboundUpgradeTimeout: timeouts.upgradeMs,
     },
     connectionMonitor: { pingInterval: timeouts.pingEveryMs, pingTimeout: { minTimeout: timeouts.pingMs } },

@@ -81,11 +81,13 @@ export const HOSTED_FS_STEP_TIMEOUT_MS = 60_000
  * loop with the host's others, and a loop late by seconds is the normal state of a big testbed:
  * at 128 peers (16 per process, loops 1-3 s late) libp2p's connection monitor measured pings of
  * 2.5 s on average and aborted connections whose ping passed its 5 s floor, and Noise handshakes
- * ran past the 10 s bounds (`EncryptionFailedError` on 56 of 65 dials of one daemon): the
- * connections, then the gossipsub mesh and the views, fell to nothing.
+ * ran past their bounds (`EncryptionFailedError` on 56 of 65 dials of one daemon): the
+ * connections, then the gossipsub mesh and the views, fell to nothing. The bound that cut the
+ * dials was libp2p's 6 s per address, which `dialMs` alone did not lift (`addressDialMs`).
  */
 export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   dialMs: 30_000,
+  addressDialMs: 30_000,
   upgradeMs: 30_000,
   pingMs: 30_000,
   // Every connection is pinged: 16 daemons of 60 connections each made 96 pings a second per host.

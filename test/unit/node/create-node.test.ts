@@ -3,6 +3,7 @@
  * that accepts and never answers gives up after `dialMs`, and an inbound connection that never
  * starts its handshake is closed after `upgradeMs`. libp2p's own bounds are 10 s for both.
  * And gossipsub's fast message id: copies of a message share it, distinct messages do not.
+ * A handshake held 7 s by a proxy completes when `addressDialMs` allows it (libp2p cuts each address at 6 s).
  */
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -34,6 +35,38 @@ describe('createNode connection bounds', () => {
     // Well under what libp2p's own bounds take here (6 s for this dial): the bound we passed was used.
     expect(Date.now() - t0).toBeLessThan(3000)
   })
+
+  it("lets a handshake take longer than libp2p's 6 s per address when addressDialMs says so", async () => {
+    const b = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(b)
+    const port = Number(b.getMultiaddrs()[0]!.toString().split('/tcp/')[1]!.split('/')[0])
+    // A proxy that holds b's first handshake message for 7 s: a responder whose loop runs late.
+    const proxy = createServer((c) => {
+      const up = connect(port, '127.0.0.1')
+      sockets.push(c, up)
+      c.on('error', () => {})
+      up.on('error', () => {})
+      c.pipe(up)
+      const held: Buffer[] = []
+      let open = false
+      up.on('data', (d: Buffer) => (open ? c.write(d) : held.push(d)))
+      setTimeout(() => {
+        open = true
+        for (const d of held) c.write(d)
+      }, 7000)
+    })
+    servers.push(proxy)
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    const via = multiaddr(`/ip4/127.0.0.1/tcp/${(proxy.address() as { port: number }).port}/p2p/${b.peerId}`)
+    const patient = await createNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      timeouts: { dialMs: 20_000, addressDialMs: 15_000 },
+    })
+    nodes.push(patient)
+    const conn = await patient.dial(via)
+    expect(conn.remotePeer.equals(b.peerId)).toBe(true)
+  }, 30_000)
 
   it('closes an inbound connection that never starts its handshake after upgradeMs', async () => {
     const node = await createNode({ listen: ['/ip4/127.0.0.1/tcp/0'], timeouts: { upgradeMs: 500 } })
