@@ -113,6 +113,7 @@ export class TopologyService {
   private readonly maxFailures: number
   private readonly peerCooldownMs: number
   private readonly now: () => number
+  private readonly ping: (peer: PeerId, options: AbortOptions) => Promise<number>
   /** Round-robin clock: the sequence number of each peer's last ping. */
   private readonly lastPinged = new Map<string, number>()
   private readonly failures = new Map<string, number>()
@@ -134,6 +135,7 @@ export class TopologyService {
     this.maxFailures = init.maxConsecutiveFailures ?? d.maxConsecutiveFailures
     this.peerCooldownMs = init.peerCooldownMs ?? d.peerCooldownMs
     this.now = init.now ?? Date.now
+    this.ping = init.ping ?? ((peer, options) => this.node.services.ping.ping(peer, options))
     if (!(this.intervalMs > 0))
       throw new InvalidArgumentError(`intervalMs must be positive, got ${this.intervalMs}`)
     if (!Number.isInteger(this.pingsPerTick) || this.pingsPerTick < 1) {
@@ -241,7 +243,7 @@ export class TopologyService {
     this.counters.pingsSent++
     let ms: number
     try {
-      ms = await (this.init.ping ?? ((p, o) => this.node.services.ping.ping(p, o)))(peer, { signal })
+      ms = await this.ping(peer, { signal })
     } catch (err) {
       // Cut short by stop() or the caller: says nothing about the peer.
       if (stopSignals.some((s) => s.aborted)) return false
