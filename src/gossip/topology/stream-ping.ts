@@ -95,6 +95,8 @@ export class StreamPinger {
     const echo = new Promise<number>((resolve, reject) => {
       kept.pending = { sent, received: new Uint8ArrayList(), start: this.now(), resolve, reject }
     })
+    // Awaited below on every path; this keeps a rejection after an early throw from going unhandled.
+    echo.catch(() => {})
     const onAbort = (): void => {
       // A late echo would be taken for the next ping's: the stream goes with the ping.
       const reason = options.signal?.reason
@@ -103,7 +105,15 @@ export class StreamPinger {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       if (options.signal?.aborted === true) onAbort()
-      else kept.stream.send(sent)
+      else {
+        try {
+          kept.stream.send(sent)
+        } catch (err) {
+          // A kept stream already closing: it goes, and ping() retries once on a fresh one.
+          const why = err instanceof Error ? err.message : String(err)
+          this.drop(id, new PingStreamClosedError(`ping stream to ${id} not writable: ${why}`), kept)
+        }
+      }
       return await echo
     } finally {
       options.signal?.removeEventListener('abort', onAbort)

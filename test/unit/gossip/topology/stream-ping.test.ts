@@ -8,6 +8,7 @@ import { NotStartedError } from '../../../../src/gossip/errors.ts'
 import {
   PING_PROTOCOL,
   PingMismatchError,
+  PingStreamClosedError,
   StreamPinger,
 } from '../../../../src/gossip/topology/stream-ping.ts'
 import { createNode, type GossipLearnNode } from '../../../../src/node/create-node.ts'
@@ -79,6 +80,26 @@ describe('StreamPinger', () => {
     await expect(pinger.ping(b.peerId, { signal: AbortSignal.timeout(300) })).rejects.toThrow()
     expect(pinger.size).toBe(0)
     expect(held).toHaveLength(1)
+    pinger.stop()
+  })
+
+  it('fails a ping whose stream refuses the write, and its later close raises nothing', async () => {
+    const listeners = new Map<string, (evt: unknown) => void>()
+    const stream = {
+      status: 'closing',
+      send: () => {
+        throw new Error('stream is closing')
+      },
+      addEventListener: (type: string, fn: (evt: unknown) => void) => listeners.set(type, fn),
+      abort: () => {},
+    }
+    const [a] = await pair()
+    const pinger = new StreamPinger({ dialProtocol: async () => stream as unknown as Stream })
+    await expect(pinger.ping(a.peerId)).rejects.toThrow(PingStreamClosedError)
+    expect(pinger.size).toBe(0)
+    // The close that follows finds nothing pending: no unhandled rejection fails this test file.
+    listeners.get('close')?.({})
+    await new Promise((r) => setTimeout(r, 50))
     pinger.stop()
   })
 })
