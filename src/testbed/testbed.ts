@@ -426,7 +426,23 @@ const loopbackOf = (p: Peer): string | undefined =>
   p.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? p.multiaddrs[0]
 
 /**
- * `--peers-per-process N`: consecutive peers in groups of N, each group one `gossip-learn host`
+ * Which peers each host process runs: with more peers than fit in one host, peer 0 (the
+ * bootstrap, through which the first daemon of every other host joins) in a process of its own,
+ * then consecutive groups of `per`. Sharing a loop with 15 training daemons, the bootstrap was
+ * 10 s late at p99 and the handshakes of the hosts joining through it took tens of seconds or
+ * failed, leaving the last hosts islands (docs/BENCHMARKS.md, Scale). Real networks run their
+ * bootstrap peers on machines of their own too.
+ */
+export function hostGroups(peers: number, per: number): number[][] {
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k)
+  if (peers <= per) return [range(0, peers)]
+  const groups = [[0]]
+  for (let i = 1; i < peers; i += per) groups.push(range(i, Math.min(peers, i + per)))
+  return groups
+}
+
+/**
+ * `--peers-per-process N`: the host processes of `hostGroups`, each one `gossip-learn host`
  * process. The first host starts first (its peer 0 is the bootstrap), then the others at once.
  * Returns the bootstrap address.
  */
@@ -438,24 +454,23 @@ async function startHosts(
   print: (line: string) => void,
 ): Promise<string> {
   const per = cfg.peersPerProcess ?? 1
-  const groups: Peer[][] = []
-  for (let i = 0; i < cfg.peers; i++) {
-    const h = Math.floor(i / per)
-    const peer = {
-      index: i,
-      dataDir: join(base, `peer-${i}`),
-      multiaddrs: [],
-      series: [],
-      exited: true,
-      spans: [],
-      exits: [],
-      reportedExits: 0,
-      host: h,
-      log: join(base, `host-${h}.log`),
-    } as Omit<Peer, 'proc'> as Peer
-    if (groups[h] === undefined) groups[h] = []
-    groups[h].push(peer)
-  }
+  const groups: Peer[][] = hostGroups(cfg.peers, per).map((indices, h) =>
+    indices.map(
+      (i) =>
+        ({
+          index: i,
+          dataDir: join(base, `peer-${i}`),
+          multiaddrs: [],
+          series: [],
+          exited: true,
+          spans: [],
+          exits: [],
+          reportedExits: 0,
+          host: h,
+          log: join(base, `host-${h}.log`),
+        }) as Omit<Peer, 'proc'> as Peer,
+    ),
+  )
   await launchHost(cfg, base, groups[0]!, extras, peers)
   const boot = loopbackOf(groups[0]![0]!)
   if (boot === undefined) throw new Error('bootstrap peer printed no multiaddr')
