@@ -48,6 +48,13 @@ const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/gossip-l
  */
 const READY_TIMEOUT_MS = 120_000
 /**
+ * The same bound for a host's next daemon. A host starts its daemons one after another in the
+ * loop its running daemons already keep busy, so each start waits behind their work: with the
+ * bootstrap in a process of its own (networks form sooner, so the running daemons exchange more
+ * while the last ones start) the 16th daemon of a 128-peer run's host took over 120 s.
+ */
+const HOST_READY_TIMEOUT_MS = 300_000
+/**
  * Peer processes (or hosts) starting at once after the bootstrap. A starting daemon spends 10-20 s
  * of CPU on loading (tsx, tfjs, libp2p); 23 started at once on 2 cores each got a twelfth of a
  * core and outlived the ready timeout (24-peer bench:churn: "peer 1 not ready after 120000 ms",
@@ -530,7 +537,7 @@ async function launchHost(
   await untilReady(proc, log, {
     what: `host ${h}`,
     logPath: group[0]!.log!,
-    timeoutMs: READY_TIMEOUT_MS,
+    timeoutMs: HOST_READY_TIMEOUT_MS,
     ready: (msg) => {
       const peer = msg.index !== undefined ? byIndex.get(msg.index) : undefined
       if (peer === undefined || !peer.exited) return false
