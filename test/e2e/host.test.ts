@@ -150,7 +150,7 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
     if (base !== '') await rm(base, { recursive: true, force: true })
   })
 
-  it('runs the bootstrap alone, the others two to a process, and writes the JSON', { timeout: 90_000 }, async () => {
+  it('runs the bootstrap alone, the rest two per process; writes the JSON', { timeout: 90_000 }, async () => {
     base = await mkdtemp(join(tmpdir(), 'gl-host-tb-'))
     const json = join(base, 'run.json')
     const cfg = parseTestbedArgs([
