@@ -51,6 +51,11 @@ export interface CreateNodeInit {
   metrics?: { registry: Registry; topics?: Record<string, string> }
   /** Serve as a circuit relay (`--relay`), map a port by UPnP (`--upnp`); AutoNAT and DCUtR are always on. */
   nat?: NatInit
+  /**
+   * libp2p's connection monitor (a new ping stream per connection every `pingEveryMs`). false:
+   * the caller keeps its connections alive itself (the daemon's KeepAlive, on kept streams).
+   */
+  connectionMonitor?: boolean
 }
 
 /** How long a connection may take to come up and to answer a keep-alive ping, in ms. */
@@ -198,7 +203,11 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       addressDialTimeout: timeouts.addressDialMs,
       inboundUpgradeTimeout: timeouts.upgradeMs,
     },
-    connectionMonitor: { pingInterval: timeouts.pingEveryMs, pingTimeout: { minTimeout: timeouts.pingMs } },
+    connectionMonitor: {
+      enabled: init.connectionMonitor ?? true,
+      pingInterval: timeouts.pingEveryMs,
+      pingTimeout: { minTimeout: timeouts.pingMs },
+    },
     services: {
       identify: identify(),
       // libp2p's connection monitor pings every connection every 10 s and drops it if that ping

@@ -43,6 +43,7 @@ import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
 import { HttpPortInUseError, ListenAddressError, StartupAbortedError } from './errors.ts'
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { KeepAlive } from './keep-alive.ts'
 import {
   firstTcpPort,
   loadListenPort,
@@ -238,6 +239,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       connectionGater: policyGater({ isRefused: (id: string) => policy?.isRefused(id) === true }),
       nat: { relay: config.relay, upnp: config.upnp },
       timeouts,
+      // KeepAlive (below) pings on the kept streams instead of a new stream per ping.
+      connectionMonitor: false,
     })
     // Stable addresses: "any port" takes the port this data dir listened on last time (listen.json).
     const anyPort = wantsAnyPort(config.listen)
@@ -425,7 +428,14 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       },
     )
     topology.start()
+    const keepAlive = new KeepAlive(node, {
+      intervalMs: timeouts.pingEveryMs,
+      timeoutMs: timeouts.pingMs,
+      ping: (peer, options) => pinger.ping(peer, options),
+    })
+    keepAlive.start()
     cleanup.push(async () => {
+      keepAlive.stop()
       topology?.stop()
       pinger.stop()
     })
