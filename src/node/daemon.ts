@@ -132,6 +132,8 @@ export interface NodeStatus {
   rejoins: number
   /** Rounds in which the node had connections but none to its bootstrap list, and dialled the list again. */
   bootstrapRedials: number
+  /** Keep-alive pings on the kept ping streams, those that failed, and the connections they aborted. */
+  keepAlive: { pings: number; failures: number; aborted: number }
   /** Peers remembered in the data dir (peers.json), dialled on restart and when the node is alone. */
   rememberedPeers: number
   /** NAT traversal: relay addresses, peers reached only through a relay, hole punches; `pushesRelayedOnly` skipped pushes. */
@@ -584,6 +586,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         resumedFromCheckpoint: resumed,
         rejoins: redialer.counters.rounds,
         bootstrapRedials: bootstrapKeeper.counters.rounds,
+        keepAlive: { ...keepAlive.counters },
         rememberedPeers: remembered.book.size,
         nat: { ...nat.status(), pushesRelayedOnly: c.pushesRelayedOnly },
         uptimeS: Math.round((Date.now() - startedAt) / 1000),

@@ -54,5 +54,9 @@ describe('bootstrap keeper', () => {
     expect(a.status().bootstrapRedials).toBeGreaterThanOrEqual(1)
     // Never alone, so the re-dialler did nothing.
     expect(a.status().rejoins).toBe(0)
+    // The keep-alive (every 10 s, on the kept ping streams) finds live peers alive.
+    await until('a keep-alive round', () => a.status().keepAlive.pings > 0, 20_000)
+    expect(a.status().keepAlive).toMatchObject({ failures: 0, aborted: 0 })
+    expect(connected(b, a)).toBe(true)
   }, 90_000)
 })
