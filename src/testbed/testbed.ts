@@ -290,6 +290,21 @@ export function daemonArgs(
   return args
 }
 
+/** A peer not started yet (no process; `exited` keeps it out of polls until it is up). */
+function idlePeer(index: number, dataDir: string, extra: Partial<Pick<Peer, 'host' | 'log'>> = {}): Peer {
+  const peer = {
+    index,
+    dataDir,
+    multiaddrs: [],
+    series: [],
+    exited: true,
+    spans: [],
+    exits: [],
+    reportedExits: 0,
+  }
+  return { ...peer, ...extra } as Omit<Peer, 'proc'> as Peer
+}
+
 /** Start one daemon and resolve when it prints its ready line (peer id, addresses, HTTP port). */
 async function startPeer(
   cfg: TestbedConfig,
@@ -462,21 +477,7 @@ async function startHosts(
 ): Promise<string> {
   const per = cfg.peersPerProcess ?? 1
   const groups: Peer[][] = hostGroups(cfg.peers, per).map((indices, h) =>
-    indices.map(
-      (i) =>
-        ({
-          index: i,
-          dataDir: join(base, `peer-${i}`),
-          multiaddrs: [],
-          series: [],
-          exited: true,
-          spans: [],
-          exits: [],
-          reportedExits: 0,
-          host: h,
-          log: join(base, `host-${h}.log`),
-        }) as Omit<Peer, 'proc'> as Peer,
-    ),
+    indices.map((i) => idlePeer(i, join(base, `peer-${i}`), { host: h, log: join(base, `host-${h}.log`) })),
   )
   await launchHost(cfg, base, groups[0]!, extras, peers)
   const boot = loopbackOf(groups[0]![0]!)
@@ -952,16 +953,7 @@ async function applyChurn(
   print(`testbed: churn: ${e.amount} late joiner(s) starting`)
   for (let k = 0; k < e.amount; k++) {
     const index = nextIndex + k
-    const peer = {
-      index,
-      dataDir: join(ctx.base, `peer-${index}`),
-      multiaddrs: [],
-      series: [],
-      exited: true,
-      spans: [],
-      exits: [],
-      reportedExits: 0,
-    } as Omit<Peer, 'proc'> as Peer
+    const peer = idlePeer(index, join(ctx.base, `peer-${index}`))
     launchIn(peer, 'join')
     // Polled (and in the results) once it has a process: until then `exited` keeps it idle.
     peers.push(peer)
