@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Entry point. Runs the compiled dist/ when its build is current (`npm run build`, which npm runs
 // on install through `prepare`), else the TypeScript sources through tsx. tsx's loader thread
-// alone holds about 30 MiB: a default `start` node is 132-139 MiB resident from dist/ against
-// 149-158 MiB through tsx (docs/BENCHMARKS.md, Memory). GOSSIP_LEARN_FROM_SOURCE=1 forces tsx.
+// alone holds about 30 MiB: a default `start` node is 137 MiB resident from dist/ against 156 MiB
+// through tsx, medians of 8 pairs (docs/BENCHMARKS.md, Memory). GOSSIP_LEARN_FROM_SOURCE=1 forces tsx.
 import { fileURLToPath } from 'node:url'
 import { buildIsCurrent } from './current-build.js'
 
