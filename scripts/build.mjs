@@ -8,6 +8,7 @@ import { cpSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { BUILD_STAMP } from '../bin/current-build.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 let tsc
@@ -26,4 +27,4 @@ try {
 const run = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
 if (run.status !== 0) process.exit(run.status ?? 1)
 cpSync(join(root, 'src'), join(root, 'dist'), { recursive: true, filter: (f) => !f.endsWith('.ts') })
-writeFileSync(join(root, 'dist', '.built'), `${new Date().toISOString()}\n`)
+writeFileSync(join(root, BUILD_STAMP), `${new Date().toISOString()}\n`)

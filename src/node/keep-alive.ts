@@ -62,7 +62,9 @@ export class KeepAlive {
     for (const c of this.node.getConnections()) {
       if (c.status !== 'open' || c.limits !== undefined) continue
       const id = c.remotePeer.toString()
-      byPeer.set(id, [...(byPeer.get(id) ?? []), c])
+      const list = byPeer.get(id)
+      if (list === undefined) byPeer.set(id, [c])
+      else list.push(c)
     }
     const stopped = this.controller.signal
     await Promise.all(
