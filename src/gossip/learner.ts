@@ -9,12 +9,14 @@
  * rolls the model back to the last good state and refuses the inputs of the merge before it.
  * Every clip, rejection and drop (the merge pipeline's too) is reported through `onVerdict`.
  */
+
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { MERGE_REASONS } from '../merge/constants.ts'
 import type { MaskedState } from '../merge/masks.ts'
 import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
 import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
+import { anyWithTimeout } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { CatchUp, type CatchUpInit } from './catch-up.ts'
 import {
@@ -552,7 +554,7 @@ export class Learner {
       budget?.charge(estimate)
       this.inflight.add(t.peerId)
       this.stats.pushesStarted++
-      const pushSignal = AbortSignal.any([signal, AbortSignal.timeout(this.pushTimeoutMs)])
+      const pushSignal = anyWithTimeout([signal], this.pushTimeoutMs)
       this.c.pusher
         .push(t.peerId, state, { signal: pushSignal })
         .then((bytes) => {

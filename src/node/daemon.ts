@@ -4,6 +4,7 @@
  * membership, link measurement (RTT + Vivaldi), learner, checkpoints and the
  * HTTP status. Shutdown is ordered: learner, checkpoint, gossip, HTTP, libp2p.
  */
+
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { ComponentLogger, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -27,6 +28,7 @@ import { initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
+import { anyWithTimeout } from '../util/abort.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { learnerDefences, pushCodecOptions, pushPartners, type StartConfig } from './config.ts'
@@ -631,7 +633,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     cleanup.push(async () => dials.abort())
     for (const p of remembered.book.peers()) {
       if (peers.isRefused(p.peerId)) continue
-      const bound = AbortSignal.any([dials.signal, AbortSignal.timeout(timeouts.dialMs)])
+      const bound = anyWithTimeout([dials.signal], timeouts.dialMs)
       dialTarget(node, p, bound).catch(() => {})
     }
     redialer.start()

@@ -6,8 +6,10 @@
  * node with 30 connections does not open 3 streams a second only to learn that they are alive.
  * Limited (relayed) connections are left to the relay's own limits, as the topology service does.
  */
+
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
 import { PingBusyError } from '../gossip/topology/stream-ping.ts'
+import { anyWithTimeout } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the keep-alive needs. */
@@ -73,7 +75,7 @@ export class KeepAlive {
         this.counters.pings++
         try {
           await this.init.ping(peer, {
-            signal: AbortSignal.any([stopped, AbortSignal.timeout(this.init.timeoutMs)]),
+            signal: anyWithTimeout([stopped], this.init.timeoutMs),
           })
         } catch (err) {
           // Busy: another ping is out. Unsupported: the peer answered multistream-select, so it

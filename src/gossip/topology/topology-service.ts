@@ -4,7 +4,9 @@
  * peer and move our Vivaldi coordinate with each sample against the coordinate the peer
  * announced. Announcing our coordinate is the membership's job (`describe()`).
  */
+
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
+import { anyWithTimeout } from '../../util/abort.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
 import { type ConnectionView, relayedOnlyPeers } from '../connectivity.ts'
 import { toError } from '../errors.ts'
@@ -238,7 +240,7 @@ export class TopologyService {
   private async probe(peer: PeerId, signals: Array<AbortSignal | undefined>): Promise<boolean> {
     const id = peer.toString()
     const stopSignals = signals.filter((s): s is AbortSignal => s !== undefined)
-    const signal = AbortSignal.any([...stopSignals, AbortSignal.timeout(this.pingTimeoutMs)])
+    const signal = anyWithTimeout(stopSignals, this.pingTimeoutMs)
     this.inFlight.add(id)
     this.counters.pingsSent++
     let ms: number

@@ -5,6 +5,7 @@
  * `intervalMs` (or, for `label-flip`, once per training round like an honest learner).
  * It is built from the node's and the gossip layer's parts; no node module imports it.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -26,6 +27,7 @@ import { loadOrCreateIdentity } from '../../node/identity.ts'
 import { PeerBook } from '../../node/peer-book.ts'
 import { Redialer } from '../../node/redial.ts'
 import { dialTarget, redialTargets } from '../../node/remembered-peers.ts'
+import { anyWithTimeout } from '../../util/abort.ts'
 import { createRng, hashSeed } from '../../util/rng.ts'
 import { ALIE_WINDOW, ATTACK_PUSH_TIMEOUT_MS } from './constants.ts'
 import { type AttackMode, attackMode, flipLabels } from './modes.ts'
@@ -297,7 +299,7 @@ export async function startAttacker(
         if (state === undefined) return
         for (const t of chosen) {
           inflight.add(t.peerId)
-          push(t.peerId, state, AbortSignal.any([signal, AbortSignal.timeout(ATTACK_PUSH_TIMEOUT_MS)]))
+          push(t.peerId, state, anyWithTimeout([signal], ATTACK_PUSH_TIMEOUT_MS))
             .catch((err: Error) => log('push to %s failed: %s', t.peerId, err.name))
             .finally(() => inflight.delete(t.peerId))
         }
