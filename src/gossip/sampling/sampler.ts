@@ -11,6 +11,11 @@ export interface PeerEntry {
   coordinate?: Coordinate
   /** ms timestamp of the last sign of life (announcement, stream, ping). */
   lastSeen: number
+  /**
+   * How long the entry stays live after `lastSeen`, when its source says (membership: three of
+   * the peer's announcement periods, which grow with the network to 60 s).
+   */
+  ttlMs?: number
 }
 
 export interface PeerSampler {

@@ -8,7 +8,7 @@
  *   1 / max(rtt, minRttMs)^exponent; if none is known, a uniform pick.
  * RTT is the peer's measured smoothed `rttMs` when set, else the Vivaldi distance between
  * our coordinate and its announced one, else unknown. A peer whose `lastSeen` is older than
- * `maxAgeMs` is never picked.
+ * its entry's `ttlMs`, or `maxAgeMs` when that is longer or the entry has none, is never picked.
  */
 
 import { InvalidArgumentError } from '../../util/errors.ts'
@@ -23,7 +23,12 @@ export const TOPOLOGY_SAMPLER_DEFAULTS = {
   exponent: 2,
   /** Loopback and same-host RTTs are ~0.1 ms: a floor stops one such peer from taking every near pick. */
   minRttMs: 1,
-  /** A few missed announcements (seconds apart) mark a peer dead; the issue wants dead peers out within seconds. */
+  /**
+   * A few missed announcements (seconds apart) mark a peer dead; the issue wants dead peers out
+   * within seconds. An entry's own `ttlMs` extends it: membership announces every 500 ms per peer
+   * (5.5 s at 12 peers, 60 s from 120), and a fixed 10 s left out in-region peers between two of
+   * their announcements (bench:topology: 8 of one peer's 14 pushes crossed regions at random share 0.1).
+   */
   maxAgeMs: 10_000,
 } as const
 
@@ -36,7 +41,7 @@ export interface TopologySamplerInit {
   exponent?: number
   /** RTT floor in ms for the weights (default 1). */
   minRttMs?: number
-  /** Peers not seen for longer than this are excluded (default 10 000 ms). */
+  /** Peers not seen for longer than this (or their entry's `ttlMs`, if longer) are excluded (default 10 000 ms). */
   maxAgeMs?: number
   /** Clock in ms, same base as PeerEntry.lastSeen (default Date.now). */
   now?: () => number
@@ -87,7 +92,8 @@ export class TopologySampler implements PeerSampler {
     const now = this.now()
     const byId = new Map<string, PeerEntry>()
     for (const peer of view) {
-      if (!(now - peer.lastSeen <= this.maxAgeMs)) continue // also drops a NaN lastSeen
+      const maxAge = Math.max(this.maxAgeMs, peer.ttlMs ?? 0) // a NaN ttlMs gives NaN: dropped below
+      if (!(now - peer.lastSeen <= maxAge)) continue // also drops a NaN lastSeen
       const known = byId.get(peer.peerId)
       if (known === undefined || peer.lastSeen > known.lastSeen) byId.set(peer.peerId, peer)
     }

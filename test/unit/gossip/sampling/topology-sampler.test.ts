@@ -131,6 +131,21 @@ describe('TopologySampler', () => {
     expect(s.sample([peer('edge', { lastSeen: NOW - 10_000 })], 1)).toHaveLength(1)
   })
 
+  it("keeps a peer for its entry's ttlMs when that is longer than maxAgeMs (a large network announces slowly)", () => {
+    let now = NOW
+    const s = sampler({ now: () => now, maxAgeMs: 10_000 }, 53)
+    // A 120-peer network: each peer announces every 60 s, so membership keeps entries for 180 s.
+    const view = [peer('slow', { lastSeen: NOW, ttlMs: 180_000 }), peer('plain', { lastSeen: NOW })]
+    now = NOW + 30_000
+    for (let k = 0; k < 50; k++) expect(s.sample(view, 2).map((p) => p.peerId)).toEqual(['slow'])
+    now = NOW + 180_001
+    expect(s.sample(view, 2)).toEqual([])
+    // A shorter ttlMs does not shorten maxAgeMs, and garbage does not keep a peer alive.
+    now = NOW + 8000
+    expect(s.sample([peer('short', { lastSeen: NOW, ttlMs: 1000 })], 1)).toHaveLength(1)
+    expect(s.sample([peer('nan', { lastSeen: NOW, ttlMs: Number.NaN })], 1)).toEqual([])
+  })
+
   it('drops a peer once it goes quiet, as the clock advances', () => {
     let now = NOW
     const s = sampler({ now: () => now, maxAgeMs: 3000 }, 52)
