@@ -1,6 +1,7 @@
 /**
  * The library API: `createGossipLearnNode` from the sources (stable addresses across restarts,
- * `announce`), and the built package imported by name from a scratch directory with plain `node`.
+ * `announce`), and the package as `npm pack` makes it, installed in a scratch directory and
+ * imported by name with plain `node`.
  */
 import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
+import { BUILD_STAMP, buildIsCurrent } from '../../bin/current-build.js'
 import { createGossipLearnNode } from '../../src/index.ts'
 import { LISTEN_FILE } from '../../src/node/listen-state.ts'
 
@@ -86,11 +88,38 @@ describe('library API', () => {
     await node.stop()
   })
 
-  it("the built package: import('gossip-learn') in plain node starts a node, emits 'evaluated', stops", async () => {
-    await run('npm', ['run', 'build'], { cwd: ROOT })
+  it("the packed package: installed from `npm pack`, import('gossip-learn') in plain node starts a node, emits 'evaluated', stops, and its CLI runs from dist/", async () => {
     const scratch = await tmp()
-    await mkdir(join(scratch, 'node_modules'))
-    await symlink(ROOT, join(scratch, 'node_modules', 'gossip-learn'), 'dir')
+    // `npm pack` runs `prepare`, so the tarball holds a fresh build.
+    const { stdout: packed } = await run('npm', ['pack', '--json', '--pack-destination', scratch], {
+      cwd: ROOT,
+    })
+    const [{ filename, files }] = JSON.parse(packed) as Array<{
+      filename: string
+      files: Array<{ path: string }>
+    }>
+    const paths = files.map((f) => f.path)
+    expect(paths).toEqual(
+      expect.arrayContaining(['bin/gossip-learn.js', 'dist/index.js', 'dist/cli/index.js', BUILD_STAMP]),
+    )
+    expect(paths.filter((p) => p.startsWith('test/') || p.startsWith('docs/'))).toEqual([])
+    const installed = join(scratch, 'node_modules', 'gossip-learn')
+    await mkdir(installed, { recursive: true })
+    await run('tar', ['-xzf', join(scratch, filename), '-C', installed, '--strip-components=1'])
+    // The dependencies come from this checkout: the test installs nothing from the registry.
+    await symlink(join(ROOT, 'node_modules'), join(installed, 'node_modules'), 'dir')
+    // The tarball's times are all npm's fixed date, so the build counts as current and the CLI skips tsx.
+    expect(buildIsCurrent(installed, {})).toBe(true)
+    const { stdout: version } = await run(
+      process.execPath,
+      [join(installed, 'bin', 'gossip-learn.js'), '--version'],
+      {
+        cwd: scratch,
+        timeout: 60_000,
+      },
+    )
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    expect(version).toContain(pkg.version)
     const script = `
         import { createGossipLearnNode } from 'gossip-learn'
         const node = await createGossipLearnNode({
