@@ -4,6 +4,7 @@
  */
 import type { ParseArgsConfig } from 'node:util'
 import { OPTIONAL_DEFENCES } from '../gossip/defences/index.ts'
+import { TOPOLOGY_SAMPLER_DEFAULTS } from '../gossip/sampling/index.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS } from '../node/config.ts'
 
 /** One flag: its parser type, its value placeholder, its default as shown, and one line of help. */
@@ -64,7 +65,7 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     name: 'random-share',
     type: 'string',
     value: 'R',
-    default: '0.25',
+    default: String(TOPOLOGY_SAMPLER_DEFAULTS.randomShare),
     help: 'topology sampler: share of uniform picks',
   },
   {
