@@ -156,7 +156,8 @@ describe('TopologySampler', () => {
   })
 
   it('picks a newly added peer once it is in the view', () => {
-    const s = sampler({}, 61)
+    // Unmeasured and without a coordinate, it is reached by uniform picks only: 2 x 0.25 / 12 a sample.
+    const s = sampler({ randomShare: 0.25 }, 61)
     const newcomer = peer('new') // announced, not yet pinged, no coordinate
     let picked = 0
     for (let k = 0; k < 500; k++) if (s.sample(VIEW, 2).some((p) => p.peerId === 'new')) picked++
