@@ -12,7 +12,7 @@
  *   - CPU contention: training steps/s per peer, load average.
  *
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
- *                             [--merge MODE] [--steps-per-round K] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
+ *                             [--merge MODE] [--steps-per-round K] [--defences SPEC] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
  *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10;
  *                                               default 2, `none` uncaps: see TRAIN_RATE)
  *                             [--peers-per-process N] (N daemons per process: less memory and load, but they share one event loop, so RTTs read later; docs/BENCHMARKS.md)
@@ -59,6 +59,8 @@ const args = parseBenchArgs('bench:topology', import.meta.url, {
   merge: { type: 'string' },
   /** Training steps between two pushes (testbed --steps-per-round): fewer make pushes, not training, the limit. */
   'steps-per-round': { type: 'string' },
+  /** Passed to every peer (testbed --defences): the fair share limits what near peers may send each other. */
+  defences: { type: 'string' },
   seed: { type: 'string' },
   only: { type: 'string' },
   /** Run both testbeds at the same time (24 processes): both get the same CPU, whatever else the box runs. */
@@ -238,6 +240,7 @@ async function main(): Promise<void> {
     if (args.partition !== undefined) argv.push('--partition', args.partition)
     if (args.merge !== undefined) argv.push('--merge', args.merge)
     if (args['steps-per-round'] !== undefined) argv.push('--steps-per-round', args['steps-per-round'])
+    if (args.defences !== undefined) argv.push('--defences', args.defences)
     if (args.seed !== undefined) argv.push('--seed', args.seed)
     if (args['train-rate'] !== 'none') argv.push('--train-rate', args['train-rate'])
     if (args['peers-per-process'] !== undefined) argv.push('--peers-per-process', args['peers-per-process'])
@@ -314,7 +317,7 @@ async function main(): Promise<void> {
   console.log(
     `\n12 peers (${REGIONS}), ${durationS} s per run, train rate ${args['train-rate']}, ` +
       `partition ${args.partition ?? defaults.partition}, ` +
-      `merge ${args.merge ?? defaults.merge}${args['random-share'] !== undefined ? `, random share ${args['random-share']}` : ''}`,
+      `merge ${args.merge ?? defaults.merge}${args.defences !== undefined ? `, defences ${args.defences}` : ''}${args['random-share'] !== undefined ? `, random share ${args['random-share']}` : ''}`,
   )
   console.log(`${''.padEnd(w0)}  ${summaries.map((s, k) => s.sampler.padStart(w[k]!)).join('  ')}`)
   for (const r of rows)
