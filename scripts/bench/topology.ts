@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   console.log(
     `\n12 peers (${REGIONS}), ${durationS} s per run, train rate ${args['train-rate']}, ` +
       `partition ${args.partition ?? defaults.partition}, ` +
-      `merge ${args.merge ?? defaults.merge}${args.defences !== undefined ? `, defences ${args.defences}` : ''}${args['random-share'] !== undefined ? `, random share ${args['random-share']}` : ''}`,
+      `merge ${Object.values(results)[0]?.config.merge ?? args.merge ?? defaults.merge}${args.defences !== undefined ? `, defences ${args.defences}` : ''}${args['random-share'] !== undefined ? `, random share ${args['random-share']}` : ''}`,
   )
   console.log(`${''.padEnd(w0)}  ${summaries.map((s, k) => s.sampler.padStart(w[k]!)).join('  ')}`)
   for (const r of rows)

@@ -357,6 +357,7 @@ export class ModelExchange {
       task: this.task,
       coordinate: options.coordinate ?? described.coordinate,
       accuracy: options.accuracy ?? described.accuracy,
+      wantsModel: options.wantsModel ?? described.wantsModel,
     }
     const to = peerId.toString()
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)

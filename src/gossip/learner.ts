@@ -31,6 +31,7 @@ import {
   emptyDefenceCounters,
   FairShare,
   LossWatch,
+  MAX_TRACKED_SENDERS,
   ShareWeights,
 } from './defences/index.ts'
 import { RelayedOnlyError } from './errors.ts'
@@ -118,6 +119,13 @@ export interface LearnerInit {
   trainRate?: number
   /** Holding pushes after start while behind the network (defaults in ./catch-up.ts), or false: never. */
   catchUp?: CatchUpInit | false
+  /**
+   * Rounds without a merged model after which our pushes ask their receivers for a model back
+   * (`wantsModels()`; default 4). 0 turns asking off.
+   */
+  starveRounds?: number
+  /** Least time in ms between two replies to one peer that asked for a model (default 30 000). */
+  replyEveryMs?: number
 }
 
 export interface LearnerStats {
@@ -139,6 +147,12 @@ export interface LearnerStats {
   pushesRelayedOnly: number
   /** What the defences did (counted whether or not they are on: the merge pipeline's verdicts too). */
   defences: DefenceCounters
+  /** Rounds in a row that merged no received model (reset by a merge). */
+  roundsWithoutModel: number
+  /** Received models whose sender asked for one back (`wantsModel` in its header). */
+  modelsWanted: number
+  /** Pushes made in reply to such a request. */
+  replies: number
 }
 
 export const LEARNER_DEFAULTS = {
@@ -154,6 +168,14 @@ export const LEARNER_DEFAULTS = {
    * model is already spread wide, and budget left over carries into the next round (up to the burst).
    */
   maxPushesPerRound: 8,
+  /**
+   * With fanout f a peer is pushed to about f times a round on average, so 4 rounds without one
+   * happen to e^-4 (2 %) of rounds by chance: more means nobody samples it (a late joiner not yet
+   * in views; 1 of 128 peers received nothing in 300 s at 128 peers, docs/BENCHMARKS.md Scale).
+   */
+  starveRounds: 4,
+  /** One reply per asking peer per 30 s: a peer cannot turn its pushes into a stream of ours. */
+  replyEveryMs: 30_000,
 } as const
 
 /** Merge rejections an honest peer earns too (just beyond the distance radius as the network converges): soft to the policy. */
@@ -197,6 +219,12 @@ export class Learner {
   private firstRoundAt?: number
   private controller?: AbortController
   private loop?: Promise<void>
+  private readonly starveRounds: number
+  private readonly replyEveryMs: number
+  /** When we last replied to each peer that asked (bounded like the defences' trackers). */
+  private readonly repliedAt = new Map<string, number>()
+  /** The state the last round ended with (what its push carried): what a reply sends. */
+  private roundState?: ModelState
   readonly stats: LearnerStats
 
   constructor(components: LearnerComponents, init: LearnerInit = {}) {
@@ -228,6 +256,14 @@ export class Learner {
     if (this.defences !== false && d.share !== false) this.shares = new ShareWeights(d.share)
     this.ages = new AgeClaims(d.age)
     this.losses = new LossWatch(d.rollback)
+    this.starveRounds = init.starveRounds ?? LEARNER_DEFAULTS.starveRounds
+    if (!(Number.isInteger(this.starveRounds) && this.starveRounds >= 0)) {
+      throw new InvalidArgumentError(`starveRounds must be an integer >= 0, got ${this.starveRounds}`)
+    }
+    this.replyEveryMs = init.replyEveryMs ?? LEARNER_DEFAULTS.replyEveryMs
+    if (!(this.replyEveryMs >= 0)) {
+      throw new InvalidArgumentError(`replyEveryMs must be >= 0, got ${this.replyEveryMs}`)
+    }
     this.lastGood = components.model.getState()
     this.stats = {
       steps: 0,
@@ -241,6 +277,9 @@ export class Learner {
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
       defences: emptyDefenceCounters(),
+      roundsWithoutModel: 0,
+      modelsWanted: 0,
+      replies: 0,
     }
   }
 
@@ -305,6 +344,40 @@ export class Learner {
   }
 
   /**
+   * Whether our pushes should ask their receivers for a model back: we merged no received model
+   * for `starveRounds` rounds in a row (nobody samples us, or what arrives is refused). The
+   * exchange puts it in each push's header.
+   */
+  wantsModels(): boolean {
+    return this.gossip && this.starveRounds > 0 && this.stats.roundsWithoutModel >= this.starveRounds
+  }
+
+  /**
+   * A model `from` sent (and we took) asked for one back: push it the model our last round ended
+   * with, unless we replied to it within `replyEveryMs`, it is a suspect, a push to it is in
+   * flight, our pushes are all busy or the upload budget is spent. Returns whether a push started.
+   */
+  reply(from: string): boolean {
+    this.stats.modelsWanted++
+    const signal = this.controller?.signal
+    if (!this.gossip || signal === undefined || signal.aborted) return false
+    const now = this.now()
+    const last = this.repliedAt.get(from)
+    if (last !== undefined && now - last < this.replyEveryMs) return false
+    if (this.c.isSuspect?.(from) === true || this.inflight.has(from)) return false
+    if (this.inflight.size >= this.maxInflight) return false
+    if (this.budget !== undefined && !this.budget.canSend()) return false
+    this.repliedAt.delete(from)
+    this.repliedAt.set(from, now)
+    // Oldest first: a flood of identities cannot grow the map past the defences' tracker bound.
+    while (this.repliedAt.size > MAX_TRACKED_SENDERS)
+      this.repliedAt.delete(this.repliedAt.keys().next().value!)
+    this.stats.replies++
+    this.startPush(signal, from, this.roundState ?? this.lastGood, this.lastPushBytes ?? 0)
+    return true
+  }
+
+  /**
    * The model to checkpoint: the current one when finite, else the last good one (a non-finite
    * model must never overwrite a good checkpoint).
    */
@@ -327,7 +400,10 @@ export class Learner {
       if (signal.aborted) break
       const trained = this.afterTraining(r.loss)
       // The model's weights now: a copy taken once per round, pushed as it is (nothing mutates a state).
-      const state = this.mergePending(trained) ?? trained
+      const merged = this.mergePending(trained)
+      const state = merged ?? trained
+      this.roundState = state
+      this.stats.roundsWithoutModel = merged === undefined ? this.stats.roundsWithoutModel + 1 : 0
       this.stats.age = state.age
       if (
         Date.now() - lastEval >= this.evalIntervalMs &&
@@ -551,29 +627,35 @@ export class Learner {
       // push has completed the size is unknown, so the first round pushes once.
       const estimate = this.lastPushBytes ?? 0
       if (budget !== undefined && i > 0 && (this.lastPushBytes === undefined || !budget.canSend())) break
-      budget?.charge(estimate)
-      this.inflight.add(t.peerId)
-      this.stats.pushesStarted++
-      const pushSignal = anyWithTimeout([signal], this.pushTimeoutMs)
-      this.c.pusher
-        .push(t.peerId, state, { signal: pushSignal })
-        .then((bytes) => {
-          budget?.charge(bytes - estimate)
-          this.lastPushBytes = bytes
-        })
-        .catch((err: Error) => {
-          if (signal.aborted) return
-          if (err?.name === RelayedOnlyError.name) {
-            // Nothing went on the wire (the exchange refuses before dialling): not a failure, no bytes.
-            this.stats.pushesRelayedOnly++
-            budget?.charge(-estimate)
-            return
-          }
-          this.stats.pushesFailed++
-          this.log('push to %s failed: %s', t.peerId, err?.message)
-          this.c.onPushFailed?.(t.peerId, err)
-        })
-        .finally(() => this.inflight.delete(t.peerId))
+      this.startPush(signal, t.peerId, state, estimate)
     }
+  }
+
+  /** Pushes `state` to one peer in the background, charging the budget `estimate` up front. */
+  private startPush(signal: AbortSignal, peerId: string, state: ModelState, estimate: number): void {
+    const budget = this.budget
+    budget?.charge(estimate)
+    this.inflight.add(peerId)
+    this.stats.pushesStarted++
+    const pushSignal = anyWithTimeout([signal], this.pushTimeoutMs)
+    this.c.pusher
+      .push(peerId, state, { signal: pushSignal })
+      .then((bytes) => {
+        budget?.charge(bytes - estimate)
+        this.lastPushBytes = bytes
+      })
+      .catch((err: Error) => {
+        if (signal.aborted) return
+        if (err?.name === RelayedOnlyError.name) {
+          // Nothing went on the wire (the exchange refuses before dialling): not a failure, no bytes.
+          this.stats.pushesRelayedOnly++
+          budget?.charge(-estimate)
+          return
+        }
+        this.stats.pushesFailed++
+        this.log('push to %s failed: %s', peerId, err?.message)
+        this.c.onPushFailed?.(peerId, err)
+      })
+      .finally(() => this.inflight.delete(peerId))
   }
 }

@@ -119,6 +119,11 @@ export interface NodeStatus {
   pushesDeferred: number
   /** Rounds that held their push after start while the node caught up with peers ahead of it. */
   pushesHeld: number
+  /** Our pushes ask for a model back: no received model merged for several rounds (learner.ts). */
+  askingForModels: boolean
+  /** Received models whose sender asked for one back, and the pushes we made in reply. */
+  modelsWanted: number
+  replies: number
   merges: number
   modelsMerged: number
   pushesFailed: number
@@ -370,8 +375,12 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         expectedLayout: archTensors(arch),
         codec: config.codec,
         codecOptions,
-        describe: () => ({ accuracy: learner?.stats.lastAccuracy, coordinate: topology?.coordinate() }),
-        onModel: (state: ModelState, _meta, from: string) => {
+        describe: () => ({
+          accuracy: learner?.stats.lastAccuracy,
+          coordinate: topology?.coordinate(),
+          wantsModel: learner?.wantsModels(),
+        }),
+        onModel: (state: ModelState, meta, from: string) => {
           // A transfer that was in flight when its sender was banned.
           if (peers.isRefused(from)) return
           membership?.touch(from)
@@ -379,8 +388,11 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           receivedFrom.set(from, (receivedFrom.get(from) ?? 0) + 1)
           hooks.onModelReceived?.(from)
           // Credit only a model the learner took: a drop or refusal by its defences is reported by the learner.
-          if (learner?.receive(state, from, { admitted: true }) !== false)
+          if (learner?.receive(state, from, { admitted: true }) !== false) {
             peers.report(from, { verdict: 'accept', reason: 'model' })
+            // Its pushes say nobody sends it models: send one back (rate-limited per peer by the learner).
+            if (meta.wantsModel === true) learner?.reply(from)
+          }
         },
         onRejected: (from, err, verdict) => peers.report(from, reportForRejection(err, verdict)),
         // The fair share is taken before a model is read (the learner reports a refusal).
@@ -574,6 +586,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         pushesDeferred: learner!.stats.pushesDeferred,
         pushesHeld: learner!.stats.pushesHeld,
+        askingForModels: learner!.wantsModels(),
+        modelsWanted: learner!.stats.modelsWanted,
+        replies: learner!.stats.replies,
         merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,

@@ -109,6 +109,9 @@ export interface PeerResult {
   rejected?: Record<string, number>
   /** Models accepted, by sender peer id (who sent to whom). */
   modelsReceivedFrom?: Record<string, number>
+  /** Models whose sender asked for one back, and the pushes made in reply (learner.ts). */
+  modelsWanted?: number
+  replies?: number
   /** The learner's defences: clips, rejections, drops and rollbacks by reason. */
   defences?: NodeStatus['defences']
   /** Bytes sent over emulated links, by destination region (emulation only). */
@@ -687,6 +690,8 @@ function assemble(
     trainSamples: p.status?.partition.samples ?? 0,
     rejected: p.status?.rejected,
     modelsReceivedFrom: p.status?.modelsReceivedFrom,
+    modelsWanted: p.status?.modelsWanted,
+    replies: p.status?.replies,
     defences: p.status?.defences,
     alive: !p.exited,
     up: p.spans.map((s) => ({ from: rel(s.startMs), to: s.endMs === undefined ? null : rel(s.endMs) })),

@@ -75,6 +75,8 @@ export interface SenderMeta {
   coordinate?: WireCoordinate
   /** Sender's latest evaluation accuracy in [0, 1]. */
   accuracy?: number
+  /** The sender has merged no received model for several rounds and asks for one back (learner.ts, `reply`). */
+  wantsModel?: boolean
 }
 
 /** Header fields that are not in the ModelState. */
@@ -239,6 +241,8 @@ export function encodeModel(state: ModelState, meta: EncodeMeta): EncodedModel {
     })),
     coordinate: meta.coordinate,
     accuracy: meta.accuracy,
+    // Left out unless set: a header stays byte for byte what it was before the field existed.
+    wantsModel: meta.wantsModel === true ? true : undefined,
   })
   const prefix = encodeVarint(header.byteLength)
   return {
@@ -327,6 +331,7 @@ export function decodeHeader(bytes: Uint8Array, expect: DecodeExpectations): Dec
   if (h.coordinate != null) meta.coordinate = { ...h.coordinate, vec: [...h.coordinate.vec] }
   if (h.accuracy != null) meta.accuracy = h.accuracy
   if (h.base != null) meta.base = h.base
+  if (h.wantsModel === true) meta.wantsModel = true
   const header: DecodedHeader = { meta, tensors, codec, payloadBytes }
   if (selection !== undefined) {
     header.selection = selection

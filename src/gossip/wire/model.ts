@@ -16,6 +16,7 @@ export interface ModelHeader {
   accuracy?: number
   selection: number
   base?: number
+  wantsModel?: boolean
 }
 
 export namespace ModelHeader {
@@ -821,6 +822,11 @@ export namespace ModelHeader {
             w.uint32(obj.base)
           }
 
+          if (obj.wantsModel != null) {
+            w.uint32(88)
+            w.bool(obj.wantsModel)
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim()
           }
@@ -890,6 +896,10 @@ export namespace ModelHeader {
               }
               case 10: {
                 obj.base = reader.uint32()
+                break
+              }
+              case 11: {
+                obj.wantsModel = reader.bool()
                 break
               }
               default: {
@@ -1002,6 +1012,13 @@ export namespace ModelHeader {
                 yield {
                   field: `${prefix}.base`,
                   value: reader.uint32(),
+                }
+                break
+              }
+              case 11: {
+                yield {
+                  field: `${prefix}.wantsModel`,
+                  value: reader.bool(),
                 }
                 break
               }
@@ -1128,6 +1145,11 @@ export namespace ModelHeader {
     value: number
   }
 
+  export interface ModelHeaderWantsModelFieldEvent {
+    field: '$.wantsModel'
+    value: boolean
+  }
+
   export function encode(obj: Partial<ModelHeader>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, ModelHeader.codec())
   }
@@ -1160,6 +1182,7 @@ export namespace ModelHeader {
     | ModelHeaderAccuracyFieldEvent
     | ModelHeaderSelectionFieldEvent
     | ModelHeaderBaseFieldEvent
+    | ModelHeaderWantsModelFieldEvent
   > {
     return streamMessage(buf, ModelHeader.codec(), opts)
   }

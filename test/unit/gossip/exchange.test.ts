@@ -339,15 +339,21 @@ describe('ModelExchange', () => {
 
   it('takes sender metadata from describe() when push() is not given any', async () => {
     const { rxId, received } = await pair()
+    let asking = true
     const tx = new ModelExchange(
       { node: net.node(await newPeerId()), logger: defaultLogger() },
-      { task: 'mnist', describe: () => ({ accuracy: 0.5 }) },
+      { task: 'mnist', describe: () => ({ accuracy: 0.5, wantsModel: asking }) },
     )
     await tx.start()
     started.push(tx)
     await tx.push(rxId.toString(), fakeState())
     await until(() => received.length === 1, 'the model')
     expect(received[0]!.meta.accuracy).toBe(0.5)
+    expect(received[0]!.meta.wantsModel).toBe(true)
+    asking = false
+    await tx.push(rxId.toString(), fakeState())
+    await until(() => received.length === 2, 'the second model')
+    expect(received[1]!.meta.wantsModel).toBeUndefined()
   })
 
   it('ignores a model of another task without calling onModel', async () => {

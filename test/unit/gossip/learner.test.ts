@@ -655,3 +655,113 @@ describe('Learner train-rate cap', () => {
     expect(name).toBe('InvalidArgumentError')
   })
 })
+
+describe('Learner asking for models', () => {
+  let learner: Learner | undefined
+  afterEach(async () => learner?.stop())
+
+  it('asks once it merged nothing for starveRounds rounds, and stops asking after a merge', async () => {
+    const model = new FakeModel()
+    // Rounds run only as the test allows them.
+    let allowed = 0
+    const train = model.train.bind(model)
+    model.train = async (steps) => {
+      while (allowed <= 0) await new Promise((r) => setTimeout(r, 1))
+      allowed--
+      return train(steps)
+    }
+    learner = new Learner(
+      {
+        model,
+        pusher: { push: async () => 1 },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { stepsPerRound: 1, evalIntervalMs: 1e9, starveRounds: 3, defences: false },
+    )
+    const rounds = async (n: number) => {
+      const target = learner!.stats.rounds + n
+      allowed += n
+      await until(() => learner!.stats.rounds === target)
+    }
+    learner.start()
+    await rounds(2)
+    expect(learner.wantsModels()).toBe(false)
+    await rounds(1)
+    expect(learner.wantsModels()).toBe(true)
+    learner.receive(model1(5), 'a')
+    await rounds(1)
+    expect(learner.stats.merges).toBe(1)
+    expect(learner.stats.roundsWithoutModel).toBe(0)
+    expect(learner.wantsModels()).toBe(false)
+    await rounds(2)
+    expect(learner.wantsModels()).toBe(false)
+    await rounds(1)
+    expect(learner.wantsModels()).toBe(true)
+    allowed = Number.POSITIVE_INFINITY
+  })
+
+  it('never asks with starveRounds 0 or gossip off', async () => {
+    for (const init of [{ starveRounds: 0 }, { gossip: false }]) {
+      const { learner: l } = idleLearner({ stepsPerRound: 1, evalIntervalMs: 1e9, ...init })
+      learner = l
+      l.start()
+      await until(() => l.stats.rounds >= 6)
+      expect(l.wantsModels()).toBe(false)
+      await l.stop()
+    }
+  })
+
+  it('replies with the model its last round ended with, once per replyEveryMs per peer, never to a suspect', async () => {
+    let now = 1_000_000
+    const pushed: Array<{ to: string; value: number }> = []
+    const model = new FakeModel()
+    learner = new Learner(
+      {
+        model,
+        pusher: {
+          push: async (to, s) => {
+            pushed.push({ to, value: s.tensors[0]!.values[0]! })
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => [],
+        merger: meanMerger,
+        logger: defaultLogger(),
+        isSuspect: (id) => id === 'bad',
+        now: () => now,
+      },
+      { stepsPerRound: 1, evalIntervalMs: 1e9, replyEveryMs: 30_000 },
+    )
+    // Not started: nothing to reply with yet, and no loop to push from.
+    expect(learner.reply('a')).toBe(false)
+    learner.start()
+    await until(() => learner!.stats.rounds >= 2)
+    expect(learner.reply('a')).toBe(true)
+    await until(() => pushed.length === 1)
+    expect(pushed[0]!.to).toBe('a')
+    // The state a round ended with: the fake adds 1 a step, so a whole number.
+    expect(Number.isInteger(pushed[0]!.value) && pushed[0]!.value >= 1).toBe(true)
+    expect(learner.reply('a')).toBe(false)
+    expect(learner.reply('b')).toBe(true)
+    expect(learner.reply('bad')).toBe(false)
+    now += 30_000
+    // Let the pushes settle: a push in flight to a peer is never doubled.
+    await new Promise((r) => setImmediate(r))
+    expect(pushed.length).toBe(2)
+    expect(learner.reply('a')).toBe(true)
+    await until(() => pushed.length === 3)
+    expect(pushed.map((p) => p.to)).toEqual(['a', 'b', 'a'])
+    expect(learner.stats.replies).toBe(3)
+    expect(learner.stats.modelsWanted).toBe(6)
+  })
+
+  it('refuses starveRounds and replyEveryMs that make no sense', () => {
+    expect(() => idleLearner({ starveRounds: -1 })).toThrow(/starveRounds/)
+    expect(() => idleLearner({ starveRounds: 1.5 })).toThrow(/starveRounds/)
+    expect(() => idleLearner({ replyEveryMs: Number.NaN })).toThrow(/replyEveryMs/)
+  })
+})

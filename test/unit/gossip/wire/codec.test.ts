@@ -234,6 +234,16 @@ describe('model codec', () => {
     })
   })
 
+  it('carries wantsModel only when set, so a frame without it is the same bytes as before the field', () => {
+    const asked = encodeFrame(fakeState(), { task: 'mnist', wantsModel: true })
+    expect(decodeFrame(asked, EXPECT).meta.wantsModel).toBe(true)
+    const plain = encodeFrame(fakeState(), { task: 'mnist' })
+    expect(encodeFrame(fakeState(), { task: 'mnist', wantsModel: false })).toEqual(plain)
+    expect(decodeFrame(plain, EXPECT).meta.wantsModel).toBeUndefined()
+    // One field more: tag 88 and a 1.
+    expect(asked.byteLength).toBe(plain.byteLength + 2)
+  })
+
   it('omits absent coordinate and accuracy', () => {
     const { meta } = decodeFrame(encodeFrame(fakeState(), { task: 'mnist' }), EXPECT)
     expect(meta.coordinate).toBeUndefined()
