@@ -180,6 +180,8 @@ export interface DaemonHooks {
   fsTimeoutMs?: number
   /** Bounds on dials, handshakes and keep-alive pings (libp2p's by default); a testbed host loosens them. */
   connectionTimeouts?: Partial<ConnectionTimeouts>
+  /** Deadline of one model push (ms), default LEARNER_DEFAULTS.pushTimeoutMs; a testbed host loosens it. */
+  pushTimeoutMs?: number
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -504,6 +506,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         defences: defences.options,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         trainRate: config.trainRate,
+        pushTimeoutMs: hooks.pushTimeoutMs,
       },
     )
 

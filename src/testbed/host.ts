@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { loadDataset } from '../data/registry.ts'
 import type { Dataset } from '../data/types.ts'
+import { DEFAULT_TOTAL_TIMEOUT_MS } from '../gossip/constants.ts'
 import type { StartConfig } from '../node/config.ts'
 import type { ConnectionTimeouts } from '../node/create-node.ts'
 import { type Daemon, type DaemonHooks, startDaemon } from '../node/daemon.ts'
@@ -94,6 +95,15 @@ export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   pingEveryMs: 60_000,
 }
 
+/**
+ * Deadline of a hosted daemon's model push: the exchange's own bound on a whole transfer. In a
+ * 128-peer run (16 per process, loops about 1 s late at p50) the daemon's 20 s cut pushes short:
+ * a 400 kB push waits for yamux window updates from a receiver just as late. The receivers
+ * counted 176 truncated frames against 240 completed pushes, and 6 in the run before 685d2d1 made
+ * the 20 s fire reliably (docs/BENCHMARKS.md, Scale).
+ */
+export const HOSTED_PUSH_TIMEOUT_MS = DEFAULT_TOTAL_TIMEOUT_MS
+
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
 function loopbackAddr(daemon: Daemon): string | undefined {
   return daemon.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? daemon.multiaddrs[0]
@@ -121,6 +131,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       signal: hooks.signal,
       fsTimeoutMs: HOSTED_FS_STEP_TIMEOUT_MS,
       connectionTimeouts: HOSTED_CONNECTION_TIMEOUTS,
+      pushTimeoutMs: HOSTED_PUSH_TIMEOUT_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
     }

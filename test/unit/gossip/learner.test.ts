@@ -765,3 +765,52 @@ describe('Learner asking for models', () => {
     expect(() => idleLearner({ replyEveryMs: Number.NaN })).toThrow(/replyEveryMs/)
   })
 })
+
+describe('Learner push deadline', () => {
+  let learner: Learner | undefined
+  afterEach(async () => learner?.stop())
+
+  /** A pusher whose pushes take `ms` unless their signal aborts first. */
+  const slowPusher = (ms: number, outcomes: string[]) => ({
+    push: (_to: string, _s: ModelState, options?: { signal?: AbortSignal }) =>
+      new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          outcomes.push('done')
+          resolve(1)
+        }, ms)
+        options?.signal?.addEventListener('abort', () => {
+          clearTimeout(timer)
+          outcomes.push('aborted')
+          reject(options.signal!.reason)
+        })
+      }),
+  })
+
+  it('aborts a push that outlasts pushTimeoutMs, and lets one within it finish', async () => {
+    for (const [pushTimeoutMs, expected] of [
+      [30, 'aborted'],
+      [2000, 'done'],
+    ] as const) {
+      const outcomes: string[] = []
+      const failed: string[] = []
+      learner = new Learner(
+        {
+          model: new FakeModel(),
+          pusher: slowPusher(200, outcomes),
+          sampler: new UniformSampler(),
+          view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+          merger: meanMerger,
+          logger: defaultLogger(),
+          onPushFailed: (id) => failed.push(id),
+        },
+        { stepsPerRound: 1, evalIntervalMs: 1e9, pushTimeoutMs, maxInflightPushes: 1 },
+      )
+      learner.start()
+      await until(() => outcomes.length >= 1)
+      expect(outcomes[0]).toBe(expected)
+      if (expected === 'aborted') await until(() => failed.length > 0)
+      else expect(failed).toEqual([])
+      await learner.stop()
+    }
+  })
+})
