@@ -443,6 +443,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         vivaldi: new MinFilteredVivaldi(rtt),
         getRemoteCoordinate: (id) => membership!.get(id)?.coordinate,
         onUnreachable: (id) => membership!.evict(id),
+        // The keep-alive's bound (5 s, 30 s in a testbed host): three pings past it evict the peer
+        // from the view, and a host's loops run seconds late (128 peers: 2739 evictions in 300 s at 5 s).
+        pingTimeoutMs: timeouts.pingMs,
       },
     )
     topology.start()
