@@ -51,6 +51,14 @@ const recordingPusher = (pushed: number[]) => ({
   },
 })
 
+/** A pusher that records whom each push went to, and the first weight of its model. */
+const addressedPusher = (pushed: Array<{ to: string; value: number }>) => ({
+  push: async (to: string, s: ModelState) => {
+    pushed.push({ to, value: s.tensors[0]!.values[0]! })
+    return 1
+  },
+})
+
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5))
   expect(cond()).toBe(true)
@@ -66,12 +74,7 @@ describe('Learner', () => {
     learner = new Learner(
       {
         model,
-        pusher: {
-          push: async (to, s) => {
-            pushed.push({ to, value: s.tensors[0]!.values[0]! })
-            return 1
-          },
-        },
+        pusher: addressedPusher(pushed),
         sampler: new UniformSampler(),
         view: () => [{ peerId: 'a', lastSeen: Date.now() }],
         merger: meanMerger,
@@ -721,12 +724,7 @@ describe('Learner asking for models', () => {
     learner = new Learner(
       {
         model,
-        pusher: {
-          push: async (to, s) => {
-            pushed.push({ to, value: s.tensors[0]!.values[0]! })
-            return 1
-          },
-        },
+        pusher: addressedPusher(pushed),
         sampler: new UniformSampler(),
         view: () => [],
         merger: meanMerger,
