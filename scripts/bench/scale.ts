@@ -77,6 +77,7 @@ function report(r: TestbedResult): void {
   const n = r.peers.length
   const last = (p: PeerResult) => p.series.at(-1)
   const views = r.peers.map((p) => last(p)?.view ?? 0)
+  const viewsRead = r.peers.filter((p) => last(p) !== undefined).map((p) => last(p)!.view ?? 0)
   const received = r.peers.map((p) => last(p)?.modelsReceived ?? 0)
   const steps = r.peers.map((p) => last(p)?.steps ?? 0)
   const full = fullViewAt(r)
@@ -87,10 +88,14 @@ function report(r: TestbedResult): void {
       .join(' ')}`,
   )
   console.log(
-    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}`,
+    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}${viewsRead.length < n ? ` (${Math.min(...viewsRead)} among peers read)` : ''}`,
   )
+  // A peer whose host never answered a poll within its bound was not measured: say so, rather
+  // than let it read as a peer that received nothing (one 128-peer run had 56 such).
+  const unread = r.peers.filter((p) => p.series.length === 0).length
   console.log(
-    `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}`,
+    `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
+      (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),
   )
   console.log(`training steps per peer: ${Math.min(...steps)}-${Math.max(...steps)}`)
   console.log('mean accuracy over time (peers with an evaluation):')
