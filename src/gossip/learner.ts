@@ -223,7 +223,7 @@ export class Learner {
   private readonly replyEveryMs: number
   /** When we last replied to each peer that asked (bounded like the defences' trackers). */
   private readonly repliedAt = new Map<string, number>()
-  /** The state the last round ended with (what its push carried): what a reply sends. */
+  /** The state the last round ended with (what its push carried): what a reply sends; none before the first round. */
   private roundState?: ModelState
   readonly stats: LearnerStats
 
@@ -360,7 +360,9 @@ export class Learner {
   reply(from: string): boolean {
     this.stats.modelsWanted++
     const signal = this.controller?.signal
-    if (!this.gossip || signal === undefined || signal.aborted) return false
+    // Before its first round a node has only its initial weights: nothing worth a push.
+    const state = this.roundState
+    if (!this.gossip || signal === undefined || signal.aborted || state === undefined) return false
     const now = this.now()
     const last = this.repliedAt.get(from)
     if (last !== undefined && now - last < this.replyEveryMs) return false
@@ -373,7 +375,7 @@ export class Learner {
     while (this.repliedAt.size > MAX_TRACKED_SENDERS)
       this.repliedAt.delete(this.repliedAt.keys().next().value!)
     this.stats.replies++
-    this.startPush(signal, from, this.roundState ?? this.lastGood, this.lastPushBytes ?? 0)
+    this.startPush(signal, from, state, this.lastPushBytes ?? 0)
     return true
   }
 

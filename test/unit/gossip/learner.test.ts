@@ -690,20 +690,23 @@ describe('Learner asking for models', () => {
       await until(() => learner!.stats.rounds === target)
     }
     learner.start()
-    await rounds(2)
-    expect(learner.wantsModels()).toBe(false)
-    await rounds(1)
-    expect(learner.wantsModels()).toBe(true)
-    learner.receive(model1(5), 'a')
-    await rounds(1)
-    expect(learner.stats.merges).toBe(1)
-    expect(learner.stats.roundsWithoutModel).toBe(0)
-    expect(learner.wantsModels()).toBe(false)
-    await rounds(2)
-    expect(learner.wantsModels()).toBe(false)
-    await rounds(1)
-    expect(learner.wantsModels()).toBe(true)
-    allowed = Number.POSITIVE_INFINITY
+    try {
+      await rounds(2)
+      expect(learner.wantsModels()).toBe(false)
+      await rounds(1)
+      expect(learner.wantsModels()).toBe(true)
+      learner.receive(model1(5), 'a')
+      await rounds(1)
+      expect(learner.stats.merges).toBe(1)
+      expect(learner.stats.roundsWithoutModel).toBe(0)
+      expect(learner.wantsModels()).toBe(false)
+      await rounds(2)
+      expect(learner.wantsModels()).toBe(false)
+      await rounds(1)
+      expect(learner.wantsModels()).toBe(true)
+    } finally {
+      allowed = Number.POSITIVE_INFINITY // lets stop() end the loop even after a failure
+    }
   })
 
   it('never asks with starveRounds 0 or gossip off', async () => {
@@ -734,7 +737,7 @@ describe('Learner asking for models', () => {
       },
       { stepsPerRound: 1, evalIntervalMs: 1e9, replyEveryMs: 30_000 },
     )
-    // Not started: nothing to reply with yet, and no loop to push from.
+    // Not started: no round has ended, so nothing to reply with, and no loop to push from.
     expect(learner.reply('a')).toBe(false)
     learner.start()
     await until(() => learner!.stats.rounds >= 2)
@@ -755,6 +758,31 @@ describe('Learner asking for models', () => {
     expect(pushed.map((p) => p.to)).toEqual(['a', 'b', 'a'])
     expect(learner.stats.replies).toBe(3)
     expect(learner.stats.modelsWanted).toBe(6)
+  })
+
+  it('does not reply before its first round has ended (its initial weights are not worth a push)', async () => {
+    const model = new FakeModel()
+    let release = false
+    const train = model.train.bind(model)
+    model.train = async (steps) => {
+      while (!release) await new Promise((r) => setTimeout(r, 1))
+      return train(steps)
+    }
+    const pushed: Array<{ to: string; value: number }> = []
+    const { learner: l } = idleLearner(
+      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+      { model, pusher: addressedPusher(pushed) },
+    )
+    learner = l
+    l.start()
+    try {
+      expect(l.reply('a')).toBe(false)
+    } finally {
+      release = true // else a failure here would leave stop() waiting on the held round
+    }
+    await until(() => l.stats.rounds >= 1)
+    expect(l.reply('a')).toBe(true)
+    await until(() => pushed.length === 1)
   })
 
   it('refuses starveRounds and replyEveryMs that make no sense', () => {
