@@ -77,7 +77,11 @@ function report(r: TestbedResult): void {
   const n = r.peers.length
   const last = (p: PeerResult) => p.series.at(-1)
   const views = r.peers.map((p) => last(p)?.view ?? 0)
-  const viewsRead = r.peers.filter((p) => last(p) !== undefined).map((p) => last(p)!.view ?? 0)
+  // A peer whose host never answered a poll within its bound was not measured: say so, rather
+  // than let it read as a peer that received nothing (one 128-peer run had 56 such).
+  const read = r.peers.filter((p) => p.series.length > 0)
+  const viewsRead = read.map((p) => last(p)!.view ?? 0)
+  const unread = n - read.length
   const received = r.peers.map((p) => last(p)?.modelsReceived ?? 0)
   const steps = r.peers.map((p) => last(p)?.steps ?? 0)
   const full = fullViewAt(r)
@@ -88,11 +92,8 @@ function report(r: TestbedResult): void {
       .join(' ')}`,
   )
   console.log(
-    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}${viewsRead.length < n ? ` (${Math.min(...viewsRead)} among peers read)` : ''}`,
+    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}${unread > 0 ? ` (${Math.min(...viewsRead)} among peers read)` : ''}`,
   )
-  // A peer whose host never answered a poll within its bound was not measured: say so, rather
-  // than let it read as a peer that received nothing (one 128-peer run had 56 such).
-  const unread = r.peers.filter((p) => p.series.length === 0).length
   console.log(
     `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
       (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),
