@@ -98,6 +98,16 @@ function report(r: TestbedResult): void {
     `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
       (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),
   )
+  // Which peers ended alone, and what held them there: no connection, or connections but no mesh.
+  const alone = read.filter((p) => (last(p)!.view ?? 0) === 0)
+  if (alone.length > 0) {
+    const where = (p: PeerResult) => {
+      const s = last(p)!
+      const meshAt = p.series.find((x) => (x.mesh ?? 0) > 0)?.t
+      return `${p.index}${p.host !== undefined ? ` (host ${p.host})` : ''}: ${s.connected ?? '?'} connected, mesh ${s.mesh ?? '?'}${meshAt !== undefined ? ` (first >0 at ${meshAt} s)` : ''}`
+    }
+    console.log(`empty view at the end: ${alone.map(where).join('; ')}`)
+  }
   console.log(`training steps per peer: ${Math.min(...steps)}-${Math.max(...steps)}`)
   console.log('mean accuracy over time (peers with an evaluation):')
   for (let t = everyS; t <= r.durationS + 1e-9; t += everyS) {

@@ -140,6 +140,8 @@ export interface PubsubLike {
    * lowers the score of the peer that relayed it. Absent in fakes; then the listener validates.
    */
   topicValidators?: Map<string, (peer: PeerId, msg: AnnounceMessage) => TopicVerdict>
+  /** gossipsub's mesh for a topic. Absent in fakes. */
+  getMeshPeers?(topic: string): unknown[]
 }
 
 /** gossipsub's TopicValidatorResult values. */
@@ -265,6 +267,11 @@ export class Membership {
   }
 
   /** Live peers (expired ones are dropped first). */
+  /** Peers in our gossipsub mesh for the announcement topic (0 where the pubsub does not say). */
+  meshSize(): number {
+    return this.components.pubsub.getMeshPeers?.(this.topic).length ?? 0
+  }
+
   peers(): ViewEntry[] {
     const now = this.now()
     for (const [id, e] of this.view) if (e.lastSeen < now - (e.ttlMs ?? this.ttlMs)) this.view.delete(id)

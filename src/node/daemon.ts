@@ -76,6 +76,13 @@ export interface NodeStatus {
   multiaddrs: string[]
   connectedPeers: string[]
   viewSize: number
+  /**
+   * Membership over gossipsub: peers in our mesh for the announcement topic, and announcements
+   * received. A mesh of 0 means announcements reach us only by gossip (IHAVE/IWANT): a peer that
+   * joined through a node whose mesh was full (12) had its GRAFT refused.
+   */
+  announceMesh: number
+  announcementsReceived: number
   task: string
   arch: string
   backend: string
@@ -552,6 +559,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         multiaddrs: addrs(),
         connectedPeers: [...new Set(node.getConnections().map((conn) => conn.remotePeer.toString()))],
         viewSize: membership!.peers().length,
+        announceMesh: membership!.meshSize(),
+        announcementsReceived: membership!.announcementsReceived,
         task,
         arch: fingerprint,
         backend: backend.name,

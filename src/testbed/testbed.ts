@@ -82,6 +82,9 @@ export interface SeriesPoint {
   merges?: number
   /** Peers in its membership view. */
   view?: number
+  /** Peers it holds a connection to, and those in its announcement mesh (gossipsub). */
+  connected?: number
+  mesh?: number
 }
 
 export interface PeerResult {
@@ -586,6 +589,8 @@ async function poll(peer: Peer, t0: number): Promise<void> {
       bytesReceived: s.bytesReceived,
       merges: s.merges,
       view: s.viewSize,
+      connected: s.connectedPeers.length,
+      mesh: s.announceMesh,
     })
   } catch {
     // A busy peer may miss a poll; the next one catches up.

@@ -45,7 +45,10 @@ describe('daemons on loopback', () => {
       expect(s.modelsSent).toBeGreaterThan(0)
       expect(s.bytesReceived).toBeGreaterThan(0)
       expect(s.viewSize).toBeGreaterThanOrEqual(1)
+      // Announcements came over a gossipsub mesh: a joined the others' GRAFTs.
+      expect(s.announcementsReceived).toBeGreaterThan(0)
     }
+    await until('a to have b and c in its announcement mesh', () => daemons[0]!.status().announceMesh === 2)
     // b and c only knew a; they must have learned of each other through membership.
     await until(
       'b and c to see each other',

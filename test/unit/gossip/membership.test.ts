@@ -29,6 +29,11 @@ class FakePubsub implements PubsubLike {
   removeEventListener(_t: 'message', l: (evt: CustomEvent<AnnounceMessage>) => void): void {
     this.listeners.delete(l)
   }
+  /** The mesh per topic, as gossipsub keeps it. */
+  readonly meshes = new Map<string, unknown[]>()
+  getMeshPeers(topic: string): unknown[] {
+    return this.meshes.get(topic) ?? []
+  }
   deliver(msg: AnnounceMessage): void {
     for (const l of this.listeners) l(new CustomEvent('message', { detail: msg }))
   }
@@ -104,6 +109,25 @@ describe('decodeDescriptor', () => {
 describe('Membership', () => {
   let m: Membership | undefined
   afterEach(() => m?.stop())
+
+  it("reports its gossipsub mesh for the announcement topic, not another topic's", () => {
+    const pubsub = new FakePubsub()
+    m = new Membership({ pubsub, peerId: self, logger: defaultLogger() }, SMALL_PERIODS)
+    expect(m.meshSize()).toBe(0)
+    pubsub.meshes.set('other-topic', [1, 2, 3])
+    pubsub.meshes.set(m.topic, [other])
+    expect(m.meshSize()).toBe(1)
+    // A pubsub that does not say reads as no mesh.
+    const bare: PubsubLike = {
+      subscribe: () => {},
+      unsubscribe: () => {},
+      publish: async () => ({}),
+      addEventListener: () => {},
+      removeEventListener: () => {},
+    }
+    const quiet = new Membership({ pubsub: bare, peerId: self, logger: defaultLogger() }, SMALL_PERIODS)
+    expect(quiet.meshSize()).toBe(0)
+  })
 
   it('announces itself, adds valid peers, counts and ignores invalid ones, expires silent ones', async () => {
     const pubsub = new FakePubsub()
