@@ -74,6 +74,11 @@ export interface ConnectionTimeouts {
   pingMs: number
   /** How often the connection monitor pings each connection. */
   pingEveryMs: number
+  /**
+   * Identify on a new connection. libp2p runs it once and tells gossipsub of the peer only when it
+   * completes: one that times out leaves the connection open and silent (IdentifyWatch retries).
+   */
+  identifyMs: number
 }
 
 /** libp2p's own bounds (the monitor's ping timeout adapts upwards from 5 s). */
@@ -83,6 +88,8 @@ export const CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   upgradeMs: 10_000,
   pingMs: 5_000,
   pingEveryMs: 10_000,
+  // libp2p's own default.
+  identifyMs: 5_000,
 }
 
 /**
@@ -209,7 +216,7 @@ export async function createNode(init: CreateNodeInit = {}): Promise<GossipLearn
       pingTimeout: { minTimeout: timeouts.pingMs },
     },
     services: {
-      identify: identify(),
+      identify: identify({ timeout: timeouts.identifyMs }),
       // libp2p's connection monitor pings every connection every 10 s and drops it if that ping
       // fails; with 1 outbound ping stream, a TopologyService ping in flight makes it fail (docs/WAN.md).
       // The topology service keeps one ping stream per peer (StreamPinger): our side echoes on it for

@@ -46,6 +46,7 @@ import { HttpPortInUseError, ListenAddressError, StartupAbortedError } from './e
 import { type StatusServer, startStatusServer } from './http.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { KeepAlive } from './keep-alive.ts'
+import { LINK_WATCH_INIT, LinkWatch } from './link-watch.ts'
 import {
   firstTcpPort,
   loadListenPort,
@@ -148,6 +149,8 @@ export interface NodeStatus {
   bootstrapRedials: number
   /** Keep-alive pings on the kept ping streams, those that failed, and the connections they aborted. */
   keepAlive: { pings: number; failures: number; aborted: number }
+  /** Connections without a gossipsub stream: identify retried, recovered and failed; found identified but streamless; aborted. */
+  links: LinkWatch['counters']
   /** Peers remembered in the data dir (peers.json), dialled on restart and when the node is alone. */
   rememberedPeers: number
   /** NAT traversal: relay addresses, peers reached only through a relay, hole punches; `pushesRelayedOnly` skipped pushes. */
@@ -282,6 +285,16 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       node = await createNode(nodeInit(config.listen))
     }
     cleanup.push(async () => node.stop())
+    // Before any dial of ours: mends connections on which identify or gossipsub's stream failed.
+    const linkWatch = new LinkWatch(node, {
+      ...LINK_WATCH_INIT,
+      protocols: node.services.pubsub.protocols,
+      graceMs: timeouts.identifyMs + LINK_WATCH_INIT.checkEveryMs,
+      timeoutMs: timeouts.identifyMs,
+      identify: (c, options) => node.services.identify.identify(c, options),
+    })
+    linkWatch.start()
+    cleanup.push(async () => linkWatch.stop())
     if (anyPort) {
       const port = firstTcpPort(boundAddrs(node))
       if (port !== undefined && port !== storedPort)
@@ -619,6 +632,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         rejoins: redialer.counters.rounds,
         bootstrapRedials: bootstrapKeeper.counters.rounds,
         keepAlive: { ...keepAlive.counters },
+        links: { ...linkWatch.counters },
         rememberedPeers: remembered.book.size,
         nat: { ...nat.status(), pushesRelayedOnly: c.pushesRelayedOnly },
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
