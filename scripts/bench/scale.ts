@@ -108,6 +108,16 @@ function report(r: TestbedResult): void {
     }
     console.log(`empty view at the end: ${alone.map(where).join('; ')}`)
   }
+  const health = read.map((p) => p.connectionHealth).filter((h) => h !== undefined)
+  if (health.length > 0) {
+    const sum = (k: keyof NonNullable<PeerResult['connectionHealth']>) => health.reduce((n, h) => n + h[k], 0)
+    const touched = read.filter(
+      (p) => (p.connectionHealth?.identifyRetries ?? 0) + (p.connectionHealth?.streamless ?? 0) > 0,
+    )
+    console.log(
+      `connections without gossipsub: identify retried ${sum('identifyRetries')} (recovered ${sum('identifyRecovered')}, failed ${sum('identifyFailures')}), identified but streamless ${sum('streamless')}, aborted ${sum('aborted')}; at peers ${touched.map((p) => p.index).join(' ') || 'none'}`,
+    )
+  }
   console.log(`training steps per peer: ${Math.min(...steps)}-${Math.max(...steps)}`)
   console.log('mean accuracy over time (peers with an evaluation):')
   for (let t = everyS; t <= r.durationS + 1e-9; t += everyS) {

@@ -123,6 +123,8 @@ export interface PeerResult {
   sentByCodec?: Record<string, { models: number; bytes: number }>
   /** Accepted inbound models and their frame bytes, by the codec they came in. */
   receivedByCodec?: Record<string, { models: number; bytes: number }>
+  /** Connections that carried no gossipsub, and what the daemon's LinkWatch did about them. */
+  connectionHealth?: NodeStatus['links']
   /** Running at the end of the run (a killed peer not restarted is not). */
   alive?: boolean
   /** When the daemon ran, in s since the run started (`to` null: still running at the end). */
@@ -698,6 +700,7 @@ function assemble(
     modelsWanted: p.status?.modelsWanted,
     replies: p.status?.replies,
     defences: p.status?.defences,
+    connectionHealth: p.status?.links,
     alive: !p.exited,
     up: p.spans.map((s) => ({ from: rel(s.startMs), to: s.endMs === undefined ? null : rel(s.endMs) })),
     exits: p.exits.map((e) => ({ atS: rel(e.atMs), code: e.code, signal: e.signal, churn: e.churn })),
