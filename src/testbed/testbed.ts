@@ -571,11 +571,18 @@ function markUp(peer: Peer, msg: ReadyLine): void {
  */
 const POLL_TIMEOUT_MS = 10_000
 
-async function poll(peer: Peer, t0: number): Promise<void> {
+/**
+ * The last poll, whose answers are the run's results, waits longer: at 128 peers a host's 16
+ * daemons, loops seconds late, answered none of a run's polls within 10 s (35 peers of one run
+ * had no result at all, and counted as having received nothing).
+ */
+export const FINAL_POLL_TIMEOUT_MS = 60_000
+
+async function poll(peer: Peer, t0: number, timeoutMs = POLL_TIMEOUT_MS): Promise<void> {
   if (peer.exited || peer.httpPort === undefined) return
   try {
     const res = await fetch(`http://127.0.0.1:${peer.httpPort}/status`, {
-      signal: AbortSignal.timeout(POLL_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     })
     const s = (await res.json()) as NodeStatus
     peer.status = s
@@ -858,7 +865,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
       }
       await new Promise((r) => setTimeout(r, Math.max(0, cfg.pollMs - (Date.now() - tick))))
     }
-    await Promise.all(peers.map((p) => poll(p, t0)))
+    await Promise.all(peers.map((p) => poll(p, t0, FINAL_POLL_TIMEOUT_MS)))
     memory.sample(peers)
     reportExits(peers, t0, hooks.print)
     const durationS = (Date.now() - t0) / 1000
