@@ -8,7 +8,7 @@
  */
 
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
-import { PingBusyError } from '../gossip/topology/stream-ping.ts'
+import { PingBusyError, PingNotConnectedError } from '../gossip/topology/stream-ping.ts'
 import { anyWithTimeout } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
@@ -80,9 +80,11 @@ export class KeepAlive {
         } catch (err) {
           // Busy: another ping is out. Unsupported: the peer answered multistream-select, so it
           // is alive, only without ping (libp2p's monitor reads it the same way).
+          // Not connected: the connections closed since the round listed them (pings never dial).
           if (
             stopped.aborted ||
             err instanceof PingBusyError ||
+            err instanceof PingNotConnectedError ||
             (err as Error).name === 'UnsupportedProtocolError'
           )
             return

@@ -7,7 +7,7 @@
  * the stream whenever it likes (js-libp2p's after its handler timeout, 10 s by default): the next
  * ping opens a new one, and a ping that finds its kept stream dead is sent once more on a new one.
  */
-import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { equals } from 'uint8arrays/equals'
 import { NotStartedError } from '../errors.ts'
@@ -18,7 +18,16 @@ export const PING_LENGTH = 32
 
 /** The slice of a libp2p node the pinger needs. */
 export interface StreamPingNode {
-  dialProtocol(peer: PeerId, protocols: string | string[], options?: AbortOptions): Promise<Stream>
+  getConnections(peer?: PeerId): Connection[]
+}
+
+/**
+ * No open direct connection to the peer. Pings never dial: the keep-alive and the topology
+ * service ping peers they are connected to, and a ping retried after a hang-up (its kept stream
+ * closed with the connection) would otherwise dial the peer straight back.
+ */
+export class PingNotConnectedError extends Error {
+  override name = 'PingNotConnectedError'
 }
 
 /** A ping whose echo did not match what was sent, or came unasked: the stream is dropped. */
@@ -121,7 +130,9 @@ export class StreamPinger {
   }
 
   private async open(peer: PeerId, id: string, options: AbortOptions): Promise<Kept> {
-    const stream = await this.node.dialProtocol(peer, PING_PROTOCOL, options)
+    const connection = this.node.getConnections(peer).find((c) => c.status === 'open' && c.limits == null)
+    if (connection === undefined) throw new PingNotConnectedError(`no open direct connection to ${id}`)
+    const stream = await connection.newStream(PING_PROTOCOL, options)
     this.opened++
     // stop() or another ping's open may have won the race while we dialled.
     const other = this.streams.get(id)

@@ -255,6 +255,8 @@ export class TopologyService {
         this.counters.pingsBusy++
         return false
       }
+      // The connection closed since the peer was chosen (pings never dial): not unreachable.
+      if (e.name === 'PingNotConnectedError') return false
       this.onFailure(id, e)
       return false
     } finally {

@@ -2,7 +2,12 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { PING_PROTOCOL, PingBusyError, StreamPinger } from '../../../src/gossip/topology/stream-ping.ts'
+import {
+  PING_PROTOCOL,
+  PingBusyError,
+  PingNotConnectedError,
+  StreamPinger,
+} from '../../../src/gossip/topology/stream-ping.ts'
 import { createNode, type GossipLearnNode } from '../../../src/node/create-node.ts'
 import { KeepAlive, KeepAliveFailedError } from '../../../src/node/keep-alive.ts'
 import { InvalidArgumentError } from '../../../src/util/errors.ts'
@@ -93,6 +98,13 @@ describe('KeepAlive', () => {
     keepAlive = make(conns, () => Promise.reject(new PingBusyError('busy')))
     await keepAlive.round()
     expect(conns[0]!.aborted).toBeUndefined()
+    expect(keepAlive.counters.failures).toBe(0)
+  })
+
+  it('counts no failure for a peer whose connection closed since the round listed it', async () => {
+    const conns = [connection(peers[0]!)]
+    keepAlive = make(conns, () => Promise.reject(new PingNotConnectedError('gone')))
+    await keepAlive.round()
     expect(keepAlive.counters.failures).toBe(0)
   })
 

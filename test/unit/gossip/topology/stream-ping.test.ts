@@ -2,12 +2,13 @@
  * StreamPinger between real libp2p nodes on loopback: many pings on one kept stream, a new
  * stream when the listener ends the old one, and the stream dropped on a bad echo or an abort.
  */
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NotStartedError } from '../../../../src/gossip/errors.ts'
 import {
   PING_PROTOCOL,
   PingMismatchError,
+  PingNotConnectedError,
   PingStreamClosedError,
   StreamPinger,
 } from '../../../../src/gossip/topology/stream-ping.ts'
@@ -57,6 +58,30 @@ describe('StreamPinger', () => {
     pinger.stop()
   })
 
+  it('never dials: a ping in flight when we hang up is not retried into a new connection', async () => {
+    const [a, b] = await pair()
+    // b echoes the first ping of each stream, then holds the stream without answering.
+    await b.unhandle(PING_PROTOCOL)
+    await b.handle(PING_PROTOCOL, (stream) => {
+      let answered = false
+      stream.addEventListener('message', (evt) => {
+        if (!answered) stream.send(evt.data.subarray())
+        answered = true
+      })
+    })
+    const pinger = new StreamPinger(a)
+    await pinger.ping(b.peerId)
+    const pending = pinger.ping(b.peerId, { signal: AbortSignal.timeout(10_000) })
+    await new Promise((r) => setTimeout(r, 100))
+    await a.hangUp(b.peerId)
+    // The kept stream closed with the connection. Its one retry used to dial b straight back (and
+    // b's first echo answered it); now it finds no connection.
+    await expect(pending).rejects.toThrow(PingNotConnectedError)
+    expect(a.getConnections(b.peerId)).toHaveLength(0)
+    expect(pinger.opened).toBe(1)
+    pinger.stop()
+  })
+
   it('drops the stream when the echo does not match', async () => {
     const [a, b] = await pair()
     await b.unhandle(PING_PROTOCOL)
@@ -94,7 +119,8 @@ describe('StreamPinger', () => {
       abort: () => {},
     }
     const [a] = await pair()
-    const pinger = new StreamPinger({ dialProtocol: async () => stream as unknown as Stream })
+    const connection = { status: 'open', newStream: async () => stream as unknown as Stream }
+    const pinger = new StreamPinger({ getConnections: () => [connection as unknown as Connection] })
     await expect(pinger.ping(a.peerId)).rejects.toThrow(PingStreamClosedError)
     expect(pinger.size).toBe(0)
     // The close that follows finds nothing pending: no unhandled rejection fails this test file.

@@ -3,7 +3,7 @@ import { type AbortOptions, type PeerId, TypedEventEmitter } from '@libp2p/inter
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PingBusyError } from '../../../../src/gossip/topology/stream-ping.ts'
+import { PingBusyError, PingNotConnectedError } from '../../../../src/gossip/topology/stream-ping.ts'
 import { type TopologyNode, TopologyService } from '../../../../src/gossip/topology/topology-service.ts'
 import { type Coordinate, distance, VivaldiClient } from '../../../../src/gossip/topology/vivaldi.ts'
 
@@ -280,7 +280,7 @@ describe('TopologyService', () => {
 
   it('pings through init.ping when given, and counts its busy refusal as busy', async () => {
     const node = new FakeNode()
-    node.peers = [ids[0]!, ids[1]!]
+    node.peers = [ids[0]!, ids[1]!, ids[2]!]
     const asked: string[] = []
     const topo = new TopologyService(
       { node, logger },
@@ -291,13 +291,15 @@ describe('TopologyService', () => {
         ping: async (peer) => {
           asked.push(peer.toString())
           if (peer.equals(ids[0]!)) throw new PingBusyError('in flight')
+          if (peer.equals(ids[2]!)) throw new PingNotConnectedError('hung up since the tick chose it')
           return 15
         },
       },
     )
     expect(await topo.tick()).toBe(1)
     expect(node.pinged).toEqual([])
-    expect(asked.sort()).toEqual([ids[0]!.toString(), ids[1]!.toString()].sort())
+    expect(asked.sort()).toEqual([ids[0]!.toString(), ids[1]!.toString(), ids[2]!.toString()].sort())
+    // Neither a ping in flight nor a connection closed since counts against the peer.
     expect(topo.counters).toMatchObject({ pingsBusy: 1, pingsFailed: 0, pingsOk: 1 })
     expect(topo.rttMs(ids[1]!.toString())).toBe(15)
   })
