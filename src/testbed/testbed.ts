@@ -200,6 +200,8 @@ interface Peer {
   multiaddrs: string[]
   httpPort?: number
   status?: NodeStatus
+  /** The /status request in flight, if any (one at a time per peer). */
+  polling?: Promise<void>
   series: SeriesPoint[]
   /** Not running (killed, crashed, or restarting and not ready yet). */
   exited: boolean
@@ -566,8 +568,9 @@ function markUp(peer: Peer, msg: ReadyLine): void {
 }
 
 /**
- * Longest wait for a peer's /status. A poll round waits for every peer, so this bounds a round;
- * 2 s left 23 of 128 peers (16 per process, loops 1-3 s late) without a single reading in 300 s.
+ * How long a poll round waits for each peer's /status (an answer that comes later is still
+ * recorded). A round waits for every peer, so this bounds a round; 2 s left 23 of 128 peers
+ * (16 per process, loops 1-3 s late) without a single reading in 300 s.
  */
 const POLL_TIMEOUT_MS = 10_000
 
@@ -578,11 +581,34 @@ const POLL_TIMEOUT_MS = 10_000
  */
 export const FINAL_POLL_TIMEOUT_MS = 60_000
 
-async function poll(peer: Peer, t0: number, timeoutMs = POLL_TIMEOUT_MS): Promise<void> {
+/**
+ * Asks `peer` for its status and waits up to `waitMs` for the answer. One request per peer is in
+ * flight at a time, bounded by FINAL_POLL_TIMEOUT_MS: a host seconds behind builds and writes
+ * every request it reads, abandoned or not, so a fresh one each round while the last is still
+ * queued only adds to what it must catch up with (hosts that answered no poll were still pushing
+ * models: docs/BENCHMARKS.md, Scale).
+ */
+async function poll(peer: Peer, t0: number, waitMs = POLL_TIMEOUT_MS): Promise<void> {
   if (peer.exited || peer.httpPort === undefined) return
+  peer.polling ??= request(peer, t0).finally(() => {
+    peer.polling = undefined
+  })
+  const inFlight = peer.polling
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([inFlight, new Promise((r) => (timer = setTimeout(r, waitMs)))])
+  clearTimeout(timer)
+}
+
+/** The run's last poll: a request still in flight settles first, then a fresh one is waited for. */
+async function finalPoll(peer: Peer, t0: number): Promise<void> {
+  await peer.polling
+  await poll(peer, t0, FINAL_POLL_TIMEOUT_MS)
+}
+
+async function request(peer: Peer, t0: number): Promise<void> {
   try {
     const res = await fetch(`http://127.0.0.1:${peer.httpPort}/status`, {
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(FINAL_POLL_TIMEOUT_MS),
     })
     const s = (await res.json()) as NodeStatus
     peer.status = s
@@ -865,7 +891,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
       }
       await new Promise((r) => setTimeout(r, Math.max(0, cfg.pollMs - (Date.now() - tick))))
     }
-    await Promise.all(peers.map((p) => poll(p, t0, FINAL_POLL_TIMEOUT_MS)))
+    await Promise.all(peers.map((p) => finalPoll(p, t0)))
     memory.sample(peers)
     reportExits(peers, t0, hooks.print)
     const durationS = (Date.now() - t0) / 1000
