@@ -266,12 +266,12 @@ export class Membership {
     }
   }
 
-  /** Live peers (expired ones are dropped first). */
   /** Peers in our gossipsub mesh for the announcement topic (0 where the pubsub does not say). */
   meshSize(): number {
     return this.components.pubsub.getMeshPeers?.(this.topic).length ?? 0
   }
 
+  /** Live peers (expired ones are dropped first). */
   peers(): ViewEntry[] {
     const now = this.now()
     for (const [id, e] of this.view) if (e.lastSeen < now - (e.ttlMs ?? this.ttlMs)) this.view.delete(id)

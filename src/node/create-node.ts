@@ -76,7 +76,7 @@ export interface ConnectionTimeouts {
   pingEveryMs: number
   /**
    * Identify on a new connection. libp2p runs it once and tells gossipsub of the peer only when it
-   * completes: one that times out leaves the connection open and silent (IdentifyWatch retries).
+   * completes: one that times out leaves the connection open and silent (LinkWatch retries it).
    */
   identifyMs: number
 }

@@ -79,8 +79,8 @@ export interface NodeStatus {
   viewSize: number
   /**
    * Membership over gossipsub: peers in our mesh for the announcement topic, and announcements
-   * received. A mesh of 0 means announcements reach us only by gossip (IHAVE/IWANT): a peer that
-   * joined through a node whose mesh was full (12) had its GRAFT refused.
+   * received. A mesh of 0 means announcements reach us only by gossip (IHAVE/IWANT), or not at all
+   * when no connection carries gossipsub (see link-watch.ts).
    */
   announceMesh: number
   announcementsReceived: number

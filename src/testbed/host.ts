@@ -91,8 +91,8 @@ export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   addressDialMs: 30_000,
   upgradeMs: 30_000,
   pingMs: 30_000,
-  // At 5 s, identify timed out on the last-started daemons of busy hosts: their one connection
-  // then carried no gossipsub, and their views stayed empty for the whole 300 s run.
+  // A host's loops run seconds late: identify had not completed on 28-42 connections a 128-peer
+  // run that a retry by the LinkWatch then completed, and such a connection carries no gossipsub.
   identifyMs: 30_000,
   // Every connection is pinged: 16 daemons of 60 connections each made 96 pings a second per host.
   pingEveryMs: 60_000,
