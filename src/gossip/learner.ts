@@ -121,7 +121,8 @@ export interface LearnerInit {
   catchUp?: CatchUpInit | false
   /**
    * Rounds without a merged model after which our pushes ask their receivers for a model back
-   * (`wantsModels()`; default 4). 0 turns asking off.
+   * (`wantsModels()`; default 4). A node that has merged no model since it started asks from its
+   * first round on. 0 turns asking off.
    */
   starveRounds?: number
   /** Least time in ms between two replies to one peer that asked for a model (default 30 000). */
@@ -345,11 +346,16 @@ export class Learner {
 
   /**
    * Whether our pushes should ask their receivers for a model back: we merged no received model
-   * for `starveRounds` rounds in a row (nobody samples us, or what arrives is refused). The
-   * exchange puts it in each push's header.
+   * for `starveRounds` rounds in a row (nobody samples us, or what arrives is refused), or none at
+   * all since start. A node that joined late, or whose host started it last, may train only a few
+   * rounds before others' views hold it; asking with its first push gets it the network's model
+   * then, not `starveRounds` rounds later (the peers that received nothing in the 128-peer runs
+   * trained 3-5 rounds in all; docs/BENCHMARKS.md Scale). The exchange puts it in each push's header.
    */
   wantsModels(): boolean {
-    return this.gossip && this.starveRounds > 0 && this.stats.roundsWithoutModel >= this.starveRounds
+    if (!this.gossip || this.starveRounds === 0) return false
+    const neverMerged = this.stats.modelsMerged === 0 && this.stats.rounds > 0
+    return neverMerged || this.stats.roundsWithoutModel >= this.starveRounds
   }
 
   /**

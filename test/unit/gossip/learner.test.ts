@@ -663,7 +663,7 @@ describe('Learner asking for models', () => {
   let learner: Learner | undefined
   afterEach(async () => learner?.stop())
 
-  it('asks once it merged nothing for starveRounds rounds, and stops asking after a merge', async () => {
+  it('asks from its first round until its first merge, then once it merged nothing for starveRounds rounds', async () => {
     const model = new FakeModel()
     // Rounds run only as the test allows them.
     let allowed = 0
@@ -691,9 +691,10 @@ describe('Learner asking for models', () => {
     }
     learner.start()
     try {
-      await rounds(2)
+      // Before its first round a node has nothing to push, so nothing to ask with.
       expect(learner.wantsModels()).toBe(false)
       await rounds(1)
+      expect(learner.stats.roundsWithoutModel).toBe(1)
       expect(learner.wantsModels()).toBe(true)
       learner.receive(model1(5), 'a')
       await rounds(1)
