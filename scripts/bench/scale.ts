@@ -1,8 +1,8 @@
 /**
  * Scale (issue 11): one testbed of many peers hosted several per process (`--peers-per-process`),
  * train-rate capped so that the CPU is not the limit. From the run's JSON it prints:
- *  - the time from start until every peer's view holds every other peer (so every peer is in
- *    every other peer's view), and the smallest view at the end;
+ *  - the time from start until every peer's view holds every other peer, and the smallest view
+ *    at the end; the start-up time, and when every peer was in some other peer's view;
  *  - how many peers received models, and the fewest any peer received;
  *  - the mean accuracy over time (every `--every` s) and at the end, worst peer;
  *  - resident memory in total and per peer (Linux /proc, read by the testbed).
@@ -66,6 +66,34 @@ function fullViewAt(r: TestbedResult): number | null {
   return null
 }
 
+/**
+ * When every peer was in some other peer's view (the peers' own `viewSince`, so start-up counts
+ * too), from the first launch and from each peer's own ready line. Runs before these fields: say so.
+ */
+function inViewLine(r: TestbedResult): string {
+  const entered = r.peers.map((p) => p.inViewAtS)
+  if (r.startupS === undefined || entered.every((t) => t === undefined)) {
+    return 'in some other view: not recorded (a run before `inViewAtS`)'
+  }
+  const missing = r.peers.filter((p) => p.inViewAtS === undefined).map((p) => p.index)
+  const known = r.peers.filter((p) => p.inViewAtS !== undefined)
+  const last = Math.max(...known.map((p) => p.inViewAtS!))
+  const waits = known
+    .filter((p) => p.readyAtS !== undefined)
+    .map((p) => Math.max(0, p.inViewAtS! - p.readyAtS!))
+    .sort((a, b) => a - b)
+  const fromLaunch = (t: number) => (t + r.startupS!).toFixed(1)
+  return (
+    `start-up: all ${r.peers.length} peers ready ${r.startupS} s after the first launch; ` +
+    (missing.length === 0
+      ? `every peer was in some other peer's view ${fromLaunch(last)} s after the first launch`
+      : `${missing.length} peers in no other view at the end (${missing.join(' ')})`) +
+    (waits.length > 0
+      ? `; from its own ready line: median ${waits[Math.floor(waits.length / 2)]!.toFixed(1)} s, longest ${waits.at(-1)!.toFixed(1)} s`
+      : '')
+  )
+}
+
 /** A run's train-rate as its flag read: `2 steps/s`, `2 steps/s, 20 % at 0.5`, or `uncapped`. */
 function describeRate(spec: TestbedResult['config']['trainRate']): string {
   if (spec === undefined) return 'uncapped'
@@ -92,8 +120,9 @@ function report(r: TestbedResult): void {
       .join(' ')}`,
   )
   console.log(
-    `views: every peer's view held all ${n - 1} others from ${full === null ? 'never' : `${full} s`}; smallest view at the end ${Math.min(...views)}${unread > 0 ? ` (${Math.min(...viewsRead)} among peers read)` : ''}`,
+    `views: ${full === null ? `no poll found every view holding all ${n - 1} others` : `every view held all ${n - 1} others from t=${full} s`}; smallest view at the end ${Math.min(...views)}${unread > 0 ? ` (${Math.min(...viewsRead)} among peers read)` : ''}`,
   )
+  console.log(inViewLine(r))
   console.log(
     `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
       (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),

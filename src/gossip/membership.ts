@@ -33,6 +33,8 @@ export interface ViewEntry extends PeerEntry {
   region?: string
   /** How long the entry lives without a sign of life: three of the sender's announcement periods. */
   ttlMs?: number
+  /** When the peer entered the view (this clock): an entry expired or evicted and heard again starts anew. */
+  addedAt: number
 }
 
 /**
@@ -358,6 +360,7 @@ export class Membership {
         region: d.region,
         rttMs: known?.rttMs,
         lastSeen: this.now(),
+        addedAt: known?.addedAt ?? this.now(),
         ttlMs: d.every !== undefined ? Math.max(this.ttlMs, 3 * d.every) : undefined,
       })
       if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {

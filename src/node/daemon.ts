@@ -71,12 +71,26 @@ const LOOP_DELAY_RESOLUTION_MS = 10
 const loopDelayMs = (ns: number): number =>
   Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0
 
+/** The view's size, and when each of its peers entered it. */
+function viewOf(membership: Membership): Pick<NodeStatus, 'viewSize' | 'viewSince'> {
+  const entries = membership.peers()
+  return {
+    viewSize: entries.length,
+    viewSince: Object.fromEntries(entries.map((e) => [e.peerId, e.addedAt])),
+  }
+}
+
 /** GET /status. The testbed and the README's JSON schema rely on these names. */
 export interface NodeStatus {
   peerId: string
   multiaddrs: string[]
   connectedPeers: string[]
   viewSize: number
+  /**
+   * When each peer in our view entered it (ms since the epoch): the testbed reads from it when
+   * every peer was first in some other peer's view.
+   */
+  viewSince: Record<string, number>
   /**
    * Membership over gossipsub: peers in our mesh for the announcement topic, and announcements
    * received. A mesh of 0 means announcements reach us only by gossip (IHAVE/IWANT), or not at all
@@ -571,7 +585,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         peerId,
         multiaddrs: addrs(),
         connectedPeers: [...new Set(node.getConnections().map((conn) => conn.remotePeer.toString()))],
-        viewSize: membership!.peers().length,
+        ...viewOf(membership!),
         announceMesh: membership!.meshSize(),
         announcementsReceived: membership!.announcementsReceived,
         task,

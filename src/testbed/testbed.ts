@@ -143,6 +143,14 @@ export interface PeerResult {
   trainRate?: number
   /** With --peers-per-process: the index of the process that hosts it (peers index / N). */
   host?: number
+  /** When it first reported ready, in s since the run started: negative while the network was starting. */
+  readyAtS?: number
+  /**
+   * When it entered the view of some other peer, in s since the run started (negative: during
+   * start-up), from the other peers' last `viewSince`: an upper bound, since an entry that expired
+   * and came back counts from its return. Absent: no other peer's view held it at the end.
+   */
+  inViewAtS?: number
   series: SeriesPoint[]
 }
 
@@ -167,6 +175,8 @@ export interface PeerExit {
 export interface TestbedResult {
   config: TestbedConfig & { startedAt: string }
   durationS: number
+  /** From launching the first peer until every peer was ready (the run's clock starts then). */
+  startupS?: number
   reachedTarget: boolean
   /** Over the peers alive at the end (all of them without churn). */
   meanFinalAccuracy: number | null
@@ -706,8 +716,11 @@ function assemble(
   peers: Peer[],
   t0: number,
   rates?: number[],
+  launchedAt?: number,
 ): TestbedResult {
-  const rel = (ms: number) => Math.max(0, Math.round((ms - t0) / 100) / 10)
+  const signed = (ms: number) => Math.round((ms - t0) / 100) / 10
+  const rel = (ms: number) => Math.max(0, signed(ms))
+  const inView = enteredViews(peers)
   const results: PeerResult[] = peers.map((p) => ({
     index: p.index,
     peerId: p.peerId ?? '',
@@ -740,6 +753,8 @@ function assemble(
     ...(p.exited && p.exits.length > 0 ? { downAt: rel(p.exits.at(-1)!.atMs) } : {}),
     ...(rates?.[p.index] !== undefined ? { trainRate: rates[p.index] } : {}),
     ...(p.host !== undefined ? { host: p.host } : {}),
+    ...(p.spans.length > 0 ? { readyAtS: signed(p.spans[0]!.startMs) } : {}),
+    ...(p.peerId !== undefined && inView.has(p.peerId) ? { inViewAtS: signed(inView.get(p.peerId)!) } : {}),
     series: p.series,
   }))
   for (const r of results) Object.assign(r, peerAvailability(r, cfg.peers, Math.round(durationS * 10) / 10))
@@ -750,6 +765,7 @@ function assemble(
   return {
     config: { ...cfg, startedAt },
     durationS,
+    ...(launchedAt !== undefined ? { startupS: Math.round((t0 - launchedAt) / 100) / 10 } : {}),
     reachedTarget,
     meanFinalAccuracy: mean(finals),
     minFinalAccuracy: finals.length > 0 ? Math.min(...finals) : null,
@@ -758,6 +774,21 @@ function assemble(
     ...(links !== undefined ? { links } : {}),
     peers: results,
   }
+}
+
+/** For each peer id, the earliest time (ms since the epoch) another peer's last status says it entered that peer's view. */
+export function enteredViews(
+  peers: ReadonlyArray<{ peerId?: string; status?: Pick<NodeStatus, 'viewSince'> }>,
+): Map<string, number> {
+  const first = new Map<string, number>()
+  for (const p of peers) {
+    for (const [id, since] of Object.entries(p.status?.viewSince ?? {})) {
+      if (id === p.peerId) continue
+      const known = first.get(id)
+      if (known === undefined || since < known) first.set(id, since)
+    }
+  }
+  return first
 }
 
 /** Where the HTML report goes: --report, else next to --json (same name, .html), else nowhere. */
@@ -832,6 +863,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
         `testbed: emulated regions (interleaved by peer index) ${regions.join(' ')}; links ${wan.path}`,
       )
     }
+    const launchedAt = Date.now()
     const boot =
       (cfg.peersPerProcess ?? 1) > 1
         ? await startHosts(cfg, base, extras, peers, hooks.print)
@@ -877,7 +909,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
       if (hooks.progress !== undefined) {
         hooks.progress(
           phase,
-          assemble(cfg, startedAt, (Date.now() - t0) / 1000, false, wan.links, peers, t0, rates),
+          assemble(cfg, startedAt, (Date.now() - t0) / 1000, false, wan.links, peers, t0, rates, launchedAt),
         )
       } else if (Date.now() - lastPrint >= 5000) {
         lastPrint = Date.now()
@@ -897,7 +929,7 @@ async function runOnce(config: TestbedConfig, hooks: TestbedHooks, phase: RunPha
     const durationS = (Date.now() - t0) / 1000
     attack?.observe(peers, durationS)
 
-    const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers, t0, rates)
+    const result = assemble(cfg, startedAt, durationS, reachedTarget, wan.links, peers, t0, rates, launchedAt)
     const summary = memory.summary()
     if (summary !== undefined) result.memory = summary
     if (attack !== undefined) {

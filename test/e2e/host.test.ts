@@ -188,6 +188,9 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
       expect(p.steps).toBeGreaterThan(0)
       expect(p.modelsReceived).toBeGreaterThan(0)
       expect(p.series.length).toBeGreaterThan(0)
+      // Ready before the run's clock started, and in another peer's view by its end.
+      expect(p.readyAtS).toBeLessThanOrEqual(0)
+      expect(p.inViewAtS).toBeLessThanOrEqual(written.durationS)
     }
     // Peers of one host learn from the other host's peers too: the network is one network.
     const crossHost = written.peers.some((p) =>
@@ -197,6 +200,7 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
     )
     expect(crossHost).toBe(true)
     expect(written.meanFinalAccuracy).not.toBeNull()
+    expect(written.startupS).toBeGreaterThan(0)
     // Three processes, each measured once with the peers it hosts (Linux /proc).
     expect(result.memory?.processes.map((p) => p.peers)).toEqual([[0], [1, 2], [3]])
     expect(result.memory!.perPeerRssMiB).toBeCloseTo(result.memory!.totalRssMiB / 4, 0)

@@ -179,6 +179,26 @@ describe('Membership', () => {
     expect(m.peers()).toHaveLength(1)
   })
 
+  it('keeps when a peer entered the view across its announcements, and starts anew after it expired', () => {
+    const pubsub = new FakePubsub()
+    let now = 1000
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger(), now: () => now },
+      { task: 't', describe: () => ({ addrs: [], age: 0 }), intervalMs: 60_000, ttlMs: 5000 },
+    )
+    m.start()
+    const hear = () =>
+      pubsub.deliver({ type: 'signed', topic: m!.topic, from: other, data: encodeDescriptor(good()) })
+    hear()
+    now += 3000
+    hear()
+    expect(m.peers().map((p) => [p.addedAt, p.lastSeen])).toEqual([[1000, 4000]])
+    now += 6000
+    expect(m.peers()).toHaveLength(0)
+    hear()
+    expect(m.peers().map((p) => p.addedAt)).toEqual([10_000])
+  })
+
   it('registers a gossipsub topic validator that rejects invalid announcements before they spread', () => {
     const pubsub = Object.assign(new FakePubsub(), {
       topicValidators: new Map<string, (peer: PeerId, msg: AnnounceMessage) => TopicVerdict>(),
