@@ -65,8 +65,9 @@ const STARTS_AT_ONCE = Math.max(2, 2 * availableParallelism())
  * The peers' environment. MALLOC_ARENA_MAX=2 (unless set): glibc gives each thread that allocates
  * (libuv's pool, V8's workers, tsx's loader) an arena that keeps what it freed; 2 arenas cut a
  * daemon's resident memory from 160 to 146 MiB with no loss of training speed (docs/BENCHMARKS.md, Memory).
+ * Read at each spawn, not at import: `bench:overhead --cpu-prof` sets NODE_OPTIONS after importing this.
  */
-const DAEMON_ENV = { MALLOC_ARENA_MAX: '2', ...process.env, FORCE_COLOR: '0' }
+export const daemonEnv = (): NodeJS.ProcessEnv => ({ MALLOC_ARENA_MAX: '2', ...process.env, FORCE_COLOR: '0' })
 const STOP_GRACE_MS = 15_000
 
 export interface SeriesPoint {
@@ -362,7 +363,7 @@ async function launch(
   const log = createWriteStream(join(dataDir, 'daemon.log'), { flags: 'a' })
   const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, extras, bootstrap), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: DAEMON_ENV,
+    env: daemonEnv(),
   })
   proc.stderr?.pipe(log)
   peer.proc = proc
@@ -537,7 +538,7 @@ async function launchHost(
   const log = createWriteStream(group[0]!.log!, { flags: 'a' })
   const proc = spawn(process.execPath, [BIN, 'host', '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: DAEMON_ENV,
+    env: daemonEnv(),
   })
   proc.stderr?.pipe(log)
   for (const p of group) {
