@@ -67,7 +67,11 @@ const STARTS_AT_ONCE = Math.max(2, 2 * availableParallelism())
  * daemon's resident memory from 160 to 146 MiB with no loss of training speed (docs/BENCHMARKS.md, Memory).
  * Read at each spawn, not at import: `bench:overhead --cpu-prof` sets NODE_OPTIONS after importing this.
  */
-export const daemonEnv = (): NodeJS.ProcessEnv => ({ MALLOC_ARENA_MAX: '2', ...process.env, FORCE_COLOR: '0' })
+export const daemonEnv = (): NodeJS.ProcessEnv => ({
+  MALLOC_ARENA_MAX: '2',
+  ...process.env,
+  FORCE_COLOR: '0',
+})
 const STOP_GRACE_MS = 15_000
 
 export interface SeriesPoint {
