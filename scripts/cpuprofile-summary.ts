@@ -92,6 +92,16 @@ function categorise(stack: CallFrame[]): string {
   return tfjs ? 'tfjs (no caller of ours)' : 'other (native)'
 }
 
+/**
+ * The CLI runs the compiled `dist/` when it is current (bin/gossip-learn.js), so a daemon's frames
+ * name `dist/model/train.js`: read them as the `src/model/train.ts` they were built from, which the
+ * rules above name (esbuild keeps one output file per source file).
+ */
+function asSource(url: string): string {
+  if (url.includes('node_modules/')) return url
+  return url.replace(/\/dist\/(.+)\.js$/, '/src/$1.ts')
+}
+
 function shortUrl(url: string): string {
   const nm = url.lastIndexOf('node_modules/')
   if (nm >= 0) return url.slice(nm + 'node_modules/'.length)
@@ -131,6 +141,7 @@ let wallUs = 0
 const files = await profileFiles(positionals)
 for (const file of files) {
   const prof = JSON.parse(await readFile(file, 'utf8')) as CpuProfile
+  for (const n of prof.nodes) n.callFrame.url = asSource(n.callFrame.url)
   const nodes = new Map(prof.nodes.map((n) => [n.id, n]))
   for (const n of prof.nodes) for (const c of n.children ?? []) nodes.get(c)!.parent = n.id
   const stackCache = new Map<number, string>()
