@@ -120,6 +120,8 @@ export interface PeerResult {
   /** Models whose sender asked for one back, and the pushes made in reply (learner.ts). */
   modelsWanted?: number
   replies?: number
+  /** Pushes that failed or timed out (a peer that sent nothing either pushed to nobody or failed). */
+  pushesFailed?: number
   /** The learner's defences: clips, rejections, drops and rollbacks by reason. */
   defences?: NodeStatus['defences']
   /** Bytes sent over emulated links, by destination region (emulation only). */
@@ -750,6 +752,7 @@ function assemble(
     modelsReceivedFrom: p.status?.modelsReceivedFrom,
     modelsWanted: p.status?.modelsWanted,
     replies: p.status?.replies,
+    pushesFailed: p.status?.pushesFailed,
     defences: p.status?.defences,
     connectionHealth: p.status?.links,
     alive: !p.exited,

@@ -187,6 +187,7 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
       expect(p.alive).toBe(true)
       expect(p.steps).toBeGreaterThan(0)
       expect(p.modelsReceived).toBeGreaterThan(0)
+      expect(p.pushesFailed).toBeGreaterThanOrEqual(0)
       expect(p.series.length).toBeGreaterThan(0)
       // Ready before the run's clock started, and in another peer's view by its end.
       expect(p.readyAtS).toBeLessThanOrEqual(0)
