@@ -39,7 +39,7 @@ import {
   createNode,
   type GossipLearnNode,
 } from './create-node.ts'
-import { type DashboardPeer, dashboardRoutes, recordHistory } from './dashboard/index.ts'
+import { type DashboardPeer, dashboardRoutes, type HistorySource, recordHistory } from './dashboard/index.ts'
 import { acquireDataDir, bounded, type DataDirLock } from './data-dir.ts'
 import type { LinkEmulation, LinkEmulationStats } from './emulation.ts'
 import { HttpPortInUseError, ListenAddressError, StartupAbortedError } from './errors.ts'
@@ -71,14 +71,9 @@ const LOOP_DELAY_RESOLUTION_MS = 10
 const loopDelayMs = (ns: number): number =>
   Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0
 
-/** The view's size, and when each of its peers entered it. */
-function viewOf(membership: Membership): Pick<NodeStatus, 'viewSize' | 'viewSince'> {
-  const entries = membership.peers()
-  return {
-    viewSize: entries.length,
-    viewSince: Object.fromEntries(entries.map((e) => [e.peerId, e.addedAt])),
-  }
-}
+/** When each peer of the view entered it. */
+const viewSince = (membership: Membership): Record<string, number> =>
+  Object.fromEntries(membership.peers().map((e) => [e.peerId, e.addedAt]))
 
 /** GET /status. The testbed and the README's JSON schema rely on these names. */
 export interface NodeStatus {
@@ -579,13 +574,31 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
 
     const nat = trackNat(node, { relay: config.relay, upnp: config.upnp })
     cleanup.push(async () => nat.stop())
+    // What the dashboard's history records every 2 s, apart from the rest of the status.
+    const progress = (): HistorySource => {
+      const c = exchange.counters
+      return {
+        viewSize: membership!.peers().length,
+        age: model.getAge(),
+        steps: learner!.stats.steps,
+        lastAccuracy: learner!.stats.lastAccuracy,
+        lastLoss: learner!.stats.lastLoss,
+        modelsSent: c.modelsSent,
+        modelsReceived: c.modelsReceived,
+        bytesSent: c.bytesSent,
+        bytesReceived: c.bytesReceived,
+        merges: learner!.stats.merges,
+        rejected: { ...c.rejected, ...Object.fromEntries(membership!.rejected) },
+      }
+    }
     const status = (): NodeStatus => {
       const c = exchange.counters
       return {
         peerId,
         multiaddrs: addrs(),
         connectedPeers: [...new Set(node.getConnections().map((conn) => conn.remotePeer.toString()))],
-        ...viewOf(membership!),
+        ...progress(),
+        viewSince: viewSince(membership!),
         announceMesh: membership!.meshSize(),
         announcementsReceived: membership!.announcementsReceived,
         task,
@@ -614,15 +627,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           count: config.peerCount,
           samples: model.trainSamples,
         },
-        age: model.getAge(),
-        steps: learner!.stats.steps,
-        lastAccuracy: learner!.stats.lastAccuracy,
-        lastLoss: learner!.stats.lastLoss,
         lastEvalAt: learner!.stats.lastEvalAt,
-        modelsSent: c.modelsSent,
-        modelsReceived: c.modelsReceived,
-        bytesSent: c.bytesSent,
-        bytesReceived: c.bytesReceived,
         receivedByCodec: c.receivedByCodec,
         sentByCodec: c.sentByCodec,
         maxUploadBytesPerS: config.maxUploadBytesPerS,
@@ -631,10 +636,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         askingForModels: learner!.wantsModels(),
         modelsWanted: learner!.stats.modelsWanted,
         replies: learner!.stats.replies,
-        merges: learner!.stats.merges,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,
-        rejected: { ...c.rejected, ...Object.fromEntries(membership!.rejected) },
         defences: { enabled: config.defences, ...structuredClone(learner!.stats.defences) },
         modelsReceivedFrom: Object.fromEntries(receivedFrom),
         refusedPeers: peers.refused().map((r) => ({
@@ -655,7 +658,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
 
     let http: StatusServer | undefined
     if (config.http !== undefined) {
-      const recorder = recordHistory(status, { startedAt })
+      const recorder = recordHistory(progress, { startedAt })
       cleanup.push(async () => recorder.stop())
       const connected = () => new Set(node.getConnections().map((c) => c.remotePeer.toString()))
       const dashboardPeers = (): DashboardPeer[] => {

@@ -154,8 +154,9 @@ export interface PeerResult {
   readyAtS?: number
   /**
    * When it entered the view of some other peer, in s since the run started (negative: during
-   * start-up), from the other peers' last `viewSince`: an upper bound, since an entry that expired
-   * and came back counts from its return. Absent: no other peer's view held it at the end.
+   * start-up), from the `viewSince` of the other peers' answers: an upper bound, since an entry
+   * that expired and came back before the next poll counts from its return. Absent: no answer
+   * showed it in another peer's view.
    */
   inViewAtS?: number
   series: SeriesPoint[]
@@ -217,6 +218,8 @@ interface Peer {
   multiaddrs: string[]
   httpPort?: number
   status?: NodeStatus
+  /** Over all its answers, when each peer entered its view (epoch ms; the earliest seen). */
+  viewSince?: Map<string, number>
   /** The /status request in flight, if any (one at a time per peer). */
   polling?: Promise<void>
   series: SeriesPoint[]
@@ -629,6 +632,7 @@ async function request(peer: Peer, t0: number): Promise<void> {
     })
     const s = (await res.json()) as NodeStatus
     peer.status = s
+    peer.viewSince = earliest(peer.viewSince, s.viewSince)
     peer.series.push({
       t: Math.round((Date.now() - t0) / 100) / 10,
       accuracy: s.lastAccuracy ?? null,
@@ -784,17 +788,27 @@ function assemble(
   }
 }
 
-/** For each peer id, the earliest time (ms since the epoch) another peer's last status says it entered that peer's view. */
-export function enteredViews(
-  peers: ReadonlyArray<{ peerId?: string; status?: Pick<NodeStatus, 'viewSince'> }>,
+/** `seen` with each entry of `next` whose time is new or earlier (a copy; `seen` may be absent). */
+export function earliest(
+  seen: ReadonlyMap<string, number> | undefined,
+  next: Record<string, number> | undefined,
 ): Map<string, number> {
-  const first = new Map<string, number>()
+  const out = new Map(seen)
+  for (const [id, at] of Object.entries(next ?? {})) {
+    const known = out.get(id)
+    if (known === undefined || at < known) out.set(id, at)
+  }
+  return out
+}
+
+/** For each peer id, the earliest time (ms since the epoch) some other peer's answers say it entered that peer's view. */
+export function enteredViews(
+  peers: ReadonlyArray<{ peerId?: string; viewSince?: ReadonlyMap<string, number> }>,
+): Map<string, number> {
+  let first = new Map<string, number>()
   for (const p of peers) {
-    for (const [id, since] of Object.entries(p.status?.viewSince ?? {})) {
-      if (id === p.peerId) continue
-      const known = first.get(id)
-      if (known === undefined || since < known) first.set(id, since)
-    }
+    const others = [...(p.viewSince ?? [])].filter(([id]) => id !== p.peerId)
+    first = earliest(first, Object.fromEntries(others))
   }
   return first
 }

@@ -36,8 +36,24 @@ export interface DashboardFeed {
   history: HistoryPoint[]
 }
 
+/** The part of a node's status a history point keeps. */
+export type HistorySource = Pick<
+  NodeStatus,
+  | 'lastAccuracy'
+  | 'lastLoss'
+  | 'age'
+  | 'steps'
+  | 'modelsSent'
+  | 'modelsReceived'
+  | 'bytesSent'
+  | 'bytesReceived'
+  | 'merges'
+  | 'rejected'
+  | 'viewSize'
+>
+
 /** The history point of a status taken `t` seconds after start. */
-export function historyPoint(s: NodeStatus, t: number): HistoryPoint {
+export function historyPoint(s: HistorySource, t: number): HistoryPoint {
   return {
     t: Math.round(t * 10) / 10,
     accuracy: s.lastAccuracy ?? null,
@@ -54,15 +70,19 @@ export function historyPoint(s: NodeStatus, t: number): HistoryPoint {
   }
 }
 
-/** Record a history point of `status()` every `intervalMs` from now on (unref'd timer); `stop()` ends it. */
+/**
+ * Record a history point of `status()` every `intervalMs` from now on (unref'd timer); `stop()`
+ * ends it. Give it only what a point keeps: building a daemon's whole /status every 2 s took
+ * 1.8 % of a 128-peer host's CPU (docs/BENCHMARKS.md, Scale).
+ */
 export function recordHistory(
-  status: () => NodeStatus,
+  status: () => HistorySource,
   init: { intervalMs?: number; startedAt?: number } = {},
 ): { history: History; stop(): void } {
   const history = new History()
   const startedAt = init.startedAt ?? Date.now()
   const sample = () => {
-    let s: NodeStatus
+    let s: HistorySource
     try {
       s = status()
     } catch {
