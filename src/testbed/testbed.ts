@@ -805,10 +805,12 @@ export function earliest(
 export function enteredViews(
   peers: ReadonlyArray<{ peerId?: string; viewSince?: ReadonlyMap<string, number> }>,
 ): Map<string, number> {
-  let first = new Map<string, number>()
+  const first = new Map<string, number>()
   for (const p of peers) {
-    const others = [...(p.viewSince ?? [])].filter(([id]) => id !== p.peerId)
-    first = earliest(first, Object.fromEntries(others))
+    for (const [id, at] of p.viewSince ?? []) {
+      const known = first.get(id)
+      if (id !== p.peerId && (known === undefined || at < known)) first.set(id, at)
+    }
   }
   return first
 }

@@ -71,12 +71,12 @@ export function historyPoint(s: HistorySource, t: number): HistoryPoint {
 }
 
 /**
- * Record a history point of `status()` every `intervalMs` from now on (unref'd timer); `stop()`
+ * Record a history point of `source()` every `intervalMs` from now on (unref'd timer); `stop()`
  * ends it. Give it only what a point keeps: building a daemon's whole /status every 2 s took
  * 1.8 % of a 128-peer host's CPU (docs/BENCHMARKS.md, Scale).
  */
 export function recordHistory(
-  status: () => HistorySource,
+  source: () => HistorySource,
   init: { intervalMs?: number; startedAt?: number } = {},
 ): { history: History; stop(): void } {
   const history = new History()
@@ -84,7 +84,7 @@ export function recordHistory(
   const sample = () => {
     let s: HistorySource
     try {
-      s = status()
+      s = source()
     } catch {
       return // the node is still starting or already stopping; the next tick records it
     }
