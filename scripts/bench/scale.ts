@@ -94,6 +94,45 @@ function inViewLine(r: TestbedResult): string {
   )
 }
 
+/** Adds `b`'s counts into `a`. */
+function addCounts(a: Record<string, number>, b: Record<string, number> | undefined): Record<string, number> {
+  for (const [k, v] of Object.entries(b ?? {})) a[k] = (a[k] ?? 0) + v
+  return a
+}
+
+const byCount = (c: Record<string, number>) =>
+  Object.entries(c)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none'
+
+/**
+ * Pushes completed and failed over the network, why they failed (the exchange's stage and error),
+ * and for each peer that received nothing: its own pushes and how many peers held it as a suspect
+ * (failed pushes count against a peer, and suspects are skipped). Runs before these fields: say so.
+ */
+function pushLines(r: TestbedResult): string[] {
+  if (r.peers.every((p) => p.pushFailuresByReason === undefined)) {
+    return ['push failures by reason: not recorded (a run before `pushFailuresByReason`)']
+  }
+  const failed = r.peers.reduce((n, p) => n + (p.pushesFailed ?? 0), 0)
+  const sent = r.peers.reduce((n, p) => n + p.modelsSent, 0)
+  const reasons = r.peers.reduce((c, p) => addCounts(c, p.pushFailuresByReason), {})
+  const suspectOf = new Map<string, number>()
+  for (const p of r.peers) for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
+  const lines = [`pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`]
+  const held = [...suspectOf.values()]
+  lines.push(
+    `suspects: ${held.length} peers held as a suspect by some other peer at the end (most: ${held.length > 0 ? Math.max(...held) : 0} holders)`,
+  )
+  for (const p of r.peers.filter((p) => p.modelsReceived === 0)) {
+    lines.push(
+      `  received nothing: peer ${p.index}${p.host !== undefined ? ` (host ${p.host})` : ''}: sent ${p.modelsSent}, failed ${p.pushesFailed ?? 0} (${byCount(p.pushFailuresByReason ?? {})}); a suspect to ${suspectOf.get(p.peerId) ?? 0} peers`,
+    )
+  }
+  return lines
+}
+
 /** A run's train-rate as its flag read: `2 steps/s`, `2 steps/s, 20 % at 0.5`, or `uncapped`. */
 function describeRate(spec: TestbedResult['config']['trainRate']): string {
   if (spec === undefined) return 'uncapped'
@@ -127,6 +166,7 @@ function report(r: TestbedResult): void {
     `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
       (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),
   )
+  for (const line of pushLines(r)) console.log(line)
   // Which peers ended alone, and what held them there: no connection, or connections but no mesh.
   const alone = read.filter((p) => (last(p)!.view ?? 0) === 0)
   if (alone.length > 0) {

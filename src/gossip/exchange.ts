@@ -139,6 +139,9 @@ export interface PushOptions extends SenderMeta {
   signal?: AbortSignal
 }
 
+/** Where a push was when it failed (ExchangeCounters.pushFailuresByReason). */
+export type PushStage = 'dial' | 'send' | 'close' | 'ack'
+
 /** Running totals since construction. */
 export interface ExchangeCounters {
   /** Pushes that completed (all bytes handed to the transport and the stream closed). */
@@ -151,6 +154,12 @@ export interface ExchangeCounters {
   bytesReceived: number
   /** Pushes that failed (dial, reset by the receiver, timeout, abort). */
   pushFailures: number
+  /**
+   * Failed pushes by `stage:ErrorName`, the stage being where the push was when it failed:
+   * `dial` (opening the stream), `send` (writing the frame), `close` (closing our end) or `ack`
+   * (waiting for a delta frame's acknowledgement). Tells a peer nobody can reach from a slow link.
+   */
+  pushFailuresByReason: Record<string, number>
   /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError; not failures). */
   pushesRelayedOnly: number
   /** Inbound transfers refused, by error name. */
@@ -201,6 +210,7 @@ export class ModelExchange {
     bytesSent: 0,
     bytesReceived: 0,
     pushFailures: 0,
+    pushFailuresByReason: {},
     pushesRelayedOnly: 0,
     rejected: {},
     receivedByCodec: {},
@@ -268,6 +278,7 @@ export class ModelExchange {
     return {
       ...this.stats,
       rejected: { ...this.stats.rejected },
+      pushFailuresByReason: { ...this.stats.pushFailuresByReason },
       sentByCodec: Object.fromEntries(
         Object.entries(this.stats.sentByCodec).map(([name, c]) => [name, { ...c }]),
       ),
@@ -367,6 +378,7 @@ export class ModelExchange {
 
     let sent = 0
     let stream: Stream | undefined
+    let stage: PushStage = 'dial'
     try {
       // Offered best first: a node from before quiet inputs answers DELTA_PROTOCOL and gets every
       // input row; one from before delta frames answers MODEL_PROTOCOL and gets plain frames.
@@ -393,6 +405,7 @@ export class ModelExchange {
       const head = new Uint8Array(encoded.prefix.byteLength + encoded.header.byteLength)
       head.set(encoded.prefix)
       head.set(encoded.header, encoded.prefix.byteLength)
+      stage = 'send'
       await write(head)
       for (const chunk of encoded.chunks) {
         for (let off = 0; off < chunk.byteLength; off += this.chunkBytes) {
@@ -400,8 +413,10 @@ export class ModelExchange {
           await write(chunk.subarray(off, off + this.chunkBytes))
         }
       }
+      stage = 'close'
       await stream.close({ signal })
       if (acked !== undefined) {
+        stage = 'ack'
         await acked
         delta?.commit()
       }
@@ -419,11 +434,13 @@ export class ModelExchange {
       else if (signal.aborted && signal.reason instanceof Error) e = signal.reason
       else e = toError(err)
       this.stats.pushFailures++
+      const reason = `${stage}:${e.name}`
+      this.stats.pushFailuresByReason[reason] = (this.stats.pushFailuresByReason[reason] ?? 0) + 1
       // Most failures leave the receiver's reference as it was; the second in a row starts over.
       this.deltaSender?.failed(to)
       if (this.plainDeltaSender !== this.deltaSender) this.plainDeltaSender?.failed(to)
       stream?.abort(e)
-      this.log('push to %p failed after %d bytes: %s: %s', peerId, sent, e.name, logSafeMessage(e))
+      this.log('push to %p failed at %s after %d bytes: %s: %s', peerId, stage, sent, e.name, logSafeMessage(e))
       throw e
     }
   }

@@ -144,6 +144,8 @@ export interface NodeStatus {
   merges: number
   modelsMerged: number
   pushesFailed: number
+  /** The model exchange's failed pushes by `stage:ErrorName` (ExchangeCounters.pushFailuresByReason). */
+  pushFailuresByReason: Record<string, number>
   rejected: Record<string, number>
   /** The learner's defences (issue 9): whether on, and the clips, rejections, drops and rollbacks so far by reason. */
   defences: DefenceCounters & { enabled: boolean }
@@ -151,6 +153,11 @@ export interface NodeStatus {
   modelsReceivedFrom: Record<string, number>
   /** Peers the peer policy refuses now (no dials, connections or view), why, and until when (Unix s). */
   refusedPeers: Array<{ peerId: string; reason: string; untilS: number }>
+  /**
+   * Peers whose score is at or below the suspect score now (failed pushes count against a peer
+   * too): with defences on the learner pushes them nothing while others are left.
+   */
+  suspectPeers: string[]
   resumedFromCheckpoint: boolean
   /** Rounds in which the node found itself without connections and re-dialled its bootstrap list and remembered peers. */
   rejoins: number
@@ -638,6 +645,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         replies: learner!.stats.replies,
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,
+        pushFailuresByReason: c.pushFailuresByReason,
         defences: { enabled: config.defences, ...structuredClone(learner!.stats.defences) },
         modelsReceivedFrom: Object.fromEntries(receivedFrom),
         refusedPeers: peers.refused().map((r) => ({
@@ -645,6 +653,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           reason: r.reason,
           untilS: Math.ceil(r.until / 1000),
         })),
+        suspectPeers: peers.suspects(),
         resumedFromCheckpoint: resumed,
         rejoins: redialer.counters.rounds,
         bootstrapRedials: bootstrapKeeper.counters.rounds,

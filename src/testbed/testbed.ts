@@ -122,6 +122,10 @@ export interface PeerResult {
   replies?: number
   /** Pushes that failed or timed out (a peer that sent nothing either pushed to nobody or failed). */
   pushesFailed?: number
+  /** The exchange's failed pushes by `stage:ErrorName` (dial, send, close, ack). */
+  pushFailuresByReason?: Record<string, number>
+  /** Peers it held as suspects at the end (its pushes skip them while others are left). */
+  suspectPeers?: string[]
   /** The learner's defences: clips, rejections, drops and rollbacks by reason. */
   defences?: NodeStatus['defences']
   /** Bytes sent over emulated links, by destination region (emulation only). */
@@ -757,6 +761,8 @@ function assemble(
     modelsWanted: p.status?.modelsWanted,
     replies: p.status?.replies,
     pushesFailed: p.status?.pushesFailed,
+    pushFailuresByReason: p.status?.pushFailuresByReason,
+    suspectPeers: p.status?.suspectPeers,
     defences: p.status?.defences,
     connectionHealth: p.status?.links,
     alive: !p.exited,

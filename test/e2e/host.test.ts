@@ -187,7 +187,10 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
       expect(p.alive).toBe(true)
       expect(p.steps).toBeGreaterThan(0)
       expect(p.modelsReceived).toBeGreaterThan(0)
-      expect(p.pushesFailed).toBeGreaterThanOrEqual(0)
+      // Every failed push the learner counted has its stage and error in the exchange's tally.
+      const byReason = Object.values(p.pushFailuresByReason ?? { missing: -1 })
+      expect(byReason.reduce((a, b) => a + b, 0)).toBe(p.pushesFailed)
+      expect(Array.isArray(p.suspectPeers)).toBe(true)
       expect(p.series.length).toBeGreaterThan(0)
       // Ready before the run's clock started, and in another peer's view by its end.
       expect(p.readyAtS).toBeLessThanOrEqual(0)

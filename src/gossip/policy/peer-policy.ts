@@ -196,6 +196,16 @@ export class PeerPolicy {
     return this.score(peerId) <= this.suspectScore
   }
 
+  /** The peers that are suspects now (refused ones excluded), in no particular order. */
+  suspects(): string[] {
+    const now = this.now()
+    const out: string[] = []
+    for (const [peerId, e] of this.entries) {
+      if (!this.refusedNow(e, now) && this.decayed(e, now) <= this.suspectScore) out.push(peerId)
+    }
+    return out
+  }
+
   /** The peer's decayed score now (0 when untracked); for status and, later, down-weighting merges. */
   score(peerId: string): number {
     const entry = this.entries.get(peerId)

@@ -234,6 +234,8 @@ describe('ModelExchange', () => {
     await tx.push(rxId, s)
     await until(() => again.length === 1, 'the model after the restart')
     expect(tx.counters.pushFailures).toBe(2)
+    // The frame went out whole; the receiver refused it, so the push failed waiting for the ack.
+    expect(Object.keys(tx.counters.pushFailuresByReason)).toEqual([expect.stringMatching(/^ack:/)])
   })
 
   it('with delta frames, pushes plain frames of the inner codec to a node that does not speak the delta protocol', async () => {
@@ -565,6 +567,8 @@ describe('ModelExchange', () => {
       name: 'AbortError',
     })
     expect(tx.counters.pushFailures).toBe(1)
+    // The in-memory dial ignores the signal; the first write checks it.
+    expect(tx.counters.pushFailuresByReason).toEqual({ 'send:AbortError': 1 })
     expect(tx.counters.modelsSent).toBe(0)
   })
 
@@ -588,6 +592,7 @@ describe('ModelExchange', () => {
       name: 'StreamTimeoutError',
     })
     expect(tx.counters.pushFailures).toBe(1)
+    expect(tx.counters.pushFailuresByReason).toEqual({ 'dial:StreamTimeoutError': 1 })
   })
 
   it('starts and stops idempotently and refuses pushes when stopped', async () => {

@@ -180,6 +180,17 @@ describe('PeerPolicy', () => {
     expect(policy.isSuspect('c')).toBe(false)
   })
 
+  it('lists the suspects now: not refused peers, not peers whose score decayed back', () => {
+    const { policy, clock } = setup()
+    for (let i = 0; i < 4; i++) policy.report('slow', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
+    policy.report('fine', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
+    for (let i = 0; i < 3; i++) policy.report('bad', reject)
+    expect(policy.isRefused('bad')).toBe(true)
+    expect(policy.suspects()).toEqual(['slow'])
+    clock.t += DEFAULT_HALF_LIFE_MS / 2
+    expect(policy.suspects()).toEqual([])
+  })
+
   it('applies custom weights and refuses invalid settings with InvalidArgumentError', () => {
     const { policy } = setup({ weights: { reject: -30 } })
     expect(policy.report('p', reject)).toBe(true)
