@@ -119,7 +119,8 @@ function pushLines(r: TestbedResult): string[] {
   const sent = r.peers.reduce((n, p) => n + p.modelsSent, 0)
   const reasons = r.peers.reduce((c, p) => addCounts(c, p.pushFailuresByReason), {})
   const suspectOf = new Map<string, number>()
-  for (const p of r.peers) for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
+  for (const p of r.peers)
+    for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
   const lines = [`pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`]
   const held = [...suspectOf.values()]
   lines.push(

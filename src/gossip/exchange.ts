@@ -440,7 +440,14 @@ export class ModelExchange {
       this.deltaSender?.failed(to)
       if (this.plainDeltaSender !== this.deltaSender) this.plainDeltaSender?.failed(to)
       stream?.abort(e)
-      this.log('push to %p failed at %s after %d bytes: %s: %s', peerId, stage, sent, e.name, logSafeMessage(e))
+      this.log(
+        'push to %p failed at %s after %d bytes: %s: %s',
+        peerId,
+        stage,
+        sent,
+        e.name,
+        logSafeMessage(e),
+      )
       throw e
     }
   }

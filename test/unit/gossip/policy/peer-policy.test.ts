@@ -182,7 +182,8 @@ describe('PeerPolicy', () => {
 
   it('lists the suspects now: not refused peers, not peers whose score decayed back', () => {
     const { policy, clock } = setup()
-    for (let i = 0; i < 4; i++) policy.report('slow', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
+    for (let i = 0; i < 4; i++)
+      policy.report('slow', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
     policy.report('fine', { verdict: 'push-failed', reason: 'StreamTimeoutError' })
     for (let i = 0; i < 3; i++) policy.report('bad', reject)
     expect(policy.isRefused('bad')).toBe(true)
