@@ -122,6 +122,10 @@ function pushLines(r: TestbedResult): string[] {
   for (const p of r.peers)
     for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
   const lines = [`pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`]
+  if (r.peers.some((p) => p.pushesToHungry !== undefined)) {
+    const hungry = r.peers.reduce((n, p) => n + (p.pushesToHungry ?? 0), 0)
+    lines.push(`pushes to peers announcing they were hungry (no model merged yet): ${hungry}`)
+  }
   const held = [...suspectOf.values()]
   lines.push(
     `suspects: ${held.length} peers held as a suspect by some other peer at the end (most: ${held.length > 0 ? Math.max(...held) : 0} holders)`,

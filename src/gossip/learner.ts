@@ -136,6 +136,8 @@ export interface LearnerStats {
   modelsMerged: number
   pushesStarted: number
   pushesFailed: number
+  /** Pushes to peers whose announcement said they were hungry (sampling/hungry.ts). */
+  pushesToHungry: number
   lastAccuracy?: number
   lastLoss?: number
   lastEvalAt?: number
@@ -273,6 +275,7 @@ export class Learner {
       modelsMerged: 0,
       pushesStarted: 0,
       pushesFailed: 0,
+      pushesToHungry: 0,
       pushesDeferred: 0,
       pushesHeld: 0,
       pushesRelayedOnly: 0,
@@ -356,6 +359,16 @@ export class Learner {
     if (!this.gossip || this.starveRounds === 0) return false
     const neverMerged = this.stats.modelsMerged === 0 && this.stats.rounds > 0
     return neverMerged || this.stats.roundsWithoutModel >= this.starveRounds
+  }
+
+  /**
+   * Whether our announcements should say we are hungry: we gossip and have merged no received
+   * model since start. Unlike `wantsModels` it needs no push of ours to reach anyone, so it helps
+   * the node whose every push fails (sampling/hungry.ts); and it is not set again by a few quiet
+   * rounds, since every node that hears it favours us for a while.
+   */
+  hungry(): boolean {
+    return this.gossip && this.stats.modelsMerged === 0
   }
 
   /**
@@ -635,6 +648,7 @@ export class Learner {
       // push has completed the size is unknown, so the first round pushes once.
       const estimate = this.lastPushBytes ?? 0
       if (budget !== undefined && i > 0 && (this.lastPushBytes === undefined || !budget.canSend())) break
+      if (t.hungry === true) this.stats.pushesToHungry++
       this.startPush(signal, t.peerId, state, estimate)
     }
   }

@@ -23,6 +23,8 @@ export interface PeerDescriptor {
   region?: string
   /** The sender's announcement period in ms (absent from nodes before it grew with the network). */
   every?: number
+  /** It has merged no model since it started: pushes favour it for a while (sampling/hungry.ts). */
+  hungry?: boolean
 }
 
 /** A view entry: sampler fields plus what the descriptor said. */
@@ -54,6 +56,14 @@ export const ANNOUNCE_DEFAULTS = {
   /** Longest period, so a dead peer leaves views within 3 of them (pushes that fail evict it sooner). */
   maxIntervalMs: 60_000,
 } as const
+
+/**
+ * How long after a peer first says it is hungry its view entry says so. 5 min: an honest peer
+ * that is heard at all gets a model well within it (a median of 9 models per peer in 300 s at 128
+ * peers, docs/BENCHMARKS.md Scale), and a peer that claims hunger forever draws the boosted share
+ * of pushes for this long per node that hears it, then an ordinary one.
+ */
+export const DEFAULT_HUNGRY_WINDOW_MS = 5 * 60_000
 
 /** Descriptors are tiny; anything larger is garbage or an attack. */
 export const MAX_DESCRIPTOR_BYTES = 4096
@@ -107,6 +117,9 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
       `descriptor period must be in (0, ${ANNOUNCE_DEFAULTS.maxIntervalMs}] ms`,
     )
   }
+  if (d.hungry !== undefined && typeof d.hungry !== 'boolean') {
+    throw new InvalidDescriptorError('descriptor hungry must be a boolean')
+  }
   let coordinate: Coordinate | undefined
   if (d.coordinate !== undefined) {
     if (!isValidCoordinate(d.coordinate)) {
@@ -123,6 +136,7 @@ export function decodeDescriptor(data: Uint8Array, from: string): PeerDescriptor
     coordinate,
     region: d.region as string | undefined,
     every: d.every as number | undefined,
+    hungry: d.hungry as boolean | undefined,
   }
 }
 
@@ -182,6 +196,8 @@ export interface MembershipInit {
   perPeerMs?: number
   maxIntervalMs?: number
   ttlMs?: number
+  /** See DEFAULT_HUNGRY_WINDOW_MS; 0 never marks a peer hungry. */
+  hungryWindowMs?: number
 }
 
 /** Announces this node and keeps the live view of the others. start()/stop() are idempotent. */
@@ -199,6 +215,9 @@ export class Membership {
   private running = false
   /** When each peer was last heard from, for the period (kept longer than view entries). */
   private readonly heard = new Map<string, number>()
+  /** When each peer first said it was hungry (kept across evictions, dropped with `heard`). */
+  private readonly hungrySince = new Map<string, number>()
+  private readonly hungryWindowMs: number
   /** Descriptors checked by the topic validator, for the delivery of the same message that follows. */
   private readonly checked = new WeakMap<AnnounceMessage, PeerDescriptor>()
   private readonly now: () => number
@@ -222,6 +241,7 @@ export class Membership {
       )
     }
     this.ttlMs = init.ttlMs ?? Math.max(3 * this.intervalMs, 5000)
+    this.hungryWindowMs = init.hungryWindowMs ?? DEFAULT_HUNGRY_WINDOW_MS
     this.now = components.now ?? Date.now
   }
 
@@ -234,7 +254,11 @@ export class Membership {
    */
   get periodMs(): number {
     const cutoff = this.now() - 3 * this.maxIntervalMs
-    for (const [id, at] of this.heard) if (at < cutoff) this.heard.delete(id)
+    for (const [id, at] of this.heard) {
+      if (at >= cutoff) continue
+      this.heard.delete(id)
+      this.hungrySince.delete(id)
+    }
     const size = Math.max(this.view.size, this.heard.size)
     return Math.min(this.maxIntervalMs, Math.max(this.intervalMs, this.perPeerMs * size))
   }
@@ -351,6 +375,9 @@ export class Membership {
       if (this.components.isRefused?.(from) === true) return
       this.heard.set(from, this.now())
       const known = this.view.get(from)
+      // The first claim starts the window; one that stops and starts again does not restart it.
+      if (d.hungry === true && !this.hungrySince.has(from)) this.hungrySince.set(from, this.now())
+      const hungrySince = this.hungrySince.get(from)
       this.view.set(from, {
         peerId: from,
         addrs: d.addrs,
@@ -362,6 +389,8 @@ export class Membership {
         lastSeen: this.now(),
         addedAt: known?.addedAt ?? this.now(),
         ttlMs: d.every !== undefined ? Math.max(this.ttlMs, 3 * d.every) : undefined,
+        hungry:
+          d.hungry === true && hungrySince !== undefined && this.now() - hungrySince < this.hungryWindowMs,
       })
       if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {
         this.components.addAddresses(peerIdFromString(from), d.addrs).catch((err) => {

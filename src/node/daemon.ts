@@ -17,7 +17,13 @@ import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
 import { announceTopic, Membership } from '../gossip/membership.ts'
 import { createPeerPolicy, type PeerPolicy, policyGater, reportForRejection } from '../gossip/policy/index.ts'
-import { createSampler, PartnerSampler, type PeerEntry, type PeerSampler } from '../gossip/sampling/index.ts'
+import {
+  createSampler,
+  HungrySampler,
+  PartnerSampler,
+  type PeerEntry,
+  type PeerSampler,
+} from '../gossip/sampling/index.ts'
 import { MinFilteredVivaldi, MinRttTracker } from '../gossip/topology/filters.ts'
 import { StreamPinger } from '../gossip/topology/stream-ping.ts'
 import { type TopologyCounters, TopologyService } from '../gossip/topology/topology-service.ts'
@@ -138,6 +144,10 @@ export interface NodeStatus {
   pushesHeld: number
   /** Our pushes ask for a model back: no received model merged for several rounds (learner.ts). */
   askingForModels: boolean
+  /** Our announcements say we are hungry: no received model merged since start (sampling/hungry.ts). */
+  hungry: boolean
+  /** Our pushes to peers whose announcements said they were hungry. */
+  pushesToHungry: number
   /** Received models whose sender asked for one back, and the pushes we made in reply. */
   modelsWanted: number
   replies: number
@@ -462,6 +472,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           accuracy: learner?.stats.lastAccuracy,
           coordinate: topology?.coordinate(),
           region,
+          // Absent when false: every announcement of a fed node stays as it was.
+          ...(learner?.hungry() === true ? { hungry: true } : {}),
         }),
       },
     )
@@ -519,7 +531,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
             return bytes
           }, metrics),
         },
-        sampler,
+        // Peers that announce they have merged nothing yet get a larger share of our pushes.
+        sampler: new HungrySampler(sampler),
         // Only peers we hold more than a relayed connection to: models wait for a direct one (DCUtR).
         view: () => {
           const relayed = relayedOnlyPeers(node.getConnections())
@@ -641,6 +654,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         pushesDeferred: learner!.stats.pushesDeferred,
         pushesHeld: learner!.stats.pushesHeld,
         askingForModels: learner!.wantsModels(),
+        hungry: learner!.hungry(),
+        pushesToHungry: learner!.stats.pushesToHungry,
         modelsWanted: learner!.stats.modelsWanted,
         replies: learner!.stats.replies,
         modelsMerged: learner!.stats.modelsMerged,

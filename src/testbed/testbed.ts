@@ -122,6 +122,8 @@ export interface PeerResult {
   replies?: number
   /** Pushes that failed or timed out (a peer that sent nothing either pushed to nobody or failed). */
   pushesFailed?: number
+  /** Its pushes to peers whose announcements said they were hungry (gossip/sampling/hungry.ts). */
+  pushesToHungry?: number
   /** The exchange's failed pushes by `stage:ErrorName` (dial, send, close, ack). */
   pushFailuresByReason?: Record<string, number>
   /** Peers it held as suspects at the end (its pushes skip them while others are left). */
@@ -761,6 +763,7 @@ function assemble(
     modelsWanted: p.status?.modelsWanted,
     replies: p.status?.replies,
     pushesFailed: p.status?.pushesFailed,
+    pushesToHungry: p.status?.pushesToHungry,
     pushFailuresByReason: p.status?.pushFailuresByReason,
     suspectPeers: p.status?.suspectPeers,
     defences: p.status?.defences,

@@ -196,6 +196,8 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
       expect(p.readyAtS).toBeLessThanOrEqual(0)
       expect(p.inViewAtS).toBeLessThanOrEqual(written.durationS)
     }
+    // A peer announces itself hungry until its first merge, so the first pushes went to hungry peers.
+    expect(written.peers.reduce((n, p) => n + (p.pushesToHungry ?? 0), 0)).toBeGreaterThan(0)
     // Peers of one host learn from the other host's peers too: the network is one network.
     const crossHost = written.peers.some((p) =>
       Object.keys(p.modelsReceivedFrom ?? {}).some(

@@ -2,6 +2,7 @@
 import { type PeerSampler, UniformSampler } from './sampler.ts'
 import { TopologySampler, type TopologySamplerInit } from './topology-sampler.ts'
 
+export { DEFAULT_HUNGRY_BOOST, HungrySampler, type HungrySamplerInit } from './hungry.ts'
 export { DEFAULT_PARTNER_GRACE_MS, DEFAULT_PARTNERS, PartnerSampler } from './partners.ts'
 export { type PeerEntry, type PeerSampler, UniformSampler } from './sampler.ts'
 export { TOPOLOGY_SAMPLER_DEFAULTS, TopologySampler, type TopologySamplerInit } from './topology-sampler.ts'

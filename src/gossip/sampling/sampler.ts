@@ -16,6 +16,8 @@ export interface PeerEntry {
    * the peer's announcement periods, which grow with the network to 60 s).
    */
   ttlMs?: number
+  /** It has merged no model since it started and says so (see ./hungry.ts); set only for a few minutes. */
+  hungry?: boolean
 }
 
 export interface PeerSampler {

@@ -691,8 +691,9 @@ describe('Learner asking for models', () => {
     }
     learner.start()
     try {
-      // Before its first round a node has nothing to push, so nothing to ask with.
+      // Before its first round a node has nothing to push, so nothing to ask with; hungry it is.
       expect(learner.wantsModels()).toBe(false)
+      expect(learner.hungry()).toBe(true)
       await rounds(1)
       expect(learner.stats.roundsWithoutModel).toBe(1)
       expect(learner.wantsModels()).toBe(true)
@@ -701,13 +702,42 @@ describe('Learner asking for models', () => {
       expect(learner.stats.merges).toBe(1)
       expect(learner.stats.roundsWithoutModel).toBe(0)
       expect(learner.wantsModels()).toBe(false)
+      expect(learner.hungry()).toBe(false)
       await rounds(2)
       expect(learner.wantsModels()).toBe(false)
       await rounds(1)
       expect(learner.wantsModels()).toBe(true)
+      // Quiet rounds make it ask again on its pushes, but it does not announce hunger again.
+      expect(learner.hungry()).toBe(false)
     } finally {
       allowed = Number.POSITIVE_INFINITY // lets stop() end the loop even after a failure
     }
+  })
+
+  it('counts the pushes to peers the view marks hungry', async () => {
+    const pushed: string[] = []
+    const { learner: l } = idleLearner(
+      { stepsPerRound: 1, evalIntervalMs: 1e9, fanout: 2, defences: false },
+      {
+        pusher: {
+          push: async (to: string) => {
+            pushed.push(to)
+            return 1
+          },
+        },
+        view: () => [
+          { peerId: 'fed', lastSeen: Date.now() },
+          { peerId: 'hungry', lastSeen: Date.now(), hungry: true },
+        ],
+      },
+    )
+    learner = l
+    l.start()
+    await until(() => l.stats.pushesStarted >= 6)
+    await l.stop()
+    const toHungry = pushed.filter((p) => p === 'hungry').length
+    expect(toHungry).toBeGreaterThan(0)
+    expect(l.stats.pushesToHungry).toBe(toHungry)
   })
 
   it('never asks with starveRounds 0 or gossip off', async () => {
@@ -717,6 +747,7 @@ describe('Learner asking for models', () => {
       l.start()
       await until(() => l.stats.rounds >= 6)
       expect(l.wantsModels()).toBe(false)
+      if (init.gossip === false) expect(l.hungry()).toBe(false)
       await l.stop()
     }
   })

@@ -95,6 +95,7 @@ describe('decodeDescriptor', () => {
       encodeDescriptor({ ...good(), every: ANNOUNCE_DEFAULTS.maxIntervalMs + 1 }),
     ],
     ['a period that is not a number', encodeDescriptor({ ...good(), every: '5000' as never })],
+    ['a hungry flag that is not a boolean', encodeDescriptor({ ...good(), hungry: 1 as never })],
   ])('refuses %s', (_what, bytes) => {
     expect(() => decodeDescriptor(bytes, other.toString())).toThrow(
       expect.objectContaining({ name: 'InvalidDescriptorError' }),
@@ -279,6 +280,39 @@ describe('Membership', () => {
     pubsub.deliver({ type: 'signed', topic: m.topic, from: other, data: encodeDescriptor(good()) })
     now += 6001
     expect(m.peers()).toHaveLength(0)
+  })
+
+  it('marks a peer hungry for a window from its first claim, not restarted by a pause or an eviction', () => {
+    const pubsub = new FakePubsub()
+    let now = 0
+    m = new Membership(
+      { pubsub, peerId: self, logger: defaultLogger(), now: () => now },
+      { task: 't', describe: () => ({ addrs: [], age: 0 }), hungryWindowMs: 60_000 },
+    )
+    m.start()
+    const hear = (hungry?: boolean) =>
+      pubsub.deliver({
+        type: 'signed',
+        topic: m!.topic,
+        from: other,
+        data: encodeDescriptor({ ...good(), ...(hungry === undefined ? {} : { hungry }) }),
+      })
+    const hungry = () => m!.get(other.toString())?.hungry
+    hear()
+    expect(hungry()).toBe(false)
+    hear(true)
+    expect(hungry()).toBe(true)
+    now += 20_000
+    hear(false)
+    expect(hungry()).toBe(false)
+    now += 20_000
+    m.evict(other.toString())
+    hear(true)
+    expect(hungry()).toBe(true)
+    // 60 s after the first claim: an ordinary peer however often it says it is hungry.
+    now += 20_000
+    hear(true)
+    expect(hungry()).toBe(false)
   })
 
   it('keeps its period while view entries expire, and shortens it once the peers are gone for long', async () => {

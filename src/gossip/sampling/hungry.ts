@@ -1,0 +1,62 @@
+/**
+ * Hungry peers first: a node that has merged no model since it started says so in its
+ * announcement (`hungry`), and each push round gives such peers about `boost` times the chance of
+ * another peer to be a target. Why: in the 128-peer testbed runs the peers left without any model
+ * were the last daemons started on saturated hosts, whose own pushes all failed, so neither their
+ * pushes nor their requests for a model back (which ride on a push) ever reached anyone; at about
+ * 5 models per peer in 300 s, e^-5 x 128 is one such peer a run by chance alone (docs/BENCHMARKS.md
+ * Scale). The flag travels on the announcements, which need no push of the hungry node.
+ * Membership ends the boost a few minutes after a peer first said it was hungry
+ * (DEFAULT_HUNGRY_WINDOW_MS), so a peer that claims it forever draws no more than others.
+ */
+import { InvalidArgumentError } from '../../util/errors.ts'
+import type { PeerEntry, PeerSampler } from './sampler.ts'
+
+/**
+ * 4: a hungry peer's first model comes about 4 times as soon as a sated peer's next one, while a
+ * network where every peer is hungry at once (a start) samples as before and one peer that lies
+ * draws 4 shares of the pushes, not all of them.
+ */
+export const DEFAULT_HUNGRY_BOOST = 4
+
+export interface HungrySamplerInit {
+  /** How many times another peer's chance a hungry peer has of one slot; 1 turns the boost off. */
+  boost?: number
+  random?: () => number
+}
+
+/** See the module comment. Wraps the sampler that picks the other slots. */
+export class HungrySampler implements PeerSampler {
+  private readonly boost: number
+  private readonly random: () => number
+
+  constructor(
+    private readonly base: PeerSampler,
+    init: HungrySamplerInit = {},
+  ) {
+    const boost = init.boost ?? DEFAULT_HUNGRY_BOOST
+    if (!(Number.isFinite(boost) && boost >= 1)) {
+      throw new InvalidArgumentError(`hungry boost must be a number >= 1, got ${boost}`)
+    }
+    this.boost = boost
+    this.random = init.random ?? Math.random
+  }
+
+  sample(view: readonly PeerEntry[], count: number): PeerEntry[] {
+    if (count <= 0 || this.boost === 1) return this.base.sample(view, count)
+    const hungry = view.filter((p) => p.hungry === true)
+    // None hungry, or all (a network starting): nothing to favour.
+    if (hungry.length === 0 || hungry.length === view.length) return this.base.sample(view, count)
+    if (this.random() >= Math.min(1, (this.boost * hungry.length) / view.length)) {
+      return this.base.sample(view, count)
+    }
+    const pick = hungry[Math.floor(this.random() * hungry.length)] as PeerEntry
+    return [
+      pick,
+      ...this.base.sample(
+        view.filter((p) => p !== pick),
+        count - 1,
+      ),
+    ]
+  }
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest'
+import { HungrySampler } from '../../../../src/gossip/sampling/hungry.ts'
+import { type PeerEntry, type PeerSampler, UniformSampler } from '../../../../src/gossip/sampling/sampler.ts'
+import { createRng } from '../../../../src/util/rng.ts'
+
+const peers = (n: number, hungry: ReadonlySet<number> = new Set()): PeerEntry[] =>
+  Array.from({ length: n }, (_, i) => ({ peerId: `p${i}`, lastSeen: 0, hungry: hungry.has(i) }))
+
+/** How often each peer is among `count` targets over `rounds` samples. */
+function picks(s: PeerSampler, view: PeerEntry[], count: number, rounds: number): Map<string, number> {
+  const hits = new Map<string, number>()
+  for (let i = 0; i < rounds; i++) {
+    const chosen = s.sample(view, count)
+    expect(new Set(chosen.map((p) => p.peerId)).size).toBe(chosen.length)
+    for (const p of chosen) hits.set(p.peerId, (hits.get(p.peerId) ?? 0) + 1)
+  }
+  return hits
+}
+
+describe('HungrySampler', () => {
+  it('gives a hungry peer about `boost` times the pushes of another, and the others what is left', () => {
+    const rng = createRng(7)
+    const random = () => rng.next()
+    const s = new HungrySampler(new UniformSampler({ random }), { boost: 4, random })
+    const view = peers(40, new Set([3]))
+    const rounds = 20_000
+    const hits = picks(s, view, 2, rounds)
+    const hungry = hits.get('p3') ?? 0
+    const others = [...hits].filter(([id]) => id !== 'p3').map(([, n]) => n)
+    const mean = others.reduce((a, b) => a + b, 0) / others.length
+    // Uniform alone: 2/40 of the rounds each (1000). The hungry slot adds 4/40 of the rounds.
+    expect(hungry / mean).toBeGreaterThan(2.5)
+    expect(hungry / mean).toBeLessThan(3.5)
+    expect(hungry + others.reduce((a, b) => a + b, 0)).toBe(2 * rounds)
+  })
+
+  it('samples as its base does when nobody or everybody is hungry, or with boost 1', () => {
+    const base: PeerSampler = { sample: (view, count) => view.slice(0, count) }
+    const s = new HungrySampler(base, { boost: 4, random: () => 0 })
+    expect(s.sample(peers(5), 2).map((p) => p.peerId)).toEqual(['p0', 'p1'])
+    expect(s.sample(peers(3, new Set([0, 1, 2])), 2).map((p) => p.peerId)).toEqual(['p0', 'p1'])
+    const off = new HungrySampler(base, { boost: 1, random: () => 0 })
+    expect(off.sample(peers(5, new Set([4])), 2).map((p) => p.peerId)).toEqual(['p0', 'p1'])
+    // On: the hungry peer takes the first slot and the base fills the rest without it.
+    expect(s.sample(peers(5, new Set([4])), 2).map((p) => p.peerId)).toEqual(['p4', 'p0'])
+    expect(s.sample(peers(5, new Set([4])), 0)).toEqual([])
+  })
+
+  it('refuses a boost below 1', () => {
+    expect(() => new HungrySampler(new UniformSampler(), { boost: 0.5 })).toThrow(
+      expect.objectContaining({ name: 'InvalidArgumentError' }),
+    )
+    expect(() => new HungrySampler(new UniformSampler(), { boost: Number.NaN })).toThrow(
+      expect.objectContaining({ name: 'InvalidArgumentError' }),
+    )
+  })
+})
