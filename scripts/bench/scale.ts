@@ -94,6 +94,24 @@ function inViewLine(r: TestbedResult): string {
   )
 }
 
+/**
+ * The peers with no model yet at the run's first poll (mostly the last started, since the clock
+ * starts once every peer is up) and when a poll first found one: what hungry announcements should
+ * shorten. Poll-period coarse; earlier peers' first models came during start-up, before any poll.
+ */
+function firstModelLine(r: TestbedResult): string {
+  const late = r.peers.filter((p) => p.series.length > 0 && (p.series[0]!.modelsReceived ?? 0) === 0)
+  const at = late
+    .flatMap((p) => p.series.find((x) => (x.modelsReceived ?? 0) > 0)?.t ?? [])
+    .sort((a, b) => a - b)
+  const head = `first model: ${late.length} peers had none at the first poll`
+  if (late.length === 0) return head
+  return (
+    `${head}; ${at.length} got one, at t=${at.length > 0 ? `${at[Math.floor(at.length / 2)]!.toFixed(1)} s at the median, ${at.at(-1)!.toFixed(1)} s the last` : '-'}` +
+    `; ${late.length - at.length} never`
+  )
+}
+
 /** Adds `b`'s counts into `a`. */
 function addCounts(a: Record<string, number>, b: Record<string, number> | undefined): Record<string, number> {
   for (const [k, v] of Object.entries(b ?? {})) a[k] = (a[k] ?? 0) + v
@@ -171,6 +189,7 @@ function report(r: TestbedResult): void {
     `models received: ${received.filter((x) => x > 0).length}/${n} peers received some; fewest ${Math.min(...received)}, median ${[...received].sort((a, b) => a - b)[Math.floor(n / 2)]}` +
       (unread > 0 ? `; ${unread} peers never answered a poll (counted as none)` : ''),
   )
+  console.log(firstModelLine(r))
   for (const line of pushLines(r)) console.log(line)
   // Which peers ended alone, and what held them there: no connection, or connections but no mesh.
   const alone = read.filter((p) => (last(p)!.view ?? 0) === 0)
