@@ -140,6 +140,15 @@ function pushLines(r: TestbedResult): string[] {
   for (const p of r.peers)
     for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
   const lines = [`pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`]
+  // One message per reason (the latest some peer saw), the most common reasons first.
+  const messages = new Map<string, string>()
+  for (const p of r.peers)
+    for (const [k, m] of Object.entries(p.pushFailureMessages ?? {})) messages.set(k, m)
+  for (const [k] of Object.entries(reasons as Record<string, number>)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)) {
+    if (messages.has(k)) lines.push(`  e.g. ${k}: ${messages.get(k)}`)
+  }
   if (r.peers.some((p) => p.pushesToHungry !== undefined)) {
     const hungry = r.peers.reduce((n, p) => n + (p.pushesToHungry ?? 0), 0)
     lines.push(`pushes to peers announcing they were hungry (no model merged yet): ${hungry}`)

@@ -160,6 +160,8 @@ export interface ExchangeCounters {
    * (waiting for a delta frame's acknowledgement). Tells a peer nobody can reach from a slow link.
    */
   pushFailuresByReason: Record<string, number>
+  /** The latest error message for each key of `pushFailuresByReason` (log-safe, shortened). */
+  pushFailureMessages: Record<string, string>
   /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError; not failures). */
   pushesRelayedOnly: number
   /** Inbound transfers refused, by error name. */
@@ -211,6 +213,7 @@ export class ModelExchange {
     bytesReceived: 0,
     pushFailures: 0,
     pushFailuresByReason: {},
+    pushFailureMessages: {},
     pushesRelayedOnly: 0,
     rejected: {},
     receivedByCodec: {},
@@ -279,6 +282,7 @@ export class ModelExchange {
       ...this.stats,
       rejected: { ...this.stats.rejected },
       pushFailuresByReason: { ...this.stats.pushFailuresByReason },
+      pushFailureMessages: { ...this.stats.pushFailureMessages },
       sentByCodec: Object.fromEntries(
         Object.entries(this.stats.sentByCodec).map(([name, c]) => [name, { ...c }]),
       ),
@@ -436,6 +440,7 @@ export class ModelExchange {
       this.stats.pushFailures++
       const reason = `${stage}:${e.name}`
       this.stats.pushFailuresByReason[reason] = (this.stats.pushFailuresByReason[reason] ?? 0) + 1
+      this.stats.pushFailureMessages[reason] = logSafeMessage(e)
       // Most failures leave the receiver's reference as it was; the second in a row starts over.
       this.deltaSender?.failed(to)
       if (this.plainDeltaSender !== this.deltaSender) this.plainDeltaSender?.failed(to)

@@ -372,6 +372,15 @@ export class Learner {
   }
 
   /**
+   * Hungry, and a push of ours has failed: our pushes should go over connections we already hold
+   * (sampling/hungry.ts). Not every hungry node: at a network's start all are hungry, and all of
+   * them pushing to their few held connections (the bootstrap first) would herd onto those.
+   */
+  stranded(): boolean {
+    return this.hungry() && this.stats.pushesFailed > 0
+  }
+
+  /**
    * A model `from` sent (and we took) asked for one back: push it the model our last round ended
    * with, unless we replied to it within `replyEveryMs`, it is a suspect, a push to it is in
    * flight, our pushes are all busy or the upload budget is spent. Returns whether a push started.

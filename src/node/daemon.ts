@@ -156,6 +156,8 @@ export interface NodeStatus {
   pushesFailed: number
   /** The model exchange's failed pushes by `stage:ErrorName` (ExchangeCounters.pushFailuresByReason). */
   pushFailuresByReason: Record<string, number>
+  /** The latest message for each of those keys: what an `EncryptionFailedError` at the dial said. */
+  pushFailureMessages: Record<string, string>
   rejected: Record<string, number>
   /** The learner's defences (issue 9): whether on, and the clips, rejections, drops and rollbacks so far by reason. */
   defences: DefenceCounters & { enabled: boolean }
@@ -532,11 +534,15 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           }, metrics),
         },
         // Peers that announce they have merged nothing yet get a larger share of our pushes.
-        sampler: new HungrySampler(sampler),
+        sampler: new HungrySampler(sampler, { stranded: () => learner?.stranded() === true }),
         // Only peers we hold more than a relayed connection to: models wait for a direct one (DCUtR).
         view: () => {
-          const relayed = relayedOnlyPeers(node.getConnections())
-          return view().filter((p) => !relayed.has(p.peerId))
+          const connections = node.getConnections()
+          const relayed = relayedOnlyPeers(connections)
+          const linked = new Set(connections.map((c) => c.remotePeer.toString()))
+          return view().flatMap((p) =>
+            relayed.has(p.peerId) ? [] : [{ ...p, connected: linked.has(p.peerId) }],
+          )
         },
         merger,
         logger,
@@ -661,6 +667,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         modelsMerged: learner!.stats.modelsMerged,
         pushesFailed: learner!.stats.pushesFailed,
         pushFailuresByReason: c.pushFailuresByReason,
+        pushFailureMessages: c.pushFailureMessages,
         defences: { enabled: config.defences, ...structuredClone(learner!.stats.defences) },
         modelsReceivedFrom: Object.fromEntries(receivedFrom),
         refusedPeers: peers.refused().map((r) => ({

@@ -126,6 +126,8 @@ export interface PeerResult {
   pushesToHungry?: number
   /** The exchange's failed pushes by `stage:ErrorName` (dial, send, close, ack). */
   pushFailuresByReason?: Record<string, number>
+  /** The latest message for each of those keys. */
+  pushFailureMessages?: Record<string, string>
   /** Peers it held as suspects at the end (its pushes skip them while others are left). */
   suspectPeers?: string[]
   /** The learner's defences: clips, rejections, drops and rollbacks by reason. */
@@ -765,6 +767,7 @@ function assemble(
     pushesFailed: p.status?.pushesFailed,
     pushesToHungry: p.status?.pushesToHungry,
     pushFailuresByReason: p.status?.pushFailuresByReason,
+    pushFailureMessages: p.status?.pushFailureMessages,
     suspectPeers: p.status?.suspectPeers,
     defences: p.status?.defences,
     connectionHealth: p.status?.links,

@@ -8,6 +8,13 @@
  * Scale). The flag travels on the announcements, which need no push of the hungry node.
  * Membership ends the boost a few minutes after a peer first said it was hungry
  * (DEFAULT_HUNGRY_WINDOW_MS), so a peer that claims it forever draws no more than others.
+ *
+ * While we are hungry ourselves and a push of ours has failed (learner.ts `stranded`), one slot
+ * of each round goes to a peer we already hold a connection to. Our pushes ask for a model back then (learner.ts `wantsModels`), and a push over a
+ * held connection needs no handshake, nor does the reply, which comes back on it. In a 128-peer run
+ * on one core, the 4 peers left without a model held 1-2 connections each (through which they
+ * heard the whole network) and every push they made to a new peer failed in the Noise handshake
+ * (`dial:EncryptionFailedError`), as did the others' pushes to them.
  */
 import { InvalidArgumentError } from '../../util/errors.ts'
 import type { PeerEntry, PeerSampler } from './sampler.ts'
@@ -23,12 +30,15 @@ export interface HungrySamplerInit {
   /** How many times another peer's chance a hungry peer has of one slot; 1 turns the boost off. */
   boost?: number
   random?: () => number
+  /** Whether our pushes should go over held connections (learner.ts `stranded`); absent: never. */
+  stranded?: () => boolean
 }
 
 /** See the module comment. Wraps the sampler that picks the other slots. */
 export class HungrySampler implements PeerSampler {
   private readonly boost: number
   private readonly random: () => number
+  private readonly stranded: () => boolean
 
   constructor(
     private readonly base: PeerSampler,
@@ -40,9 +50,26 @@ export class HungrySampler implements PeerSampler {
     }
     this.boost = boost
     this.random = init.random ?? Math.random
+    this.stranded = init.stranded ?? (() => false)
   }
 
   sample(view: readonly PeerEntry[], count: number): PeerEntry[] {
+    if (count > 0 && this.stranded()) {
+      const linked = view.filter((p) => p.connected === true)
+      if (linked.length > 0) {
+        const pick = this.pickOne(linked)
+        return [pick, ...this.boosted(without(view, pick), count - 1)]
+      }
+    }
+    return this.boosted(view, count)
+  }
+
+  private pickOne(from: readonly PeerEntry[]): PeerEntry {
+    return from[Math.floor(this.random() * from.length)] as PeerEntry
+  }
+
+  /** The base's sample, with one slot given to a hungry peer at the boosted odds. */
+  private boosted(view: readonly PeerEntry[], count: number): PeerEntry[] {
     if (count <= 0 || this.boost === 1) return this.base.sample(view, count)
     const hungry = view.filter((p) => p.hungry === true)
     // None hungry, or all (a network starting): nothing to favour.
@@ -50,13 +77,9 @@ export class HungrySampler implements PeerSampler {
     if (this.random() >= Math.min(1, (this.boost * hungry.length) / view.length)) {
       return this.base.sample(view, count)
     }
-    const pick = hungry[Math.floor(this.random() * hungry.length)] as PeerEntry
-    return [
-      pick,
-      ...this.base.sample(
-        view.filter((p) => p !== pick),
-        count - 1,
-      ),
-    ]
+    const pick = this.pickOne(hungry)
+    return [pick, ...this.base.sample(without(view, pick), count - 1)]
   }
 }
+
+const without = (view: readonly PeerEntry[], pick: PeerEntry): PeerEntry[] => view.filter((p) => p !== pick)

@@ -18,6 +18,8 @@ export interface PeerEntry {
   ttlMs?: number
   /** It has merged no model since it started and says so (see ./hungry.ts); set only for a few minutes. */
   hungry?: boolean
+  /** We hold a direct connection to it now (a push needs no new handshake). */
+  connected?: boolean
 }
 
 export interface PeerSampler {

@@ -593,6 +593,7 @@ describe('ModelExchange', () => {
     })
     expect(tx.counters.pushFailures).toBe(1)
     expect(tx.counters.pushFailuresByReason).toEqual({ 'dial:StreamTimeoutError': 1 })
+    expect(tx.counters.pushFailureMessages).toEqual({ 'dial:StreamTimeoutError': 'push exceeded 50 ms' })
   })
 
   it('starts and stops idempotently and refuses pushes when stopped', async () => {

@@ -714,6 +714,29 @@ describe('Learner asking for models', () => {
     }
   })
 
+  it('is stranded while hungry once a push has failed', async () => {
+    const { learner: l } = idleLearner(
+      { stepsPerRound: 1, evalIntervalMs: 1e9, defences: false },
+      {
+        pusher: {
+          push: async () => {
+            throw new Error('handshake failed')
+          },
+        },
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+      },
+    )
+    learner = l
+    expect(l.stranded()).toBe(false)
+    l.start()
+    await until(() => l.stats.pushesFailed >= 1)
+    expect(l.stranded()).toBe(true)
+    l.receive(model1(5), 'a')
+    await until(() => l.stats.modelsMerged >= 1)
+    expect(l.hungry()).toBe(false)
+    expect(l.stranded()).toBe(false)
+  })
+
   it('counts the pushes to peers the view marks hungry', async () => {
     const pushed: string[] = []
     const { learner: l } = idleLearner(

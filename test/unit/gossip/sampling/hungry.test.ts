@@ -46,6 +46,25 @@ describe('HungrySampler', () => {
     expect(s.sample(peers(5, new Set([4])), 0)).toEqual([])
   })
 
+  it('gives its first slot to a peer it holds a connection to while stranded, and only then', () => {
+    const rng = createRng(3)
+    const random = () => rng.next()
+    let stranded = true
+    const s = new HungrySampler(new UniformSampler({ random }), { random, stranded: () => stranded })
+    const view = peers(30).map((p, i) => ({ ...p, connected: i === 5 || i === 9 }))
+    for (let i = 0; i < 50; i++) {
+      const [first, ...rest] = s.sample(view, 2)
+      expect(['p5', 'p9']).toContain(first!.peerId)
+      expect(rest).toHaveLength(1)
+      expect(rest[0]!.peerId).not.toBe(first!.peerId)
+    }
+    // No held connection in the view: as if not stranded.
+    expect(s.sample(peers(30), 2)).toHaveLength(2)
+    stranded = false
+    const firsts = new Set(Array.from({ length: 200 }, () => s.sample(view, 1)[0]!.peerId))
+    expect(firsts.size).toBeGreaterThan(10)
+  })
+
   it('refuses a boost below 1', () => {
     expect(() => new HungrySampler(new UniformSampler(), { boost: 0.5 })).toThrow(
       expect.objectContaining({ name: 'InvalidArgumentError' }),
