@@ -1,7 +1,7 @@
 /**
  * Hungry peers first: a node that has merged no model since it started says so in its
- * announcement (`hungry`), and each push round gives such peers about `boost` times the chance of
- * another peer to be a target. Why: in the 128-peer testbed runs the peers left without any model
+ * announcement (`hungry`), and the first slot of each push round is a weighted pick in which each
+ * such peer weighs `boost` and any other peer 1 (the other slots are the base sampler's). Why: in the 128-peer testbed runs the peers left without any model
  * were the last daemons started on saturated hosts, whose own pushes all failed, so neither their
  * pushes nor their requests for a model back (which ride on a push) ever reached anyone; at about
  * 5 models per peer in 300 s, e^-5 x 128 is one such peer a run by chance alone (docs/BENCHMARKS.md
@@ -20,14 +20,15 @@ import { InvalidArgumentError } from '../../util/errors.ts'
 import type { PeerEntry, PeerSampler } from './sampler.ts'
 
 /**
- * 4: a hungry peer's first model comes about 4 times as soon as a sated peer's next one, while a
- * network where every peer is hungry at once (a start) samples as before and one peer that lies
- * draws 4 shares of the pushes, not all of them.
+ * 4: a lone hungry peer among 127 gets about 5 times a sated peer's pushes (the weighted slot plus
+ * its share of the base's picks), so its first model comes that much sooner; a network where
+ * every peer is hungry at once (a start) samples as before, and one peer that lies draws a few
+ * shares of the pushes, not all of them.
  */
 export const DEFAULT_HUNGRY_BOOST = 4
 
 export interface HungrySamplerInit {
-  /** How many times another peer's chance a hungry peer has of one slot; 1 turns the boost off. */
+  /** A hungry peer's weight in the first slot's pick, another peer's being 1; 1 turns the boost off. */
   boost?: number
   random?: () => number
   /** Whether our pushes should go over held connections (learner.ts `stranded`); absent: never. */
@@ -74,7 +75,11 @@ export class HungrySampler implements PeerSampler {
     const hungry = view.filter((p) => p.hungry === true)
     // None hungry, or all (a network starting): nothing to favour.
     if (hungry.length === 0 || hungry.length === view.length) return this.base.sample(view, count)
-    if (this.random() >= Math.min(1, (this.boost * hungry.length) / view.length)) {
+    // A weighted pick of the first slot: each hungry peer weighs `boost`, any other 1. Not
+    // boost x hungry / view, which takes the slot every round once a quarter of the view is
+    // hungry (a start-up: a third of the pushes of two 128-peer runs went to hungry peers).
+    const weight = this.boost * hungry.length
+    if (this.random() >= weight / (weight + view.length - hungry.length)) {
       return this.base.sample(view, count)
     }
     const pick = this.pickOne(hungry)

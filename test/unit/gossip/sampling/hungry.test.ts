@@ -18,7 +18,7 @@ function picks(s: PeerSampler, view: PeerEntry[], count: number, rounds: number)
 }
 
 describe('HungrySampler', () => {
-  it('gives a hungry peer about `boost` times the pushes of another, and the others what is left', () => {
+  it('gives a lone hungry peer several times the pushes of another, and the others what is left', () => {
     const rng = createRng(7)
     const random = () => rng.next()
     const s = new HungrySampler(new UniformSampler({ random }), { boost: 4, random })
@@ -32,6 +32,18 @@ describe('HungrySampler', () => {
     expect(hungry / mean).toBeGreaterThan(2.5)
     expect(hungry / mean).toBeLessThan(3.5)
     expect(hungry + others.reduce((a, b) => a + b, 0)).toBe(2 * rounds)
+  })
+
+  it('does not give every round to hungry peers when many are hungry (a start-up)', () => {
+    const rng = createRng(11)
+    const random = () => rng.next()
+    const s = new HungrySampler(new UniformSampler({ random }), { boost: 4, random })
+    const view = peers(40, new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+    const hits = picks(s, view, 1, 20_000)
+    const toHungry = [...hits].filter(([id]) => Number(id.slice(1)) < 10).reduce((n, [, k]) => n + k, 0)
+    // Weighted slot: 40 / (40 + 30) = 0.571, plus a quarter of the rest: 0.679 of the rounds.
+    expect(toHungry / 20_000).toBeGreaterThan(0.64)
+    expect(toHungry / 20_000).toBeLessThan(0.72)
   })
 
   it('samples as its base does when nobody or everybody is hungry, or with boost 1', () => {
