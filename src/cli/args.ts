@@ -173,6 +173,7 @@ function learnFlags(v: Values) {
     sampler: oneOf(v, 'sampler', SAMPLER_KINDS) ?? LEARN_DEFAULTS.sampler,
     randomShare: num(v, 'random-share', 0, 1),
     partners: int(v, 'partners', 1, 64),
+    hungryBoost: num(v, 'hungry-boost', 1, 1000),
     codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
     quietInputs: quietFlag(v),
     maxUploadBytesPerS: rateFlag(v, 'max-upload'),

@@ -4,7 +4,7 @@
  */
 import type { ParseArgsConfig } from 'node:util'
 import { OPTIONAL_DEFENCES } from '../gossip/defences/index.ts'
-import { TOPOLOGY_SAMPLER_DEFAULTS } from '../gossip/sampling/index.ts'
+import { DEFAULT_HUNGRY_BOOST, TOPOLOGY_SAMPLER_DEFAULTS } from '../gossip/sampling/index.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS } from '../node/config.ts'
 
 /** One flag: its parser type, its value placeholder, its default as shown, and one line of help. */
@@ -73,6 +73,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     value: 'N',
     help: 'push only to N sticky partners, replaced when gone (default: 4 with a delta+ codec, else any peer)',
+  },
+  {
+    name: 'hungry-boost',
+    type: 'string',
+    value: 'B',
+    default: String(DEFAULT_HUNGRY_BOOST),
+    help: 'weight of a peer announcing it has no model yet in the first pick of a push round (others weigh 1; 1: off)',
   },
   {
     name: 'codec',

@@ -88,6 +88,8 @@ export interface StartConfig {
   randomShare?: number
   /** Push only to this many sticky partners; undefined: DEFAULT_PARTNERS with a delta codec, else any peer. */
   partners?: number
+  /** A hungry peer's weight in a push round's first slot (sampling/hungry.ts); 1: off; undefined: the default. */
+  hungryBoost?: number
   /** Codec spec for pushed models (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...); inbound models may use any known codec. */
   codec: string
   /** `--quiet-inputs`: the share for data/quiet.ts, false to send every input's weights; undefined: the default. */

@@ -534,7 +534,10 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
           }, metrics),
         },
         // Peers that announce they have merged nothing yet get a larger share of our pushes.
-        sampler: new HungrySampler(sampler, { stranded: () => learner?.stranded() === true }),
+        sampler: new HungrySampler(sampler, {
+          boost: config.hungryBoost,
+          stranded: () => learner?.stranded() === true,
+        }),
         // Only peers we hold more than a relayed connection to: models wait for a direct one (DCUtR).
         view: () => {
           const connections = node.getConnections()

@@ -26,6 +26,8 @@ export interface TestbedConfig {
   randomShare?: number
   /** Sticky push partners of every peer (`--partners`); undefined: the daemon's default. */
   partners?: number
+  /** Every peer's `--hungry-boost`; undefined: the daemon's default. */
+  hungryBoost?: number
   /** Codec spec every peer pushes with (`raw-f32`, `f16`, `int8`, `topk:F`, `partial:F+int8`, ...). */
   codec: string
   /** `--quiet-inputs` of every peer; undefined: the daemon's default. */

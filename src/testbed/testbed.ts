@@ -315,6 +315,7 @@ export function daemonArgs(
   if (cfg.initSeed !== undefined) args.push('--init-seed', String(cfg.initSeed))
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
   if (cfg.partners !== undefined) args.push('--partners', String(cfg.partners))
+  if (cfg.hungryBoost !== undefined) args.push('--hungry-boost', String(cfg.hungryBoost))
   if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
   if (cfg.quietInputs !== undefined)
     args.push('--quiet-inputs', cfg.quietInputs === false ? 'off' : String(cfg.quietInputs))

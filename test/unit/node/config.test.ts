@@ -36,6 +36,13 @@ describe('pushPartners', () => {
     expect(pushPartners(parseStartArgs(['--codec', 'delta+partial:0.25+int2']))).toBe(4)
     expect(pushPartners(parseStartArgs(['--codec', 'int4', '--partners', '2']))).toBe(2)
     expect(() => parseStartArgs(['--partners', '0'])).toThrow(/--partners/)
+  })
+
+  it('reads --hungry-boost, 1 or more', () => {
+    expect(parseStartArgs([]).hungryBoost).toBeUndefined()
+    expect(parseStartArgs(['--hungry-boost', '1']).hungryBoost).toBe(1)
+    expect(parseStartArgs(['--hungry-boost', '2.5']).hungryBoost).toBe(2.5)
+    expect(() => parseStartArgs(['--hungry-boost', '0.5'])).toThrow(/--hungry-boost/)
     expect(() => parseStartArgs(['--codec', 'delta+int4:ef'])).toThrow(/--codec/)
   })
 })

@@ -35,6 +35,11 @@ describe('daemonArgs', () => {
     expect(c.defencesOff).toBeUndefined()
   })
 
+  it('passes --hungry-boost, and without it leaves the default to the daemon', () => {
+    expect(startConfigOf(['--hungry-boost', '1']).hungryBoost).toBe(1)
+    expect(startConfigOf([]).hungryBoost).toBeUndefined()
+  })
+
   it('passes a delta codec and --partners', () => {
     expect(startConfigOf(['--codec', 'delta+partial:0.25+int2', '--partners', '3'])).toMatchObject({
       codec: 'delta+partial:0.25+int2',
