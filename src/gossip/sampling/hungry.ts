@@ -20,12 +20,12 @@ import { InvalidArgumentError } from '../../util/errors.ts'
 import type { PeerEntry, PeerSampler } from './sampler.ts'
 
 /**
- * 4: a lone hungry peer among 127 gets about 5 times a sated peer's pushes (the weighted slot plus
- * its share of the base's picks), so its first model comes that much sooner; a network where
- * every peer is hungry at once (a start) samples as before, and one peer that lies draws a few
- * shares of the pushes, not all of them.
+ * 1, off by default. At 4 (a lone hungry peer among 127 then gets about 5 times a sated peer's
+ * pushes) three 128-peer runs on 2 cores started up in 349-399 s against 286-308 s without the
+ * boost, and one with only the stranded rule below in 298 s, which fed the last-started peers as
+ * soon (docs/BENCHMARKS.md, Scale). `--hungry-boost` turns it on where joiners starve.
  */
-export const DEFAULT_HUNGRY_BOOST = 4
+export const DEFAULT_HUNGRY_BOOST = 1
 
 export interface HungrySamplerInit {
   /** A hungry peer's weight in the first slot's pick, another peer's being 1; 1 turns the boost off. */
