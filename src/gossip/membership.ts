@@ -377,7 +377,6 @@ export class Membership {
       const known = this.view.get(from)
       // The first claim starts the window; one that stops and starts again does not restart it.
       if (d.hungry === true && !this.hungrySince.has(from)) this.hungrySince.set(from, this.now())
-      const hungrySince = this.hungrySince.get(from)
       this.view.set(from, {
         peerId: from,
         addrs: d.addrs,
@@ -389,8 +388,7 @@ export class Membership {
         lastSeen: this.now(),
         addedAt: known?.addedAt ?? this.now(),
         ttlMs: d.every !== undefined ? Math.max(this.ttlMs, 3 * d.every) : undefined,
-        hungry:
-          d.hungry === true && hungrySince !== undefined && this.now() - hungrySince < this.hungryWindowMs,
+        hungry: d.hungry === true && this.now() - this.hungrySince.get(from)! < this.hungryWindowMs,
       })
       if (known === undefined && this.components.addAddresses !== undefined && d.addrs.length > 0) {
         this.components.addAddresses(peerIdFromString(from), d.addrs).catch((err) => {

@@ -533,7 +533,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
             return bytes
           }, metrics),
         },
-        // Peers that announce they have merged nothing yet get a larger share of our pushes.
+        // A stranded node pushes over held connections; `--hungry-boost` favours peers announcing hunger.
         sampler: new HungrySampler(sampler, {
           boost: config.hungryBoost,
           stranded: () => learner?.stranded() === true,

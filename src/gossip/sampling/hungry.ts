@@ -1,20 +1,22 @@
 /**
  * Hungry peers first: a node that has merged no model since it started says so in its
- * announcement (`hungry`), and the first slot of each push round is a weighted pick in which each
- * such peer weighs `boost` and any other peer 1 (the other slots are the base sampler's). Why: in the 128-peer testbed runs the peers left without any model
- * were the last daemons started on saturated hosts, whose own pushes all failed, so neither their
- * pushes nor their requests for a model back (which ride on a push) ever reached anyone; at about
- * 5 models per peer in 300 s, e^-5 x 128 is one such peer a run by chance alone (docs/BENCHMARKS.md
- * Scale). The flag travels on the announcements, which need no push of the hungry node.
- * Membership ends the boost a few minutes after a peer first said it was hungry
+ * announcement (`hungry`), and with a boost above 1 (`--hungry-boost`, off by default) the first
+ * slot of each push round is a weighted pick in which each such peer weighs `boost` and any other
+ * peer 1 (the other slots are the base sampler's). Why: in the 128-peer testbed runs the peers
+ * left without any model were the last daemons started on saturated hosts, whose own pushes all
+ * failed, so neither their pushes nor their requests for a model back (which ride on a push) ever
+ * reached anyone; at about 5 models per peer in 300 s, e^-5 x 128 is one such peer a run by chance
+ * alone (docs/BENCHMARKS.md Scale). The flag travels on the announcements, which need no push of
+ * the hungry node. Membership ends it a few minutes after a peer first said it was hungry
  * (DEFAULT_HUNGRY_WINDOW_MS), so a peer that claims it forever draws no more than others.
  *
  * While we are hungry ourselves and a push of ours has failed (learner.ts `stranded`), one slot
- * of each round goes to a peer we already hold a connection to. Our pushes ask for a model back then (learner.ts `wantsModels`), and a push over a
- * held connection needs no handshake, nor does the reply, which comes back on it. In a 128-peer run
- * on one core, the 4 peers left without a model held 1-2 connections each (through which they
- * heard the whole network) and every push they made to a new peer failed in the Noise handshake
- * (`dial:EncryptionFailedError`), as did the others' pushes to them.
+ * of each round goes to a peer we already hold a connection to. Our pushes ask for a model back
+ * then (learner.ts `wantsModels`), and a push over a held connection needs no handshake, nor does
+ * the reply, which comes back on it. In a 128-peer run on one core, the 4 peers left without a
+ * model held 1-2 connections each (through which they heard the whole network) and every push
+ * they made to a new peer failed in the Noise handshake (`dial:EncryptionFailedError`), as did the
+ * others' pushes to them.
  */
 import { InvalidArgumentError } from '../../util/errors.ts'
 import type { PeerEntry, PeerSampler } from './sampler.ts'
