@@ -605,6 +605,7 @@ export class ModelExchange {
       }
       const onMessage = (evt: { data: Parameters<FrameDecoder['push']>[0] }): void => {
         if (settled) return
+        lastDataAt = Date.now()
         idleTimer.refresh()
         try {
           decoder.push(evt.data)
@@ -624,9 +625,19 @@ export class ModelExchange {
       }
       const onShutdown = (): void => fail(new NotStartedError('model exchange stopped'))
 
-      const idleTimer = setTimeout(() => {
+      let lastDataAt = Date.now()
+      const onIdle = (): void => {
+        // Timers run before the loop reads sockets: after a stall of our own loop, bytes that
+        // came during it still wait unread, so the silence is not the sender's. Re-arm once the
+        // loop runs again (a hosted daemon's loop stalls 5-20 s; the total deadline still holds).
+        if (Date.now() - lastDataAt - this.idleTimeoutMs > idleStallGraceMs(this.idleTimeoutMs)) {
+          lastDataAt = Date.now()
+          idleTimer.refresh()
+          return
+        }
         fail(new StreamTimeoutError(`no data for ${this.idleTimeoutMs} ms`))
-      }, this.idleTimeoutMs)
+      }
+      const idleTimer = setTimeout(onIdle, this.idleTimeoutMs)
       const totalTimer = setTimeout(() => {
         fail(new StreamTimeoutError(`transfer exceeded ${this.totalTimeoutMs} ms`))
       }, this.totalTimeoutMs)
@@ -686,4 +697,12 @@ function deltaAck(stream: Stream, signal: AbortSignal): Promise<void> {
     stream.addEventListener('close', onEnd)
     signal.addEventListener('abort', onAbort)
   })
+}
+
+/**
+ * How late an inbound transfer's idle timer may fire and still mean the sender went quiet: a
+ * tenth of the bound, at most 1 s. Later than that, our own loop was stalled for the gap.
+ */
+function idleStallGraceMs(idleTimeoutMs: number): number {
+  return Math.min(1_000, idleTimeoutMs / 10)
 }

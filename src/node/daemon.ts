@@ -220,6 +220,10 @@ export interface DaemonHooks {
   connectionTimeouts?: Partial<ConnectionTimeouts>
   /** Deadline of one model push (ms), default LEARNER_DEFAULTS.pushTimeoutMs; a testbed host loosens it. */
   pushTimeoutMs?: number
+  /** Deadline of one whole transfer, inbound or outbound, dial included (ms), default DEFAULT_TOTAL_TIMEOUT_MS; a testbed host loosens it. */
+  transferTimeoutMs?: number
+  /** Silence after which an inbound transfer is dropped (ms), default DEFAULT_IDLE_TIMEOUT_MS; a testbed host loosens it. */
+  receiveIdleMs?: number
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -425,6 +429,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         expectedLayout: archTensors(arch),
         codec: config.codec,
         codecOptions,
+        idleTimeoutMs: hooks.receiveIdleMs,
+        totalTimeoutMs: hooks.transferTimeoutMs,
         describe: () => ({
           accuracy: learner?.stats.lastAccuracy,
           coordinate: topology?.coordinate(),

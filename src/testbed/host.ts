@@ -7,7 +7,6 @@
 import { readFile } from 'node:fs/promises'
 import { loadDataset } from '../data/registry.ts'
 import type { Dataset } from '../data/types.ts'
-import { DEFAULT_TOTAL_TIMEOUT_MS } from '../gossip/constants.ts'
 import type { StartConfig } from '../node/config.ts'
 import type { ConnectionTimeouts } from '../node/create-node.ts'
 import { type Daemon, type DaemonHooks, startDaemon } from '../node/daemon.ts'
@@ -87,9 +86,12 @@ export const HOSTED_FS_STEP_TIMEOUT_MS = 60_000
  * dials was libp2p's 6 s per address, which `dialMs` alone did not lift (`addressDialMs`).
  */
 export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
-  dialMs: 30_000,
-  addressDialMs: 30_000,
-  upgradeMs: 30_000,
+  // 30 s was not enough with 128 peers on 1 core (loops 4-7 s late at p50): 443 of 551 failed
+  // pushes died in the dial, the Noise handshake aborted at its bound, and the peers whose every
+  // dial died never received a model (docs/BENCHMARKS.md, Scale).
+  dialMs: 60_000,
+  addressDialMs: 60_000,
+  upgradeMs: 60_000,
   pingMs: 30_000,
   // A host's loops run seconds late: identify had not completed on 28-42 connections a 128-peer
   // run that a retry by the LinkWatch then completed, and such a connection carries no gossipsub.
@@ -99,13 +101,28 @@ export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
 }
 
 /**
- * Deadline of a hosted daemon's model push: the exchange's own bound on a whole transfer. In a
- * 128-peer run (16 per process, loops about 1 s late at p50) the daemon's 20 s cut pushes short:
- * a 400 kB push waits for yamux window updates from a receiver just as late. The receivers
- * counted 176 truncated frames against 240 completed pushes, and 6 in the run before 685d2d1 made
- * the 20 s fire reliably (docs/BENCHMARKS.md, Scale).
+ * Deadline of a hosted daemon's model push, dial included. In a 128-peer run (16 per process,
+ * loops about 1 s late at p50) the daemon's 20 s cut pushes short: a 400 kB push waits for yamux
+ * window updates from a receiver just as late. The receivers counted 176 truncated frames against
+ * 240 completed pushes, and 6 in the run before 685d2d1 made the 20 s fire reliably
+ * (docs/BENCHMARKS.md, Scale). It was 60 s, the exchange's default, until the hosted dial bound
+ * became 60 s: a dial that takes its whole bound must leave time to send.
  */
-export const HOSTED_PUSH_TIMEOUT_MS = DEFAULT_TOTAL_TIMEOUT_MS
+export const HOSTED_PUSH_TIMEOUT_MS = 90_000
+
+/**
+ * The exchange's bound on a whole transfer in a hosted daemon, inbound or outbound. An outbound
+ * one includes its dial, so it is the push's deadline.
+ */
+export const HOSTED_TRANSFER_TIMEOUT_MS = HOSTED_PUSH_TIMEOUT_MS
+
+/**
+ * Silence after which a hosted daemon drops an inbound transfer. The sender shares its loop with
+ * its host's others: at 128 peers on 1 core, pushes from a daemon whose loop stalled 7-23 s were
+ * cut at the exchange's 10 s (docs/BENCHMARKS.md, Scale). Stalls of the receiver's own loop no
+ * longer count (the exchange re-arms its timer), so this covers the sender's.
+ */
+export const HOSTED_RECEIVE_IDLE_MS = 30_000
 
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
 function loopbackAddr(daemon: Daemon): string | undefined {
@@ -135,6 +152,8 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       fsTimeoutMs: HOSTED_FS_STEP_TIMEOUT_MS,
       connectionTimeouts: HOSTED_CONNECTION_TIMEOUTS,
       pushTimeoutMs: HOSTED_PUSH_TIMEOUT_MS,
+      transferTimeoutMs: HOSTED_TRANSFER_TIMEOUT_MS,
+      receiveIdleMs: HOSTED_RECEIVE_IDLE_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
     }

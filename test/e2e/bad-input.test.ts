@@ -398,6 +398,22 @@ describe('model exchange under bad input (real libp2p nodes)', () => {
     await expectStillServing()
   })
 
+  it('does not time out a sender whose bytes came while our own loop was stalled', async () => {
+    const stream = await sendRaw(full.subarray(0, 20), false)
+    await new Promise((r) => setTimeout(r, 50))
+    if (!stream.send(full.subarray(20))) await stream.onDrain()
+    const closed = stream.close()
+    // Block this process (both nodes) for well past the 400 ms idle bound: the rest of the frame
+    // is sent, but the receiver reads its socket only after its timers have run.
+    const until1s = Date.now() + 1_000
+    while (Date.now() < until1s) {
+      /* a stalled event loop */
+    }
+    await closed
+    await until(() => accepted.length === 1, 'the model sent during the stall')
+    expect(rx.counters.rejected).toEqual({})
+  })
+
   it('reads a padded (non-canonical) but bounded length varint correctly', async () => {
     const enc = encodeModel(goodState(), { task: TASK })
     expect(enc.header.byteLength).toBeLessThan(128)
