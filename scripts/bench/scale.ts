@@ -139,7 +139,13 @@ function pushLines(r: TestbedResult): string[] {
   const suspectOf = new Map<string, number>()
   for (const p of r.peers)
     for (const id of p.suspectPeers ?? []) suspectOf.set(id, (suspectOf.get(id) ?? 0) + 1)
-  const lines = [`pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`]
+  // The receivers' side: inbound transfers dropped (StreamTimeoutError: silence past the idle
+  // bound or the transfer past its deadline; TruncatedFrameError: reset mid-frame).
+  const dropped = r.peers.reduce((c, p) => addCounts(c, p.rejected), {})
+  const lines = [
+    `pushes: ${sent} completed, ${failed} failed; failures by stage:error: ${byCount(reasons)}`,
+    `inbound transfers the receivers dropped or refused, by error: ${byCount(dropped)}`,
+  ]
   // One message per reason (the latest some peer saw), the most common reasons first.
   const messages = new Map<string, string>()
   for (const p of r.peers)
