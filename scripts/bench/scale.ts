@@ -226,6 +226,13 @@ function report(r: TestbedResult): void {
       `connections without gossipsub: identify retried ${sum('identifyRetries')} (recovered ${sum('identifyRecovered')}, failed ${sum('identifyFailures')}), identified but streamless ${sum('streamless')}, aborted ${sum('aborted')}; at peers ${touched.map((p) => p.index).join(' ') || 'none'}`,
     )
   }
+  const pinged = read.map((p) => p.keepAlive).filter((k) => k !== undefined)
+  if (pinged.length > 0) {
+    const sum = (k: keyof NonNullable<PeerResult['keepAlive']>) => pinged.reduce((n, h) => n + h[k], 0)
+    console.log(
+      `keep-alive: ${sum('pings')} pings, ${sum('failures')} failed, ${sum('aborted')} connections aborted after a failure`,
+    )
+  }
   console.log(`training steps per peer: ${Math.min(...steps)}-${Math.max(...steps)}`)
   console.log('mean accuracy over time (peers with an evaluation):')
   for (let t = everyS; t <= r.durationS + 1e-9; t += everyS) {

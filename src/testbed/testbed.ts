@@ -140,6 +140,8 @@ export interface PeerResult {
   receivedByCodec?: Record<string, { models: number; bytes: number }>
   /** Connections that carried no gossipsub, and what the daemon's LinkWatch did about them. */
   connectionHealth?: NodeStatus['links']
+  /** Keep-alive pings sent and failed, and connections aborted after a failure. */
+  keepAlive?: NodeStatus['keepAlive']
   /** Running at the end of the run (a killed peer not restarted is not). */
   alive?: boolean
   /** When the daemon ran, in s since the run started (`to` null: still running at the end). */
@@ -772,6 +774,7 @@ function assemble(
     suspectPeers: p.status?.suspectPeers,
     defences: p.status?.defences,
     connectionHealth: p.status?.links,
+    keepAlive: p.status?.keepAlive,
     alive: !p.exited,
     up: p.spans.map((s) => ({ from: rel(s.startMs), to: s.endMs === undefined ? null : rel(s.endMs) })),
     exits: p.exits.map((e) => ({ atS: rel(e.atMs), code: e.code, signal: e.signal, churn: e.churn })),

@@ -191,6 +191,7 @@ describe('testbed --peers 4 --peers-per-process 2', () => {
       const byReason = Object.values(p.pushFailuresByReason ?? { missing: -1 })
       expect(byReason.reduce((a, b) => a + b, 0)).toBe(p.pushesFailed)
       expect(Array.isArray(p.suspectPeers)).toBe(true)
+      expect(p.keepAlive?.failures).toBeLessThanOrEqual(p.keepAlive?.pings ?? -1)
       expect(p.series.length).toBeGreaterThan(0)
       // Ready before the run's clock started, and in another peer's view by its end.
       expect(p.readyAtS).toBeLessThanOrEqual(0)
