@@ -20,6 +20,7 @@
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ModelState } from '../model/types.ts'
+import { loopStallGraceMs } from '../util/abort.ts'
 import { linkOf } from './connectivity.ts'
 import {
   CLOSE_TIMEOUT_MS,
@@ -630,7 +631,7 @@ export class ModelExchange {
         // Timers run before the loop reads sockets: after a stall of our own loop, bytes that
         // came during it still wait unread, so the silence is not the sender's. Re-arm once the
         // loop runs again (a hosted daemon's loop stalls 5-20 s; the total deadline still holds).
-        if (Date.now() - lastDataAt - this.idleTimeoutMs > idleStallGraceMs(this.idleTimeoutMs)) {
+        if (Date.now() - lastDataAt - this.idleTimeoutMs > loopStallGraceMs(this.idleTimeoutMs)) {
           lastDataAt = Date.now()
           idleTimer.refresh()
           return
@@ -697,12 +698,4 @@ function deltaAck(stream: Stream, signal: AbortSignal): Promise<void> {
     stream.addEventListener('close', onEnd)
     signal.addEventListener('abort', onAbort)
   })
-}
-
-/**
- * How late an inbound transfer's idle timer may fire and still mean the sender went quiet: a
- * tenth of the bound, at most 1 s. Later than that, our own loop was stalled for the gap.
- */
-function idleStallGraceMs(idleTimeoutMs: number): number {
-  return Math.min(1_000, idleTimeoutMs / 10)
 }

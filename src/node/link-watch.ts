@@ -20,7 +20,7 @@
  */
 
 import type { AbortOptions, Connection, IdentifyResult, PeerId } from '@libp2p/interface'
-import { anyWithTimeout } from '../util/abort.ts'
+import { anyWithStallTolerantTimeout } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the watch needs. */
@@ -163,7 +163,8 @@ export class LinkWatch {
     this.inFlight.add(c.id)
     this.counters.identifyRetries++
     try {
-      await this.init.identify(c, { signal: anyWithTimeout([stopped], this.init.timeoutMs) })
+      // A stall of our own loop is not the peer's silence (see anyWithStallTolerantTimeout).
+      await this.init.identify(c, { signal: anyWithStallTolerantTimeout([stopped], this.init.timeoutMs) })
       this.counters.identifyRecovered++
       this.attempts.delete(c.id)
     } catch (err) {

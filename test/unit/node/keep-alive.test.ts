@@ -93,6 +93,29 @@ describe('KeepAlive', () => {
     expect(keepAlive.counters).toEqual({ pings: 3, failures: 2, aborted: 3 })
   })
 
+  it('does not fail a ping answered during a stall of its own loop', async () => {
+    const conns = [connection(peers[0]!)]
+    keepAlive = make(
+      conns,
+      (_, options) =>
+        new Promise((resolve, reject) => {
+          options.signal?.addEventListener('abort', () => reject(options.signal?.reason))
+          // The loop stalls past the 200 ms timeout; the answer is read in its next turn, after
+          // the timers, as a pong waiting in a socket would be.
+          setImmediate(() => {
+            const until = Date.now() + 500
+            while (Date.now() < until) {
+              /* a stalled event loop */
+            }
+            setImmediate(() => resolve(2))
+          })
+        }),
+    )
+    await keepAlive.round()
+    expect(conns[0]!.aborted).toBeUndefined()
+    expect(keepAlive.counters).toEqual({ pings: 1, failures: 0, aborted: 0 })
+  })
+
   it('takes a ping already in flight (PingBusyError) as a sign of life', async () => {
     const conns = [connection(peers[0]!)]
     keepAlive = make(conns, () => Promise.reject(new PingBusyError('busy')))
