@@ -20,7 +20,6 @@
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ModelState } from '../model/types.ts'
-import { loopStallGraceMs } from '../util/abort.ts'
 import { linkOf } from './connectivity.ts'
 import {
   CLOSE_TIMEOUT_MS,
@@ -606,7 +605,7 @@ export class ModelExchange {
       }
       const onMessage = (evt: { data: Parameters<FrameDecoder['push']>[0] }): void => {
         if (settled) return
-        lastDataAt = Date.now()
+        messages++
         idleTimer.refresh()
         try {
           decoder.push(evt.data)
@@ -626,17 +625,14 @@ export class ModelExchange {
       }
       const onShutdown = (): void => fail(new NotStartedError('model exchange stopped'))
 
-      let lastDataAt = Date.now()
+      let messages = 0
       const onIdle = (): void => {
-        // Timers run before the loop reads sockets: after a stall of our own loop, bytes that
-        // came during it still wait unread, so the silence is not the sender's. Re-arm once the
-        // loop runs again (a hosted daemon's loop stalls 5-20 s; the total deadline still holds).
-        if (Date.now() - lastDataAt - this.idleTimeoutMs > loopStallGraceMs(this.idleTimeoutMs)) {
-          lastDataAt = Date.now()
-          idleTimer.refresh()
-          return
-        }
-        fail(new StreamTimeoutError(`no data for ${this.idleTimeoutMs} ms`))
+        // Timers run before the loop reads sockets: after a stall of our own loop, bytes that came
+        // during it still wait unread. Read them first (a message refreshes this timer).
+        const seen = messages
+        setImmediate(() => {
+          if (messages === seen) fail(new StreamTimeoutError(`no data for ${this.idleTimeoutMs} ms`))
+        })
       }
       const idleTimer = setTimeout(onIdle, this.idleTimeoutMs)
       const totalTimer = setTimeout(() => {

@@ -9,7 +9,7 @@
 
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
 import { PingBusyError, PingNotConnectedError } from '../gossip/topology/stream-ping.ts'
-import { anyWithStallTolerantTimeout } from '../util/abort.ts'
+import { anyWithTimeoutAfterReads } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the keep-alive needs. */
@@ -21,8 +21,8 @@ export interface KeepAliveInit {
   /** How often every peer with a direct connection is pinged. */
   intervalMs: number
   /**
-   * A ping that takes longer fails, and the peer's direct connections are aborted. A stall of this
-   * process's own loop does not count: 128 peers on one core aborted 460 live connections at 30 s.
+   * A ping that takes longer fails, and the peer's direct connections are aborted. The answer that came
+   * during a stall of this process's own loop is read before it fails (anyWithTimeoutAfterReads).
    */
   timeoutMs: number
   /** The ping to send (StreamPinger.ping); PingBusyError means another ping is out, so alive. */
@@ -78,7 +78,7 @@ export class KeepAlive {
         this.counters.pings++
         try {
           await this.init.ping(peer, {
-            signal: anyWithStallTolerantTimeout([stopped], this.init.timeoutMs),
+            signal: anyWithTimeoutAfterReads([stopped], this.init.timeoutMs),
           })
         } catch (err) {
           // Busy: another ping is out. Unsupported: the peer answered multistream-select, so it

@@ -20,7 +20,7 @@
  */
 
 import type { AbortOptions, Connection, IdentifyResult, PeerId } from '@libp2p/interface'
-import { anyWithStallTolerantTimeout } from '../util/abort.ts'
+import { anyWithTimeoutAfterReads } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the watch needs. */
@@ -163,8 +163,8 @@ export class LinkWatch {
     this.inFlight.add(c.id)
     this.counters.identifyRetries++
     try {
-      // A stall of our own loop is not the peer's silence (see anyWithStallTolerantTimeout).
-      await this.init.identify(c, { signal: anyWithStallTolerantTimeout([stopped], this.init.timeoutMs) })
+      // After a stall of our own loop, read the answer that came during it before giving up.
+      await this.init.identify(c, { signal: anyWithTimeoutAfterReads([stopped], this.init.timeoutMs) })
       this.counters.identifyRecovered++
       this.attempts.delete(c.id)
     } catch (err) {

@@ -11,36 +11,22 @@ export function anyWithTimeout(signals: ReadonlyArray<AbortSignal | undefined>, 
 }
 
 /**
- * How late a timer of `ms` may fire and still mean its time ran out: a tenth of it, at most 1 s.
- * Node runs due timers before it reads sockets, so a timer that fires later than this was held up
- * by a stall of this process's own loop, and bytes that came during the stall still wait unread.
+ * Like anyWithTimeout, but when the time is up it aborts only after the loop has read its sockets
+ * once more. Node runs due timers before it reads sockets, so after a stall of this process's own
+ * loop a timeout fires before the answer that came during the stall is read: a daemon sharing a
+ * loaded core stalls for seconds, and its keep-alive aborted live connections that way (d21,
+ * docs/BENCHMARKS.md, Scale). One turn, not a re-armed timer: under a loop that is always late,
+ * timers that re-arm whenever they fire late never retire, pile up and stall the loop further.
  */
-export function loopStallGraceMs(ms: number): number {
-  return Math.min(1_000, ms / 10)
-}
-
-/**
- * Like anyWithTimeout, but the timeout does not count a stall of this process's own loop: when
- * its timer fires more than loopStallGraceMs late, it waits one grace period more, so the answer
- * that came during the stall is read first. A daemon sharing a loaded core stalls for seconds;
- * a reply read late is still a reply (keep-alive pings aborted live connections otherwise).
- */
-export function anyWithStallTolerantTimeout(
+export function anyWithTimeoutAfterReads(
   signals: ReadonlyArray<AbortSignal | undefined>,
   ms: number,
 ): AbortSignal {
   const controller = new AbortController()
-  const grace = loopStallGraceMs(ms)
-  let due = Date.now() + ms
-  const fire = (): void => {
-    const now = Date.now()
-    if (now - due > grace) {
-      due = now + grace
-      setTimeout(fire, grace).unref()
-      return
-    }
-    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
-  }
-  setTimeout(fire, ms).unref()
+  setTimeout(() => {
+    setImmediate(() =>
+      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    )
+  }, ms).unref()
   return AbortSignal.any([...signals.filter((s): s is AbortSignal => s !== undefined), controller.signal])
 }
