@@ -119,8 +119,8 @@ export const HOSTED_TRANSFER_TIMEOUT_MS = HOSTED_PUSH_TIMEOUT_MS
 /**
  * Silence after which a hosted daemon drops an inbound transfer. The sender shares its loop with
  * its host's others: at 128 peers on 1 core, pushes from a daemon whose loop stalled 7-23 s were
- * cut at the exchange's 10 s (docs/BENCHMARKS.md, Scale). Stalls of the receiver's own loop no
- * longer count (the exchange re-arms its timer), so this covers the sender's.
+ * cut at the exchange's 10 s (docs/BENCHMARKS.md, Scale). After a stall of the receiver's own
+ * loop the exchange reads its sockets once more before it gives up, so this covers the sender's.
  */
 export const HOSTED_RECEIVE_IDLE_MS = 30_000
 
