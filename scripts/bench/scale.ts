@@ -112,6 +112,11 @@ function firstModelLine(r: TestbedResult): string {
   )
 }
 
+/** The sum of one numeric field over a list of counter records. */
+function sumOf<T extends Record<string, number>>(records: readonly T[], key: keyof T): number {
+  return records.reduce((n, r) => n + r[key]!, 0)
+}
+
 /** Adds `b`'s counts into `a`. */
 function addCounts(a: Record<string, number>, b: Record<string, number> | undefined): Record<string, number> {
   for (const [k, v] of Object.entries(b ?? {})) a[k] = (a[k] ?? 0) + v
@@ -218,7 +223,7 @@ function report(r: TestbedResult): void {
   }
   const health = read.map((p) => p.connectionHealth).filter((h) => h !== undefined)
   if (health.length > 0) {
-    const sum = (k: keyof NonNullable<PeerResult['connectionHealth']>) => health.reduce((n, h) => n + h[k], 0)
+    const sum = (k: keyof (typeof health)[number]) => sumOf(health, k)
     const touched = read.filter(
       (p) => (p.connectionHealth?.identifyRetries ?? 0) + (p.connectionHealth?.streamless ?? 0) > 0,
     )
@@ -228,7 +233,7 @@ function report(r: TestbedResult): void {
   }
   const pinged = read.map((p) => p.keepAlive).filter((k) => k !== undefined)
   if (pinged.length > 0) {
-    const sum = (k: keyof NonNullable<PeerResult['keepAlive']>) => pinged.reduce((n, h) => n + h[k], 0)
+    const sum = (k: keyof (typeof pinged)[number]) => sumOf(pinged, k)
     console.log(
       `keep-alive: ${sum('pings')} pings, ${sum('failures')} failed, ${sum('aborted')} connections aborted after a failure`,
     )

@@ -21,8 +21,8 @@ export interface KeepAliveInit {
   /** How often every peer with a direct connection is pinged. */
   intervalMs: number
   /**
-   * A ping that takes longer fails, and the peer's direct connections are aborted. The answer that came
-   * during a stall of this process's own loop is read before it fails (anyWithTimeoutAfterReads).
+   * A ping that takes longer fails, and the peer's direct connections are aborted. The answer
+   * that came during a stall of this process's own loop is read first (anyWithTimeoutAfterReads).
    */
   timeoutMs: number
   /** The ping to send (StreamPinger.ping); PingBusyError means another ping is out, so alive. */

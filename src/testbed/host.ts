@@ -111,12 +111,6 @@ export const HOSTED_CONNECTION_TIMEOUTS: ConnectionTimeouts = {
 export const HOSTED_PUSH_TIMEOUT_MS = 90_000
 
 /**
- * The exchange's bound on a whole transfer in a hosted daemon, inbound or outbound. An outbound
- * one includes its dial, so it is the push's deadline.
- */
-export const HOSTED_TRANSFER_TIMEOUT_MS = HOSTED_PUSH_TIMEOUT_MS
-
-/**
  * Silence after which a hosted daemon drops an inbound transfer. The sender shares its loop with
  * its host's others: at 128 peers on 1 core, pushes from a daemon whose loop stalled 7-23 s were
  * cut at the exchange's 10 s (docs/BENCHMARKS.md, Scale). After a stall of the receiver's own
@@ -152,7 +146,8 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       fsTimeoutMs: HOSTED_FS_STEP_TIMEOUT_MS,
       connectionTimeouts: HOSTED_CONNECTION_TIMEOUTS,
       pushTimeoutMs: HOSTED_PUSH_TIMEOUT_MS,
-      transferTimeoutMs: HOSTED_TRANSFER_TIMEOUT_MS,
+      // The exchange's bound on a whole transfer: an outbound one includes its dial, as a push does.
+      transferTimeoutMs: HOSTED_PUSH_TIMEOUT_MS,
       receiveIdleMs: HOSTED_RECEIVE_IDLE_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
