@@ -178,6 +178,7 @@ function learnFlags(v: Values) {
     quietInputs: quietFlag(v),
     maxUploadBytesPerS: rateFlag(v, 'max-upload'),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
+    roundMs: int(v, 'round-ms', 0, 3_600_000) ?? LEARN_DEFAULTS.roundMs,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
     gossip: v['no-gossip'] !== true,

@@ -109,6 +109,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     help: 'local steps between pushes',
   },
   {
+    name: 'round-ms',
+    type: 'string',
+    value: 'MS',
+    default: String(d.roundMs),
+    help: 'least time between pushes: a faster device trains more steps per round instead of pushing more often (0: off)',
+  },
+  {
     name: 'fanout',
     type: 'string',
     value: 'F',

@@ -83,6 +83,13 @@ export interface LearnerComponents {
 export interface LearnerInit {
   /** Local steps between two pushes. */
   stepsPerRound?: number
+  /**
+   * Least time in ms from one round's end to the next (`--round-ms`; 0: a round is its
+   * `stepsPerRound` steps alone). A device that trains `stepsPerRound` steps faster than this
+   * trains more, `stepsPerRound` at a time, before it merges and pushes: pushes, merges and their
+   * CPU are then bounded by time rather than by how fast the device trains.
+   */
+  minRoundMs?: number
   /** Peers pushed to after each round. */
   fanout?: number
   /** Evaluate at most this often (ms). */
@@ -160,6 +167,12 @@ export interface LearnerStats {
 
 export const LEARNER_DEFAULTS = {
   stepsPerRound: 20,
+  /**
+   * Uncapped on a 2-core machine a peer trained 20 steps in 0.2 s and pushed 5 models a second
+   * (16 Mbit/s at fanout 1), and half its CPU went to exchanging and merging them (docs/BENCHMARKS.md,
+   * CPU overhead). An edge device at 2-10 steps/s takes 2-10 s per 20 steps: this never binds there.
+   */
+  minRoundMs: 1000,
   fanout: 1,
   evalIntervalMs: 2000,
   evalShare: 0.25,
@@ -181,6 +194,12 @@ export const LEARNER_DEFAULTS = {
   replyEveryMs: 30_000,
 } as const
 
+/**
+ * A macrotask turn. A short round can run entirely in microtasks (tfjs kernels are synchronous):
+ * without one between rounds, sockets, timers and pings would starve while the node trains.
+ */
+const yieldToSockets = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 /** Merge rejections an honest peer earns too (just beyond the distance radius as the network converges): soft to the policy. */
 const SOFT_REJECTIONS: ReadonlySet<string> = new Set([MERGE_REASONS.distanceOutlier])
 
@@ -189,6 +208,7 @@ export class Learner {
   private readonly c: LearnerComponents
   private readonly log: Logger
   private readonly stepsPerRound: number
+  private readonly minRoundMs: number
   private readonly fanout: number
   private readonly evalIntervalMs: number
   private readonly evalShare: number
@@ -234,6 +254,9 @@ export class Learner {
     this.c = components
     this.log = components.logger.forComponent('gossip-learn:learner')
     this.stepsPerRound = init.stepsPerRound ?? LEARNER_DEFAULTS.stepsPerRound
+    this.minRoundMs = init.minRoundMs ?? LEARNER_DEFAULTS.minRoundMs
+    if (!(this.minRoundMs >= 0 && Number.isFinite(this.minRoundMs)))
+      throw new InvalidArgumentError(`minRoundMs must be finite and not negative, got ${this.minRoundMs}`)
     this.fanout = init.fanout ?? LEARNER_DEFAULTS.fanout
     this.evalIntervalMs = init.evalIntervalMs ?? LEARNER_DEFAULTS.evalIntervalMs
     this.evalShare = init.evalShare ?? LEARNER_DEFAULTS.evalShare
@@ -418,13 +441,9 @@ export class Learner {
 
   private async run(signal: AbortSignal): Promise<void> {
     let lastEval = 0
+    let roundEndedAt: number | undefined
     while (!signal.aborted) {
-      const t0 = this.now()
-      this.firstRoundAt ??= t0
-      const r = await this.c.model.train(this.stepsPerRound, { signal })
-      this.trainingMs += this.now() - t0
-      this.trainedSamples += r.samples
-      this.stats.steps += this.stepsPerRound
+      const r = await this.trainRound(signal, roundEndedAt)
       this.stats.rounds++
       this.stats.lastLoss = r.loss
       if (signal.aborted) break
@@ -448,9 +467,30 @@ export class Learner {
         if (this.catchUp?.holding(this.now())) this.stats.pushesHeld++
         else this.pushToSample(signal, state)
       }
-      // A short round can run entirely in microtasks (tfjs kernels are synchronous): without a
-      // macrotask turn here, sockets, timers and pings would starve while the node trains.
-      await new Promise((resolve) => setImmediate(resolve))
+      roundEndedAt = this.now()
+      await yieldToSockets()
+      await this.throttle(signal)
+    }
+  }
+
+  /**
+   * Trains `stepsPerRound` steps, and again (after the sockets and the train-rate cap have had
+   * their turn) until `minRoundMs` have passed since `since`, the previous round's end; the first
+   * round trains once, so a starting node pushes soon. Returns the last batch of steps' result.
+   */
+  private async trainRound(
+    signal: AbortSignal,
+    since: number | undefined,
+  ): Promise<{ samples: number; loss: number }> {
+    for (;;) {
+      const t0 = this.now()
+      this.firstRoundAt ??= t0
+      const r = await this.c.model.train(this.stepsPerRound, { signal })
+      this.trainingMs += this.now() - t0
+      this.trainedSamples += r.samples
+      this.stats.steps += this.stepsPerRound
+      if (signal.aborted || since === undefined || this.now() - since >= this.minRoundMs) return r
+      await yieldToSockets()
       await this.throttle(signal)
     }
   }

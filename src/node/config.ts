@@ -30,6 +30,7 @@ export const LEARN_DEFAULTS = {
   /** Partial codecs leave out the first layer's weights of inputs this quiet (data/quiet.ts). */
   quietInputs: DEFAULT_QUIET_SHARE,
   stepsPerRound: LEARNER_DEFAULTS.stepsPerRound,
+  roundMs: LEARNER_DEFAULTS.minRoundMs,
   fanout: LEARNER_DEFAULTS.fanout,
   batchSize: DEFAULT_BATCH_SIZE,
   learningRate: DEFAULT_LEARNING_RATE,
@@ -99,6 +100,8 @@ export interface StartConfig {
   /** Cap on training steps per second (`--train-rate`, a slow device); undefined: as fast as the CPU allows. */
   trainRate?: number
   stepsPerRound: number
+  /** Least ms from one round's end to the next (`--round-ms`; the learner's `minRoundMs`); undefined: the default. */
+  roundMs?: number
   fanout: number
   batchSize: number
   learningRate: number

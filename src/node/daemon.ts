@@ -567,6 +567,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       },
       {
         stepsPerRound: config.stepsPerRound,
+        minRoundMs: config.roundMs,
         fanout: config.fanout,
         evalIntervalMs: config.evalIntervalMs,
         gossip: config.gossip,

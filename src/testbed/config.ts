@@ -39,6 +39,8 @@ export interface TestbedConfig {
   /** Links file (docs/WAN.md) for the emulation; default the built-in 3-region matrix. */
   links?: string
   stepsPerRound: number
+  /** Least ms between two pushes of a peer (`--round-ms`); undefined: the daemon's default. */
+  roundMs?: number
   fanout: number
   evalSize: number
   /** Poll each peer's /status this often. */

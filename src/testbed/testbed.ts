@@ -314,6 +314,7 @@ export function daemonArgs(
     '--json-status',
   ]
   if (cfg.hidden !== undefined) args.push('--hidden', String(cfg.hidden))
+  if (cfg.roundMs !== undefined) args.push('--round-ms', String(cfg.roundMs))
   if (cfg.initSeed !== undefined) args.push('--init-seed', String(cfg.initSeed))
   if (cfg.randomShare !== undefined) args.push('--random-share', String(cfg.randomShare))
   if (cfg.partners !== undefined) args.push('--partners', String(cfg.partners))

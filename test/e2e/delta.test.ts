@@ -64,9 +64,10 @@ describe('daemons pushing delta frames', () => {
     await until('b to merge delta frames again', () => received(b) >= 2 && b.status().merges > 0)
     expect(a.status().sentByCodec[CODEC]!.models).toBeGreaterThan(sentBefore)
     // a's reference for b was reset one way or the other: a push failed while b was down, or b
-    // refused the first frame against the reference it lost (not a penalty: an 'ignore' verdict).
+    // refused frames against the reference it lost (not a penalty: an 'ignore' verdict). A sender
+    // keeps its reference through one failure (wire/delta.ts), so at most two are refused.
     const refused = b.status().rejected.DeltaBaseError ?? 0
-    expect(refused).toBeLessThanOrEqual(1)
+    expect(refused).toBeLessThanOrEqual(2)
     expect(refused + a.status().pushesFailed).toBeGreaterThanOrEqual(1)
   }, 120_000)
 })

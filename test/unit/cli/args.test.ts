@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseStartArgs, parseTestbedArgs } from '../../../src/cli/args.ts'
+import { LEARN_DEFAULTS } from '../../../src/node/config.ts'
 
 const BOOT = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
 
@@ -81,6 +82,14 @@ describe('parseStartArgs', () => {
     expect(parseStartArgs([]).codec).toBe('raw-f32')
     expect(parseStartArgs(['--codec', 'f16']).codec).toBe('f16')
     expect(parseStartArgs(['--codec', 'partial:0.1+int8']).codec).toBe('partial:0.1+int8')
+  })
+
+  it('--round-ms MS: the least time between pushes, 0 turns it off, a negative or fractional value is refused', () => {
+    expect(parseStartArgs([]).roundMs).toBe(LEARN_DEFAULTS.roundMs)
+    expect(parseStartArgs(['--round-ms', '0']).roundMs).toBe(0)
+    expect(parseStartArgs(['--round-ms', '250']).roundMs).toBe(250)
+    expect(() => parseStartArgs(['--round-ms', '-1'])).toThrow(/--round-ms/)
+    expect(() => parseStartArgs(['--round-ms', '1.5'])).toThrow(/--round-ms/)
   })
 
   it('--max-upload RATE: bytes per second, unlimited by default', () => {

@@ -80,7 +80,7 @@ describe('Learner', () => {
         merger: meanMerger,
         logger: defaultLogger(),
       },
-      { stepsPerRound: 10, evalIntervalMs: 0 },
+      { minRoundMs: 0, stepsPerRound: 10, evalIntervalMs: 0 },
     )
     learner.start()
     await until(() => pushed.length >= 3)
@@ -108,7 +108,13 @@ describe('Learner', () => {
         merger: meanMerger,
         logger: defaultLogger(),
       },
-      { stepsPerRound: 10, evalIntervalMs: 0, defences: false, catchUp: { merges: 2, silenceMs: 60_000 } },
+      {
+        minRoundMs: 0,
+        stepsPerRound: 10,
+        evalIntervalMs: 0,
+        defences: false,
+        catchUp: { merges: 2, silenceMs: 60_000 },
+      },
     )
     // A model that claims far more training than ours arrives before the first round.
     const ahead = (value: number) => ({
@@ -150,7 +156,7 @@ describe('Learner', () => {
         },
         logger: defaultLogger(),
       },
-      { stepsPerRound: 10, evalIntervalMs: 0, defences: false },
+      { minRoundMs: 0, stepsPerRound: 10, evalIntervalMs: 0, defences: false },
     )
     learner.start()
     await until(() => pushed.length >= 2)
@@ -178,7 +184,7 @@ describe('Learner', () => {
         merger: meanMerger,
         logger: defaultLogger(),
       },
-      { stepsPerRound: 5, gossip: false },
+      { minRoundMs: 0, stepsPerRound: 5, gossip: false },
     )
     learner.receive(model.getState(), 'a')
     learner.start()
@@ -202,7 +208,7 @@ describe('Learner', () => {
         logger: defaultLogger(),
         onPushFailed: (id) => failed.push(id),
       },
-      { stepsPerRound: 5 },
+      { minRoundMs: 0, stepsPerRound: 5 },
     )
     learner.start()
     await until(() => failed.length > 0)
@@ -226,7 +232,7 @@ describe('Learner', () => {
         logger: defaultLogger(),
         onPushFailed: (id) => failed.push(id),
       },
-      { stepsPerRound: 5 },
+      { minRoundMs: 0, stepsPerRound: 5 },
     )
     learner.start()
     await until(() => learner!.stats.pushesRelayedOnly > 0)
@@ -253,7 +259,7 @@ describe('Learner', () => {
         logger: defaultLogger(),
         isSuspect: (id) => suspects.has(id),
       },
-      { stepsPerRound: 5, fanout: 3, evalIntervalMs: 0 },
+      { minRoundMs: 0, stepsPerRound: 5, fanout: 3, evalIntervalMs: 0 },
     )
     learner.start()
     await until(() => pushedTo.length >= 10)
@@ -287,7 +293,7 @@ describe('Learner', () => {
         merger: meanMerger,
         logger: defaultLogger(),
       },
-      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9 },
     )
     learner.start()
     const roundsWhenTimerFired = await new Promise<number>((resolve) => setTimeout(() => resolve(calls), 1))
@@ -333,7 +339,8 @@ function idleLearner(
       onVerdict: (from, r) => verdicts.push({ from, ...r }),
       ...extra,
     },
-    init,
+    // Rounds of steps alone: these tests count rounds, not time.
+    { minRoundMs: 0, ...init },
   )
   return { learner: l, model, verdicts, calls }
 }
@@ -357,7 +364,10 @@ describe('Learner evaluation', () => {
       evaluations++
       return 0.5
     }
-    const t = idleLearner({ stepsPerRound: 1, evalIntervalMs: 0, evalShare: 0.25 }, { model, now: () => now })
+    const t = idleLearner(
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 0, evalShare: 0.25 },
+      { model, now: () => now },
+    )
     learner = t.learner
     learner.start()
     await until(() => learner!.stats.rounds >= 60)
@@ -549,7 +559,7 @@ describe('Learner defences', () => {
       return { samples: steps, loss: Math.abs(model.value) > 1e5 ? 1e3 : 1 }
     }
     const t = idleLearner(
-      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9 },
       { model: Object.assign(model, { resetOptimizer: () => resets++ }) },
     )
     learner = t.learner
@@ -566,7 +576,7 @@ describe('Learner defences', () => {
   })
 
   it('rolls back a model that training made non-finite, blaming nobody', async () => {
-    const t = idleLearner({ stepsPerRound: 1, evalIntervalMs: 1e9 })
+    const t = idleLearner({ minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9 })
     const { model } = t
     let calls = 0
     model.train = async (steps: number) => {
@@ -609,6 +619,7 @@ describe('Learner train-rate cap', () => {
 
   it('keeps steps per second at or below the cap over a window', async () => {
     const learner = new Learner(components(new FakeModel()), {
+      minRoundMs: 0,
       stepsPerRound: 5,
       trainRate: 100,
       gossip: false,
@@ -626,7 +637,11 @@ describe('Learner train-rate cap', () => {
   })
 
   it('trains much more without a cap (the cap is what limits the count above)', async () => {
-    const learner = new Learner(components(new FakeModel()), { stepsPerRound: 5, gossip: false })
+    const learner = new Learner(components(new FakeModel()), {
+      minRoundMs: 0,
+      stepsPerRound: 5,
+      gossip: false,
+    })
     learner.start()
     await new Promise((r) => setTimeout(r, 500))
     const steps = learner.stats.steps
@@ -636,6 +651,7 @@ describe('Learner train-rate cap', () => {
 
   it('stops promptly while sleeping for the cap', async () => {
     const learner = new Learner(components(new FakeModel()), {
+      minRoundMs: 0,
       stepsPerRound: 10,
       trainRate: 0.5,
       gossip: false,
@@ -656,6 +672,98 @@ describe('Learner train-rate cap', () => {
       name = (err as Error).name
     }
     expect(name).toBe('InvalidArgumentError')
+  })
+})
+
+describe('Learner round floor (minRoundMs)', () => {
+  /** A FakeModel whose every call to train takes `msPerCall` of the fake clock. */
+  class SlowModel extends FakeModel {
+    constructor(
+      private readonly clock: { t: number },
+      private readonly msPerCall: number,
+    ) {
+      super()
+    }
+    override async train(steps: number): Promise<{ samples: number; loss: number }> {
+      this.clock.t += this.msPerCall
+      return super.train(steps)
+    }
+  }
+
+  /** Fake time and steps trained at each push, over the first `rounds` rounds. */
+  async function pushesOf(minRoundMs: number, rounds = 5) {
+    const clock = { t: 0 }
+    const pushes: Array<{ t: number; steps: number }> = []
+    const learner: Learner = new Learner(
+      {
+        model: new SlowModel(clock, 100),
+        pusher: {
+          push: async () => {
+            pushes.push({ t: clock.t, steps: learner.stats.steps })
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+        merger: meanMerger,
+        logger: defaultLogger(),
+        now: () => clock.t,
+      },
+      { stepsPerRound: 5, minRoundMs, evalIntervalMs: 1e9, defences: false, catchUp: false },
+    )
+    learner.start()
+    await until(() => pushes.length >= rounds)
+    await learner.stop()
+    return { pushes: pushes.slice(0, rounds), learner }
+  }
+
+  it('trains more steps a round, not more rounds, when a round of steps is shorter than the floor', async () => {
+    const { pushes } = await pushesOf(1000)
+    // The first round is one batch of steps: a starting node pushes soon.
+    expect(pushes[0]).toEqual({ t: 100, steps: 5 })
+    for (let i = 1; i < pushes.length; i++) {
+      // 100 ms per 5 steps: ten batches, 1000 ms and 50 steps from one push to the next.
+      expect(pushes[i]!.t - pushes[i - 1]!.t).toBe(1000)
+      expect(pushes[i]!.steps - pushes[i - 1]!.steps).toBe(50)
+    }
+  })
+
+  it('with 0, a round is its steps alone', async () => {
+    const { pushes } = await pushesOf(0)
+    for (let i = 1; i < pushes.length; i++) {
+      expect(pushes[i]!.t - pushes[i - 1]!.t).toBe(100)
+      expect(pushes[i]!.steps - pushes[i - 1]!.steps).toBe(5)
+    }
+  })
+
+  it('keeps the train-rate cap between the batches of one round', async () => {
+    const learner = new Learner(
+      {
+        model: new FakeModel(),
+        pusher: { push: async () => 1 },
+        sampler: new UniformSampler(),
+        view: () => [],
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { stepsPerRound: 5, trainRate: 100, minRoundMs: 60_000, gossip: false },
+    )
+    learner.start()
+    const t0 = Date.now()
+    await new Promise((r) => setTimeout(r, 500))
+    const steps = learner.stats.steps
+    const elapsedS = (Date.now() - t0) / 1000
+    await learner.stop()
+    // The first round is one batch; inside the second, a minute long, it trained at the cap.
+    expect(learner.stats.rounds).toBe(2)
+    expect(steps).toBeGreaterThan(5)
+    expect(steps).toBeLessThanOrEqual(100 * elapsedS + 5)
+  })
+
+  it('refuses a negative or non-finite floor', () => {
+    for (const minRoundMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => idleLearner({ minRoundMs })).toThrow(/minRoundMs/)
+    }
   })
 })
 
@@ -682,7 +790,7 @@ describe('Learner asking for models', () => {
         merger: meanMerger,
         logger: defaultLogger(),
       },
-      { stepsPerRound: 1, evalIntervalMs: 1e9, starveRounds: 3, defences: false },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, starveRounds: 3, defences: false },
     )
     const rounds = async (n: number) => {
       const target = learner!.stats.rounds + n
@@ -716,7 +824,7 @@ describe('Learner asking for models', () => {
 
   it('is stranded while hungry once a push has failed', async () => {
     const { learner: l } = idleLearner(
-      { stepsPerRound: 1, evalIntervalMs: 1e9, defences: false },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, defences: false },
       {
         pusher: {
           push: async () => {
@@ -740,7 +848,7 @@ describe('Learner asking for models', () => {
   it('counts the pushes to peers the view marks hungry', async () => {
     const pushed: string[] = []
     const { learner: l } = idleLearner(
-      { stepsPerRound: 1, evalIntervalMs: 1e9, fanout: 2, defences: false },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, fanout: 2, defences: false },
       {
         pusher: {
           push: async (to: string) => {
@@ -765,7 +873,7 @@ describe('Learner asking for models', () => {
 
   it('never asks with starveRounds 0 or gossip off', async () => {
     for (const init of [{ starveRounds: 0 }, { gossip: false }]) {
-      const { learner: l } = idleLearner({ stepsPerRound: 1, evalIntervalMs: 1e9, ...init })
+      const { learner: l } = idleLearner({ minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, ...init })
       learner = l
       l.start()
       await until(() => l.stats.rounds >= 6)
@@ -790,7 +898,7 @@ describe('Learner asking for models', () => {
         isSuspect: (id) => id === 'bad',
         now: () => now,
       },
-      { stepsPerRound: 1, evalIntervalMs: 1e9, replyEveryMs: 30_000 },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, replyEveryMs: 30_000 },
     )
     // Not started: no round has ended, so nothing to reply with, and no loop to push from.
     expect(learner.reply('a')).toBe(false)
@@ -825,7 +933,7 @@ describe('Learner asking for models', () => {
     }
     const pushed: Array<{ to: string; value: number }> = []
     const { learner: l } = idleLearner(
-      { stepsPerRound: 1, evalIntervalMs: 1e9 },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9 },
       { model, pusher: addressedPusher(pushed) },
     )
     learner = l
@@ -884,7 +992,7 @@ describe('Learner push deadline', () => {
           logger: defaultLogger(),
           onPushFailed: (id) => failed.push(id),
         },
-        { stepsPerRound: 1, evalIntervalMs: 1e9, pushTimeoutMs, maxInflightPushes: 1 },
+        { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, pushTimeoutMs, maxInflightPushes: 1 },
       )
       learner.start()
       await until(() => outcomes.length >= 1)

@@ -121,7 +121,7 @@ describe('Learner with an upload budget', () => {
         logger: defaultLogger(),
         now: () => clock.t,
       },
-      { stepsPerRound: 10, evalIntervalMs: 1e9, maxUploadBytesPerS, defences: false },
+      { stepsPerRound: 10, minRoundMs: 0, evalIntervalMs: 1e9, maxUploadBytesPerS, defences: false },
     )
     learner.start()
     for (let i = 0; i < 2000 && learner.stats.rounds < 300; i++) await new Promise((r) => setTimeout(r, 1))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseStartArgs, parseTestbedArgs } from '../../../src/cli/args.ts'
+import { LEARN_DEFAULTS } from '../../../src/node/config.ts'
 import { daemonArgs } from '../../../src/testbed/testbed.ts'
 
 /** What `start` makes of the command line the testbed gives peer `index` (BIN and `start` dropped). */
@@ -38,6 +39,12 @@ describe('daemonArgs', () => {
   it('passes --hungry-boost, and without it leaves the default to the daemon', () => {
     expect(startConfigOf(['--hungry-boost', '1']).hungryBoost).toBe(1)
     expect(startConfigOf([]).hungryBoost).toBeUndefined()
+  })
+
+  it("passes --round-ms, the default included, so every peer pushes on the testbed's period", () => {
+    expect(startConfigOf(['--round-ms', '0']).roundMs).toBe(0)
+    expect(startConfigOf(['--round-ms', '2500']).roundMs).toBe(2500)
+    expect(startConfigOf([]).roundMs).toBe(LEARN_DEFAULTS.roundMs)
   })
 
   it('passes a delta codec and --partners', () => {
