@@ -8,13 +8,19 @@
  *     bandwidth and the hypervisor), so the testbed's loss to networking can be told apart;
  *  3. a `--peers` testbed of real daemon processes (`npm run testbed`'s code path): every peer's
  *     steps/s between its first and last poll of /status;
- *  4. with `--train-rate R`, the same testbed with every peer capped at R steps/s.
+ *  4. the same testbed hosting `--peers-per-process N` peers in each process (default: peers /
+ *     cores, one process a core; 1: this run is left out): 4 processes on 2 cores lose a third of
+ *     the machine to sharing cores before any networking (phase 2);
+ *  5. with `--train-rate R`, the first testbed with every peer capped at R steps/s.
  * Prints the ratios, each peer's steps/s and event-loop delay (p50 / p99, from /status), and the
  * CPU the peers got (from /proc) with their steps per CPU-second against the ceiling trainers':
  * the share of a peer's CPU that trains, whatever else runs on the machine.
  *
  *   npm run bench:overhead -- [--peers 4] [--duration 60] [--steps 1000] [--ceiling 10]
- *                             [--train-rate R] [--cpu-prof DIR] [--keep-dir DIR] [--json FILE]
+ *                             [--peers-per-process N] [--train-rate R] [--testbed="FLAGS"] [--cpu-prof DIR] [--keep-dir DIR] [--json FILE]
+ *
+ * `--testbed="FLAGS"` adds testbed flags to both testbed runs (e.g. "--peers-per-process 2" or
+ * "--round-ms 1000"), to compare settings in one invocation each.
  *
  * `--cpu-prof DIR` profiles every peer (scripts/cpu-prof-preload.mjs; profiles land in DIR/<run>/
  * when the peers stop; summarise them with `npx tsx scripts/cpuprofile-summary.ts DIR/<run>`).
@@ -53,8 +59,10 @@ const args = parseBenchArgs('bench:overhead', import.meta.url, {
   steps: { type: 'string' },
   ceiling: { type: 'string' },
   'train-rate': { type: 'string' },
+  'peers-per-process': { type: 'string' },
   'cpu-prof': { type: 'string' },
   'keep-dir': { type: 'string' },
+  testbed: { type: 'string' },
   json: { type: 'string' },
   /** Internal: run as one ceiling trainer, timing from this epoch ms. */
   'trainer-at': { type: 'string' },
@@ -66,6 +74,7 @@ const ceilingS = flags.int('ceiling', args.ceiling, 10)
 const trainRate =
   args['train-rate'] === undefined ? undefined : flags.num('train-rate', args['train-rate'], 0.1)
 const cores = availableParallelism()
+const perProcess = flags.int('peers-per-process', args['peers-per-process'], Math.ceil(peers / cores))
 
 const load = () =>
   loadavg()
@@ -211,9 +220,15 @@ function childrenCpuS(): Map<number, number> | null {
 }
 
 /** A testbed run of `peers` daemons (capped at `rate` when given), summarised. */
-async function testbedRun(label: string, isolated: number, rate?: number): Promise<RunSummary> {
+async function testbedRun(
+  label: string,
+  isolated: number,
+  opts: { rate?: number; perProcess?: number } = {},
+): Promise<RunSummary> {
   const argv = ['--peers', String(peers), '--duration', String(durationS), '--no-http']
-  if (rate !== undefined) argv.push('--train-rate', String(rate))
+  if (opts.rate !== undefined) argv.push('--train-rate', String(opts.rate))
+  if (opts.perProcess !== undefined) argv.push('--peers-per-process', String(opts.perProcess))
+  if (args.testbed !== undefined) argv.push(...args.testbed.split(/\s+/).filter((a) => a !== ''))
   if (args['keep-dir'] !== undefined) argv.push('--keep-dir', join(resolve(args['keep-dir']), label))
   const saved = process.env.NODE_OPTIONS
   if (args['cpu-prof'] !== undefined) {
@@ -290,8 +305,10 @@ async function main(): Promise<void> {
   const ceilingCpu = ceiling.reduce((a, r) => a + r.cpuPerS, 0)
   const ceilingLoad = load()
   const runs = [await testbedRun('uncapped', isolated.stepsPerS)]
+  if (perProcess > 1)
+    runs.push(await testbedRun(`uncapped-${perProcess}-per-process`, isolated.stepsPerS, { perProcess }))
   if (trainRate !== undefined)
-    runs.push(await testbedRun(`train-rate-${trainRate}`, isolated.stepsPerS, trainRate))
+    runs.push(await testbedRun(`train-rate-${trainRate}`, isolated.stepsPerS, { rate: trainRate }))
 
   const machine = isolated.stepsPerS * cores
   console.log(
@@ -312,7 +329,7 @@ async function main(): Promise<void> {
     }
     console.log(
       `summed ${r.summedStepsPerS.toFixed(1)} steps/s: RATIO ${r.ratio.toFixed(3)} of isolated x cores ` +
-        `(goal ${GOAL_RATIO}${r.label === 'uncapped' ? '' : '; a capped run is not expected to reach it'}), ` +
+        `(goal ${GOAL_RATIO}${r.label.startsWith('uncapped') ? '' : '; a capped run is not expected to reach it'}), ` +
         `${(r.summedStepsPerS / ceilingSum).toFixed(3)} of the ceiling`,
     )
     if (r.peersCpu !== null && r.stepsPerCpuS !== null) {

@@ -490,18 +490,27 @@ const loopbackOf = (p: Peer): string | undefined =>
   p.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? p.multiaddrs[0]
 
 /**
- * Which peers each host process runs: with more peers than fit in one host, peer 0 (the
- * bootstrap, through which the first daemon of every other host joins) in a process of its own,
- * then consecutive groups of `per`. Sharing a loop with 15 training daemons, the bootstrap was
- * 10 s late at p99 and the handshakes of the hosts joining through it took tens of seconds or
- * failed, leaving the last hosts islands (docs/BENCHMARKS.md, Scale). Real networks run their
- * bootstrap peers on machines of their own too.
+ * The bootstrap shares its host with at most this many peers: two daemons of one process were
+ * 12 ms late at p50 and 42 ms at p99, uncapped (docs/BENCHMARKS.md, CPU overhead).
+ */
+export const BOOTSTRAP_SHARES_WITH = 1
+
+/**
+ * Which peers each host process runs: with more peers than fit in one host, and hosts of more
+ * than BOOTSTRAP_SHARES_WITH + 1 peers, peer 0 (the bootstrap, through which the first daemon of
+ * every other host joins) in a process of its own, then consecutive groups of `per`. Sharing a
+ * loop with 15 training daemons, the bootstrap was 10 s late at p99 and the handshakes of the
+ * hosts joining through it took tens of seconds or failed, leaving the last hosts islands
+ * (docs/BENCHMARKS.md, Scale). Real networks run their bootstrap peers on machines of their own too.
+ * Smaller hosts are consecutive groups from peer 0: 4 peers 2 per process on 2 cores are then 2
+ * processes, one a core, not 3 (docs/BENCHMARKS.md, CPU overhead).
  */
 export function hostGroups(peers: number, per: number): number[][] {
   const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k)
   if (peers <= per) return [range(0, peers)]
-  const groups = [[0]]
-  for (let i = 1; i < peers; i += per) groups.push(range(i, Math.min(peers, i + per)))
+  const alone = per > BOOTSTRAP_SHARES_WITH + 1
+  const groups = alone ? [[0]] : []
+  for (let i = alone ? 1 : 0; i < peers; i += per) groups.push(range(i, Math.min(peers, i + per)))
   return groups
 }
 
