@@ -5,7 +5,8 @@
  *     path: 20 warm-up steps, then `--steps` timed, best of 3);
  *  2. ceiling: `--peers` processes that only train, all timed over the same `--ceiling` seconds:
  *     what this machine gives that many trainers at once (cores shared with caches, memory
- *     bandwidth and the hypervisor), so the testbed's loss to networking can be told apart;
+ *     bandwidth and the hypervisor), so the testbed's loss to networking can be told apart; and
+ *     as many as phase 4 has processes, its own ceiling;
  *  3. a `--peers` testbed of real daemon processes (`npm run testbed`'s code path): every peer's
  *     steps/s between its first and last poll of /status;
  *  4. the same testbed hosting `--peers-per-process N` peers in each process (default: peers /
@@ -38,7 +39,7 @@ import { initBackend } from '../../src/model/backend.ts'
 import type * as tf from '../../src/model/tf.ts'
 import { DEFAULT_BATCH_SIZE, LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE, defaultArch } from '../../src/model/zoo.ts'
-import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import { hostGroups, type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
 import { benchFlags, parseBenchArgs } from './flags.ts'
 
 /** Steps trained before timing: the first steps compile kernels and allocate the optimizer's slots. */
@@ -132,11 +133,31 @@ interface CeilingRate {
   cpuPerS: number
 }
 
-/** Phase 2: `peers` trainer processes timed over the same window; their steps/s and CPU. */
-async function ceilingRates(): Promise<CeilingRate[]> {
+interface Ceiling {
+  processes: number
+  trainers: CeilingRate[]
+  stepsPerS: number
+  cpuPerS: number
+  load: string
+}
+
+/** Phase 2: `processes` trainer processes timed over the same window; their steps/s and CPU. */
+async function ceiling(processes: number): Promise<Ceiling> {
+  console.log(`ceiling: ${processes} processes that only train, timed together for ${ceilingS} s`)
+  const trainers = await ceilingRates(processes)
+  return {
+    processes,
+    trainers,
+    stepsPerS: trainers.reduce((a, r) => a + r.stepsPerS, 0),
+    cpuPerS: trainers.reduce((a, r) => a + r.cpuPerS, 0),
+    load: load(),
+  }
+}
+
+async function ceilingRates(processes: number): Promise<CeilingRate[]> {
   const at = Date.now() + CEILING_START_DELAY_MS
   const self = fileURLToPath(import.meta.url)
-  const runs = Array.from({ length: peers }, async () => {
+  const runs = Array.from({ length: processes }, async () => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', self, '--trainer-at', String(at), '--ceiling', String(ceilingS)],
@@ -299,28 +320,36 @@ async function main(): Promise<void> {
     `isolated: ${isolated.stepsPerS.toFixed(1)} steps/s (${isolated.backend}, best of ` +
       `${isolated.runs.map((r) => r.toFixed(0)).join(' ')}; load ${isolatedLoad})`,
   )
-  console.log(`ceiling: ${peers} processes that only train, timed together for ${ceilingS} s`)
-  const ceiling = await ceilingRates()
-  const ceilingSum = ceiling.reduce((a, r) => a + r.stepsPerS, 0)
-  const ceilingCpu = ceiling.reduce((a, r) => a + r.cpuPerS, 0)
-  const ceilingLoad = load()
-  const runs = [await testbedRun('uncapped', isolated.stepsPerS)]
-  if (perProcess > 1)
-    runs.push(await testbedRun(`uncapped-${perProcess}-per-process`, isolated.stepsPerS, { perProcess }))
-  if (trainRate !== undefined)
-    runs.push(await testbedRun(`train-rate-${trainRate}`, isolated.stepsPerS, { rate: trainRate }))
+  const hostProcesses = hostGroups(peers, perProcess).length
+  const ceilings = new Map<number, Ceiling>()
+  for (const n of new Set([peers, hostProcesses])) ceilings.set(n, await ceiling(n))
+  const runs: Array<RunSummary & { processes: number }> = [
+    { ...(await testbedRun('uncapped', isolated.stepsPerS)), processes: peers },
+  ]
+  if (perProcess > 1) {
+    const r = await testbedRun(`uncapped-${perProcess}-per-process`, isolated.stepsPerS, { perProcess })
+    runs.push({ ...r, processes: hostProcesses })
+  }
+  if (trainRate !== undefined) {
+    const r = await testbedRun(`train-rate-${trainRate}`, isolated.stepsPerS, { rate: trainRate })
+    runs.push({ ...r, processes: peers })
+  }
 
   const machine = isolated.stepsPerS * cores
   console.log(
     `\nisolated training: ${isolated.stepsPerS.toFixed(1)} steps/s x ${cores} cores = ${machine.toFixed(1)} (load ${isolatedLoad})`,
   )
-  console.log(
-    `ceiling, ${peers} trainers at once: ${ceiling.map((r) => r.stepsPerS.toFixed(1)).join(' + ')} = ` +
-      `${ceilingSum.toFixed(1)} steps/s = ${(ceilingSum / machine).toFixed(3)} of isolated x cores; ` +
-      `${ceilingCpu.toFixed(2)} CPU-s/s, ${(ceilingSum / ceilingCpu).toFixed(1)} steps per CPU-second (load ${ceilingLoad})`,
-  )
+  for (const c of ceilings.values()) {
+    console.log(
+      `ceiling, ${c.processes} trainers at once: ${c.trainers.map((r) => r.stepsPerS.toFixed(1)).join(' + ')} = ` +
+        `${c.stepsPerS.toFixed(1)} steps/s = ${(c.stepsPerS / machine).toFixed(3)} of isolated x cores; ` +
+        `${c.cpuPerS.toFixed(2)} CPU-s/s, ${(c.stepsPerS / c.cpuPerS).toFixed(1)} steps per CPU-second (load ${c.load})`,
+    )
+  }
   for (const r of runs) {
-    console.log(`\n${r.label}: load average at the end ${r.load}`)
+    const c = ceilings.get(r.processes)!
+    console.log(`\n${r.label}: ${r.processes} processes, against the ceiling of ${c.processes} trainers`)
+    console.log(`load average at the end ${r.load}`)
     console.log('peer  steps/s  loop delay p50 / p99 (ms)')
     for (const p of r.peers) {
       console.log(
@@ -330,13 +359,13 @@ async function main(): Promise<void> {
     console.log(
       `summed ${r.summedStepsPerS.toFixed(1)} steps/s: RATIO ${r.ratio.toFixed(3)} of isolated x cores ` +
         `(goal ${GOAL_RATIO}${r.label.startsWith('uncapped') ? '' : '; a capped run is not expected to reach it'}), ` +
-        `${(r.summedStepsPerS / ceilingSum).toFixed(3)} of the ceiling`,
+        `${(r.summedStepsPerS / c.stepsPerS).toFixed(3)} of the ceiling`,
     )
     if (r.peersCpu !== null && r.stepsPerCpuS !== null) {
       console.log(
         `peers got ${r.peersCpu.toFixed(2)} CPU-s/s (this process ${r.testbedCpu.toFixed(2)}): ` +
           `${r.stepsPerCpuS.toFixed(1)} steps per peer CPU-second, ` +
-          `${(r.stepsPerCpuS / (ceilingSum / ceilingCpu)).toFixed(3)} of the ceiling trainers' (the share of a peer's CPU that trains)`,
+          `${(r.stepsPerCpuS / (c.stepsPerS / c.cpuPerS)).toFixed(3)} of the ceiling trainers' (the share of a peer's CPU that trains)`,
       )
     }
     console.log(
@@ -348,7 +377,7 @@ async function main(): Promise<void> {
     const out = {
       cores,
       isolated: { ...isolated, load: isolatedLoad },
-      ceiling: { trainers: ceiling, stepsPerS: ceilingSum, cpuPerS: ceilingCpu, load: ceilingLoad },
+      ceilings: [...ceilings.values()],
       runs,
     }
     await writeFile(args.json, `${JSON.stringify(out, null, 2)}\n`)
