@@ -31,6 +31,7 @@ const OPTIONS = {
   interval: { type: 'string' },
   fanout: { type: 'string' },
   'steps-per-round': { type: 'string' },
+  'round-ms': { type: 'string' },
   'train-rate': { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -83,6 +84,7 @@ export function attackerArgv(config: AttackerProcessConfig): string[] {
   if (config.hidden !== undefined) argv.push('--hidden', String(config.hidden))
   if (config.codec !== undefined) argv.push('--codec', config.codec)
   if (config.trainRate !== undefined) argv.push('--train-rate', String(config.trainRate))
+  if (config.roundMs !== undefined) argv.push('--round-ms', String(config.roundMs))
   return argv
 }
 
@@ -137,6 +139,7 @@ export function parseAttackerArgs(argv: string[]): AttackerProcessConfig {
     intervalMs: num('interval', 1) ?? DEFAULT_ATTACK_INTERVAL_MS,
     fanout: num('fanout', 1) ?? DEFAULT_ATTACK_FANOUT,
     stepsPerRound: num('steps-per-round', 1) ?? LEARN_DEFAULTS.stepsPerRound,
+    ...(str('round-ms') !== undefined ? { roundMs: num('round-ms', 0) } : {}),
     ...(str('train-rate') !== undefined ? { trainRate: positive('train-rate') } : {}),
     batchSize: num('batch-size', 1) ?? LEARN_DEFAULTS.batchSize,
     learningRate: num('lr', 0, false) ?? LEARN_DEFAULTS.learningRate,

@@ -58,6 +58,8 @@ export interface AttackerConfig {
   fanout: number
   /** label-flip's learner. */
   stepsPerRound: number
+  /** label-flip's learner: the honest peers' `--round-ms`; undefined: the learner's default. */
+  roundMs?: number
   /** label-flip's learner: the honest peers' cap on steps per second, so it takes no more CPU than one of them. */
   trainRate?: number
   batchSize: number
@@ -283,6 +285,7 @@ export async function startAttacker(
         {
           stepsPerRound: config.stepsPerRound,
           fanout: config.fanout,
+          ...(config.roundMs !== undefined ? { minRoundMs: config.roundMs } : {}),
           ...(config.trainRate !== undefined ? { trainRate: config.trainRate } : {}),
         },
       )

@@ -184,6 +184,7 @@ function attackerConfig(
     intervalMs: options.intervalMs ?? DEFAULT_ATTACK_INTERVAL_MS,
     fanout: options.fanout ?? DEFAULT_ATTACK_FANOUT,
     stepsPerRound: cfg.stepsPerRound,
+    ...(cfg.roundMs !== undefined ? { roundMs: cfg.roundMs } : {}),
     // label-flip trains like an honest device of the testbed (the base rate, never a straggler's).
     ...(cfg.trainRate !== undefined ? { trainRate: cfg.trainRate.rate } : {}),
     batchSize: LEARN_DEFAULTS.batchSize,

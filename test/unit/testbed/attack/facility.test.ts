@@ -32,6 +32,7 @@ const CONFIG: AttackerProcessConfig = {
   intervalMs: 250,
   fanout: 2,
   stepsPerRound: 20,
+  roundMs: 0,
   trainRate: 12.5,
   batchSize: 32,
   learningRate: 0.002,
@@ -50,6 +51,8 @@ describe('attacker command line', () => {
     expect(minimal.targets).toBeUndefined()
     expect(minimal.spare).toBeUndefined()
     expect(minimal.trainRate).toBeUndefined()
+    // Without --round-ms the label-flip learner keeps the learner's default.
+    expect(minimal.roundMs).toBeUndefined()
   })
 
   it('one process hosts several attackers: each config round-trips through its own group', () => {
