@@ -617,22 +617,43 @@ describe('Learner train-rate cap', () => {
     logger: defaultLogger(),
   })
 
-  it('keeps steps per second at or below the cap over a window', async () => {
-    const learner = new Learner(components(new FakeModel()), {
-      minRoundMs: 0,
-      stepsPerRound: 5,
-      trainRate: 100,
-      gossip: false,
-    })
+  /** Steps the learner trained in half a second of real time, and the seconds that took. */
+  async function halfSecond(learner: Learner): Promise<{ steps: number; elapsedS: number }> {
     learner.start()
     const t0 = Date.now()
     await new Promise((r) => setTimeout(r, 500))
     const steps = learner.stats.steps
     const elapsedS = (Date.now() - t0) / 1000
     await learner.stop()
+    return { steps, elapsedS }
+  }
+
+  it('keeps steps per second at or below the cap over a window', async () => {
+    const { steps, elapsedS } = await halfSecond(
+      new Learner(components(new FakeModel()), {
+        minRoundMs: 0,
+        stepsPerRound: 5,
+        trainRate: 100,
+        gossip: false,
+      }),
+    )
     // Uncapped, the fake model runs thousands of steps in this window; capped, at most the rate
     // times the window plus the one round that starts at t0.
     expect(steps).toBeGreaterThan(0)
+    expect(steps).toBeLessThanOrEqual(100 * elapsedS + 5)
+  })
+
+  it('keeps the cap between the batches of one round (minRoundMs)', async () => {
+    const learner = new Learner(components(new FakeModel()), {
+      stepsPerRound: 5,
+      trainRate: 100,
+      minRoundMs: 60_000,
+      gossip: false,
+    })
+    const { steps, elapsedS } = await halfSecond(learner)
+    // The first round is one batch; inside the second, a minute long, it trained at the cap.
+    expect(learner.stats.rounds).toBe(2)
+    expect(steps).toBeGreaterThan(5)
     expect(steps).toBeLessThanOrEqual(100 * elapsedS + 5)
   })
 
@@ -642,11 +663,7 @@ describe('Learner train-rate cap', () => {
       stepsPerRound: 5,
       gossip: false,
     })
-    learner.start()
-    await new Promise((r) => setTimeout(r, 500))
-    const steps = learner.stats.steps
-    await learner.stop()
-    expect(steps).toBeGreaterThan(200)
+    expect((await halfSecond(learner)).steps).toBeGreaterThan(200)
   })
 
   it('stops promptly while sleeping for the cap', async () => {
@@ -734,30 +751,6 @@ describe('Learner round floor (minRoundMs)', () => {
       expect(pushes[i]!.t - pushes[i - 1]!.t).toBe(100)
       expect(pushes[i]!.steps - pushes[i - 1]!.steps).toBe(5)
     }
-  })
-
-  it('keeps the train-rate cap between the batches of one round', async () => {
-    const learner = new Learner(
-      {
-        model: new FakeModel(),
-        pusher: { push: async () => 1 },
-        sampler: new UniformSampler(),
-        view: () => [],
-        merger: meanMerger,
-        logger: defaultLogger(),
-      },
-      { stepsPerRound: 5, trainRate: 100, minRoundMs: 60_000, gossip: false },
-    )
-    learner.start()
-    const t0 = Date.now()
-    await new Promise((r) => setTimeout(r, 500))
-    const steps = learner.stats.steps
-    const elapsedS = (Date.now() - t0) / 1000
-    await learner.stop()
-    // The first round is one batch; inside the second, a minute long, it trained at the cap.
-    expect(learner.stats.rounds).toBe(2)
-    expect(steps).toBeGreaterThan(5)
-    expect(steps).toBeLessThanOrEqual(100 * elapsedS + 5)
   })
 
   it('refuses a negative or non-finite floor', () => {
