@@ -16,6 +16,7 @@
  *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10;
  *                                               default 2, `none` uncaps: see TRAIN_RATE)
  *                             [--peers-per-process N] (N daemons per process: less memory and load, but they share one event loop, so RTTs read later; docs/BENCHMARKS.md)
+ *                             [--testbed="FLAGS"] (more testbed flags for both runs, e.g. "--hidden 1024": a bigger model, longer pushes)
  */
 import '../../src/polyfill.ts'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -55,6 +56,7 @@ const args = parseBenchArgs('bench:topology', import.meta.url, {
   'train-rate': { type: 'string', default: TRAIN_RATE },
   /** Hosts several daemons per process (testbed --peers-per-process): 12 processes keep 2 cores saturated. */
   'peers-per-process': { type: 'string' },
+  testbed: { type: 'string' },
   partition: { type: 'string' },
   merge: { type: 'string' },
   /** Training steps between two pushes (testbed --steps-per-round): fewer make pushes, not training, the limit. */
@@ -244,6 +246,7 @@ async function main(): Promise<void> {
     if (args.seed !== undefined) argv.push('--seed', args.seed)
     if (args['train-rate'] !== 'none') argv.push('--train-rate', args['train-rate'])
     if (args['peers-per-process'] !== undefined) argv.push('--peers-per-process', args['peers-per-process'])
+    if (args.testbed !== undefined) argv.push(...args.testbed.split(/\s+/).filter((a) => a !== ''))
     const cfg = parseTestbedArgs(argv)
     console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
     const loads: number[][] = []
