@@ -34,6 +34,11 @@ export function benchFlags(bench: string): BenchFlags {
   }
 }
 
+/** The testbed flags a bench's `--testbed="FLAGS"` adds to its runs, one argv entry per word. */
+export function testbedFlags(text: string | undefined): string[] {
+  return (text ?? '').split(/\s+/).filter((a) => a !== '')
+}
+
 /**
  * `parseArgs` for a benchmark script: `--help` prints the script's leading doc comment (its usage
  * and what it measures, kept in one place) and exits 0; an unknown or malformed flag is a usage

@@ -40,7 +40,7 @@ import type * as tf from '../../src/model/tf.ts'
 import { DEFAULT_BATCH_SIZE, LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE, defaultArch } from '../../src/model/zoo.ts'
 import { hostGroups, type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
-import { benchFlags, parseBenchArgs } from './flags.ts'
+import { benchFlags, parseBenchArgs, testbedFlags } from './flags.ts'
 
 /** Steps trained before timing: the first steps compile kernels and allocate the optimizer's slots. */
 const WARMUP_STEPS = 20
@@ -249,7 +249,7 @@ async function testbedRun(
   const argv = ['--peers', String(peers), '--duration', String(durationS), '--no-http']
   if (opts.rate !== undefined) argv.push('--train-rate', String(opts.rate))
   if (opts.perProcess !== undefined) argv.push('--peers-per-process', String(opts.perProcess))
-  if (args.testbed !== undefined) argv.push(...args.testbed.split(/\s+/).filter((a) => a !== ''))
+  argv.push(...testbedFlags(args.testbed))
   if (args['keep-dir'] !== undefined) argv.push('--keep-dir', join(resolve(args['keep-dir']), label))
   const saved = process.env.NODE_OPTIONS
   if (args['cpu-prof'] !== undefined) {

@@ -34,7 +34,7 @@ import {
   type TestbedResult,
 } from '../../src/testbed/testbed.ts'
 import { regionRttMs, type WanLinks } from '../../src/testbed/wan-emulation.ts'
-import { parseBenchArgs } from './flags.ts'
+import { parseBenchArgs, testbedFlags } from './flags.ts'
 
 const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'
 const PEERS = 12
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
     if (args.seed !== undefined) argv.push('--seed', args.seed)
     if (args['train-rate'] !== 'none') argv.push('--train-rate', args['train-rate'])
     if (args['peers-per-process'] !== undefined) argv.push('--peers-per-process', args['peers-per-process'])
-    if (args.testbed !== undefined) argv.push(...args.testbed.split(/\s+/).filter((a) => a !== ''))
+    argv.push(...testbedFlags(args.testbed))
     const cfg = parseTestbedArgs(argv)
     console.log(`\n=== ${sampler} sampler: ${argv.join(' ')}`)
     const loads: number[][] = []
