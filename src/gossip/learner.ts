@@ -322,7 +322,7 @@ export class Learner {
    */
   admit(from: string): boolean {
     if (!this.gossip || this.defences === false) return true
-    if (this.fairShare.take(from, this.now(), this.fairShareRate())) return true
+    if (this.fairShare.take(from, this.now(), this.fairShareRate(this.shareOf()(from)))) return true
     this.verdict(from, 'ignore', DEFENCE_REASONS.rateLimited)
     return false
   }
@@ -599,8 +599,9 @@ export class Learner {
     const shares = this.shares
     if (shares === undefined) return received
     const now = this.now()
+    const shareOf = this.shareOf()
     return received.map((state, i) => {
-      const factor = shares.factor(senders[i]!, now)
+      const factor = shares.factor(senders[i]!, now, shareOf)
       if (factor >= 1) return state
       const d = this.stats.defences
       d.downweighted++
@@ -635,10 +636,23 @@ export class Learner {
   }
 
   /**
-   * Fair share per sender (models/s): `slack` times what an honest peer of our speed sends us,
-   * `fanout` pushes per round spread over a view like ours.
+   * Each peer's expected share of the models sent to us: what our sampler gives it of our picks
+   * (a peer running the same sampler picks us about as often: RTTs are symmetric), at least
+   * 1 / view size, the uniform sampler's share and the only one before RTTs are measured.
    */
-  private fairShareRate(): number {
+  private shareOf(): (peerId: string) => number {
+    const view = this.c.view()
+    const uniform = 1 / Math.max(1, view.length)
+    const shares = this.c.sampler.shares?.(view)
+    return (peerId) => Math.max(uniform, shares?.get(peerId) ?? 0)
+  }
+
+  /**
+   * Fair share of a sender whose expected share of our models is `share` (models/s): `slack`
+   * times what an honest peer of our speed sends us, `fanout` pushes per round of which `share`
+   * land on us.
+   */
+  private fairShareRate(share: number): number {
     const o = this.defences === false ? {} : (this.defences.fairShare ?? {})
     if (o.ratePerS !== undefined) return o.ratePerS
     const slack = o.slack ?? DEFAULT_FAIR_SHARE_SLACK
@@ -647,7 +661,7 @@ export class Learner {
     const elapsedS = (this.now() - this.firstRoundAt) / 1000
     if (!(elapsedS > 0)) return min
     const roundsPerS = this.stats.rounds / elapsedS
-    return Math.max(min, (slack * this.pushesPerRound() * roundsPerS) / Math.max(1, this.c.view().length))
+    return Math.max(min, slack * this.pushesPerRound() * roundsPerS * share)
   }
 
   /** Plausible growth of a sender's age (samples/s): `rateFactor` times our own training speed, at least `minRatePerS`. */

@@ -7,7 +7,9 @@
 /**
  * Fair share: a sender may place `slack` times the models an honest peer would push us. An
  * honest peer of our speed pushes `fanout` models per round to peers picked uniformly from a
- * view about as large as ours, so about `fanout / viewSize` per our round reach us; twice that
+ * view about as large as ours, so about `fanout / viewSize` per our round reach us (a sampler
+ * that gives a peer more of its picks, the topology sampler a near one, says so: the learner's
+ * `shareOf`, at least the uniform share); twice that
  * leaves room for sampling luck and faster peers, while a peer pushing us twice a second (issue
  * 9's attacker) gets no more than two honest peers' share of our merges instead of all of them.
  */

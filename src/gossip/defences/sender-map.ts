@@ -23,6 +23,11 @@ export class SenderMap<T> {
     return this.entries.values()
   }
 
+  /** Senders and their records, least recently set first. */
+  records(): IterableIterator<[string, T]> {
+    return this.entries.entries()
+  }
+
   set(sender: string, record: T): void {
     this.entries.delete(sender)
     this.entries.set(sender, record)

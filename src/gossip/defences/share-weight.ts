@@ -47,17 +47,20 @@ export class ShareWeights {
 
   /**
    * `sender`'s weight factor at `now`: `tolerance` times the median count of models per sender
-   * heard from in the window over its own count, at most 1 (1 for a sender with nothing in the window).
+   * heard from in the window over its own count, at most 1 (1 for a sender with nothing in the
+   * window). Each count is over its sender's expected share of our models (`shareOf`, any scale;
+   * all equal by default), so a near peer that a topology-aware sampler sends more weighs as much
+   * as a typical peer until it sends more than its share.
    */
-  factor(sender: string, now: number): number {
+  factor(sender: string, now: number, shareOf: (sender: string) => number = () => 1): number {
     const mine = this.recent(this.arrivals.get(sender) ?? [], now).length
     if (mine === 0) return 1
     const counts: number[] = []
-    for (const times of this.arrivals.values()) {
+    for (const [id, times] of this.arrivals.records()) {
       const n = this.recent(times, now).length
-      if (n > 0) counts.push(n)
+      if (n > 0) counts.push(n / shareOf(id))
     }
-    return Math.min(1, (this.tolerance * median(counts)) / mine)
+    return Math.min(1, (this.tolerance * median(counts)) / (mine / shareOf(sender)))
   }
 
   private recent(times: number[], now: number): number[] {

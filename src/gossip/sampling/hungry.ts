@@ -67,6 +67,11 @@ export class HungrySampler implements PeerSampler {
     return this.boosted(view, count)
   }
 
+  /** The base's shares: the boost and the stranded slot are short-lived, for peers that have no model yet. */
+  shares(view: readonly PeerEntry[]): Map<string, number> | undefined {
+    return this.base.shares?.(view)
+  }
+
   private pickOne(from: readonly PeerEntry[]): PeerEntry {
     return from[Math.floor(this.random() * from.length)] as PeerEntry
   }

@@ -25,6 +25,13 @@ export interface PeerEntry {
 export interface PeerSampler {
   /** Choose up to `count` distinct peers from `view` (never the local peer: the view excludes it). */
   sample(view: readonly PeerEntry[], count: number): PeerEntry[]
+  /**
+   * Each peer of `view` it may pick, with the chance that one pick lands on it. The learner's
+   * defences read it as the share of its models a peer running the same sampler sends us (RTTs
+   * are symmetric), so a near peer of the topology sampler is not refused for sending as its
+   * sampler tells it to. Absent: every peer's share is 1 / view size.
+   */
+  shares?(view: readonly PeerEntry[]): Map<string, number> | undefined
 }
 
 /** Uniform random choice without replacement; `random` is injectable for seeded tests. */

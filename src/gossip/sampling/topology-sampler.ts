@@ -85,7 +85,8 @@ export class TopologySampler implements PeerSampler {
 
   /** Best RTT estimate in ms for `peer`: measured, else Vivaldi-predicted, else undefined. */
   estimateRtt(peer: PeerEntry, local: Coordinate | undefined = this.safeLocal()): number | undefined {
-    if (typeof peer.rttMs === 'number' && Number.isFinite(peer.rttMs) && peer.rttMs >= 0) return peer.rttMs
+    const measured = measuredRtt(peer)
+    if (measured !== undefined) return measured
     if (local === undefined || !isValidCoordinate(peer.coordinate, local.vec.length)) return undefined
     return distance(local, peer.coordinate)
   }
@@ -107,11 +108,7 @@ export class TopologySampler implements PeerSampler {
     const pool = this.freshPeers(view)
     const n = Math.min(Math.max(0, Math.floor(count)), pool.length)
     if (n === 0) return []
-    const local = this.safeLocal()
-    const weights = pool.map((peer) => {
-      const rtt = this.estimateRtt(peer, local)
-      return rtt === undefined ? 0 : Math.max(rtt, this.minRttMs) ** -this.exponent
-    })
+    const weights = this.nearWeights(pool)
     const picked: PeerEntry[] = []
     for (let slot = 0; slot < n; slot++) {
       const uniform = this.random() < this.randomShare
@@ -126,6 +123,37 @@ export class TopologySampler implements PeerSampler {
       weights.pop()
     }
     return picked
+  }
+
+  /**
+   * Each fresh peer's chance of one pick: `randomShare` / n plus its part of the near picks. Only a
+   * measured RTT earns a peer a near part: a peer whose RTT is predicted from the coordinate it
+   * announces gets 1 / n, so announcing a coordinate next to ours buys a sender no larger fair
+   * share of our merges (a ping's answer cannot come before the ping; a coordinate can lie).
+   */
+  shares(view: readonly PeerEntry[]): Map<string, number> {
+    const pool = this.freshPeers(view)
+    const out = new Map<string, number>()
+    const n = pool.length
+    if (n === 0) return out
+    const weights = this.nearWeights(pool)
+    const total = weights.reduce((a, w) => a + w, 0)
+    pool.forEach((peer, i) => {
+      const measured = measuredRtt(peer) !== undefined
+      // With no weight at all, near picks fall back to uniform ones (sample).
+      const near = total > 0 ? weights[i]! / total : 1 / n
+      out.set(peer.peerId, measured ? this.randomShare / n + (1 - this.randomShare) * near : 1 / n)
+    })
+    return out
+  }
+
+  /** Near-pick weight of each peer: 1 / max(rtt, minRttMs)^exponent, 0 where the RTT is unknown. */
+  private nearWeights(pool: readonly PeerEntry[]): number[] {
+    const local = this.safeLocal()
+    return pool.map((peer) => {
+      const rtt = this.estimateRtt(peer, local)
+      return rtt === undefined ? 0 : Math.max(rtt, this.minRttMs) ** -this.exponent
+    })
   }
 
   /** Index drawn with probability ∝ weight, or -1 when no weight is positive. */
@@ -153,4 +181,10 @@ export class TopologySampler implements PeerSampler {
       return undefined
     }
   }
+}
+
+/** The peer's measured RTT in ms, when it holds a usable one. */
+function measuredRtt(peer: PeerEntry): number | undefined {
+  const rtt = peer.rttMs
+  return typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0 ? rtt : undefined
 }

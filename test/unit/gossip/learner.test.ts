@@ -2,7 +2,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RelayedOnlyError } from '../../../src/gossip/errors.ts'
 import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
-import { UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
+import { type PeerEntry, type PeerSampler, UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
 import type { MaskedState } from '../../../src/merge/masks.ts'
 import type { MergeResult, Merger } from '../../../src/merge/pipeline.ts'
 import type { ModelState } from '../../../src/model/types.ts'
@@ -422,6 +422,47 @@ describe('Learner defences', () => {
     expect(t.verdicts).toEqual([{ from: 'flood', verdict: 'ignore', reason: 'rate-limited' }])
     // Without `admitted`, receive takes a token itself: the bucket is empty.
     expect(t.learner.receive(model1(3), 'flood')).toBe(false)
+  })
+
+  it('fair share: a sender our sampler sends more picks may send us that much more', async () => {
+    // A round of training takes 100 ms of the fake clock: 10 rounds a second, fanout 1.
+    let now = 0
+    const model = new FakeModel()
+    const train = model.train.bind(model)
+    model.train = async (steps: number) => {
+      now += 100
+      return train(steps)
+    }
+    const view: PeerEntry[] = Array.from({ length: 10 }, (_, i) => ({ peerId: `p${i}`, lastSeen: 0 }))
+    // Our sampler gives p0 half its picks (a near peer), p1 1 % (under the uniform 10 %), pushes nowhere.
+    const sampler: PeerSampler = {
+      sample: () => [],
+      shares: () =>
+        new Map([
+          ['p0', 0.5],
+          ['p1', 0.01],
+        ]),
+    }
+    const t = idleLearner(
+      { stepsPerRound: 1, defences: { fairShare: { burst: 1 } } },
+      { model, now: () => now, view: () => view, sampler },
+    )
+    learner = t.learner
+    learner.start()
+    await until(() => learner!.stats.rounds >= 20)
+    await learner.stop()
+    // Every sender offers a model each 50 ms for 2 s: p5 has the uniform share (2 x 10/s x 0.1),
+    // p0 five times that; p1 is held to no less than the uniform share.
+    const admitted = new Map<string, number>()
+    for (let k = 0; k < 40; k++) {
+      now += 50
+      for (const id of ['p0', 'p1', 'p5'])
+        if (t.learner.admit(id)) admitted.set(id, (admitted.get(id) ?? 0) + 1)
+    }
+    expect(admitted.get('p5')).toBeGreaterThanOrEqual(2)
+    expect(admitted.get('p0')!).toBeGreaterThanOrEqual(3 * admitted.get('p5')!)
+    expect(admitted.get('p0')!).toBeLessThan(40)
+    expect(admitted.get('p1')).toBe(admitted.get('p5'))
   })
 
   it('admits everything with defences off', () => {

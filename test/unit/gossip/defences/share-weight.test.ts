@@ -44,6 +44,20 @@ describe('ShareWeights', () => {
     expect(w.factor('flood', 10)).toBeCloseTo(0.5)
   })
 
+  it("counts a sender's models against its expected share, when told one", () => {
+    const w = new ShareWeights({ windowMs: 100_000, tolerance: 1 })
+    // A near peer of a topology-aware sampler sends 3 times what each far peer sends, as expected.
+    for (const s of ['f0', 'f1', 'f2']) w.record(s, 0)
+    for (let t = 0; t < 3; t++) w.record('near', t)
+    for (let t = 0; t < 9; t++) w.record('flood', t)
+    const shareOf = (id: string) => (id === 'near' || id === 'flood' ? 3 : 1)
+    expect(w.factor('near', 10, shareOf)).toBe(1)
+    // flood claims the same expected share and sends 3 times it: 9 / 3 against a median of 1.
+    expect(w.factor('flood', 10, shareOf)).toBeCloseTo(1 / 3)
+    // Without shares, near is down-weighted like any sender over the median count.
+    expect(w.factor('near', 10)).toBeCloseTo(1 / 3)
+  })
+
   it('refuses a window that is not a positive finite time, and a tolerance below 1', () => {
     expect(() => new ShareWeights({ windowMs: 0 })).toThrow(InvalidArgumentError)
     expect(() => new ShareWeights({ windowMs: Number.POSITIVE_INFINITY })).toThrow(InvalidArgumentError)

@@ -77,6 +77,16 @@ describe('HungrySampler', () => {
     expect(firsts.size).toBeGreaterThan(10)
   })
 
+  it("reports its base sampler's shares, and none when the base has none", () => {
+    const view = peers(4, new Set([1]))
+    const base: PeerSampler = {
+      sample: (v, n) => v.slice(0, n),
+      shares: (v) => new Map(v.map((p, i) => [p.peerId, i === 0 ? 0.7 : 0.1])),
+    }
+    expect(new HungrySampler(base, { boost: 4 }).shares(view)?.get('p0')).toBe(0.7)
+    expect(new HungrySampler(new UniformSampler()).shares(view)).toBeUndefined()
+  })
+
   it('refuses a boost below 1', () => {
     expect(() => new HungrySampler(new UniformSampler(), { boost: 0.5 })).toThrow(
       expect.objectContaining({ name: 'InvalidArgumentError' }),

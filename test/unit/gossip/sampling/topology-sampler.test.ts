@@ -114,6 +114,38 @@ describe('TopologySampler', () => {
     }
   })
 
+  it('gives each fresh peer the chance of one pick that sample() shows', () => {
+    const s = sampler({ randomShare: 0.25 }, 61)
+    const shares = s.shares(VIEW)
+    expect(shares.size).toBe(VIEW.length)
+    expect([...shares.values()].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10)
+    const draws = 20_000
+    const hits = new Map<string, number>()
+    for (let k = 0; k < draws; k++) {
+      const id = s.sample(VIEW, 1)[0]!.peerId
+      hits.set(id, (hits.get(id) ?? 0) + 1)
+    }
+    // sd of one peer's rate is at most 0.0035 at 20 000 draws.
+    for (const p of VIEW)
+      expect(Math.abs((hits.get(p.peerId) ?? 0) / draws - shares.get(p.peerId)!)).toBeLessThan(0.015)
+    // A near peer gets about 0.25 / 11 + 0.75 / 3, a far one about 0.25 / 11.
+    expect(shares.get('n0')!).toBeGreaterThan(0.25)
+    expect(shares.get('f0')!).toBeLessThan(0.03)
+  })
+
+  it('gives a peer whose RTT it only predicts from an announced coordinate no more than 1 / n', () => {
+    // A coordinate next to ours is what a sender wanting a larger fair share of our merges would announce.
+    const liar = peer('liar', { coordinate: { vec: [0, 0], height: 0, error: 0.01 } })
+    const view = [liar, ...VIEW]
+    const shares = sampler({ randomShare: 0.1 }).shares(view)
+    expect(shares.get('liar')).toBeCloseTo(1 / view.length, 12)
+    // Its predicted nearness still takes near picks in sample(), so the measured peers' shares shrink.
+    expect(shares.get('n0')!).toBeLessThan(sampler({ randomShare: 0.1 }).shares(VIEW).get('n0')!)
+    // Stale peers have no share; an empty view has none.
+    expect(sampler().shares([peer('old', { rttMs: 10, lastSeen: 0 })]).size).toBe(0)
+    expect(sampler().shares([]).size).toBe(0)
+  })
+
   it('never picks stale peers, even the nearest', () => {
     const stale = [
       peer('stale-near', { rttMs: 1, lastSeen: NOW - 10_001 }),
