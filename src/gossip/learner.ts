@@ -322,7 +322,7 @@ export class Learner {
    */
   admit(from: string): boolean {
     if (!this.gossip || this.defences === false) return true
-    if (this.fairShare.take(from, this.now(), this.fairShareRate(this.shareOf()(from)))) return true
+    if (this.fairShare.take(from, this.now(), this.fairShareRate(this.shareOf(true)(from)))) return true
     this.verdict(from, 'ignore', DEFENCE_REASONS.rateLimited)
     return false
   }
@@ -637,14 +637,19 @@ export class Learner {
 
   /**
    * Each peer's expected share of the models sent to us: what our sampler gives it of our picks
-   * (a peer running the same sampler picks us about as often: RTTs are symmetric), at least
-   * 1 / view size, the uniform sampler's share and the only one before RTTs are measured.
+   * (a peer running the same sampler picks us about as often: RTTs are symmetric), or 1 / view
+   * size, the uniform sampler's share, when the sampler says nothing of it. With `floor`, at
+   * least that uniform share: a sender's fair share is never smaller than a uniform network's.
    */
-  private shareOf(): (peerId: string) => number {
+  private shareOf(floor = false): (peerId: string) => number {
     const view = this.c.view()
     const uniform = 1 / Math.max(1, view.length)
     const shares = this.c.sampler.shares?.(view)
-    return (peerId) => Math.max(uniform, shares?.get(peerId) ?? 0)
+    return (peerId) => {
+      const share = shares?.get(peerId) ?? uniform
+      // A peer our sampler all but never picks still counts as sending a little (counts are divided by it).
+      return Math.max(floor ? uniform : uniform / 100, share)
+    }
   }
 
   /**

@@ -470,13 +470,17 @@ describe('Learner defences', () => {
     for (let i = 0; i < 10; i++) expect(t.learner.admit('flood')).toBe(true)
   })
 
-  it('share weighting: a sender that fills the merge queue more than the median weighs less', () => {
+  /** A learner whose merges record each input's weight by its first value; senders 'flood', 'a' and 'b'. */
+  function weighedLearner(sampler?: PeerSampler) {
     let now = 0
     const weights: Array<Record<string, number | undefined>> = []
+    const view: PeerEntry[] = ['flood', 'a', 'b'].map((peerId) => ({ peerId, lastSeen: 0 }))
     const t = idleLearner(
       { defences: { fairShare: { ratePerS: 100, burst: 100 } } },
       {
         now: () => now,
+        view: () => view,
+        ...(sampler !== undefined ? { sampler } : {}),
         merger: {
           merge: (local: ModelState, received: readonly MaskedState[]) => {
             weights.push(Object.fromEntries(received.map((r) => [r.tensors[0]!.values[0]!, r.weight])))
@@ -496,10 +500,30 @@ describe('Learner defences', () => {
     t.learner.receive(model1(10), 'a')
     t.learner.receive(model1(20), 'b')
     t.learner.mergePending()
-    expect(weights).toEqual([{ 4: 1.25 / 4, 10: undefined, 20: undefined }])
+    return { ...t, weights }
+  }
+
+  it('share weighting: a sender that fills the merge queue more than the median weighs less', () => {
+    const t = weighedLearner()
+    expect(t.weights).toEqual([{ 4: 1.25 / 4, 10: undefined, 20: undefined }])
     expect(t.learner.stats.defences.byReason).toEqual({ 'over-share': 1 })
     // Counted, not reported: an honest burst is not misbehaviour.
     expect(t.verdicts).toEqual([])
+  })
+
+  it('share weighting: a sender our sampler gives 4 times the picks of another may send 4 times as much', () => {
+    const sampler: PeerSampler = {
+      sample: () => [],
+      shares: () =>
+        new Map([
+          ['flood', 0.5],
+          ['a', 0.125],
+          ['b', 0.125],
+        ]),
+    }
+    const t = weighedLearner(sampler)
+    expect(t.weights).toEqual([{ 4: undefined, 10: undefined, 20: undefined }])
+    expect(t.learner.stats.defences.byReason).toEqual({})
   })
 
   it('share weighting off (`share: false`) passes every input at full weight', () => {
