@@ -85,6 +85,8 @@ interface RunSummary {
   /** Median over peers of their event-loop delay p50 / p99 (ms). */
   eventLoopDelayMs: { p50: number; p99: number }
   modelsSentPerPeer: number
+  /** Rounds per peer that pushed nothing because both push slots were busy (null: peers too old to say). */
+  busyRoundsPerPeer: number | null
   mibSentPerPeer: number
   pingsFailed: number
   /** Peers that never received a model (cut off from the network): they drag the mean down. */
@@ -180,6 +182,9 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
       p99: median(r.peers.map((p) => p.eventLoopDelayMs?.p99 ?? Number.NaN).filter(Number.isFinite)),
     },
     modelsSentPerPeer: r.peers.reduce((s, p) => s + p.modelsSent, 0) / n,
+    busyRoundsPerPeer: r.peers.every((p) => p.pushesBusy !== undefined)
+      ? r.peers.reduce((s, p) => s + p.pushesBusy!, 0) / n
+      : null,
     mibSentPerPeer: r.peers.reduce((s, p) => s + p.bytesSent, 0) / n / 2 ** 20,
     pingsFailed: r.peers.reduce((s, p) => s + (p.topology?.pingsFailed ?? 0), 0),
     isolatedPeers: r.peers.filter((p) => p.modelsReceived === 0).length,
@@ -302,6 +307,7 @@ async function main(): Promise<void> {
       'models sent per peer / MiB sent per peer',
       ...summaries.map((s) => `${fmt(s.modelsSentPerPeer, 0)} / ${fmt(s.mibSentPerPeer, 0)}`),
     ],
+    ['rounds per peer with every push slot busy', ...summaries.map((s) => fmt(s.busyRoundsPerPeer, 0))],
     ['failed pings (all peers)', ...summaries.map((s) => String(s.pingsFailed))],
     ['peers that never received a model', ...summaries.map((s) => String(s.isolatedPeers))],
     [

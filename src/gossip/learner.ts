@@ -151,6 +151,11 @@ export interface LearnerStats {
   age: number
   /** Rounds whose push the upload budget deferred (0 without a budget). */
   pushesDeferred: number
+  /**
+   * Rounds that pushed nothing because every push slot held a push still in flight: links too
+   * slow for the round rate (a uniform peer's pushes across regions, bench:topology).
+   */
+  pushesBusy: number
   /** Rounds that did not push because the node was catching up after start (./catch-up.ts). */
   pushesHeld: number
   /** Pushes not made because the peer was reachable only through a relay (RelayedOnlyError): not failures. */
@@ -300,6 +305,7 @@ export class Learner {
       pushesFailed: 0,
       pushesToHungry: 0,
       pushesDeferred: 0,
+      pushesBusy: 0,
       pushesHeld: 0,
       pushesRelayedOnly: 0,
       age: this.lastGood.age,
@@ -703,7 +709,10 @@ export class Learner {
     const cap = this.pushesPerRound()
     const free =
       (budget === undefined ? this.maxInflight : Math.max(this.maxInflight, cap)) - this.inflight.size
-    if (free <= 0) return
+    if (free <= 0) {
+      this.stats.pushesBusy++
+      return
+    }
     if (budget !== undefined && !budget.canSend()) {
       this.stats.pushesDeferred++
       return

@@ -142,6 +142,8 @@ export interface NodeStatus {
   pushesDeferred: number
   /** Rounds that held their push after start while the node caught up with peers ahead of it. */
   pushesHeld: number
+  /** Rounds that pushed nothing because every push slot held a push still in flight (slow links). */
+  pushesBusy: number
   /** Our pushes ask for a model back: no received model merged for several rounds (learner.ts). */
   askingForModels: boolean
   /** Our announcements say we are hungry: no received model merged since start (sampling/hungry.ts). */
@@ -669,6 +671,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         maxUploadBytesPerS: config.maxUploadBytesPerS,
         pushesDeferred: learner!.stats.pushesDeferred,
         pushesHeld: learner!.stats.pushesHeld,
+        pushesBusy: learner!.stats.pushesBusy,
         askingForModels: learner!.wantsModels(),
         hungry: learner!.hungry(),
         pushesToHungry: learner!.stats.pushesToHungry,

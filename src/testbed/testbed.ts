@@ -124,6 +124,8 @@ export interface PeerResult {
   pushesFailed?: number
   /** Its pushes to peers whose announcements said they were hungry (gossip/sampling/hungry.ts). */
   pushesToHungry?: number
+  /** Its rounds that pushed nothing because every push slot was busy (learner.ts `pushesBusy`). */
+  pushesBusy?: number
   /** The exchange's failed pushes by `stage:ErrorName` (dial, send, close, ack). */
   pushFailuresByReason?: Record<string, number>
   /** The latest message for each of those keys. */
@@ -779,6 +781,7 @@ function assemble(
     replies: p.status?.replies,
     pushesFailed: p.status?.pushesFailed,
     pushesToHungry: p.status?.pushesToHungry,
+    pushesBusy: p.status?.pushesBusy,
     pushFailuresByReason: p.status?.pushFailuresByReason,
     pushFailureMessages: p.status?.pushFailureMessages,
     suspectPeers: p.status?.suspectPeers,

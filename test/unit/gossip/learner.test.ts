@@ -1,7 +1,7 @@
 import { defaultLogger } from '@libp2p/logger'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RelayedOnlyError } from '../../../src/gossip/errors.ts'
-import { Learner, type LocalModel } from '../../../src/gossip/learner.ts'
+import { Learner, type LocalModel, type ModelPusher } from '../../../src/gossip/learner.ts'
 import { type PeerEntry, type PeerSampler, UniformSampler } from '../../../src/gossip/sampling/sampler.ts'
 import type { MaskedState } from '../../../src/merge/masks.ts'
 import type { MergeResult, Merger } from '../../../src/merge/pipeline.ts'
@@ -1031,6 +1031,36 @@ describe('Learner push deadline', () => {
           reject(options.signal!.reason)
         })
       }),
+  })
+
+  it('counts the rounds that pushed nothing because every push slot was busy', async () => {
+    // Pushes that last until the learner stops: two slots fill in two rounds, then every round is busy.
+    let started = 0
+    const pusher: ModelPusher = {
+      push: (_peer, _state, options) =>
+        new Promise((_resolve, reject) => {
+          started++
+          options?.signal?.addEventListener('abort', () => reject(new Error('aborted')))
+        }),
+    }
+    learner = new Learner(
+      {
+        model: new FakeModel(),
+        pusher,
+        sampler: new UniformSampler(),
+        view: () => ['a', 'b', 'c', 'd'].map((peerId) => ({ peerId, lastSeen: Date.now() })),
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 1e9, maxInflightPushes: 2 },
+    )
+    learner.start()
+    await until(() => learner!.stats.rounds >= 10)
+    await learner.stop()
+    expect(started).toBe(2)
+    // Every round but the two that started a push (a round may end between the check and stop).
+    expect(learner.stats.pushesBusy).toBeGreaterThanOrEqual(learner.stats.rounds - 2 - 1)
+    expect(learner.stats.pushesBusy).toBeLessThanOrEqual(learner.stats.rounds - 2)
   })
 
   it('aborts a push that outlasts pushTimeoutMs, and lets one within it finish', async () => {
