@@ -80,8 +80,10 @@ interface RunSummary {
   /** Measured (min-filtered) RTT vs emulated, median relative error over all measured links. */
   measuredRttError: number
   stepsPerSecondPerPeer: number
-  /** Seconds between two pushes of a peer (steps per round / steps per second). */
+  /** Seconds a round of `stepsPerRound` steps takes (steps per round / steps per second); the round floor may join several. */
   roundPeriodS: number
+  /** Run time over models sent per peer: the time between two pushes that were made. */
+  pushPeriodS: number
   /** Median over peers of their event-loop delay p50 / p99 (ms). */
   eventLoopDelayMs: { p50: number; p99: number }
   modelsSentPerPeer: number
@@ -177,6 +179,7 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
     measuredRttError: measuredRttError(r.peers, links),
     stepsPerSecondPerPeer: r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS,
     roundPeriodS: r.config.stepsPerRound / (r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS),
+    pushPeriodS: r.durationS / (r.peers.reduce((s, p) => s + p.modelsSent, 0) / n),
     eventLoopDelayMs: {
       p50: median(r.peers.map((p) => p.eventLoopDelayMs?.p50 ?? Number.NaN).filter(Number.isFinite)),
       p99: median(r.peers.map((p) => p.eventLoopDelayMs?.p99 ?? Number.NaN).filter(Number.isFinite)),
@@ -298,7 +301,14 @@ async function main(): Promise<void> {
     ],
     ['measured (min-filtered) RTT error, median', ...summaries.map((s) => pct(s.measuredRttError))],
     ['training steps/s per peer', ...summaries.map((s) => fmt(s.stepsPerSecondPerPeer, 1))],
-    ['seconds between two pushes of a peer', ...summaries.map((s) => fmt(s.roundPeriodS, 1))],
+    [
+      'seconds per round of steps (steps per round / steps/s)',
+      ...summaries.map((s) => fmt(s.roundPeriodS, 1)),
+    ],
+    [
+      'seconds per model sent (run time / models sent per peer)',
+      ...summaries.map((s) => fmt(s.pushPeriodS, 1)),
+    ],
     [
       'event-loop delay p50 / p99, ms (median peer)',
       ...summaries.map((s) => `${fmt(s.eventLoopDelayMs.p50, 0)} / ${fmt(s.eventLoopDelayMs.p99, 0)}`),

@@ -481,21 +481,31 @@ export class Learner {
 
   /**
    * Trains `stepsPerRound` steps, and again (after the sockets and the train-rate cap have had
-   * their turn) until `minRoundMs` have passed since `since`, the previous round's end; the first
-   * round trains once, so a starting node pushes soon. Returns the last batch of steps' result.
+   * their turn) while one more batch brings the time since `since`, the previous round's end,
+   * nearer to `minRoundMs` than stopping does: the round lasts the whole number of batches
+   * closest to it. Not "until it has passed": a device whose batch takes just under the floor
+   * (2 steps at 2 steps/s against 1 s) would then train two batches a round, every other round,
+   * and push half as often as its round says. The first round trains once, so a starting node
+   * pushes soon. Returns the last batch of steps' result.
    */
   private async trainRound(
     signal: AbortSignal,
     since: number | undefined,
   ): Promise<{ samples: number; loss: number }> {
+    let batchFrom = since
     for (;;) {
       const t0 = this.now()
       this.firstRoundAt ??= t0
       const r = await this.c.model.train(this.stepsPerRound, { signal })
-      this.trainingMs += this.now() - t0
+      const t1 = this.now()
+      this.trainingMs += t1 - t0
       this.trainedSamples += r.samples
       this.stats.steps += this.stepsPerRound
-      if (signal.aborted || since === undefined || this.now() - since >= this.minRoundMs) return r
+      if (signal.aborted || since === undefined || batchFrom === undefined) return r
+      // A batch's period: its training plus what came before it (the cap's wait, a merge).
+      const periodMs = t1 - batchFrom
+      if (t1 - since + periodMs / 2 >= this.minRoundMs) return r
+      batchFrom = t1
       await yieldToSockets()
       await this.throttle(signal)
     }

@@ -773,12 +773,12 @@ describe('Learner round floor (minRoundMs)', () => {
   }
 
   /** Fake time and steps trained at each push, over the first `rounds` rounds. */
-  async function pushesOf(minRoundMs: number, rounds = 5) {
+  async function pushesOf(minRoundMs: number, rounds = 5, msPerBatch = 100) {
     const clock = { t: 0 }
     const pushes: Array<{ t: number; steps: number }> = []
     const learner: Learner = new Learner(
       {
-        model: new SlowModel(clock, 100),
+        model: new SlowModel(clock, msPerBatch),
         pusher: {
           push: async () => {
             pushes.push({ t: clock.t, steps: learner.stats.steps })
@@ -807,6 +807,19 @@ describe('Learner round floor (minRoundMs)', () => {
       // 100 ms per 5 steps: ten batches, 1000 ms and 50 steps from one push to the next.
       expect(pushes[i]!.t - pushes[i - 1]!.t).toBe(1000)
       expect(pushes[i]!.steps - pushes[i - 1]!.steps).toBe(50)
+    }
+  })
+
+  it('lasts the whole number of batches nearest the floor, not the first past it', async () => {
+    // A batch of 950 ms against 1000: one batch a round (50 ms short), not two (900 ms over),
+    // which would halve the pushes of a device whose round is just under the floor.
+    for (const [msPerBatch, interval] of [
+      [950, 950],
+      [600, 1200],
+      [450, 900],
+    ] as const) {
+      const { pushes } = await pushesOf(1000, 4, msPerBatch)
+      for (let i = 1; i < pushes.length; i++) expect(pushes[i]!.t - pushes[i - 1]!.t).toBe(interval)
     }
   })
 
