@@ -13,6 +13,7 @@
  *
  *   npm run bench:topology -- [--duration 240] [--json FILE] [--random-share R] [--partition SPEC]
  *                             [--merge MODE] [--steps-per-round K] [--defences SPEC] [--seed S] [--only uniform|topology] [--keep-dir DIR] [--parallel]
+ *                             [--eval-share S] (evaluation time per training time; default 2, see EVAL_SHARE)
  *                             [--train-rate R] (device speed: each peer's steps/s cap, e.g. 20 or 40,straggler:0.25@10;
  *                                               default 2, `none` uncaps: see TRAIN_RATE)
  *                             [--peers-per-process N] (N daemons per process: less memory and load, but they share one event loop, so RTTs read later; docs/BENCHMARKS.md)
@@ -46,6 +47,13 @@ const TARGET = 0.95
  * late and 90-190 % (docs/BENCHMARKS.md, bench:topology). The sampler is what is measured here.
  */
 const TRAIN_RATE = '2'
+/**
+ * Each peer's evaluation time per training time unless --eval-share says otherwise. The learner's
+ * 0.25 evaluates a peer capped at 2 steps/s about every 40 s (2000 test samples forward are about
+ * 20 steps' work), so in a 150 s run the time to a level moved by tens of seconds with the luck of
+ * when each peer evaluated; at 2, every few seconds, on a CPU the cap leaves idle.
+ */
+const EVAL_SHARE = '2'
 /** Final accuracy is each peer's mean over this last stretch: one evaluation is noisy (2000 images). */
 const FINAL_WINDOW_S = 20
 
@@ -54,6 +62,8 @@ const args = parseBenchArgs('bench:topology', import.meta.url, {
   json: { type: 'string' },
   'random-share': { type: 'string' },
   'train-rate': { type: 'string', default: TRAIN_RATE },
+  /** testbed --eval-share: how often peers evaluate (see EVAL_SHARE). */
+  'eval-share': { type: 'string', default: EVAL_SHARE },
   /** Hosts several daemons per process (testbed --peers-per-process): 12 processes keep 2 cores saturated. */
   'peers-per-process': { type: 'string' },
   testbed: { type: 'string' },
@@ -253,6 +263,7 @@ async function main(): Promise<void> {
     if (args.defences !== undefined) argv.push('--defences', args.defences)
     if (args.seed !== undefined) argv.push('--seed', args.seed)
     if (args['train-rate'] !== 'none') argv.push('--train-rate', args['train-rate'])
+    argv.push('--eval-share', args['eval-share'])
     if (args['peers-per-process'] !== undefined) argv.push('--peers-per-process', args['peers-per-process'])
     argv.push(...testbedFlags(args.testbed))
     const cfg = parseTestbedArgs(argv)

@@ -181,6 +181,7 @@ function learnFlags(v: Values) {
     roundMs: int(v, 'round-ms', 0, 3_600_000) ?? LEARN_DEFAULTS.roundMs,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,
     evalSize: int(v, 'eval-size', 1, 10_000) ?? LEARN_DEFAULTS.evalSize,
+    evalShare: num(v, 'eval-share', 0, 100, true) ?? LEARN_DEFAULTS.evalShare,
     gossip: v['no-gossip'] !== true,
     defencesOff: defencesOffFlag(v),
   }

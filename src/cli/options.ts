@@ -129,6 +129,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     default: String(d.evalSize),
     help: 'test samples to evaluate on',
   },
+  {
+    name: 'eval-share',
+    type: 'string',
+    value: 'S',
+    default: String(d.evalShare),
+    help: 'evaluate only while evaluating has taken at most this share of the training time (a capped device trains little, so it evaluates rarely: raise it for a finer accuracy curve)',
+  },
   { name: 'no-gossip', type: 'boolean', help: 'train alone (the baseline)' },
   {
     name: 'defences',

@@ -35,6 +35,7 @@ export const LEARN_DEFAULTS = {
   batchSize: DEFAULT_BATCH_SIZE,
   learningRate: DEFAULT_LEARNING_RATE,
   evalSize: DEFAULT_EVAL_SIZE,
+  evalShare: LEARNER_DEFAULTS.evalShare,
   evalIntervalMs: LEARNER_DEFAULTS.evalIntervalMs,
 }
 
@@ -106,6 +107,8 @@ export interface StartConfig {
   batchSize: number
   learningRate: number
   evalSize: number
+  /** Most evaluation time per training time (`--eval-share`; the learner's `evalShare`). */
+  evalShare: number
   evalIntervalMs: number
   checkpointIntervalMs: number
   /** Print a status line this often (ms); 0 = never. */

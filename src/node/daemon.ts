@@ -572,6 +572,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         minRoundMs: config.roundMs,
         fanout: config.fanout,
         evalIntervalMs: config.evalIntervalMs,
+        evalShare: config.evalShare,
         gossip: config.gossip,
         defences: defences.options,
         maxUploadBytesPerS: config.maxUploadBytesPerS,

@@ -43,6 +43,8 @@ export interface TestbedConfig {
   roundMs?: number
   fanout: number
   evalSize: number
+  /** Most evaluation time per training time, passed to every peer (`--eval-share`). */
+  evalShare: number
   /** Poll each peer's /status this often. */
   pollMs: number
   /** Keep the per-peer data dirs (logs, checkpoints) here instead of a temp dir removed at the end. */

@@ -311,6 +311,8 @@ export function daemonArgs(
     String(cfg.fanout),
     '--eval-size',
     String(cfg.evalSize),
+    '--eval-share',
+    String(cfg.evalShare),
     '--status-interval',
     '0',
     '--json-status',

@@ -92,6 +92,15 @@ describe('parseStartArgs', () => {
     expect(() => parseStartArgs(['--round-ms', '1.5'])).toThrow(/--round-ms/)
   })
 
+  it('--eval-share S: evaluation time per training time, positive, at most 100', () => {
+    expect(parseStartArgs([]).evalShare).toBe(LEARN_DEFAULTS.evalShare)
+    expect(parseStartArgs(['--eval-share', '2']).evalShare).toBe(2)
+    expect(parseStartArgs(['--eval-share=0.05']).evalShare).toBe(0.05)
+    for (const bad of ['0', '-1', '101', 'often']) {
+      expect(() => parseStartArgs([`--eval-share=${bad}`])).toThrow(/--eval-share/)
+    }
+  })
+
   it('--max-upload RATE: bytes per second, unlimited by default', () => {
     expect(parseStartArgs([]).maxUploadBytesPerS).toBeUndefined()
     expect(parseStartArgs(['--max-upload', '1mbit']).maxUploadBytesPerS).toBe(125_000)

@@ -47,6 +47,11 @@ describe('daemonArgs', () => {
     expect(startConfigOf([]).roundMs).toBe(LEARN_DEFAULTS.roundMs)
   })
 
+  it('passes --eval-share, the default included', () => {
+    expect(startConfigOf(['--eval-share', '2']).evalShare).toBe(2)
+    expect(startConfigOf([]).evalShare).toBe(LEARN_DEFAULTS.evalShare)
+  })
+
   it('passes a delta codec and --partners', () => {
     expect(startConfigOf(['--codec', 'delta+partial:0.25+int2', '--partners', '3'])).toMatchObject({
       codec: 'delta+partial:0.25+int2',
