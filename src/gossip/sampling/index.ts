@@ -11,8 +11,10 @@ export const SAMPLER_KINDS = ['uniform', 'topology'] as const
 export type SamplerKind = (typeof SAMPLER_KINDS)[number]
 
 /**
- * Uniform by default: on the shared 2-core testbed measured RTTs did not single out near peers
- * and the topology sampler did not win (bench:topology, docs/BENCHMARKS.md).
+ * Uniform by default: it needs no RTT to be right. On the emulated 3-region topology the topology
+ * sampler sent 4x fewer bytes across regions at equal or better accuracy, but was faster to the
+ * highest level only where pushes across regions were slow, and not in every seed (0.99-1.31x;
+ * bench:topology, docs/BENCHMARKS.md).
  */
 export const DEFAULT_SAMPLER: SamplerKind = 'uniform'
 
