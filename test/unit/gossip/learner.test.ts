@@ -321,6 +321,18 @@ function recordingMerger() {
 
 type Verdicts = Array<{ from: string; verdict: string; reason: string }>
 
+/** A FakeModel whose every training call moves the returned clock (ms) by `msPerCall`. */
+function clockedModel(msPerCall: number): { model: FakeModel; clock: { t: number } } {
+  const clock = { t: 0 }
+  const model = new FakeModel()
+  const train = model.train.bind(model)
+  model.train = async (steps: number) => {
+    clock.t += msPerCall
+    return train(steps)
+  }
+  return { model, clock }
+}
+
 function idleLearner(
   init: ConstructorParameters<typeof Learner>[1],
   extra: Partial<ConstructorParameters<typeof Learner>[0]> = {},
@@ -351,22 +363,16 @@ describe('Learner evaluation', () => {
 
   it('evaluates only while evaluating takes at most its share of the training time', async () => {
     // A clock the fake model moves: a round of training takes 10 ms, an evaluation 30 ms.
-    let now = 0
+    const { model, clock } = clockedModel(10)
     let evaluations = 0
-    const model = new FakeModel()
-    const train = model.train.bind(model)
-    model.train = async (steps: number) => {
-      now += 10
-      return train(steps)
-    }
     model.evaluate = async () => {
-      now += 30
+      clock.t += 30
       evaluations++
       return 0.5
     }
     const t = idleLearner(
       { minRoundMs: 0, stepsPerRound: 1, evalIntervalMs: 0, evalShare: 0.25 },
-      { model, now: () => now },
+      { model, now: () => clock.t },
     )
     learner = t.learner
     learner.start()
@@ -426,13 +432,7 @@ describe('Learner defences', () => {
 
   it('fair share: a sender our sampler sends more picks may send us that much more', async () => {
     // A round of training takes 100 ms of the fake clock: 10 rounds a second, fanout 1.
-    let now = 0
-    const model = new FakeModel()
-    const train = model.train.bind(model)
-    model.train = async (steps: number) => {
-      now += 100
-      return train(steps)
-    }
+    const { model, clock } = clockedModel(100)
     const view: PeerEntry[] = Array.from({ length: 10 }, (_, i) => ({ peerId: `p${i}`, lastSeen: 0 }))
     // Our sampler gives p0 half its picks (a near peer), p1 1 % (under the uniform 10 %), pushes nowhere.
     const sampler: PeerSampler = {
@@ -445,7 +445,7 @@ describe('Learner defences', () => {
     }
     const t = idleLearner(
       { stepsPerRound: 1, defences: { fairShare: { burst: 1 } } },
-      { model, now: () => now, view: () => view, sampler },
+      { model, now: () => clock.t, view: () => view, sampler },
     )
     learner = t.learner
     learner.start()
@@ -455,7 +455,7 @@ describe('Learner defences', () => {
     // p0 five times that; p1 is held to no less than the uniform share.
     const admitted = new Map<string, number>()
     for (let k = 0; k < 40; k++) {
-      now += 50
+      clock.t += 50
       for (const id of ['p0', 'p1', 'p5'])
         if (t.learner.admit(id)) admitted.set(id, (admitted.get(id) ?? 0) + 1)
     }
