@@ -338,6 +338,13 @@ async function main(): Promise<void> {
   ]
   if (times.length === 2 && times[0] !== null && times[1] !== null && times[1] > 0) {
     rows.push(['speed-up (uniform time / topology time)', '', `${(times[0] / times[1]).toFixed(2)}x`])
+    // One crossing of one level is a noisy event (peers evaluate seconds apart): the lower levels too.
+    const lower = [0.6, 0.7, 0.75, 0.8].filter((l) => l < level)
+    const speedUps = lower.flatMap((l) => {
+      const [u, t] = summaries.map((sum) => firstReach(sum.meanCurve, l)?.t)
+      return u !== undefined && t !== undefined && t > 0 ? [`${l.toFixed(2)}: ${(u / t).toFixed(2)}x`] : []
+    })
+    if (speedUps.length > 0) rows.push(['  speed-up at lower levels', '', speedUps.join(', ')])
   }
   const w0 = Math.max(...rows.map((r) => r[0].length))
   const w = summaries.map((_, k) =>
