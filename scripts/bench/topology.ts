@@ -180,6 +180,9 @@ function measuredRttError(peers: readonly PeerResult[], links: WanLinks): number
 function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunSummary {
   const links = r.links!
   const n = r.peers.length
+  const perPeer = (value: (p: PeerResult) => number) => r.peers.reduce((s, p) => s + value(p), 0) / n
+  const stepsPerS = perPeer((p) => p.steps) / r.durationS
+  const modelsSent = perPeer((p) => p.modelsSent)
   return {
     sampler,
     meanCurve: meanCurve(r.peers),
@@ -187,18 +190,18 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
     interRegionShare: interRegionShare(r.peers),
     coordinateError: coordinateError(r.peers, links),
     measuredRttError: measuredRttError(r.peers, links),
-    stepsPerSecondPerPeer: r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS,
-    roundPeriodS: r.config.stepsPerRound / (r.peers.reduce((s, p) => s + p.steps, 0) / n / r.durationS),
-    pushPeriodS: r.durationS / (r.peers.reduce((s, p) => s + p.modelsSent, 0) / n),
+    stepsPerSecondPerPeer: stepsPerS,
+    roundPeriodS: r.config.stepsPerRound / stepsPerS,
+    pushPeriodS: r.durationS / modelsSent,
     eventLoopDelayMs: {
       p50: median(r.peers.map((p) => p.eventLoopDelayMs?.p50 ?? Number.NaN).filter(Number.isFinite)),
       p99: median(r.peers.map((p) => p.eventLoopDelayMs?.p99 ?? Number.NaN).filter(Number.isFinite)),
     },
-    modelsSentPerPeer: r.peers.reduce((s, p) => s + p.modelsSent, 0) / n,
+    modelsSentPerPeer: modelsSent,
     busyRoundsPerPeer: r.peers.every((p) => p.pushesBusy !== undefined)
-      ? r.peers.reduce((s, p) => s + p.pushesBusy!, 0) / n
+      ? perPeer((p) => p.pushesBusy!)
       : null,
-    mibSentPerPeer: r.peers.reduce((s, p) => s + p.bytesSent, 0) / n / 2 ** 20,
+    mibSentPerPeer: perPeer((p) => p.bytesSent) / 2 ** 20,
     pingsFailed: r.peers.reduce((s, p) => s + (p.topology?.pingsFailed ?? 0), 0),
     isolatedPeers: r.peers.filter((p) => p.modelsReceived === 0).length,
     loadAverage: load,
