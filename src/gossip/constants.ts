@@ -84,10 +84,16 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10_000
 export const DEFAULT_TOTAL_TIMEOUT_MS = 60_000
 
 /**
- * Inbound transfers in progress at once. Each holds a payload buffer of up to
- * maxFrameBytes, so this bounds the memory a flood of pushes can take.
+ * Inbound transfers in progress at once. Each holds a payload buffer of up to maxFrameBytes
+ * (the expected model's size plus a header), so this bounds the memory a flood of pushes can
+ * take: 8 default models are 3.3 MB. A slot is held for a whole transfer, and across a slow
+ * wide-area path one lasts seconds, so the count must cover arrivals x transfer time, not the
+ * CPU: slots are servers of an Erlang-B loss system. With uniform sampling on the default
+ * 3-region links at 1 % loss, a peer was offered 0.88 pushes/s, most from other regions and
+ * lasting 1.6-4.9 s (about 2.2 Erlangs), and 4 slots refused 11-12.5 % of them, as Erlang
+ * B(4, 2.2) = 11.7 % predicts; B(8, 2.2) is 0.15 % (docs/BENCHMARKS.md, bench:topology).
  */
-export const DEFAULT_MAX_CONCURRENT_INBOUND = 4
+export const DEFAULT_MAX_CONCURRENT_INBOUND = 8
 
 /**
  * Inbound transfers one remote peer may have in progress at once. An honest learner pushes one
@@ -102,7 +108,7 @@ export const DEFAULT_MAX_INBOUND_PER_PEER = 2
 /**
  * Of the global inbound slots, this many are kept for known-good peers (the daemon: a positive
  * peer-policy score). A handful of fresh identities holding every other slot still cannot keep
- * out a peer whose models we have been accepting. 1 of 4: three strangers may transfer at once.
+ * out a peer whose models we have been accepting. 1 of 8: seven strangers may transfer at once.
  */
 export const DEFAULT_RESERVED_INBOUND = 1
 
