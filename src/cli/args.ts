@@ -177,6 +177,8 @@ function learnFlags(v: Values) {
     codec: codecFlag(v) ?? LEARN_DEFAULTS.codec,
     quietInputs: quietFlag(v),
     maxUploadBytesPerS: rateFlag(v, 'max-upload'),
+    // 2 at least: one slot is kept for known-good peers, so 1 would refuse every stranger.
+    maxInbound: int(v, 'max-inbound', 2, 1024),
     stepsPerRound: int(v, 'steps-per-round', 1, 100_000) ?? LEARN_DEFAULTS.stepsPerRound,
     roundMs: int(v, 'round-ms', 0, 3_600_000) ?? LEARN_DEFAULTS.roundMs,
     fanout: int(v, 'fanout', 1, 64) ?? LEARN_DEFAULTS.fanout,

@@ -3,6 +3,7 @@
  * both generated from these tables, so a flag cannot be parsed without being documented.
  */
 import type { ParseArgsConfig } from 'node:util'
+import { DEFAULT_MAX_CONCURRENT_INBOUND } from '../gossip/constants.ts'
 import { OPTIONAL_DEFENCES } from '../gossip/defences/index.ts'
 import { DEFAULT_HUNGRY_BOOST, TOPOLOGY_SAMPLER_DEFAULTS } from '../gossip/sampling/index.ts'
 import { LEARN_DEFAULTS, NODE_DEFAULTS } from '../node/config.ts'
@@ -100,6 +101,13 @@ export const LEARN_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     value: 'RATE',
     help: 'upload budget for model pushes, e.g. 1mbit, 200kbit (default: unlimited)',
+  },
+  {
+    name: 'max-inbound',
+    type: 'string',
+    value: 'N',
+    default: String(DEFAULT_MAX_CONCURRENT_INBOUND),
+    help: 'inbound model transfers at once (the last kept for known-good peers); each may buffer one model, and across a slow link one lasts seconds',
   },
   {
     name: 'steps-per-round',

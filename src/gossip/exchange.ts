@@ -166,6 +166,10 @@ export interface ExchangeCounters {
   pushesRelayedOnly: number
   /** Inbound transfers refused, by error name. */
   rejected: Record<string, number>
+  /** Inbound transfers in progress now. */
+  inboundTransfers: number
+  /** Most inbound transfers at once (`maxConcurrentInbound`): refusals beyond it are `TransferLimitError`. */
+  maxInbound: number
   /** Accepted inbound models and their frame bytes, by value codec name. */
   receivedByCodec: Record<string, { models: number; bytes: number }>
   /** Bytes written by pushes (failed ones included) and completed pushes, by codec spec. */
@@ -206,7 +210,7 @@ export class ModelExchange {
   private readonly deltaReceiver = new DeltaReceiver()
   /** Protocol ids handled: all three, fewer when deltaProtocol or quietProtocol is false. */
   private readonly protocols: readonly string[]
-  private readonly stats: ExchangeCounters = {
+  private readonly stats: Omit<ExchangeCounters, 'inboundTransfers' | 'maxInbound'> = {
     modelsSent: 0,
     modelsReceived: 0,
     bytesSent: 0,
@@ -280,6 +284,8 @@ export class ModelExchange {
   get counters(): ExchangeCounters {
     return {
       ...this.stats,
+      inboundTransfers: this.activeInbound,
+      maxInbound: this.maxConcurrentInbound,
       rejected: { ...this.stats.rejected },
       pushFailuresByReason: { ...this.stats.pushFailuresByReason },
       pushFailureMessages: { ...this.stats.pushFailureMessages },

@@ -98,6 +98,8 @@ export interface StartConfig {
   quietInputs?: number | false
   /** Upload budget in bytes/s (`--max-upload`); undefined: unlimited (the default). */
   maxUploadBytesPerS?: number
+  /** Inbound model transfers at once (`--max-inbound`); undefined: the exchange's default. */
+  maxInbound?: number
   /** Cap on training steps per second (`--train-rate`, a slow device); undefined: as fast as the CPU allows. */
   trainRate?: number
   stepsPerRound: number

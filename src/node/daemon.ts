@@ -161,6 +161,8 @@ export interface NodeStatus {
   /** The latest message for each of those keys: what an `EncryptionFailedError` at the dial said. */
   pushFailureMessages: Record<string, string>
   rejected: Record<string, number>
+  /** Inbound model transfers in progress, and the most at once (`--max-inbound`). */
+  inbound: { transfers: number; max: number }
   /** The learner's defences (issue 9): whether on, and the clips, rejections, drops and rollbacks so far by reason. */
   defences: DefenceCounters & { enabled: boolean }
   /** Accepted models by sender (who sent to whom, for the testbed's exchange matrix). */
@@ -433,6 +435,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         codecOptions,
         idleTimeoutMs: hooks.receiveIdleMs,
         totalTimeoutMs: hooks.transferTimeoutMs,
+        maxConcurrentInbound: config.maxInbound,
         describe: () => ({
           accuracy: learner?.stats.lastAccuracy,
           coordinate: topology?.coordinate(),
@@ -638,6 +641,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         connectedPeers: [...new Set(node.getConnections().map((conn) => conn.remotePeer.toString()))],
         ...progress(),
         viewSince: viewSince(membership!),
+        inbound: { transfers: c.inboundTransfers, max: c.maxInbound },
         announceMesh: membership!.meshSize(),
         announcementsReceived: membership!.announcementsReceived,
         task,

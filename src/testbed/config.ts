@@ -34,6 +34,8 @@ export interface TestbedConfig {
   quietInputs?: number | false
   /** Upload budget of every peer in bytes/s (`--max-upload`); undefined: unlimited. */
   maxUploadBytesPerS?: number
+  /** Inbound model transfers at once, every peer (`--max-inbound`); undefined: the default. */
+  maxInbound?: number
   /** Emulated regions, e.g. `us-east:4,eu-west:4` (sets the peer count); implies WAN emulation. */
   regions?: string
   /** Links file (docs/WAN.md) for the emulation; default the built-in 3-region matrix. */

@@ -324,6 +324,7 @@ export function daemonArgs(
   if (cfg.partners !== undefined) args.push('--partners', String(cfg.partners))
   if (cfg.hungryBoost !== undefined) args.push('--hungry-boost', String(cfg.hungryBoost))
   if (cfg.maxUploadBytesPerS !== undefined) args.push('--max-upload', `${cfg.maxUploadBytesPerS}B`)
+  if (cfg.maxInbound !== undefined) args.push('--max-inbound', String(cfg.maxInbound))
   if (cfg.quietInputs !== undefined)
     args.push('--quiet-inputs', cfg.quietInputs === false ? 'off' : String(cfg.quietInputs))
   if (extras.wanLinks !== undefined) args.push('--wan-links', extras.wanLinks)

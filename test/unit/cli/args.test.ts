@@ -107,6 +107,12 @@ describe('parseStartArgs', () => {
     expect(parseTestbedArgs(['--max-upload', '200kbit']).maxUploadBytesPerS).toBe(25_000)
   })
 
+  it('--max-inbound N: inbound transfers at once, the exchange default when absent', () => {
+    expect(parseStartArgs([]).maxInbound).toBeUndefined()
+    expect(parseStartArgs(['--max-inbound', '16']).maxInbound).toBe(16)
+    expect(parseTestbedArgs(['--max-inbound', '3']).maxInbound).toBe(3)
+  })
+
   it('takes a merge pipeline name or a list of merge steps', () => {
     expect(parseStartArgs([]).merge).toBe('robust')
     expect(parseStartArgs(['--merge', 'align+varcorr']).merge).toBe('align+varcorr')
@@ -168,6 +174,9 @@ describe('parseStartArgs', () => {
     [['--codec', 'topk:2'], /--codec/],
     [['--max-upload', 'fast'], /--max-upload/],
     [['--max-upload', '1mb'], /--max-upload/],
+    [['--max-inbound', '1'], /--max-inbound/],
+    [['--max-inbound', '2.5'], /--max-inbound/],
+    [['--max-inbound', 'many'], /--max-inbound/],
   ])('refuses %j with a UsageError naming the flag', (argv, re) => {
     let err: Error | undefined
     try {

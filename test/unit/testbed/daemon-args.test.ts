@@ -36,6 +36,11 @@ describe('daemonArgs', () => {
     expect(c.defencesOff).toBeUndefined()
   })
 
+  it('passes --max-inbound, and without it leaves the default to the daemon', () => {
+    expect(startConfigOf(['--max-inbound', '12']).maxInbound).toBe(12)
+    expect(startConfigOf([]).maxInbound).toBeUndefined()
+  })
+
   it('passes --hungry-boost, and without it leaves the default to the daemon', () => {
     expect(startConfigOf(['--hungry-boost', '1']).hungryBoost).toBe(1)
     expect(startConfigOf([]).hungryBoost).toBeUndefined()
