@@ -35,7 +35,8 @@ import { OPTIONAL_DEFENCES } from '../../src/gossip/defences/index.ts'
 import { MERGE_PIPELINES, UNDEFENDED_MERGE_MODE } from '../../src/merge/registry.ts'
 import type { AttackerResult } from '../../src/testbed/attack/facility.ts'
 import { ATTACK_MODE_NAMES, type AttackMode, isAttackMode } from '../../src/testbed/attack/modes.ts'
-import { type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import type { PeerResult, TestbedResult } from '../../src/testbed/result.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
 import { parseBenchArgs } from './flags.ts'
 
 /** Final accuracy: each honest peer's mean over its evaluations in this last stretch (one evaluation is noisy). */

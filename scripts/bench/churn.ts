@@ -21,7 +21,7 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
-import type { PeerResult, TestbedResult } from '../../src/testbed/testbed.ts'
+import type { PeerResult, TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
 import { benchFlags, parseBenchArgs } from './flags.ts'
 

@@ -40,7 +40,9 @@ import { initBackend } from '../../src/model/backend.ts'
 import type * as tf from '../../src/model/tf.ts'
 import { DEFAULT_BATCH_SIZE, LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, DEFAULT_ARCH_KIND, DEFAULT_LEARNING_RATE, defaultArch } from '../../src/model/zoo.ts'
-import { hostGroups, type PeerResult, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import type { PeerResult, TestbedResult } from '../../src/testbed/result.ts'
+import { hostGroups } from '../../src/testbed/spawn.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
 import { benchFlags, parseBenchArgs, testbedFlags } from './flags.ts'
 
 /** Steps trained before timing: the first steps compile kernels and allocate the optimizer's slots. */

@@ -17,7 +17,7 @@ import '../../src/polyfill.ts'
 import { readFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
-import type { PeerResult, TestbedResult } from '../../src/testbed/testbed.ts'
+import type { PeerResult, TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
 import { benchFlags, parseBenchArgs } from './flags.ts'
 

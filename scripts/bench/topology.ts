@@ -28,12 +28,8 @@ import type { SamplerKind } from '../../src/gossip/sampling/index.ts'
 import { median } from '../../src/gossip/topology/rtt.ts'
 import { distance } from '../../src/gossip/topology/vivaldi.ts'
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
-import {
-  interRegionShare,
-  type PeerResult,
-  runTestbed,
-  type TestbedResult,
-} from '../../src/testbed/testbed.ts'
+import { interRegionShare, type PeerResult, type TestbedResult } from '../../src/testbed/result.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
 import { regionRttMs, type WanLinks } from '../../src/testbed/wan-emulation.ts'
 import { parseBenchArgs, testbedFlags } from './flags.ts'
 

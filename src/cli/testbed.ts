@@ -10,7 +10,8 @@ export async function testbed(argv: string[]): Promise<number> {
   }
   const config = parseTestbedArgs(argv)
   const signal = shutdownSignal()
-  const { runTestbed, formatSummary, reportPath } = await import('../testbed/testbed.ts')
+  const { runTestbed, reportPath } = await import('../testbed/testbed.ts')
+  const { formatSummary } = await import('../testbed/result.ts')
   const { createProgressView } = await import('../testbed/live-table.ts')
   const { startRunServer } = await import('../testbed/server.ts')
   // A redrawn table on a terminal, plain lines in CI and pipes.

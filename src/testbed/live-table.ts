@@ -2,7 +2,7 @@
  * The testbed's progress in a terminal: on a TTY, a table redrawn in place (one line per peer with
  * an accuracy bar); elsewhere (CI, pipes, files) a plain line every few seconds, which logs keep.
  */
-import type { RunPhase, TestbedResult } from './testbed.ts'
+import type { RunPhase, TestbedResult } from './result.ts'
 
 /** Where progress goes: a TTY stream (process.stdout) or anything with `write`. */
 export interface ProgressOutput {

@@ -7,7 +7,7 @@
 import { assetRoutes } from '../node/dashboard/assets.ts'
 import { json, startHttpServer } from '../node/http.ts'
 import { renderLivePage, runPageAssets } from './report/index.ts'
-import type { RunPhase, TestbedResult } from './testbed.ts'
+import type { RunPhase, TestbedResult } from './result.ts'
 
 /** What GET /api/run answers. */
 export interface LiveRunView {

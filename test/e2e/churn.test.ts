@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { pickPeers } from '../../src/testbed/churn.ts'
-import { formatSummary, runTestbed, type TestbedResult } from '../../src/testbed/testbed.ts'
+import { formatSummary, type TestbedResult } from '../../src/testbed/result.ts'
+import { runTestbed } from '../../src/testbed/testbed.ts'
 
 // Seed 3 makes `kill:0.3` (one of three peers) pick peer 1: a non-bootstrap peer.
 const SEED = 3

@@ -12,8 +12,8 @@ import { pathToFileURL } from 'node:url'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { renderReport } from '../../src/testbed/report/index.ts'
+import type { TestbedResult } from '../../src/testbed/result.ts'
 import { startRunServer } from '../../src/testbed/server.ts'
-import type { TestbedResult } from '../../src/testbed/testbed.ts'
 import { launchBrowser, type TestBrowser } from './browser.ts'
 
 const FIXTURE = new URL('./fixtures/testbed-run.json', import.meta.url)

@@ -6,7 +6,7 @@
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Asset, chartAssets, localAsset, renderPage } from '../../node/dashboard/assets.ts'
-import type { TestbedResult } from '../testbed.ts'
+import type { TestbedResult } from '../result.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 

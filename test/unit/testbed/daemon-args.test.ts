@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseStartArgs, parseTestbedArgs } from '../../../src/cli/args.ts'
 import { LEARN_DEFAULTS } from '../../../src/node/config.ts'
-import { daemonArgs } from '../../../src/testbed/testbed.ts'
+import { daemonArgs } from '../../../src/testbed/spawn.ts'
 
 /** What `start` makes of the command line the testbed gives peer `index` (BIN and `start` dropped). */
 function startConfigOf(testbedArgv: string[], index = 0) {

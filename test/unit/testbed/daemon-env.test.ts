@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { daemonEnv } from '../../../src/testbed/testbed.ts'
+import { daemonEnv } from '../../../src/testbed/spawn.ts'
 
 describe('daemonEnv', () => {
   const saved = { ...process.env }

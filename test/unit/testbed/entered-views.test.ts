@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { earliest, enteredViews } from '../../../src/testbed/testbed.ts'
+import { earliest, enteredViews } from '../../../src/testbed/poll.ts'
 
 describe('earliest', () => {
   it('keeps the earliest time seen for each peer over successive answers', () => {

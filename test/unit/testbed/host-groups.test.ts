@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { hostGroups } from '../../../src/testbed/testbed.ts'
+import { hostGroups } from '../../../src/testbed/spawn.ts'
 
 describe('hostGroups', () => {
   it('puts the bootstrap alone in hosts of more than two, then consecutive groups of at most `per`', () => {

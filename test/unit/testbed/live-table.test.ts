@@ -1,7 +1,7 @@
 /** The testbed's terminal progress: a table redrawn in place on a TTY, plain throttled lines elsewhere. */
 import { describe, expect, it } from 'vitest'
 import { accuracyBar, createProgressView, tableLines } from '../../../src/testbed/live-table.ts'
-import type { TestbedResult } from '../../../src/testbed/testbed.ts'
+import type { TestbedResult } from '../../../src/testbed/result.ts'
 
 function run(t: number, accs: Array<number | null>): TestbedResult {
   return {

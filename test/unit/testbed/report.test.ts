@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import { downIntervals, peerAvailability } from '../../../src/testbed/report/availability.ts'
 import { renderReport } from '../../../src/testbed/report/index.ts'
-import { reportPath, type TestbedResult } from '../../../src/testbed/testbed.ts'
+import type { TestbedResult } from '../../../src/testbed/result.ts'
+import { reportPath } from '../../../src/testbed/testbed.ts'
 
 const result = {
   config: { startedAt: '2026-01-01T00:00:00.000Z', peers: 1, gossip: true },
