@@ -16,7 +16,9 @@
  *  5. with `--train-rate R`, the first testbed with every peer capped at R steps/s.
  * Prints the ratios, each peer's steps/s and event-loop delay (p50 / p99, from /status), and the
  * CPU the peers got (from /proc) with their steps per CPU-second against the ceiling trainers':
- * the share of a peer's CPU that trains, whatever else runs on the machine.
+ * the share of a peer's CPU that trains, whatever else runs on the machine. The isolated process's
+ * own CPU is timed too (all its threads): each ratio is then its steps per CPU-second against the
+ * isolated process's, times the CPU it got against cores x the isolated process's CPU-s/s.
  *
  *   npm run bench:overhead -- [--peers 4] [--duration 60] [--steps 1000] [--ceiling 10]
  *                             [--peers-per-process N] [--train-rate R] [--testbed="FLAGS"] [--cpu-prof DIR] [--keep-dir DIR] [--json FILE]
@@ -98,26 +100,39 @@ async function warmTrainer(): Promise<{ model: tf.LayersModel; trainer: LocalTra
  * Phase 1: the default model trained alone, as in `scripts/bench/model-step.ts`; the best of
  * ISOLATED_REPEATS timings (the machine is shared: the best is the least disturbed one).
  */
-async function isolatedRate(): Promise<{ stepsPerS: number; backend: string; runs: number[] }> {
+async function isolatedRate(): Promise<IsolatedRate> {
   const { model, trainer, backend } = await warmTrainer()
   const runs: number[] = []
+  let cpuPerS = 0
   for (let k = 0; k < ISOLATED_REPEATS; k++) {
     const t0 = performance.now()
+    const cpu0 = process.cpuUsage()
     await trainer.trainSteps(model, { steps: timedSteps, batchSize: DEFAULT_BATCH_SIZE })
-    runs.push((timedSteps / (performance.now() - t0)) * 1000)
+    const cpu = process.cpuUsage(cpu0)
+    const seconds = (performance.now() - t0) / 1000
+    runs.push(timedSteps / seconds)
+    // All of this process's threads: V8's collector and compiler helpers work beside training.
+    if (runs.at(-1) === Math.max(...runs)) cpuPerS = (cpu.user + cpu.system) / 1e6 / seconds
   }
   model.dispose()
-  return { stepsPerS: Math.max(...runs), backend, runs }
+  return { stepsPerS: Math.max(...runs), cpuPerS, backend, runs }
+}
+
+interface IsolatedRate {
+  /** The best timing's steps/s. */
+  stepsPerS: number
+  /** CPU-seconds per second the process used during that timing (above 1: helper threads). */
+  cpuPerS: number
+  backend: string
+  runs: number[]
 }
 
 /** Times the isolated rate (phase 1) and prints it; `when` tells the two phases apart. */
-async function isolatedPhase(
-  when: string,
-): Promise<{ stepsPerS: number; backend: string; runs: number[]; load: string }> {
+async function isolatedPhase(when: string): Promise<IsolatedRate & { load: string }> {
   const r = await isolatedRate()
   const l = load()
   console.log(
-    `isolated (${when}): ${r.stepsPerS.toFixed(1)} steps/s (${r.backend}, best of ` +
+    `isolated (${when}): ${r.stepsPerS.toFixed(1)} steps/s on ${r.cpuPerS.toFixed(2)} CPU-s/s (${r.backend}, best of ` +
       `${r.runs.map((x) => x.toFixed(0)).join(' ')}; load ${l})`,
   )
   return { ...r, load: l }
@@ -346,8 +361,10 @@ async function main(): Promise<void> {
   // Timed again at the end: a phase run while the machine was still busy reads low, and a low
   // isolated rate would flatter every ratio below. The best of both phases is the baseline.
   const after = await isolatedPhase('after')
+  const best = after.stepsPerS > before.stepsPerS ? after : before
   const isolated = {
-    stepsPerS: Math.max(before.stepsPerS, after.stepsPerS),
+    stepsPerS: best.stepsPerS,
+    cpuPerS: best.cpuPerS,
     backend: before.backend,
     runs: [...before.runs, ...after.runs],
     before: before.stepsPerS,
@@ -360,11 +377,22 @@ async function main(): Promise<void> {
     `\nisolated training: ${isolated.stepsPerS.toFixed(1)} steps/s (best of ${before.stepsPerS.toFixed(1)} before ` +
       `and ${after.stepsPerS.toFixed(1)} after the testbeds) x ${cores} cores = ${machine.toFixed(1)} (load ${isolatedLoad})`,
   )
+  // The isolated denominator assumes one core per process; its helper threads used more.
+  const isolatedPerCpuS = isolated.stepsPerS / isolated.cpuPerS
+  console.log(
+    `isolated process: ${isolated.cpuPerS.toFixed(2)} CPU-s/s, ${isolatedPerCpuS.toFixed(1)} steps per CPU-second`,
+  )
   for (const c of ceilings.values()) {
+    const perCpuS = c.stepsPerS / c.cpuPerS
     console.log(
       `ceiling, ${c.processes} trainers at once: ${c.trainers.map((r) => r.stepsPerS.toFixed(1)).join(' + ')} = ` +
         `${c.stepsPerS.toFixed(1)} steps/s = ${(c.stepsPerS / machine).toFixed(3)} of isolated x cores; ` +
-        `${c.cpuPerS.toFixed(2)} CPU-s/s, ${(c.stepsPerS / c.cpuPerS).toFixed(1)} steps per CPU-second (load ${c.load})`,
+        `${c.cpuPerS.toFixed(2)} CPU-s/s, ${perCpuS.toFixed(1)} steps per CPU-second (load ${c.load})`,
+    )
+    // ratio = (steps per CPU-second against isolated's) x (CPU got against cores x isolated's CPU-s/s).
+    console.log(
+      `  = ${(perCpuS / isolatedPerCpuS).toFixed(3)} of the isolated process's steps per CPU-second ` +
+        `x ${(c.cpuPerS / (cores * isolated.cpuPerS)).toFixed(3)} of its CPU-s/s per core`,
     )
   }
   for (const r of runs) {
@@ -386,7 +414,8 @@ async function main(): Promise<void> {
       console.log(
         `peers got ${r.peersCpu.toFixed(2)} CPU-s/s (this process ${r.testbedCpu.toFixed(2)}): ` +
           `${r.stepsPerCpuS.toFixed(1)} steps per peer CPU-second, ` +
-          `${(r.stepsPerCpuS / (c.stepsPerS / c.cpuPerS)).toFixed(3)} of the ceiling trainers' (the share of a peer's CPU that trains)`,
+          `${(r.stepsPerCpuS / (c.stepsPerS / c.cpuPerS)).toFixed(3)} of the ceiling trainers' (the share of a peer's CPU that trains), ` +
+          `${(r.stepsPerCpuS / isolatedPerCpuS).toFixed(3)} of the isolated process's`,
       )
     }
     console.log(
