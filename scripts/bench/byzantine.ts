@@ -14,6 +14,7 @@
  *   npm run bench:byzantine -- [--peers N] [--duration S] [--modes a,b] [--counts 1,4] [--variants on,off]
  *                              [--seed S | --seeds 1,2,3] [--attack-interval MS] [--train-rate STEPS_PER_S (4)] [--target A (0.9)]
  *                              [--peers-per-process N (4)] [--json FILE] [--keep-dir DIR] [--dry-run]
+ *                              [--testbed="FLAGS"]  # more testbed flags for every run, e.g. "--codec int8"
  *   npm run bench:byzantine -- --tables a.json,b.json   # no runs: the tables of runs saved by --json
  *                              [--kept dirA,dirB]  # their --keep-dir, for figures the files predate (the run mean)
  *                              [--json out.json]   # and the runs so read, in one file
@@ -37,7 +38,7 @@ import type { AttackerResult } from '../../src/testbed/attack/facility.ts'
 import { ATTACK_MODE_NAMES, type AttackMode, isAttackMode } from '../../src/testbed/attack/modes.ts'
 import type { PeerResult, TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
-import { parseBenchArgs } from './flags.ts'
+import { parseBenchArgs, testbedFlags } from './flags.ts'
 
 /** Final accuracy: each honest peer's mean over its evaluations in this last stretch (one evaluation is noisy). */
 const FINAL_WINDOW_S = 10
@@ -74,6 +75,7 @@ const args = parseBenchArgs('bench:byzantine', import.meta.url, {
   tables: { type: 'string' },
   kept: { type: 'string' },
   target: { type: 'string', default: '0.9' },
+  testbed: { type: 'string' },
 })
 
 /** The accuracy mark for "time to" (the issue's: 0.9; at 4 steps/s a 150 s run may not reach it). */
@@ -565,6 +567,7 @@ async function main(): Promise<void> {
       ...(p.attackers > 0 && args['attack-interval'] !== undefined
         ? ['--attack-interval', args['attack-interval']]
         : []),
+      ...testbedFlags(args.testbed),
       // With --keep-dir, each run's full testbed JSON too (per-peer defences: what was clipped, refused, rolled back).
       ...(args['keep-dir'] !== undefined
         ? [
