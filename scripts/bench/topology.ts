@@ -30,7 +30,7 @@ import { distance } from '../../src/gossip/topology/vivaldi.ts'
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
 import { interRegionShare, type PeerResult, type TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
-import { regionRttMs, type WanLinks } from '../../src/testbed/wan-emulation.ts'
+import { regionRttMs, type WanLinks } from '../../src/testbed/wan-links.ts'
 import { parseBenchArgs, testbedFlags } from './flags.ts'
 
 const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'

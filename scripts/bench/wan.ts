@@ -31,12 +31,8 @@ import { median } from '../../src/gossip/topology/rtt.ts'
 import { layoutOf } from '../../src/gossip/wire/codec.ts'
 import type { ModelState } from '../../src/model/types.ts'
 import { DEFAULT_YAMUX_INIT } from '../../src/node/create-node.ts'
-import {
-  DEFAULT_WAN_LINKS,
-  regionRttMs,
-  type WanEmulation,
-  wanEmulation,
-} from '../../src/testbed/wan-emulation.ts'
+import { type WanEmulation, wanEmulation } from '../../src/testbed/wan-emulation.ts'
+import { DEFAULT_WAN_LINKS, regionRttMs } from '../../src/testbed/wan-links.ts'
 import { parseBenchArgs } from './flags.ts'
 
 const args = parseBenchArgs('bench:wan', import.meta.url, {

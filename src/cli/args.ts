@@ -17,7 +17,7 @@ import { UsageError } from '../node/errors.ts'
 import { type AttackerGroup, parseByzantineSpecs } from '../testbed/attack/modes.ts'
 import { parseChurnSpec, parseTrainRateSpec } from '../testbed/churn.ts'
 import type { TestbedConfig } from '../testbed/config.ts'
-import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-emulation.ts'
+import { DEFAULT_WAN_LINKS, InvalidRegionSpecError, parseRegionCounts } from '../testbed/wan-links.ts'
 import { formatHelp, parserOptions, START_FLAGS, TESTBED_FLAGS } from './options.ts'
 
 /** `start`'s flags: a daemon's config plus the testbed facility that wraps it. */

@@ -39,7 +39,8 @@ export async function host(argv: string[]): Promise<number> {
   })
   favourSmallHeap()
   // One links file read per path; one emulation per daemon (each counts its own bytes).
-  const { loadWanLinksFlag, wanEmulation } = await import('../testbed/wan-emulation.ts')
+  const { wanEmulation } = await import('../testbed/wan-emulation.ts')
+  const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
   const links = new Map<string, Awaited<ReturnType<typeof loadWanLinksFlag>>>()
   const hosted = []
   for (const p of peers) {

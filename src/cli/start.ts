@@ -18,7 +18,8 @@ export async function start(argv: string[]): Promise<number> {
   let emulation: LinkEmulation | undefined
   if (config.wanLinks !== undefined) {
     // Loaded lazily, like the daemon: `--help` and usage errors answer before tfjs and libp2p load.
-    const { loadWanLinksFlag, wanEmulation } = await import('../testbed/wan-emulation.ts')
+    const { wanEmulation } = await import('../testbed/wan-emulation.ts')
+    const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
     emulation = wanEmulation({ links: await loadWanLinksFlag('--wan-links', config.wanLinks) })
   }
   const signal = shutdownSignal()

@@ -9,7 +9,7 @@ import type { NodeStatus } from '../node/daemon.ts'
 import { type AttackerResult, formatAttackers } from './attack/facility.ts'
 import type { TestbedConfig } from './config.ts'
 import type { DownInterval } from './report/availability.ts'
-import type { WanLinks } from './wan-emulation.ts'
+import type { WanLinks } from './wan-links.ts'
 
 export interface SeriesPoint {
   t: number

@@ -27,7 +27,7 @@ import {
   saveWanLinks,
   testbedLinks,
   type WanLinks,
-} from './wan-emulation.ts'
+} from './wan-links.ts'
 
 export interface TestbedHooks {
   /** Progress lines for people (the CLI passes console.log). */

@@ -12,12 +12,8 @@ import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { type Daemon, type NodeStatus, startDaemon } from '../../src/node/daemon.ts'
 import { loadOrCreateIdentity } from '../../src/node/identity.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
-import {
-  loadWanLinksFlag,
-  saveWanLinks,
-  type WanLinks,
-  wanEmulation,
-} from '../../src/testbed/wan-emulation.ts'
+import { wanEmulation } from '../../src/testbed/wan-emulation.ts'
+import { loadWanLinksFlag, saveWanLinks, type WanLinks } from '../../src/testbed/wan-links.ts'
 import { testDaemonConfig } from './daemon-config.ts'
 import { until } from './until.ts'
 

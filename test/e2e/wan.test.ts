@@ -29,7 +29,8 @@ import { median } from '../../src/gossip/topology/rtt.ts'
 import { TopologyService } from '../../src/gossip/topology/topology-service.ts'
 import { distance } from '../../src/gossip/topology/vivaldi.ts'
 import { createNode, DEFAULT_YAMUX_INIT } from '../../src/node/create-node.ts'
-import { type WanEmulation, type WanLinks, wanEmulation } from '../../src/testbed/wan-emulation.ts'
+import { type WanEmulation, wanEmulation } from '../../src/testbed/wan-emulation.ts'
+import type { WanLinks } from '../../src/testbed/wan-links.ts'
 import { until as untilDefault } from './until.ts'
 
 /** The gossip-learn transport stack (TCP, Noise, Yamux, identify, ping) behind an emulated WAN. */
