@@ -184,18 +184,10 @@ export async function startPeer(
   extras: SpawnExtras,
   bootstrap?: string,
 ): Promise<Peer> {
-  const peer = {
-    index,
-    dataDir,
-    multiaddrs: [],
-    series: [],
-    exited: false,
-    spans: [],
-    exits: [],
-    reportedExits: 0,
-  }
-  await launch(cfg, peer as Omit<Peer, 'proc'> as Peer, extras, bootstrap)
-  return peer as Omit<Peer, 'proc'> as Peer
+  // Running from the spawn on (an idle peer is not): its exit while starting is recorded as such.
+  const peer = { ...idlePeer(index, dataDir), exited: false }
+  await launch(cfg, peer, extras, bootstrap)
+  return peer
 }
 
 /**
