@@ -7,6 +7,7 @@ import { type SampleStore, samplesStore } from '../data/samples.ts'
 import type { Samples } from '../data/types.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { createRng, type Rng, randomSeed } from '../util/rng.ts'
+import { mlpStep, mlpVariables } from './mlp-step.ts'
 import * as tf from './tf.ts'
 import { SOFTMAX_LAYER } from './zoo.ts'
 
@@ -119,9 +120,8 @@ export class LocalTrainer {
     if (this.maxLabel >= classes) {
       throw new InvalidArgumentError(`label ${this.maxLabel} is beyond the model's ${classes} classes`)
     }
-    const layers = trainingLayers(model)
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
     this.ensureBuffers(batchSize, inputSize, classes)
+    const step = stepFunction(model, optimizer, batchShape, batchSize, classes)
 
     let done = 0
     let lossSum = 0
@@ -129,14 +129,7 @@ export class LocalTrainer {
     while (done < steps) {
       if (signal?.aborted) break
       this.fillBatch(batchSize, rng)
-      const cost = tf.tidy(() => {
-        const xs = tf.tensor(this.xBuf, batchShape, 'float32')
-        const ys = tf.tensor2d(this.yBuf, [batchSize, classes], 'float32')
-        // returnCost = true: never null.
-        return optimizer.minimize(() => layers.loss(xs, ys), true, vars)!
-      })
-      lossSum += (cost.dataSync() as Float32Array)[0]
-      cost.dispose()
+      lossSum += step(this.xBuf, this.yBuf)
       done++
       if (performance.now() - sliceStart >= yieldMs) {
         await yieldToEventLoop()
@@ -183,6 +176,37 @@ function shuffleInt32(a: Int32Array, rng: Rng): void {
     const t = a[i]
     a[i] = a[j]
     a[j] = t
+  }
+}
+
+/** One optimizer step on a batch (features, one-hot labels); returns the batch's loss. */
+type Step = (xs: Float32Array, ys: Float32Array) => number
+
+/**
+ * A zoo MLP steps through its hand-written backward pass (mlp-step.ts); any other model through
+ * tfjs's autodiff of the loss below.
+ */
+function stepFunction(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  batchShape: number[],
+  batchSize: number,
+  classes: number,
+): Step {
+  const mlp = mlpVariables(model)
+  if (mlp !== undefined) return (xs, ys) => mlpStep(optimizer, mlp, xs, ys, batchSize)
+  const layers = trainingLayers(model)
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
+  return (xBuf, yBuf) => {
+    const cost = tf.tidy(() => {
+      const xs = tf.tensor(xBuf, batchShape, 'float32')
+      const ys = tf.tensor2d(yBuf, [batchSize, classes], 'float32')
+      // returnCost = true: never null.
+      return optimizer.minimize(() => layers.loss(xs, ys), true, vars)!
+    })
+    const loss = (cost.dataSync() as Float32Array)[0]
+    cost.dispose()
+    return loss
   }
 }
 
