@@ -41,7 +41,10 @@ interface CpuProfile {
  */
 const RULES: Array<[category: string, test: (url: string) => boolean]> = [
   ['evaluation', (u) => u.includes('/src/model/evaluate.ts')],
-  ['training (tfjs kernels, backprop, batches)', (u) => u.includes('/src/model/train.ts')],
+  [
+    'training (tfjs kernels, backprop, batches)',
+    (u) => u.includes('/src/model/train.ts') || u.includes('/src/model/mlp-step.ts'),
+  ],
   ['model state copies (get/setState)', (u) => u.includes('/src/model/state.ts')],
   ['merge (align, average, varcorr)', (u) => u.includes('/src/merge/') || u.includes('munkres')],
   ['wire encode/decode', (u) => u.includes('/src/gossip/wire/') || u.includes('protons-runtime')],

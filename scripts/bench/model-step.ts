@@ -7,7 +7,7 @@
  *       [--max-steps 3000] [--eval-every 50] [--peers 1] [--seed 2]
  *
  * Speed and convergence are separate phases: the speed phase times `--steps` steps after a
- * warm-up; the convergence phase trains a fresh model on share 0 of an iid split over
+ * warm-up, and for an MLP compares its hand-written backward pass with tfjs's autodiff; the convergence phase trains a fresh model on share 0 of an iid split over
  * `--peers` peers and evaluates on the first 2000 test images every `--eval-every` steps.
  */
 import '../../src/polyfill.ts'
@@ -59,6 +59,42 @@ if (!values['skip-speed']) {
     `speed: ${steps} steps in ${ms.toFixed(0)} ms = ${((steps / ms) * 1000).toFixed(0)} steps/s (${(ms / steps).toFixed(2)} ms/step), loss ${r.loss.toFixed(3)}, tensors ${tf.memory().numTensors}`,
   )
   model.dispose()
+  if (arch.kind === 'mlp') await compareBackprop(steps)
+}
+
+/**
+ * The MLP's hand-written backward pass against tfjs's autodiff (the trainer's `autodiff` option):
+ * two models from one seed train on the same batches in alternating blocks, so a machine that
+ * slows down or speeds up mid-run weighs on both alike. Prints both rates and their ratio.
+ */
+async function compareBackprop(steps: number): Promise<void> {
+  const block = 100
+  const ways = [
+    { name: 'hand-written', autodiff: false, ms: 0, loss: 0 },
+    { name: 'autodiff', autodiff: true, ms: 0, loss: 0 },
+  ].map((w) => ({
+    ...w,
+    model: buildModel(arch, { seed: 1, learningRate, optimizer }),
+    trainer: new LocalTrainer({ data: train, seed: 1 }),
+  }))
+  for (const w of ways) await w.trainer.trainSteps(w.model, { steps: 20, batchSize, autodiff: w.autodiff })
+  const blocks = Math.max(2, Math.ceil(steps / block))
+  for (let b = 0; b < blocks; b++) {
+    for (const w of b % 2 === 0 ? ways : [...ways].reverse()) {
+      const t0 = performance.now()
+      const r = await w.trainer.trainSteps(w.model, { steps: block, batchSize, autodiff: w.autodiff })
+      w.ms += performance.now() - t0
+      w.loss = r.loss
+    }
+  }
+  const rate = (w: (typeof ways)[number]) => ((blocks * block) / w.ms) * 1000
+  for (const w of ways) {
+    console.log(`backprop ${w.name}: ${rate(w).toFixed(0)} steps/s, last block's loss ${w.loss.toFixed(4)}`)
+    w.model.dispose()
+  }
+  console.log(
+    `backprop: hand-written / autodiff = ${(rate(ways[0]) / rate(ways[1])).toFixed(2)}x steps/s (${blocks} alternating blocks of ${block} steps)`,
+  )
 }
 
 if (!values['skip-converge']) {

@@ -22,6 +22,11 @@ export interface TrainStepsOptions {
   rng?: Rng
   /** Yield to the event loop after this much synchronous work (ms); default 10. Does not change results. */
   yieldEveryMs?: number
+  /**
+   * Step through tfjs's autodiff even where a hand-written backward pass exists (zoo MLPs,
+   * mlp-step.ts): the same gradients, slower. For comparing the two (scripts/bench/model-step.ts).
+   */
+  autodiff?: boolean
 }
 
 export interface TrainResult {
@@ -121,7 +126,7 @@ export class LocalTrainer {
       throw new InvalidArgumentError(`label ${this.maxLabel} is beyond the model's ${classes} classes`)
     }
     this.ensureBuffers(batchSize, inputSize, classes)
-    const step = stepFunction(model, optimizer, batchShape, batchSize, classes)
+    const step = stepFunction(model, optimizer, batchShape, batchSize, classes, options.autodiff === true)
 
     let done = 0
     let lossSum = 0
@@ -192,8 +197,9 @@ function stepFunction(
   batchShape: number[],
   batchSize: number,
   classes: number,
+  autodiff: boolean,
 ): Step {
-  const mlp = mlpVariables(model)
+  const mlp = autodiff ? undefined : mlpVariables(model)
   if (mlp !== undefined) return (xs, ys) => mlpStep(optimizer, mlp, xs, ys, batchSize)
   const layers = trainingLayers(model)
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable)
