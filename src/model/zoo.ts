@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from '../util/errors.ts'
 import { randomSeed } from '../util/rng.ts'
+import { Adam } from './adam.ts'
 import { archClasses, CNN_CONV, copyArch, initialState, inputShape, validateArch } from './arch.ts'
 import * as tf from './tf.ts'
 import type { ArchSpec } from './types.ts'
@@ -90,7 +91,7 @@ export function createOptimizer(
   }
   switch (kind) {
     case 'adam':
-      return tf.train.adam(learningRate)
+      return new Adam(learningRate)
     case 'sgd':
       return tf.train.sgd(learningRate)
     default:
