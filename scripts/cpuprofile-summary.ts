@@ -43,7 +43,7 @@ const RULES: Array<[category: string, test: (url: string) => boolean]> = [
   ['evaluation', (u) => u.includes('/src/model/evaluate.ts')],
   [
     'training (tfjs kernels, backprop, batches)',
-    (u) => u.includes('/src/model/train.ts') || u.includes('/src/model/mlp-step.ts'),
+    (u) => /\/src\/model\/(train|mlp-step|adam)\.ts/.test(u),
   ],
   ['model state copies (get/setState)', (u) => u.includes('/src/model/state.ts')],
   ['merge (align, average, varcorr)', (u) => u.includes('/src/merge/') || u.includes('munkres')],
