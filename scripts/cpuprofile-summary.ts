@@ -41,10 +41,7 @@ interface CpuProfile {
  */
 const RULES: Array<[category: string, test: (url: string) => boolean]> = [
   ['evaluation', (u) => u.includes('/src/model/evaluate.ts')],
-  [
-    'training (tfjs kernels, backprop, batches)',
-    (u) => /\/src\/model\/(train|mlp-step|adam)\.ts/.test(u),
-  ],
+  ['training (tfjs kernels, backprop, batches)', (u) => /\/src\/model\/(train|mlp-step|adam)\.ts/.test(u)],
   ['model state copies (get/setState)', (u) => u.includes('/src/model/state.ts')],
   ['merge (align, average, varcorr)', (u) => u.includes('/src/merge/') || u.includes('munkres')],
   ['wire encode/decode', (u) => u.includes('/src/gossip/wire/') || u.includes('protons-runtime')],

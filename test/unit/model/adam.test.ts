@@ -4,7 +4,7 @@ import { initBackend } from '../../../src/model/backend.ts'
 import { mlpStep, mlpVariables } from '../../../src/model/mlp-step.ts'
 import * as tf from '../../../src/model/tf.ts'
 import { buildModel } from '../../../src/model/zoo.ts'
-import { createRng } from '../../../src/util/rng.ts'
+import { maxDiff, toyBatches } from './toy-batches.ts'
 
 // The first kernel (200 x 32 = 6400 values) goes through kernels, the rest through the loop.
 const SPEC = { kind: 'mlp', hidden: 32, input: [200], classes: 5, dataset: 'toy' } as const
@@ -17,21 +17,7 @@ function build(seed: number): tf.LayersModel {
   return m
 }
 
-function batches(n: number, seed: number): Array<{ xs: Float32Array; ys: Float32Array }> {
-  const rng = createRng(seed)
-  return Array.from({ length: n }, () => {
-    const xs = Float32Array.from({ length: BATCH * 200 }, () => rng.next() * 2 - 1)
-    const ys = new Float32Array(BATCH * 5)
-    for (let k = 0; k < BATCH; k++) ys[k * 5 + Math.floor(rng.next() * 5)] = 1
-    return { xs, ys }
-  })
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let d = 0
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]))
-  return d
-}
+const batches = (n: number, seed: number) => toyBatches(n, seed, { batch: BATCH, inputs: 200, classes: 5 })
 
 const weights = (m: tf.LayersModel) => m.getWeights().map((t) => t.dataSync() as Float32Array)
 

@@ -4,6 +4,7 @@ import { mlpStep, mlpVariables, reluGrad, softmaxCrossEntropyGrad } from '../../
 import * as tf from '../../../src/model/tf.ts'
 import { buildModel, type OptimizerKind, SOFTMAX_LAYER } from '../../../src/model/zoo.ts'
 import { createRng } from '../../../src/util/rng.ts'
+import { maxDiff, toyBatches } from './toy-batches.ts'
 
 const SPEC = { kind: 'mlp', hidden: 24, input: [12], classes: 5, dataset: 'toy' } as const
 const BATCH = 8
@@ -16,15 +17,7 @@ function build(seed: number, optimizer: OptimizerKind = 'adam'): tf.LayersModel 
 }
 
 /** Seeded batches of random features and one-hot labels. */
-function batches(n: number, seed: number): Array<{ xs: Float32Array; ys: Float32Array }> {
-  const rng = createRng(seed)
-  return Array.from({ length: n }, () => {
-    const xs = Float32Array.from({ length: BATCH * 12 }, () => rng.next() * 2 - 1)
-    const ys = new Float32Array(BATCH * 5)
-    for (let k = 0; k < BATCH; k++) ys[k * 5 + Math.floor(rng.next() * 5)] = 1
-    return { xs, ys }
-  })
-}
+const batches = (n: number, seed: number) => toyBatches(n, seed, { batch: BATCH, inputs: 12, classes: 5 })
 
 /** The reference: tfjs's autodiff of the same loss, through the same optimizer API. */
 function autodiffStep(model: tf.LayersModel, xs: Float32Array, ys: Float32Array): number {
@@ -46,12 +39,6 @@ function autodiffStep(model: tf.LayersModel, xs: Float32Array, ys: Float32Array)
   const loss = cost.dataSync()[0]
   cost.dispose()
   return loss
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let d = 0
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]))
-  return d
 }
 
 function weights(model: tf.LayersModel): Float32Array[] {
