@@ -14,7 +14,7 @@ export type SamplerKind = (typeof SAMPLER_KINDS)[number]
  * Uniform by default: it needs no RTT to be right. On the emulated 3-region topology the topology
  * sampler sent 3.7-4.4x fewer bytes across regions at equal or better accuracy, but was faster to
  * an accuracy level only where pushes across regions were slow, and by how much varied from seed
- * to seed (1.20-1.83x over thirteen 300 s runs at 1 % loss, 1.07-1.76x at mid-run levels; 0.89x at
+ * to seed (1.12-1.83x over fifteen 300 s runs at 1 % loss, 1.07-1.76x at mid-run levels; 0.89x at
  * 0.1 % loss; bench:topology, docs/BENCHMARKS.md).
  */
 export const DEFAULT_SAMPLER: SamplerKind = 'uniform'
