@@ -44,9 +44,7 @@ export class Adam extends tf.Optimizer {
 
   constructor(readonly learningRate: number) {
     super()
-    if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
-      throw new InvalidArgumentError(`learning rate must be a positive number, got ${learningRate}`)
-    }
+    assertLearningRate(learningRate)
     this.constants = {
       b1: tf.scalar(BETA1),
       a1: tf.scalar(1 - BETA1),
@@ -153,8 +151,15 @@ export class Adam extends tf.Optimizer {
   }
 }
 
+/** Throws InvalidArgumentError unless `learningRate` is a finite number above 0 (any optimizer's). */
+export function assertLearningRate(learningRate: number): void {
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+    throw new InvalidArgumentError(`learning rate must be a positive number, got ${learningRate}`)
+  }
+}
+
 /** One Adam step on `p` in place, moments `m` and `v` updated; c1, c2: 1 - beta^t. */
-export function updateSmall(
+function updateSmall(
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../util/errors.ts'
 import { randomSeed } from '../util/rng.ts'
-import { Adam } from './adam.ts'
+import { Adam, assertLearningRate } from './adam.ts'
 import { archClasses, CNN_CONV, copyArch, initialState, inputShape, validateArch } from './arch.ts'
 import * as tf from './tf.ts'
 import type { ArchSpec } from './types.ts'
@@ -86,9 +86,7 @@ export function createOptimizer(
   kind: OptimizerKind = 'adam',
   learningRate = DEFAULT_LEARNING_RATE,
 ): tf.Optimizer {
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
-    throw new InvalidArgumentError(`learning rate must be a positive number, got ${learningRate}`)
-  }
+  assertLearningRate(learningRate)
   switch (kind) {
     case 'adam':
       return new Adam(learningRate)
