@@ -8,8 +8,8 @@
  *       [--source-maps] [--no-gc] [--small-heap]
  *
  * `--source-maps` keeps the source maps tsx turns on (the CLI turns them off), `--no-gc` reads
- * without forcing collections (what a running daemon really holds), `--small-heap` sets V8's
- * --optimize-for-size as `start` does.
+ * without forcing collections (what a running daemon really holds), `--small-heap` sets the V8
+ * heap flags `start` sets (src/cli/heap.ts).
  */
 import '../../src/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'

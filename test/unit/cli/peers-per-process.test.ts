@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseTestbedArgs, TESTBED_USAGE } from '../../../src/cli/args.ts'
-import { favourSmallHeap } from '../../../src/cli/heap.ts'
 import { loadHostFile } from '../../../src/testbed/host.ts'
 import { errorName } from '../error-name.ts'
 
@@ -65,13 +64,5 @@ describe('host file', () => {
     await expect(loadHostFile(join(tmpdir(), 'no-such-gl-host.json'))).rejects.toMatchObject({
       name: 'HostFileError',
     })
-  })
-})
-
-describe('favourSmallHeap', () => {
-  it('leaves V8 alone when node was given the flag or its opposite, and sets it otherwise', () => {
-    expect(favourSmallHeap(['--no-optimize-for-size'])).toBe(false)
-    expect(favourSmallHeap(['--optimize_for_size'])).toBe(false)
-    expect(favourSmallHeap([])).toBe(true)
   })
 })
