@@ -8,8 +8,8 @@
  *       [--source-maps] [--no-gc] [--small-heap]
  *
  * `--source-maps` keeps the source maps tsx turns on (the CLI turns them off), `--no-gc` reads
- * without forcing collections (what a running daemon really holds), `--small-heap` sets the V8
- * heap flags `start` sets (src/cli/heap.ts).
+ * without forcing collections (what a running daemon really holds), `--small-heap` tunes V8's
+ * heap as `start` does (src/cli/heap.ts).
  */
 import '../../src/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -25,7 +25,7 @@ const values = parseBenchArgs('bench:memory', import.meta.url, {
   'small-heap': { type: 'boolean', default: false },
 })
 if (!values['source-maps']) process.setSourceMapsEnabled(false)
-if (values['small-heap']) (await import('../../src/cli/heap.ts')).favourSmallHeap([])
+const heap = values['small-heap'] ? (await import('../../src/cli/heap.ts')).tuneHeap([]) : undefined
 
 const gc = (globalThis as { gc?: () => void }).gc
 if (gc === undefined && !values['no-gc']) console.log('(no --expose-gc: readings without forced collections)')
@@ -66,6 +66,7 @@ const dir = values['data-dir'] ?? (await mkdtemp(join(tmpdir(), 'gl-memory-')))
 const daemon = await startDaemon(
   parseStartArgs(['--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0']),
 )
+heap?.running()
 reading('daemon started')
 held = undefined
 extras.push(() => `tensors ${tf.memory().numTensors}`)

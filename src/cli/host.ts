@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { UsageError } from '../node/errors.ts'
 import { parseStartArgs } from './args.ts'
-import { favourSmallHeap } from './heap.ts'
+import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
 export const HOST_USAGE = `gossip-learn host --config FILE
@@ -37,7 +37,7 @@ export async function host(argv: string[]): Promise<number> {
       throw new UsageError(`${file}: peer ${p.index}: ${(err as Error).message}`)
     }
   })
-  favourSmallHeap()
+  const heap = tuneHeap()
   // One links file read per path; one emulation per daemon (each counts its own bytes).
   const { wanEmulation } = await import('../testbed/wan-emulation.ts')
   const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
@@ -72,6 +72,7 @@ export async function host(argv: string[]): Promise<number> {
     if ((err as Error).name === 'StartupAbortedError') return 130
     throw err
   }
+  heap.running()
   try {
     if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }))
   } finally {

@@ -3,7 +3,7 @@ import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { parseStartArgs, START_USAGE } from './args.ts'
-import { favourSmallHeap } from './heap.ts'
+import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
 /** The command: parse flags, run until a signal, return the exit code. */
@@ -13,7 +13,7 @@ export async function start(argv: string[]): Promise<number> {
     return 0
   }
   const config = parseStartArgs(argv)
-  favourSmallHeap()
+  const heap = tuneHeap()
   // The links file first: a bad one is a usage error, reported before anything slow starts.
   let emulation: LinkEmulation | undefined
   if (config.wanLinks !== undefined) {
@@ -24,7 +24,12 @@ export async function start(argv: string[]): Promise<number> {
   }
   const signal = shutdownSignal()
   try {
-    await runDaemon(config, { signal, emulation, print: (line) => console.log(line) })
+    await runDaemon(config, {
+      signal,
+      emulation,
+      print: (line) => console.log(line),
+      started: () => heap.running(),
+    })
   } catch (err) {
     // A first Ctrl+C during startup stops it: what had started is undone, nothing to report.
     if ((err as Error).name === 'StartupAbortedError') return 130
@@ -33,10 +38,13 @@ export async function start(argv: string[]): Promise<number> {
   return 0
 }
 
-/** `gossip-learn start`: run until the signal, printing the addresses and periodic status. */
+/**
+ * `gossip-learn start`: run until the signal, printing the addresses and periodic status;
+ * `hooks.started` is called once the daemon is up.
+ */
 export async function runDaemon(
   config: StartConfig,
-  hooks: DaemonHooks & { signal: AbortSignal },
+  hooks: DaemonHooks & { signal: AbortSignal; started?: () => void },
 ): Promise<void> {
   const print = hooks.print ?? (() => {})
   const { startDaemon } = await import('../node/daemon.ts')
@@ -45,6 +53,7 @@ export async function runDaemon(
     emulation: hooks.emulation,
     signal: hooks.signal,
   })
+  hooks.started?.()
   try {
     if (config.jsonStatus) {
       print(

@@ -1,18 +1,28 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { favourSmallHeap, HEAP_FLAGS } from '../../../src/cli/heap.ts'
+import { HEAP_FLAGS, STARTUP_FLAG, tuneHeap } from '../../../src/cli/heap.ts'
 
-describe('favourSmallHeap', () => {
-  it('sets the heap flags unless node was given a heap flag of its own', () => {
+describe('tuneHeap', () => {
+  it('bounds the heap, favours a small one until running(), and leaves a user-tuned node alone', () => {
     const set: string[] = []
     const record = (f: string) => set.push(f)
-    expect(favourSmallHeap(['--no-optimize-for-size'], record)).toBe(false)
-    expect(favourSmallHeap(['--optimize_for_size'], record)).toBe(false)
-    expect(favourSmallHeap(['--max-semi-space-size=8'], record)).toBe(false)
-    expect(favourSmallHeap(['--heap-growing-percent=50'], record)).toBe(false)
+    for (const argv of [
+      ['--no-optimize-for-size'],
+      ['--optimize_for_size'],
+      ['--max-semi-space-size=8'],
+      ['--heap-growing-percent=50'],
+    ]) {
+      const h = tuneHeap(argv, record)
+      expect(h.tuned).toBe(false)
+      h.running()
+    }
     expect(set).toEqual([])
-    expect(favourSmallHeap(['--max-old-space-size=512'], record)).toBe(true)
-    expect(set).toEqual([...HEAP_FLAGS])
+    const heap = tuneHeap(['--max-old-space-size=512'], record)
+    expect(heap.tuned).toBe(true)
+    expect(set).toEqual([...HEAP_FLAGS, STARTUP_FLAG])
+    heap.running()
+    heap.running()
+    expect(set).toEqual([...HEAP_FLAGS, STARTUP_FLAG, '--no-optimize-for-size'])
   })
 
   it('V8 honours the flags at run time: the young generation stays at its initial size', () => {
