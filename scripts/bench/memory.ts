@@ -65,8 +65,8 @@ reading('dataset mnist loaded')
 const dir = values['data-dir'] ?? (await mkdtemp(join(tmpdir(), 'gl-memory-')))
 const daemon = await startDaemon(
   parseStartArgs(['--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0']),
+  { beforeTraining: () => heap?.running() },
 )
-heap?.running()
 reading('daemon started')
 held = undefined
 extras.push(() => `tensors ${tf.memory().numTensors}`)

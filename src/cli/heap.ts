@@ -8,7 +8,7 @@
  * - while the daemons start (the dataset is read, shares are copied): `--optimize-for-size`, whose
  *   full collections compact and give memory back. Left on, it made every full collection of a
  *   running node such a one (every 1-2 s in a gossiping node) and cost 20-30 % of its training
- *   steps; turned off once the daemons are up, the node holds what it held with it throughout
+ *   steps; turned off just before the first training step, the node holds about what it held with it throughout
  *   (docs/BENCHMARKS.md, CPU overhead and Memory).
  */
 import { setFlagsFromString } from 'node:v8'
@@ -24,12 +24,13 @@ const USER_TUNED = ['optimize-for-size', 'semi-space', 'heap-growing-percent']
 export interface HeapTuning {
   /** True when the flags were set, false when node's command line had heap flags of its own. */
   readonly tuned: boolean
-  /** Call once the daemons are up: from then on collections favour training speed. */
+  /** Call before the first training step: from then on collections favour training speed. */
   running(): void
 }
 
 /**
- * Bounds V8's heap from now on and favours a small heap until `running()`. Does nothing when
+ * Bounds V8's heap from now on and favours a small heap until `running()`, which the daemons call
+ * just before their first training round (code V8 optimises under `--optimize-for-size` keeps it). Does nothing when
  * `node` was given a heap flag of its own (`node --optimize-for-size bin/gossip-learn.js start`
  * keeps it throughout; `node --semi-space-growth-factor=2 ...` measures V8's default young generation).
  */

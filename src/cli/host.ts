@@ -57,6 +57,8 @@ export async function host(argv: string[]): Promise<number> {
   try {
     running = await startHost(hosted, {
       signal,
+      // The first daemon to train ends the start-up tuning: code optimised under it would keep it.
+      beforeTraining: () => heap.running(),
       onReady: (index, d) =>
         console.log(
           JSON.stringify({
@@ -72,7 +74,6 @@ export async function host(argv: string[]): Promise<number> {
     if ((err as Error).name === 'StartupAbortedError') return 130
     throw err
   }
-  heap.running()
   try {
     if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }))
   } finally {

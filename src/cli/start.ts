@@ -28,7 +28,7 @@ export async function start(argv: string[]): Promise<number> {
       signal,
       emulation,
       print: (line) => console.log(line),
-      started: () => heap.running(),
+      beforeTraining: () => heap.running(),
     })
   } catch (err) {
     // A first Ctrl+C during startup stops it: what had started is undone, nothing to report.
@@ -38,13 +38,10 @@ export async function start(argv: string[]): Promise<number> {
   return 0
 }
 
-/**
- * `gossip-learn start`: run until the signal, printing the addresses and periodic status;
- * `hooks.started` is called once the daemon is up.
- */
+/** `gossip-learn start`: run until the signal, printing the addresses and periodic status. */
 export async function runDaemon(
   config: StartConfig,
-  hooks: DaemonHooks & { signal: AbortSignal; started?: () => void },
+  hooks: DaemonHooks & { signal: AbortSignal },
 ): Promise<void> {
   const print = hooks.print ?? (() => {})
   const { startDaemon } = await import('../node/daemon.ts')
@@ -52,8 +49,8 @@ export async function runDaemon(
     print: config.jsonStatus ? undefined : print,
     emulation: hooks.emulation,
     signal: hooks.signal,
+    beforeTraining: hooks.beforeTraining,
   })
-  hooks.started?.()
   try {
     if (config.jsonStatus) {
       print(

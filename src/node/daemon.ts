@@ -228,6 +228,8 @@ export interface DaemonHooks {
   transferTimeoutMs?: number
   /** Silence after which an inbound transfer is dropped (ms), default DEFAULT_IDLE_TIMEOUT_MS; a testbed host loosens it. */
   receiveIdleMs?: number
+  /** Called once, just before the first training round (the CLI ends its start-up heap tuning there: src/cli/heap.ts). */
+  beforeTraining?: () => void
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -737,6 +739,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       cleanup.push(() => http!.close())
     }
 
+    hooks.beforeTraining?.()
     learner.start()
     // A restart dials the remembered peers at once, beside the --bootstrap list @libp2p/bootstrap dials.
     const dials = new AbortController()

@@ -33,6 +33,8 @@ export interface HostHooks {
   onReady?: (index: number, daemon: Daemon) => void
   /** Lines for people from each daemon (silent by default). */
   print?: (index: number, line: string) => void
+  /** Passed to every daemon (DaemonHooks.beforeTraining). */
+  beforeTraining?: () => void
 }
 
 /** Running daemons of one host. */
@@ -151,6 +153,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       receiveIdleMs: HOSTED_RECEIVE_IDLE_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
+      beforeTraining: hooks.beforeTraining,
     }
     const daemon = await startDaemon({ ...p.config, bootstrap }, daemonHooks)
     daemons.set(p.index, daemon)

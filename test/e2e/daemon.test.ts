@@ -28,7 +28,14 @@ describe('daemons on loopback', () => {
   })
 
   it('join through a bootstrap multiaddr, exchange and merge models, serve /status', async () => {
-    daemons.push(await startDaemon(config(join(base, 'a'), 0, ['--http', '0'])))
+    // The CLI's heap tuning ends in this hook: called once, as training starts, never per round.
+    let beforeTraining = 0
+    daemons.push(
+      await startDaemon(config(join(base, 'a'), 0, ['--http', '0']), {
+        beforeTraining: () => beforeTraining++,
+      }),
+    )
+    expect(beforeTraining).toBe(1)
     const boot = daemons[0]!.multiaddrs.find((a) => a.includes('127.0.0.1'))!
     expect(boot).toMatch(/\/p2p\//)
     daemons.push(await startDaemon(config(join(base, 'b'), 1, ['--bootstrap', boot])))
@@ -40,6 +47,7 @@ describe('daemons on loopback', () => {
         (d) => d.status().modelsReceived > 0 && d.status().merges > 0 && d.status().modelsSent > 0,
       ),
     )
+    expect(beforeTraining).toBe(1)
     for (const d of daemons) {
       const s = d.status()
       expect(s.modelsSent).toBeGreaterThan(0)
