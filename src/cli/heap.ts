@@ -8,14 +8,14 @@
  * - while the daemons start (the dataset is read, shares are copied): `--optimize-for-size`, whose
  *   full collections compact and give memory back. Left on, it made every full collection of a
  *   running node such a one (every 1-2 s in a gossiping node) and cost 20-30 % of its training
- *   steps; turned off just before the first training step, the node holds about what it held with it throughout
- *   (docs/BENCHMARKS.md, CPU overhead and Memory).
+ *   steps; turned off just before the first training step, the node holds about what it held
+ *   with it throughout (docs/BENCHMARKS.md, CPU overhead and Memory).
  */
 import { setFlagsFromString } from 'node:v8'
 
 /** The V8 flags set for the whole run (node does not accept them in NODE_OPTIONS). */
 export const HEAP_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--heap-growing-percent=10']
-/** Set while the daemons start, cleared once they run. */
+/** Set while the daemons start, cleared just before the first training step. */
 export const STARTUP_FLAG = '--optimize-for-size'
 
 /** Heap flags on node's command line mean the user tunes the heap: we then leave it alone. */
@@ -30,9 +30,10 @@ export interface HeapTuning {
 
 /**
  * Bounds V8's heap from now on and favours a small heap until `running()`, which the daemons call
- * just before their first training round (code V8 optimises under `--optimize-for-size` keeps it). Does nothing when
- * `node` was given a heap flag of its own (`node --optimize-for-size bin/gossip-learn.js start`
- * keeps it throughout; `node --semi-space-growth-factor=2 ...` measures V8's default young generation).
+ * just before their first training round (code V8 optimises under `--optimize-for-size` keeps
+ * it). Does nothing when `node` was given a heap flag of its own (`node --optimize-for-size
+ * bin/gossip-learn.js start` keeps it throughout; `node --semi-space-growth-factor=2 ...`
+ * measures V8's default young generation).
  */
 export function tuneHeap(
   execArgv: readonly string[] = process.execArgv,
