@@ -31,11 +31,11 @@ import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
 import { interRegionShare, type PeerResult, type TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
 import { regionRttMs, type WanLinks } from '../../src/testbed/wan-links.ts'
+import { averageAccuracy, firstReach, highestCommonLevel, speedUp, TARGET_ACCURACY } from './curves.ts'
 import { parseBenchArgs, testbedFlags } from './flags.ts'
 
 const REGIONS = 'us-east:4,eu-west:4,ap-southeast:4'
 const PEERS = 12
-const TARGET = 0.95
 /**
  * Each peer's steps/s cap unless --train-rate says otherwise. 12 daemons on a 2-core machine must
  * leave it idle for an RTT of 10 ms to read as 10 ms: at 2 steps/s the median peer's event loop is
@@ -212,23 +212,6 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
   }
 }
 
-/**
- * Time-average of the mean-accuracy curve over [from, to], each point held until the next: one
- * crossing of a level is a single noisy event (peers evaluate seconds apart), the average is not.
- */
-function averageAccuracy(curve: RunSummary['meanCurve'], from: number, to: number): number | null {
-  let area = 0
-  for (let i = 0; i < curve.length; i++) {
-    const start = Math.max(curve[i]!.t, from)
-    const end = Math.min(curve[i + 1]?.t ?? to, to)
-    if (end > start) area += curve[i]!.acc * (end - start)
-  }
-  const held = curve.some((c) => c.t <= from)
-  return held && to > from ? area / (to - from) : null
-}
-
-const firstReach = (curve: RunSummary['meanCurve'], level: number) => curve.find((c) => c.acc >= level)
-
 async function main(): Promise<void> {
   const durationS = Number(args.duration)
   const samplers: SamplerKind[] =
@@ -291,8 +274,10 @@ async function main(): Promise<void> {
   }
 
   // The level: 0.95, or the highest both runs' mean accuracy reached (rounded down to 0.005).
-  const best = Math.min(...summaries.map((s) => Math.max(0, ...s.meanCurve.map((c) => c.acc))))
-  const level = best >= TARGET ? TARGET : Math.floor(best * 200) / 200
+  const level = highestCommonLevel(
+    summaries.map((s) => s.meanCurve),
+    TARGET_ACCURACY,
+  )
   const reached = summaries.map((s) => firstReach(s.meanCurve, level))
   const times = reached.map((c) => c?.t ?? null)
   // From the first moment both curves are defined (every peer of both runs has evaluated).
@@ -350,8 +335,8 @@ async function main(): Promise<void> {
     // One crossing of one level is a noisy event (peers evaluate seconds apart): the lower levels too.
     const lower = [0.6, 0.7, 0.75, 0.8].filter((l) => l < level)
     const speedUps = lower.flatMap((l) => {
-      const [u, t] = summaries.map((sum) => firstReach(sum.meanCurve, l)?.t)
-      return u !== undefined && t !== undefined && t > 0 ? [`${l.toFixed(2)}: ${(u / t).toFixed(2)}x`] : []
+      const x = speedUp(summaries[0]!.meanCurve, summaries[1]!.meanCurve, l)
+      return x === null ? [] : [`${l.toFixed(2)}: ${x.toFixed(2)}x`]
     })
     if (speedUps.length > 0) rows.push(['  speed-up at lower levels', '', speedUps.join(', ')])
   }

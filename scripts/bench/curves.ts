@@ -1,0 +1,69 @@
+/**
+ * Mean-accuracy curves of bench:topology: time to a level, time-averages, and the average of
+ * several seeds' curves. One crossing of one level in one seed is a noisy event (the mean curve
+ * moves 2-3 points from one poll to the next near its plateau); the seeds' average is not.
+ */
+
+/** The level bench:topology times first; when a run does not reach it, the highest level both samplers reach. */
+export const TARGET_ACCURACY = 0.95
+
+/** A mean-accuracy curve: the mean over peers of each peer's latest evaluation, at each poll. */
+export type Curve = ReadonlyArray<{ t: number; acc: number; steps?: number }>
+
+/** The first point of `curve` at or above `level`. */
+export const firstReach = <P extends Curve[number]>(curve: readonly P[], level: number): P | undefined =>
+  curve.find((c) => c.acc >= level)
+
+/** The curve's value at `t`: its last point at or before `t`, held (undefined before its first). */
+export function heldAt(curve: Curve, t: number): number | undefined {
+  let value: number | undefined
+  for (const c of curve) {
+    if (c.t > t) break
+    value = c.acc
+  }
+  return value
+}
+
+/**
+ * Time-average of the curve over [from, to], each point held until the next, or null when the
+ * curve starts after `from`.
+ */
+export function averageAccuracy(curve: Curve, from: number, to: number): number | null {
+  let area = 0
+  for (let i = 0; i < curve.length; i++) {
+    const start = Math.max(curve[i]!.t, from)
+    const end = Math.min(curve[i + 1]?.t ?? to, to)
+    if (end > start) area += curve[i]!.acc * (end - start)
+  }
+  const held = curve.some((c) => c.t <= from)
+  return held && to > from ? area / (to - from) : null
+}
+
+/**
+ * The pointwise mean of several curves on a grid of `stepS` seconds up to `untilS`, from the
+ * first grid point where every curve is defined.
+ */
+export function averageCurves(curves: readonly Curve[], untilS: number, stepS = 0.5): Curve {
+  const out: Array<{ t: number; acc: number }> = []
+  if (curves.length === 0) return out
+  for (let k = 0; k * stepS <= untilS; k++) {
+    const t = k * stepS
+    const values = curves.map((c) => heldAt(c, t)).filter((v) => v !== undefined)
+    if (values.length < curves.length) continue
+    out.push({ t, acc: values.reduce((a, v) => a + v, 0) / values.length })
+  }
+  return out
+}
+
+/** The highest level every curve reaches, rounded down to 0.005, capped at `target`. */
+export function highestCommonLevel(curves: readonly Curve[], target: number): number {
+  const best = Math.min(...curves.map((c) => Math.max(0, ...c.map((p) => p.acc))))
+  return best >= target ? target : Math.floor(best * 200) / 200
+}
+
+/** Uniform's time to `level` over topology's, or null when either never reaches it. */
+export function speedUp(uniform: Curve, topology: Curve, level: number): number | null {
+  const u = firstReach(uniform, level)?.t
+  const t = firstReach(topology, level)?.t
+  return u !== undefined && t !== undefined && t > 0 ? u / t : null
+}

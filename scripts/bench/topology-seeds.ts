@@ -1,0 +1,192 @@
+/**
+ * bench:topology over several seeds, and what they say together. Runs `bench:topology --seed S
+ * --json DIR/seed-S.json` for each seed whose JSON is not in DIR yet (so an interrupted series
+ * resumes where it stopped), then reads every `*.json` bench:topology wrote in DIR and prints:
+ *   - per seed: the speed-up at the highest level both samplers reach, and at 0.80 / 0.84;
+ *     final accuracy, MiB across regions per peer, Vivaldi error;
+ *   - over the seeds: the median and geometric mean of those speed-ups, and the speed-up of
+ *     the seeds' averaged curves (each sampler's mean-accuracy curves averaged point by point)
+ *     at their highest common level. One crossing of one level in one seed moves by tens of
+ *     seconds with when peers happened to evaluate; the averaged curve does not.
+ *
+ *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"] [--json FILE]
+ *     --dir        where each seed's JSON goes (created if missing) and is read from
+ *     --seeds      seeds to run (default none: only read DIR)
+ *     --topology   flags for every bench:topology run, e.g. "--duration 300 --steps-per-round 2
+ *                  --testbed='--links docs/links-3region-loss1.json'"
+ *     --json       write the aggregate as JSON
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { averageCurves, type Curve, highestCommonLevel, speedUp, TARGET_ACCURACY } from './curves.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
+
+const LOWER_LEVELS = [0.8, 0.84]
+
+const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
+  dir: { type: 'string' },
+  seeds: { type: 'string', default: 'none' },
+  topology: { type: 'string', default: '' },
+  json: { type: 'string' },
+})
+const flags = benchFlags('bench:topology-seeds')
+
+/** The part of a bench:topology JSON read here. */
+interface TopologyJson {
+  summaries: Array<{
+    sampler: string
+    meanCurve: Array<{ t: number; acc: number }>
+    finalAccuracy: number | null
+    mibAcrossRegionsPerPeer?: number
+    coordinateError: { median: number }
+    durationS: number
+  }>
+}
+
+/** "1-5", "1,3,8", "2,4-6" or "none": the seeds, in order, each once. */
+function parseSeeds(text: string): number[] {
+  if (text === 'none' || text === '') return []
+  const out: number[] = []
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part)
+    if (m === null) return flags.usage(`--seeds: expected e.g. 1-5 or 1,3,8, got ${text}`)
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])]
+    if (to < from) return flags.usage(`--seeds: ${part.trim()} runs backwards`)
+    for (let s = from; s <= to; s++) if (!out.includes(s)) out.push(s)
+  }
+  return out
+}
+
+/** Splits FLAGS into argv words; single or double quotes keep a value with spaces together. */
+function words(text: string): string[] {
+  return [...text.matchAll(/(?:[^\s'"]+|'[^']*'|"[^"]*")+/g)].map((m) => m[0].replace(/['"]/g, ''))
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
+}
+
+async function runSeed(seed: number, json: string): Promise<void> {
+  const script = fileURLToPath(new URL('./topology.ts', import.meta.url))
+  const argv = ['--import', 'tsx', script, ...words(args.topology), '--seed', String(seed), '--json', json]
+  console.log(`\n### seed ${seed}: bench:topology ${argv.slice(3).join(' ')}`)
+  const child = spawn(process.execPath, argv, { stdio: 'inherit' })
+  const code = await new Promise<number | null>((r) => child.once('exit', r))
+  if (code !== 0) throw new Error(`bench:topology --seed ${seed} exited with ${code}`)
+}
+
+interface SeedRow {
+  name: string
+  uniform: Curve
+  topology: Curve
+  level: number
+  speedUp: number | null
+  lower: Array<number | null>
+  final: [number | null, number | null]
+  mib: [number | undefined, number | undefined]
+  vivaldi: number
+  durationS: number
+}
+
+function seedRow(name: string, run: TopologyJson): SeedRow {
+  const u = run.summaries.find((s) => s.sampler === 'uniform')
+  const t = run.summaries.find((s) => s.sampler === 'topology')
+  if (u === undefined || t === undefined) throw new Error(`${name}: not a run of both samplers`)
+  const level = highestCommonLevel([u.meanCurve, t.meanCurve], TARGET_ACCURACY)
+  return {
+    name,
+    uniform: u.meanCurve,
+    topology: t.meanCurve,
+    level,
+    speedUp: speedUp(u.meanCurve, t.meanCurve, level),
+    lower: LOWER_LEVELS.map((l) => (l < level ? speedUp(u.meanCurve, t.meanCurve, l) : null)),
+    final: [u.finalAccuracy, t.finalAccuracy],
+    mib: [u.mibAcrossRegionsPerPeer, t.mibAcrossRegionsPerPeer],
+    vivaldi: t.coordinateError.median,
+    durationS: Math.min(u.durationS, t.durationS),
+  }
+}
+
+const x = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(2)}x`)
+const f3 = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(3))
+const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+async function main(): Promise<void> {
+  if (args.dir === undefined) flags.usage('--dir DIR is required (--help for usage)')
+  const dir = resolve(args.dir!)
+  await mkdir(dir, { recursive: true })
+  for (const seed of parseSeeds(args.seeds)) {
+    const json = join(dir, `seed-${seed}.json`)
+    if (await exists(json)) console.log(`seed ${seed}: ${json} exists, kept`)
+    else await runSeed(seed, json)
+  }
+
+  const files = (await readdir(dir))
+    .filter((f) => f.endsWith('.json'))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+  if (files.length === 0) flags.usage(`no bench:topology JSON in ${dir}`)
+  const rows: SeedRow[] = []
+  for (const f of files)
+    rows.push(seedRow(f, JSON.parse(await readFile(join(dir, f), 'utf8')) as TopologyJson))
+
+  console.log(`\n${rows.length} runs in ${dir}`)
+  console.log('run | level | speed-up | at 0.80 / 0.84 | final u / t | MiB across regions u / t | Vivaldi t')
+  for (const r of rows) {
+    const mib = r.mib.every((m) => m !== undefined && m > 0)
+      ? `${r.mib[0]!.toFixed(1)} / ${r.mib[1]!.toFixed(1)} (${(r.mib[0]! / r.mib[1]!).toFixed(2)}x)`
+      : '-'
+    console.log(
+      `${r.name} | ${r.level.toFixed(3)} | ${x(r.speedUp)} | ${r.lower.map(x).join(' / ')} | ` +
+        `${f3(r.final[0])} / ${f3(r.final[1])} | ${mib} | ${(r.vivaldi * 100).toFixed(1)} %`,
+    )
+  }
+
+  const ups = rows.map((r) => r.speedUp).filter((v): v is number => v !== null)
+  const geo = Math.exp(ups.reduce((a, v) => a + Math.log(v), 0) / ups.length)
+  const until = Math.min(...rows.map((r) => r.durationS))
+  const avgU = averageCurves(
+    rows.map((r) => r.uniform),
+    until,
+  )
+  const avgT = averageCurves(
+    rows.map((r) => r.topology),
+    until,
+  )
+  const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
+  const averaged = speedUp(avgU, avgT, level)
+  const averagedLower = LOWER_LEVELS.filter((l) => l < level).map(
+    (l) => `${l.toFixed(2)}: ${x(speedUp(avgU, avgT, l))}`,
+  )
+  const met = ups.filter((v) => v >= 1.5).length
+  console.log(
+    `\nper-run speed-up: median ${x(median(ups))}, geometric mean ${x(geo)}, ` +
+      `range ${x(Math.min(...ups))}-${x(Math.max(...ups))}, 1.5x or more in ${met} of ${ups.length}`,
+  )
+  console.log(
+    `averaged curves (${rows.length} runs, first ${until.toFixed(0)} s): highest common level ${level.toFixed(3)}, ` +
+      `speed-up ${x(averaged)} (uniform ${t1(avgU.find((p) => p.acc >= level)?.t)} s, ` +
+      `topology ${t1(avgT.find((p) => p.acc >= level)?.t)} s)${averagedLower.length > 0 ? `; ${averagedLower.join(', ')}` : ''}`,
+  )
+  if (args.json !== undefined) {
+    await mkdir(dirname(resolve(args.json)), { recursive: true })
+    const perRun = rows.map(({ uniform: _u, topology: _t, ...r }) => r)
+    await writeFile(
+      args.json,
+      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged } }, null, 2)}\n`,
+    )
+    console.log(`wrote ${args.json}`)
+  }
+}
+
+await main()

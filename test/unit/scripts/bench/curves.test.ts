@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import {
+  averageAccuracy,
+  averageCurves,
+  firstReach,
+  heldAt,
+  highestCommonLevel,
+  speedUp,
+} from '../../../../scripts/bench/curves.ts'
+
+const curve = (points: Array<[number, number]>) => points.map(([t, acc]) => ({ t, acc }))
+
+describe('bench curves', () => {
+  it('holds each point until the next, undefined before the first', () => {
+    const c = curve([
+      [2, 0.5],
+      [4, 0.7],
+    ])
+    expect(heldAt(c, 1)).toBeUndefined()
+    expect(heldAt(c, 3)).toBe(0.5)
+    expect(heldAt(c, 10)).toBe(0.7)
+  })
+
+  it('time-averages a curve over a window, null when it starts inside it', () => {
+    const c = curve([
+      [0, 0.4],
+      [10, 0.8],
+    ])
+    expect(averageAccuracy(c, 0, 20)).toBeCloseTo(0.6)
+    expect(averageAccuracy(c, 5, 10)).toBeCloseTo(0.4)
+    expect(averageAccuracy(curve([[5, 0.4]]), 0, 10)).toBeNull()
+  })
+
+  it('averages curves point by point on the grid once every curve is defined', () => {
+    const a = curve([
+      [0, 0.2],
+      [2, 0.6],
+    ])
+    const b = curve([
+      [1, 0.4],
+      [3, 1],
+    ])
+    const avg = averageCurves([a, b], 3, 1)
+    expect(avg.map((p) => p.t)).toEqual([1, 2, 3])
+    for (const [i, want] of [0.3, 0.5, 0.8].entries()) expect(avg[i]!.acc).toBeCloseTo(want)
+  })
+
+  it('takes the highest level both reach, rounded down to 0.005, capped at the target', () => {
+    const low = curve([[1, 0.8779]])
+    const high = curve([[1, 0.91]])
+    expect(highestCommonLevel([low, high], 0.95)).toBe(0.875)
+    expect(highestCommonLevel([curve([[1, 0.97]]), curve([[2, 0.99]])], 0.95)).toBe(0.95)
+  })
+
+  it('divides the uniform time to a level by the topology time, null if either never reaches it', () => {
+    const u = curve([
+      [10, 0.5],
+      [30, 0.85],
+    ])
+    const t = curve([
+      [10, 0.5],
+      [15, 0.86],
+    ])
+    expect(firstReach(u, 0.85)?.t).toBe(30)
+    expect(speedUp(u, t, 0.85)).toBe(2)
+    expect(speedUp(u, t, 0.9)).toBeNull()
+  })
+})
