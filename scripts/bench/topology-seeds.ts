@@ -124,9 +124,10 @@ function median(xs: readonly number[]): number {
 
 async function main(): Promise<void> {
   if (args.dir === undefined) flags.usage('--dir DIR is required (--help for usage)')
+  const seeds = parseSeeds(args.seeds)
   const dir = resolve(args.dir!)
   await mkdir(dir, { recursive: true })
-  for (const seed of parseSeeds(args.seeds)) {
+  for (const seed of seeds) {
     const json = join(dir, `seed-${seed}.json`)
     if (await exists(json)) console.log(`seed ${seed}: ${json} exists, kept`)
     else await runSeed(seed, json)
