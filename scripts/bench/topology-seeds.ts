@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { median } from '../../src/gossip/topology/rtt.ts'
 import { averageCurves, type Curve, highestCommonLevel, speedUp, TARGET_ACCURACY } from './curves.ts'
 import { benchFlags, parseBenchArgs } from './flags.ts'
 
@@ -115,12 +116,6 @@ function seedRow(name: string, run: TopologyJson): SeedRow {
 const x = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(2)}x`)
 const f3 = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(3))
 const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 async function main(): Promise<void> {
   if (args.dir === undefined) flags.usage('--dir DIR is required (--help for usage)')
