@@ -40,6 +40,28 @@ export function testbedFlags(text: string | undefined): string[] {
 }
 
 /**
+ * Splits FLAGS into argv words where single or double quotes keep a value with spaces together
+ * (`--testbed='--links F'` is one word), for a bench that passes flags on to another bench.
+ */
+export function quotedWords(text: string): string[] {
+  return [...text.matchAll(/(?:[^\s'"]+|'[^']*'|"[^"]*")+/g)].map((m) => m[0].replace(/['"]/g, ''))
+}
+
+/** "1-5", "1,3,8", "2,4-6", "none" or "": the seeds, in order, each once; throws RangeError on anything else. */
+export function seedList(text: string): number[] {
+  if (text === 'none' || text === '') return []
+  const out: number[] = []
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part)
+    if (m === null) throw new RangeError(`expected e.g. 1-5 or 1,3,8, got ${text}`)
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])]
+    if (to < from) throw new RangeError(`${part.trim()} runs backwards`)
+    for (let s = from; s <= to; s++) if (!out.includes(s)) out.push(s)
+  }
+  return out
+}
+
+/**
  * `parseArgs` for a benchmark script: `--help` prints the script's leading doc comment (its usage
  * and what it measures, kept in one place) and exits 0; an unknown or malformed flag is a usage
  * error (one line, exit 2) rather than a stack trace.

@@ -21,8 +21,15 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
-import { averageCurves, type Curve, highestCommonLevel, speedUp, TARGET_ACCURACY } from './curves.ts'
-import { benchFlags, parseBenchArgs } from './flags.ts'
+import {
+  averageCurves,
+  type Curve,
+  firstReach,
+  highestCommonLevel,
+  speedUp,
+  TARGET_ACCURACY,
+} from './curves.ts'
+import { benchFlags, parseBenchArgs, quotedWords, seedList } from './flags.ts'
 
 const LOWER_LEVELS = [0.8, 0.84]
 
@@ -46,25 +53,6 @@ interface TopologyJson {
   }>
 }
 
-/** "1-5", "1,3,8", "2,4-6" or "none": the seeds, in order, each once. */
-function parseSeeds(text: string): number[] {
-  if (text === 'none' || text === '') return []
-  const out: number[] = []
-  for (const part of text.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part)
-    if (m === null) return flags.usage(`--seeds: expected e.g. 1-5 or 1,3,8, got ${text}`)
-    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])]
-    if (to < from) return flags.usage(`--seeds: ${part.trim()} runs backwards`)
-    for (let s = from; s <= to; s++) if (!out.includes(s)) out.push(s)
-  }
-  return out
-}
-
-/** Splits FLAGS into argv words; single or double quotes keep a value with spaces together. */
-function words(text: string): string[] {
-  return [...text.matchAll(/(?:[^\s'"]+|'[^']*'|"[^"]*")+/g)].map((m) => m[0].replace(/['"]/g, ''))
-}
-
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
@@ -74,7 +62,16 @@ async function exists(path: string): Promise<boolean> {
 
 async function runSeed(seed: number, json: string): Promise<void> {
   const script = fileURLToPath(new URL('./topology.ts', import.meta.url))
-  const argv = ['--import', 'tsx', script, ...words(args.topology), '--seed', String(seed), '--json', json]
+  const argv = [
+    '--import',
+    'tsx',
+    script,
+    ...quotedWords(args.topology),
+    '--seed',
+    String(seed),
+    '--json',
+    json,
+  ]
   console.log(`\n### seed ${seed}: bench:topology ${argv.slice(3).join(' ')}`)
   const child = spawn(process.execPath, argv, { stdio: 'inherit' })
   const code = await new Promise<number | null>((r) => child.once('exit', r))
@@ -119,7 +116,12 @@ const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
 
 async function main(): Promise<void> {
   if (args.dir === undefined) flags.usage('--dir DIR is required (--help for usage)')
-  const seeds = parseSeeds(args.seeds)
+  let seeds: number[] = []
+  try {
+    seeds = seedList(args.seeds)
+  } catch (err) {
+    flags.usage(`--seeds: ${(err as Error).message}`)
+  }
   const dir = resolve(args.dir!)
   await mkdir(dir, { recursive: true })
   for (const seed of seeds) {
@@ -171,8 +173,8 @@ async function main(): Promise<void> {
   )
   console.log(
     `averaged curves (${rows.length} runs, first ${until.toFixed(0)} s): highest common level ${level.toFixed(3)}, ` +
-      `speed-up ${x(averaged)} (uniform ${t1(avgU.find((p) => p.acc >= level)?.t)} s, ` +
-      `topology ${t1(avgT.find((p) => p.acc >= level)?.t)} s)${averagedLower.length > 0 ? `; ${averagedLower.join(', ')}` : ''}`,
+      `speed-up ${x(averaged)} (uniform ${t1(firstReach(avgU, level)?.t)} s, ` +
+      `topology ${t1(firstReach(avgT, level)?.t)} s)${averagedLower.length > 0 ? `; ${averagedLower.join(', ')}` : ''}`,
   )
   if (args.json !== undefined) {
     await mkdir(dirname(resolve(args.json)), { recursive: true })
