@@ -22,7 +22,14 @@ import type { AttackerStats } from './attacker.ts'
 import { ATTACK_STATUS_INTERVAL_MS, DEFAULT_ATTACK_FANOUT, DEFAULT_ATTACK_INTERVAL_MS } from './constants.ts'
 import { type AttackMode, expandAttackers } from './modes.ts'
 
-const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), 'main.ts')
+const HERE = fileURLToPath(import.meta.url)
+/**
+ * The attackers' entry beside this module: compiled in dist/ (the CLI once built, as after `npm
+ * ci`), where it runs on plain node; TypeScript in src/ (tests, scripts, an unbuilt checkout),
+ * where it needs tsx. A fixed `main.ts` made every `testbed --byzantine` of a built CLI fail.
+ */
+const COMPILED = HERE.endsWith('.js')
+const MAIN = resolve(dirname(HERE), COMPILED ? 'main.js' : 'main.ts')
 const READY_TIMEOUT_MS = 120_000
 const STOP_GRACE_MS = 10_000
 
@@ -201,8 +208,8 @@ function attackerConfig(
  */
 async function startHost(configs: readonly AttackerProcessConfig[], log: string): Promise<AttackerHost> {
   const out = createWriteStream(log)
-  const tsx = import.meta.resolve('tsx')
-  const proc = spawn(process.execPath, ['--import', tsx, MAIN, ...hostedAttackersArgv(configs)], {
+  const loader = COMPILED ? [] : ['--import', import.meta.resolve('tsx')]
+  const proc = spawn(process.execPath, [...loader, MAIN, ...hostedAttackersArgv(configs)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   })
