@@ -88,6 +88,7 @@ export function withDefaults(config: GossipLearnNodeConfig = {}): StartConfig {
     statusIntervalMs: 0,
     gossip: true,
     jsonStatus: false,
+    stopOnStdinClose: false,
     ...config,
   }
 }

@@ -236,6 +236,7 @@ export function parseStartArgs(argv: string[]): StartArgs {
       (int(v, 'checkpoint-interval', 1, 86_400) ?? NODE_DEFAULTS.checkpointIntervalMs / 1000) * 1000,
     statusIntervalMs: (int(v, 'status-interval', 0, 86_400) ?? NODE_DEFAULTS.statusIntervalMs / 1000) * 1000,
     jsonStatus: v['json-status'] === true,
+    stopOnStdinClose: v['stop-on-stdin-close'] === true,
     wanLinks: str(v, 'wan-links'),
     trainRate: num(v, 'train-rate', 0, 1_000_000, true),
   }

@@ -52,7 +52,9 @@ export async function host(argv: string[]): Promise<number> {
     }
     hosted.push({ ...p, emulation })
   }
-  const signal = shutdownSignal()
+  // The testbed passes --stop-on-stdin-close to every peer; one host process reads stdin once.
+  const stopOnStdinClose = peers.some((p) => p.config.stopOnStdinClose)
+  const signal = shutdownSignal({ stdin: stopOnStdinClose ? process.stdin : undefined })
   let running: Awaited<ReturnType<typeof startHost>>
   try {
     running = await startHost(hosted, {

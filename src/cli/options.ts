@@ -238,6 +238,11 @@ export const START_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'json-status', type: 'boolean', help: 'print a JSON ready line (used by the testbed)' },
   {
+    name: 'stop-on-stdin-close',
+    type: 'boolean',
+    help: 'stop when stdin closes, as it does when the process that started this one dies (used by the testbed)',
+  },
+  {
     name: 'wan-links',
     type: 'string',
     value: 'FILE',

@@ -1,7 +1,14 @@
 /** Process signals for long-running commands (the only place besides commands that touches `process`). */
+import type { Readable } from 'node:stream'
+import { abortWhenClosed } from '../util/abort.ts'
 
-/** Run until SIGINT/SIGTERM; a second signal forces exit. */
-export function shutdownSignal(): AbortSignal {
+export interface ShutdownOptions {
+  /** Also stop when this stream ends (`--stop-on-stdin-close` passes process.stdin): see abortWhenClosed. */
+  stdin?: Readable
+}
+
+/** Run until SIGINT/SIGTERM (or `stdin` closes); a second signal forces exit. */
+export function shutdownSignal(options: ShutdownOptions = {}): AbortSignal {
   const controller = new AbortController()
   let count = 0
   const onSignal = (sig: NodeJS.Signals) => {
@@ -16,5 +23,14 @@ export function shutdownSignal(): AbortSignal {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  if (options.stdin !== undefined) {
+    abortWhenClosed(options.stdin, controller, () => {
+      // Whoever read our stdout and stderr is most likely gone: a write to the broken pipe must
+      // not throw before the checkpoint is written.
+      process.stdout.on('error', () => {})
+      process.stderr.on('error', () => {})
+      console.error('stdin closed: shutting down')
+    })
+  }
   return controller.signal
 }

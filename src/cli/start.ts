@@ -22,7 +22,7 @@ export async function start(argv: string[]): Promise<number> {
     const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
     emulation = wanEmulation({ links: await loadWanLinksFlag('--wan-links', config.wanLinks) })
   }
-  const signal = shutdownSignal()
+  const signal = shutdownSignal({ stdin: config.stopOnStdinClose ? process.stdin : undefined })
   try {
     await runDaemon(config, {
       signal,

@@ -117,6 +117,11 @@ export interface StartConfig {
   statusIntervalMs: number
   /** Write one JSON status line per interval to stdout instead of the human line (testbed). */
   jsonStatus: boolean
+  /**
+   * Stop when stdin closes (`--stop-on-stdin-close`): the testbed's pipe closes when the testbed
+   * dies, even by SIGKILL, so its daemons do not train on as orphans.
+   */
+  stopOnStdinClose: boolean
 }
 
 /**

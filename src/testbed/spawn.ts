@@ -136,6 +136,8 @@ export function daemonArgs(
     '--status-interval',
     '0',
     '--json-status',
+    // Our stdin pipe closes when this process dies, SIGKILL included: no orphan keeps training.
+    '--stop-on-stdin-close',
   ]
   if (cfg.hidden !== undefined) args.push('--hidden', String(cfg.hidden))
   if (cfg.roundMs !== undefined) args.push('--round-ms', String(cfg.roundMs))
@@ -204,7 +206,7 @@ export async function launch(
   await mkdir(dataDir, { recursive: true })
   const log = createWriteStream(join(dataDir, 'daemon.log'), { flags: 'a' })
   const proc = spawn(process.execPath, daemonArgs(cfg, index, dataDir, extras, bootstrap), {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: daemonEnv(),
   })
   proc.stderr?.pipe(log)
@@ -333,7 +335,7 @@ async function launchHost(
   await writeFile(config, `${JSON.stringify(file, null, 2)}\n`)
   const log = createWriteStream(group[0]!.log!, { flags: 'a' })
   const proc = spawn(process.execPath, [BIN, 'host', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: daemonEnv(),
   })
   proc.stderr?.pipe(log)

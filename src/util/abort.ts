@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream'
+
 /**
  * A signal that aborts with any of `signals` or after `ms`. Node 20's AbortSignal.any holds its
  * sources weakly, and a bare AbortSignal.timeout is kept alive only while it has an abort listener
@@ -29,4 +31,24 @@ export function anyWithTimeoutAfterReads(
     )
   }, ms).unref()
   return AbortSignal.any([...signals.filter((s): s is AbortSignal => s !== undefined), controller.signal])
+}
+
+/**
+ * Aborts `controller` once `stream` ends, closes or fails, reading and discarding its input. A
+ * pipe from a supervisor closes when the supervisor dies by any signal, SIGKILL included, which no
+ * handler of the supervisor's can see; opt-in, since a stdin from /dev/null ends at once. Once
+ * the controller aborts for any reason the stream is destroyed, so it does not keep the process up.
+ */
+export function abortWhenClosed(stream: Readable, controller: AbortController, onClosed?: () => void): void {
+  const closed = () => {
+    if (controller.signal.aborted) return
+    onClosed?.()
+    controller.abort()
+  }
+  stream.once('end', closed)
+  stream.once('close', closed)
+  stream.once('error', closed)
+  controller.signal.addEventListener('abort', () => stream.destroy(), { once: true })
+  // Flowing mode: 'end' fires only once the stream has been read to its end.
+  stream.resume()
 }

@@ -210,7 +210,8 @@ async function startHost(configs: readonly AttackerProcessConfig[], log: string)
   const out = createWriteStream(log)
   const loader = COMPILED ? [] : ['--import', import.meta.resolve('tsx')]
   const proc = spawn(process.execPath, [...loader, MAIN, ...hostedAttackersArgv(configs)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // A pipe the attackers read until it closes: they do not outlive a killed testbed.
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   })
   proc.stderr?.pipe(out)

@@ -4,15 +4,22 @@
  * each with its own libp2p node, identity and state: on a 2-core machine a Node process per
  * attacker cost the honest peers CPU that real attackers, on machines of their own, never take.
  */
+import type { Readable } from 'node:stream'
 import { UsageError } from '../../node/errors.ts'
+import { abortWhenClosed } from '../../util/abort.ts'
 import { type AttackerProcessConfig, parseAttackerArgs, splitAttackerArgv } from './args.ts'
 import { type Attacker, startAttacker } from './attacker.ts'
 
 /**
- * Runs the attackers of `argv` until SIGTERM/SIGINT; `emit` gets one JSON line per event, each
+ * Runs the attackers of `argv` until SIGTERM/SIGINT, or until `stdin` closes (the testbed's pipe,
+ * which closes when the testbed dies, even by SIGKILL); `emit` gets one JSON line per event, each
  * with the attacker's `slot` (its position on the command line). Returns the exit code.
  */
-export async function runAttackerProcess(argv: string[], emit: (line: string) => void): Promise<number> {
+export async function runAttackerProcess(
+  argv: string[],
+  emit: (line: string) => void,
+  stdin?: Readable,
+): Promise<number> {
   let configs: AttackerProcessConfig[]
   try {
     configs = splitAttackerArgv(argv).map((group) => parseAttackerArgs(group))
@@ -25,6 +32,7 @@ export async function runAttackerProcess(argv: string[], emit: (line: string) =>
   const onSignal = (): void => controller.abort()
   process.once('SIGTERM', onSignal)
   process.once('SIGINT', onSignal)
+  if (stdin !== undefined) abortWhenClosed(stdin, controller)
   const attackers: Attacker[] = []
   const status = (): void => {
     attackers.forEach((a, slot) => {

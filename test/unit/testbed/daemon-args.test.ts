@@ -32,6 +32,8 @@ describe('daemonArgs', () => {
       peerCount: 4,
       peerIndex: 0,
       defences: true,
+      // Its peers stop when the testbed dies, SIGKILL included (test/e2e/testbed-orphans.test.ts).
+      stopOnStdinClose: true,
     })
     expect(c.defencesOff).toBeUndefined()
   })

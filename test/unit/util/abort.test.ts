@@ -1,7 +1,8 @@
+import { PassThrough } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { anyWithTimeout, anyWithTimeoutAfterReads } from '../../../src/util/abort.ts'
+import { abortWhenClosed, anyWithTimeout, anyWithTimeoutAfterReads } from '../../../src/util/abort.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -92,5 +93,43 @@ describe('anyWithTimeoutAfterReads', () => {
     const signal = anyWithTimeoutAfterReads([undefined, stop.signal], 60_000)
     stop.abort(new Error('stopped'))
     expect((signal.reason as Error).message).toBe('stopped')
+  })
+})
+
+const tick = () => new Promise((r) => setImmediate(r))
+
+describe('abortWhenClosed', () => {
+  it('aborts when the stream ends, not while input arrives', async () => {
+    const stream = new PassThrough()
+    const controller = new AbortController()
+    let calls = 0
+    abortWhenClosed(stream, controller, () => calls++)
+    stream.write('anything')
+    await tick()
+    expect(controller.signal.aborted).toBe(false)
+    stream.end()
+    await tick()
+    expect(controller.signal.aborted).toBe(true)
+    expect(calls).toBe(1)
+  })
+
+  it('aborts when the stream fails', async () => {
+    const stream = new PassThrough()
+    const controller = new AbortController()
+    abortWhenClosed(stream, controller)
+    stream.destroy(new Error('EPIPE'))
+    await tick()
+    expect(controller.signal.aborted).toBe(true)
+  })
+
+  it('destroys the stream when aborted otherwise (a signal), without calling onClosed', async () => {
+    const stream = new PassThrough()
+    const controller = new AbortController()
+    let calls = 0
+    abortWhenClosed(stream, controller, () => calls++)
+    controller.abort()
+    await tick()
+    expect(stream.destroyed).toBe(true)
+    expect(calls).toBe(0)
   })
 })
