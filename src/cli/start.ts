@@ -76,11 +76,12 @@ export async function runDaemon(
             )
           }, config.statusIntervalMs)
         : undefined
-    const alone = warnWhenAlone(daemon.status, print, config.jsonStatus)
+    // --no-gossip trains alone on purpose: nothing to warn about.
+    const alone = config.gossip ? warnWhenAlone(daemon.status, print, config.jsonStatus) : undefined
     if (!hooks.signal.aborted)
       await new Promise((r) => hooks.signal.addEventListener('abort', r, { once: true }))
     if (timer) clearInterval(timer)
-    clearInterval(alone)
+    if (alone) clearInterval(alone)
   } finally {
     await daemon.stop()
   }
@@ -88,8 +89,10 @@ export async function runDaemon(
 }
 
 /**
- * A node with no connection for this long is warned about: an unreachable `--bootstrap` would
- * otherwise train alone in silence. 30 s covers a normal join (dial, identify, first exchange).
+ * A node with no connection, or no peer of its task in its view, for this long is warned about:
+ * an unreachable `--bootstrap`, or one whose network trains another dataset or model, would
+ * otherwise leave it training alone in silence. 30 s covers a normal join (dial, identify, the
+ * first announcements).
  */
 export const ALONE_WARNING_MS = 30_000
 /** How often the connection count is checked for the warning. */
@@ -97,10 +100,12 @@ const ALONE_CHECK_MS = 5_000
 
 /**
  * Prints a loud line (a JSON `alone` event with --json-status) every ALONE_WARNING_MS while the
- * node has no connected peer; returns the interval to clear.
+ * node has no peer to gossip with: no connected peer, or connected peers none of which announces
+ * our task (`viewSize` 0: they train another dataset or model, on another topic); returns the
+ * interval to clear.
  */
 export function warnWhenAlone(
-  status: () => { connectedPeers: string[] },
+  status: () => { connectedPeers: string[]; viewSize: number; task: string },
   print: (line: string) => void,
   json: boolean,
   now: () => number = Date.now,
@@ -109,18 +114,23 @@ export function warnWhenAlone(
   let lastWarnAt = lastPeerAt
   const timer = setInterval(() => {
     const t = now()
-    if (status().connectedPeers.length > 0) {
+    const s = status()
+    const connected = s.connectedPeers.length
+    if (connected > 0 && s.viewSize > 0) {
       lastPeerAt = lastWarnAt = t
       return
     }
     if (t - lastWarnAt < ALONE_WARNING_MS) return
     lastWarnAt = t
     const forS = Math.round((t - lastPeerAt) / 1000)
-    print(
-      json
-        ? JSON.stringify({ event: 'alone', forS })
-        : `WARNING: no connected peer for ${forS} s: training alone (is --bootstrap reachable?)`,
-    )
+    if (json) print(JSON.stringify({ event: 'alone', forS, connected }))
+    else if (connected === 0)
+      print(`WARNING: no connected peer for ${forS} s: training alone (is --bootstrap reachable?)`)
+    else
+      print(
+        `WARNING: ${connected} connected peer(s), but none announced task ${s.task} for ${forS} s: ` +
+          'training alone (do --dataset and --model match the network?)',
+      )
   }, ALONE_CHECK_MS)
   timer.unref?.()
   return timer
