@@ -3,6 +3,7 @@ import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { parseStartArgs, START_USAGE } from './args.ts'
+import { warnWhenAlone } from './alone.ts'
 import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
@@ -86,52 +87,4 @@ export async function runDaemon(
     await daemon.stop()
   }
   if (!config.jsonStatus) print('stopped; checkpoint written')
-}
-
-/**
- * A node with no connection, or no peer of its task in its view, for this long is warned about:
- * an unreachable `--bootstrap`, or one whose network trains another dataset or model, would
- * otherwise leave it training alone in silence. 30 s covers a normal join (dial, identify, the
- * first announcements).
- */
-export const ALONE_WARNING_MS = 30_000
-/** How often the connection count is checked for the warning. */
-const ALONE_CHECK_MS = 5_000
-
-/**
- * Prints a loud line (a JSON `alone` event with --json-status) every ALONE_WARNING_MS while the
- * node has no peer to gossip with: no connected peer, or connected peers none of which announces
- * our task (`viewSize` 0: they train another dataset or model, on another topic); returns the
- * interval to clear.
- */
-export function warnWhenAlone(
-  status: () => { connectedPeers: string[]; viewSize: number; task: string },
-  print: (line: string) => void,
-  json: boolean,
-  now: () => number = Date.now,
-): ReturnType<typeof setInterval> {
-  let lastPeerAt = now()
-  let lastWarnAt = lastPeerAt
-  const timer = setInterval(() => {
-    const t = now()
-    const s = status()
-    const connected = s.connectedPeers.length
-    if (connected > 0 && s.viewSize > 0) {
-      lastPeerAt = lastWarnAt = t
-      return
-    }
-    if (t - lastWarnAt < ALONE_WARNING_MS) return
-    lastWarnAt = t
-    const forS = Math.round((t - lastPeerAt) / 1000)
-    if (json) print(JSON.stringify({ event: 'alone', forS, connected }))
-    else if (connected === 0)
-      print(`WARNING: no connected peer for ${forS} s: training alone (is --bootstrap reachable?)`)
-    else
-      print(
-        `WARNING: ${connected} connected peer(s), but none announced task ${s.task} for ${forS} s: ` +
-          'training alone (do --dataset and --model match the network?)',
-      )
-  }, ALONE_CHECK_MS)
-  timer.unref?.()
-  return timer
 }

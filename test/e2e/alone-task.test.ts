@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ALONE_WARNING_MS } from '../../src/cli/start.ts'
+import { ALONE_WARNING_MS } from '../../src/cli/alone.ts'
 import { BIN } from './run-cli.ts'
 import { until } from './until.ts'
 
