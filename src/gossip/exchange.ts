@@ -20,6 +20,7 @@
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ModelState } from '../model/types.ts'
+import { anySignal } from '../util/abort.ts'
 import { linkOf } from './connectivity.ts'
 import {
   CLOSE_TIMEOUT_MS,
@@ -384,7 +385,8 @@ export class ModelExchange {
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)
     const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
-    const signal = AbortSignal.any(signals)
+    // Not AbortSignal.any, which leaks on a long-lived source (src/util/abort.ts); the deadline ends it.
+    const signal = anySignal(signals)
 
     let sent = 0
     let stream: Stream | undefined

@@ -1,15 +1,60 @@
 import type { Readable } from 'node:stream'
 
 /**
- * A signal that aborts with any of `signals` or after `ms`. Node 20's AbortSignal.any holds its
- * sources weakly, and a bare AbortSignal.timeout is kept alive only while it has an abort listener
- * of its own: collected before it fires, it never fires, and the bound it stood for is gone (50
- * timeouts through AbortSignal.any, a few collections: 1 fired). The listener added here keeps it.
+ * Why not AbortSignal.any: on Node 20 (and 22 before 22.12) each call leaves an entry in every
+ * source's set of dependants for as long as the source lives (nodejs/node#55351). A node combines
+ * its long-lived stop signal with a deadline for every push, ping and dial: a 2-peer node gained
+ * 2345 WeakRefs in 15 minutes (heap snapshots), and 400 000 calls on one source held 400 000
+ * entries and 17 MiB (docs/BENCHMARKS.md, Memory over time). The signals made here hold a listener
+ * on each source only until they abort, and each either has a deadline of its own or is given one.
+ */
+
+/**
+ * Aborts with the first of `sources` to abort (with its reason), or when `arm`'s callback is
+ * called; then takes its listeners off every source, and cancels what `arm` set up.
+ */
+function follow(
+  sources: ReadonlyArray<AbortSignal | undefined>,
+  arm?: (abort: (reason: unknown) => void) => NodeJS.Timeout,
+): AbortSignal {
+  const controller = new AbortController()
+  const given = sources.filter((s): s is AbortSignal => s !== undefined)
+  const aborted = given.find((s) => s.aborted)
+  if (aborted !== undefined) {
+    controller.abort(aborted.reason)
+    return controller.signal
+  }
+  let timer: NodeJS.Timeout | undefined
+  const onAbort = (event: Event) => abort((event.target as AbortSignal).reason)
+  const abort = (reason: unknown) => {
+    if (controller.signal.aborted) return
+    clearTimeout(timer)
+    for (const s of given) s.removeEventListener('abort', onAbort)
+    controller.abort(reason)
+  }
+  for (const s of given) s.addEventListener('abort', onAbort, { once: true })
+  timer = arm?.(abort)
+  return controller.signal
+}
+
+const timeoutError = () => new DOMException('The operation was aborted due to timeout', 'TimeoutError')
+
+/**
+ * A signal that aborts with the first of `signals`: leak-free only when one of them is bound to
+ * abort (a deadline such as AbortSignal.timeout, which the listener put on it also keeps from
+ * being collected before it fires), since the listeners stay on the others until then.
+ */
+export function anySignal(signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal {
+  return follow(signals)
+}
+
+/**
+ * A signal that aborts with any of `signals` or after `ms` (a TimeoutError). Its timer holds it
+ * until then: a bare AbortSignal.timeout through AbortSignal.any could be collected before it
+ * fired on Node 20, and never fire (50 timeouts, a few collections: 1 fired).
  */
 export function anyWithTimeout(signals: ReadonlyArray<AbortSignal | undefined>, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  timeout.addEventListener('abort', () => {}, { once: true })
-  return AbortSignal.any([...signals.filter((s): s is AbortSignal => s !== undefined), timeout])
+  return follow(signals, (abort) => setTimeout(() => abort(timeoutError()), ms).unref())
 }
 
 /**
@@ -24,13 +69,7 @@ export function anyWithTimeoutAfterReads(
   signals: ReadonlyArray<AbortSignal | undefined>,
   ms: number,
 ): AbortSignal {
-  const controller = new AbortController()
-  setTimeout(() => {
-    setImmediate(() =>
-      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-    )
-  }, ms).unref()
-  return AbortSignal.any([...signals.filter((s): s is AbortSignal => s !== undefined), controller.signal])
+  return follow(signals, (abort) => setTimeout(() => setImmediate(() => abort(timeoutError())), ms).unref())
 }
 
 /**

@@ -1,8 +1,14 @@
+import { getEventListeners } from 'node:events'
 import { PassThrough } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { abortWhenClosed, anyWithTimeout, anyWithTimeoutAfterReads } from '../../../src/util/abort.ts'
+import {
+  abortWhenClosed,
+  anySignal,
+  anyWithTimeout,
+  anyWithTimeoutAfterReads,
+} from '../../../src/util/abort.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -93,6 +99,62 @@ describe('anyWithTimeoutAfterReads', () => {
     const signal = anyWithTimeoutAfterReads([undefined, stop.signal], 60_000)
     stop.abort(new Error('stopped'))
     expect((signal.reason as Error).message).toBe('stopped')
+  })
+})
+
+/**
+ * What replaced AbortSignal.any, which on Node 20 keeps an entry per call in a long-lived source
+ * (nodejs/node#55351): a daemon's stop signal gained one per push, ping and dial.
+ */
+describe('signals combined with a long-lived one leave nothing on it', () => {
+  const listeners = (s: AbortSignal) => getEventListeners(s, 'abort').length
+
+  it('anyWithTimeout and anyWithTimeoutAfterReads take their listeners off once they time out', async () => {
+    const stop = new AbortController()
+    const made = []
+    for (let i = 0; i < 100; i++)
+      made.push(anyWithTimeout([stop.signal], 5), anyWithTimeoutAfterReads([stop.signal], 5))
+    expect(listeners(stop.signal)).toBe(200)
+    await new Promise((r) => setTimeout(r, 60))
+    expect(made.every((s) => s.aborted && (s.reason as Error).name === 'TimeoutError')).toBe(true)
+    expect(listeners(stop.signal)).toBe(0)
+    expect(stop.signal.aborted).toBe(false)
+  })
+
+  it('leaves no dependant entry in the source, where AbortSignal.any leaves one per call', () => {
+    // Node's internal set behind the leak (lib/internal/abort_controller.js).
+    const dependants = (s: AbortSignal) => {
+      const key = Object.getOwnPropertySymbols(s).find((k) => k.description === 'kDependantSignals')
+      return key === undefined ? 0 : (s as unknown as Record<symbol, Set<unknown>>)[key]!.size
+    }
+    const ours = new AbortController()
+    const theirs = new AbortController()
+    for (let i = 0; i < 10; i++) {
+      anyWithTimeout([ours.signal], 60_000)
+      anySignal([ours.signal, AbortSignal.timeout(60_000)])
+      AbortSignal.any([theirs.signal, AbortSignal.timeout(60_000)])
+    }
+    expect(dependants(theirs.signal)).toBe(10)
+    expect(dependants(ours.signal)).toBe(0)
+  })
+
+  it("anySignal takes its listeners off the others when one aborts, with that one's reason", () => {
+    const stop = new AbortController()
+    const deadline = new AbortController()
+    const signal = anySignal([stop.signal, undefined, deadline.signal])
+    expect(listeners(stop.signal)).toBe(1)
+    deadline.abort(new Error('deadline'))
+    expect((signal.reason as Error).message).toBe('deadline')
+    expect(listeners(stop.signal)).toBe(0)
+  })
+
+  it('a signal already aborted among the sources aborts it at once, adding no listener', () => {
+    const stop = new AbortController()
+    const done = new AbortController()
+    done.abort(new Error('done'))
+    const signal = anyWithTimeout([stop.signal, done.signal], 60_000)
+    expect((signal.reason as Error).message).toBe('done')
+    expect(listeners(stop.signal)).toBe(0)
   })
 })
 
