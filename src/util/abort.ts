@@ -4,8 +4,8 @@ import type { Readable } from 'node:stream'
  * Why not AbortSignal.any: on Node 20 (and 22 before 22.12) each call leaves an entry in every
  * source's set of dependants for as long as the source lives (nodejs/node#55351). A node combines
  * its long-lived stop signal with a deadline for every push, ping and dial: a 2-peer node gained
- * 2345 WeakRefs in 15 minutes (heap snapshots), and 400 000 calls on one source held 400 000
- * entries and 17 MiB (docs/BENCHMARKS.md, Memory over time). The signals made here hold a listener
+ * 2345 WeakRefs in 15 minutes (heap snapshots), and calls in a loop held one entry each, 17 MiB
+ * of heap for 300 000 (docs/BENCHMARKS.md, Memory over time). The signals made here hold a listener
  * on each source only until they abort, and each either has a deadline of its own or is given one.
  */
 
