@@ -2,8 +2,8 @@
 import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
-import { parseStartArgs, START_USAGE } from './args.ts'
 import { warnWhenAlone } from './alone.ts'
+import { parseStartArgs, START_USAGE } from './args.ts'
 import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
