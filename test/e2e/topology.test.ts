@@ -163,12 +163,18 @@ describe('daemons behind emulated wide-area links', () => {
     // The learner skips peers with a push in flight, so c gets some pushes too; b gets most bytes.
     await until('a to send models to b', () => (a.status().wan?.bytesSentByRegion.x ?? 0) > 200_000)
 
+    // Vivaldi's error starts at its cap, 1.5, and falls with good samples; one ping delayed by a
+    // loaded loop can push it back to the cap for a while (this read 1.5 once in a CI run), so
+    // wait for a moment below it rather than expect one at the instant of the read.
+    await until("a's coordinate error to fall below its initial 1.5", () => a.status().coordinate.error < 1.5)
+
     const res = await fetch(`http://127.0.0.1:${a.httpPort}/status`)
     const s = (await res.json()) as NodeStatus
     expect(s.region).toBe('x')
     expect(s.sampler).toBe('topology')
     expect(s.coordinate.vec).toHaveLength(2)
-    expect(s.coordinate.error).toBeLessThan(1.5)
+    expect(s.coordinate.error).toBeGreaterThanOrEqual(0)
+    expect(s.coordinate.error).toBeLessThanOrEqual(1.5)
     expect(s.wan?.bytesSentIntraRegion).toBeGreaterThan(0)
     expect(s.wan?.bytesSentInterRegion).toBeGreaterThan(0)
     expect(c.status().region).toBe('y')
