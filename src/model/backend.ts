@@ -113,3 +113,24 @@ const TRY: Record<BackendPreference, () => Promise<BackendInfo>> = {
     return { name: 'cpu', kind: 'cpu' }
   },
 }
+
+/** What the tfjs backend holds outside the JS heap, for /metrics and memory benches. */
+export interface BackendMemory {
+  /** Live tensors (a count that climbs without end is a leak). */
+  tensors: number
+  /** Bytes of live tensor data as tfjs counts them. */
+  tensorBytes: number
+  /** wasm only: the wasm instance's linear memory, which grows and never shrinks. */
+  wasmHeapBytes?: number
+}
+
+/** Reads the process's tfjs backend (call after initBackend): cheap, no sync with the device. */
+export function backendMemory(): BackendMemory {
+  const m = tf.memory()
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } } | undefined)?.wasm?.HEAPU8
+  return {
+    tensors: m.numTensors,
+    tensorBytes: m.numBytes,
+    ...(heap !== undefined ? { wasmHeapBytes: heap.buffer.byteLength } : {}),
+  }
+}

@@ -4,7 +4,9 @@ export { createRng, hashSeed, type Rng, randomSeed } from '../util/rng.ts'
 export {
   type BackendInfo,
   type BackendInit,
+  type BackendMemory,
   type BackendPreference,
+  backendMemory,
   initBackend,
   type ModelLogger,
 } from './backend.ts'

@@ -30,7 +30,7 @@ import { type TopologyCounters, TopologyService } from '../gossip/topology/topol
 import type { Coordinate } from '../gossip/topology/vivaldi.ts'
 import type { CodecOptions } from '../gossip/wire/codecs/index.ts'
 import { createMergePipeline } from '../merge/index.ts'
-import { initBackend } from '../model/backend.ts'
+import { backendMemory, initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
@@ -360,6 +360,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         wanBytesByRegion: wan !== undefined ? () => wan.stats().bytesSentByRegion : undefined,
         codecs: () => exchange.counters,
         defences: () => learner?.stats.defences,
+        backendMemory,
       },
       {
         task,

@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { DefenceCounters } from '../gossip/defences/index.ts'
 import type { ExchangeCounters } from '../gossip/exchange.ts'
 import type { LearnerStats, LocalModel } from '../gossip/learner.ts'
+import type { BackendMemory } from '../model/index.ts'
 
 /** The prefix of every metric this project defines. */
 export const METRIC_PREFIX = 'gossip_learn_'
@@ -50,6 +51,8 @@ export interface MetricsSources {
   codecs?: () => Pick<ExchangeCounters, 'sentByCodec' | 'receivedByCodec'>
   /** What the defences did to received models, by reason (the learner's `defences`). */
   defences?: () => DefenceCounters | undefined
+  /** The tfjs backend's tensors and wasm memory (per process: nodes hosted together share it). */
+  backendMemory?: () => BackendMemory
 }
 
 /** Constant facts about the node, exported as the labels of `gossip_learn_info` (value 1). */
@@ -382,6 +385,23 @@ export function registerNodeMetrics(
     'Peers the peer policy refuses right now',
     () => sources.peerPolicy?.().refused ?? 0,
   )
+  const backend = sources.backendMemory
+  if (backend !== undefined) {
+    // Beside process_resident_memory_bytes, these split a growing RSS into tfjs and the rest.
+    followGauge(registry, `${p}backend_tensors`, 'Live tfjs tensors in this process', () => backend().tensors)
+    followGauge(
+      registry,
+      `${p}backend_tensor_bytes`,
+      'Bytes of live tfjs tensor data in this process',
+      () => backend().tensorBytes,
+    )
+    followGauge(
+      registry,
+      `${p}backend_wasm_memory_bytes`,
+      "The wasm backend's linear memory in this process (grows, never shrinks; none on other backends)",
+      () => backend().wasmHeapBytes,
+    )
+  }
 
   const mergeSeconds = new Histogram({
     name: `${p}merge_duration_seconds`,

@@ -64,3 +64,20 @@ describe('initBackend', () => {
     await expect(initBackend({ prefer: 'gpu' as never })).rejects.toThrow(TypeError)
   })
 })
+
+describe('backendMemory', () => {
+  it('counts live tensors and their bytes, and the wasm memory on wasm only', async () => {
+    const { initBackend, backendMemory } = await freshBackendModule()
+    await initBackend({ prefer: 'wasm' })
+    const before = backendMemory()
+    expect(before.wasmHeapBytes).toBeGreaterThan(0)
+    const t = tf.zeros([1000])
+    const held = backendMemory()
+    expect(held.tensors).toBe(before.tensors + 1)
+    expect(held.tensorBytes).toBe(before.tensorBytes + 4000)
+    t.dispose()
+    expect(backendMemory().tensors).toBe(before.tensors)
+    await tf.setBackend('cpu')
+    expect(backendMemory().wasmHeapBytes).toBeUndefined()
+  })
+})

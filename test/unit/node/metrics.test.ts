@@ -36,6 +36,7 @@ function fakeSources() {
       receivedByCodec: {} as Record<string, { models: number; bytes: number }>,
     },
     defences: emptyDefenceCounters(),
+    backend: { tensors: 7, tensorBytes: 4096, wasmHeapBytes: undefined as number | undefined },
   }
   const sources: MetricsSources = {
     exchange: () => state.exchange,
@@ -46,6 +47,7 @@ function fakeSources() {
     announcementsRejected: () => state.announcementsRejected,
     codecs: () => state.codecs,
     defences: () => state.defences,
+    backendMemory: () => state.backend,
   }
   return { state, sources }
 }
@@ -112,6 +114,10 @@ describe('node metrics', () => {
     // No evaluation yet: NaN (Prometheus' "no value"), not a made-up 0.
     expect(v(first, 'accuracy_ratio')).toBeNaN()
     expect(v(first, 'info', { merge: 'varcorr', task: 'mnist-mlp' })).toBe(1)
+    expect(v(first, 'backend_tensors')).toBe(7)
+    expect(v(first, 'backend_tensor_bytes')).toBe(4096)
+    // Not on wasm: no value rather than 0.
+    expect(v(first, 'backend_wasm_memory_bytes')).toBeNaN()
 
     state.learner.steps = 40
     state.learner.lastAccuracy = 0.8
@@ -126,6 +132,7 @@ describe('node metrics', () => {
     state.defences.byReason = { 'distance-clipped': 3, 'rate-limited': 1 }
     state.defences.rollbacks = 1
     state.defences.suspectsSkipped = 6
+    state.backend = { tensors: 9, tensorBytes: 8192, wasmHeapBytes: 16 * 2 ** 20 }
     const timed = timedMerger((a: number) => a * 2, metrics)
     expect(timed(21)).toBe(42)
     await timedPush(async () => 7, metrics)()
@@ -149,6 +156,8 @@ describe('node metrics', () => {
     expect(v(second, 'defence_actions_total', { reason: 'rate-limited' })).toBe(1)
     expect(v(second, 'rollbacks_total')).toBe(1)
     expect(v(second, 'suspects_skipped_total')).toBe(6)
+    expect(v(second, 'backend_tensors')).toBe(9)
+    expect(v(second, 'backend_wasm_memory_bytes')).toBe(16 * 2 ** 20)
     expect(v(second, 'merge_duration_seconds_count')).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'ok' })).toBe(1)
     expect(v(second, 'push_duration_seconds_count', { result: 'failed' })).toBe(1)
