@@ -179,6 +179,7 @@ console.log(
 )
 const daemons: Daemon[] = []
 const stop = new AbortController()
+const stopped = new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }))
 process.once('SIGINT', () => stop.abort())
 process.once('SIGTERM', () => stop.abort())
 const started = Date.now()
@@ -187,8 +188,7 @@ try {
   let nextPrint = 0
   for (let t = 0; t <= DURATION_S && !stop.signal.aborted; t += EVERY_S) {
     const wait = started + t * 1000 - Date.now()
-    if (wait > 0) await sleep(wait, undefined, { signal: stop.signal }).catch(() => undefined)
-    await new Promise((r) => stop.signal.addEventListener('abort', r, { once: true }) ?? setTimeout(r, wait))
+    if (wait > 0) await Promise.race([sleep(wait, undefined, { ref: false }), stopped])
     if (stop.signal.aborted) break
     const now = (Date.now() - started) / 1000
     await Promise.all(daemons.map((d) => read(d, now)))
