@@ -11,8 +11,9 @@
  *       [--train-rate 20] [--compare "MALLOC_ARENA_MAX=2"] [--start-flags "..."]
  *       [--dir D] [--json F]
  *
- * --train-rate 0 trains as fast as the CPU allows (a default `start`); capped, several peers
- * fit on a small machine and the machine stays free for the readings. Needs `npm run build`.
+ * Each daemon is a default `start` (its data share from its peer id, as for any user) but for
+ * --train-rate: 0 trains as fast as the CPU allows; capped, several peers fit on a small machine
+ * and the machine stays free for the readings. Needs `npm run build`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -81,7 +82,6 @@ async function startDaemon(
     BIN,
     'start',
     ...['--listen', '/ip4/127.0.0.1/tcp/0', '--http', '0', '--data-dir', dir],
-    ...['--peer-index', String(index), '--peer-count', String(PEERS)],
     ...['--status-interval', '0', '--json-status', '--stop-on-stdin-close'],
     ...(RATE > 0 ? ['--train-rate', String(RATE)] : []),
     ...(bootstrap !== undefined ? ['--bootstrap', bootstrap] : []),
