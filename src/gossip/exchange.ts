@@ -20,7 +20,7 @@
 import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ModelState } from '../model/types.ts'
-import { anySignal } from '../util/abort.ts'
+import { anySignal, release } from '../util/abort.ts'
 import { linkOf } from './connectivity.ts'
 import {
   CLOSE_TIMEOUT_MS,
@@ -385,7 +385,7 @@ export class ModelExchange {
     const deadline = AbortSignal.timeout(this.totalTimeoutMs)
     const signals = [deadline, this.shutdown.signal]
     if (options.signal != null) signals.push(options.signal)
-    // Not AbortSignal.any, which leaks on a long-lived source (src/util/abort.ts); the deadline ends it.
+    // Not AbortSignal.any, which leaks on a long-lived source (src/util/abort.ts); released below.
     const signal = anySignal(signals)
 
     let sent = 0
@@ -462,6 +462,8 @@ export class ModelExchange {
         logSafeMessage(e),
       )
       throw e
+    } finally {
+      release(signal)
     }
   }
 

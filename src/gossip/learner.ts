@@ -16,7 +16,7 @@ import type { MaskedState } from '../merge/masks.ts'
 import type { InputOutcome, MergeResult, Merger } from '../merge/pipeline.ts'
 import { isFiniteState } from '../merge/steps/vector.ts'
 import type { ModelState } from '../model/types.ts'
-import { anyWithTimeout } from '../util/abort.ts'
+import { anyWithTimeout, release } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 import { CatchUp, type CatchUpInit } from './catch-up.ts'
 import {
@@ -765,6 +765,9 @@ export class Learner {
         this.log('push to %s failed: %s', peerId, err?.message)
         this.c.onPushFailed?.(peerId, err)
       })
-      .finally(() => this.inflight.delete(peerId))
+      .finally(() => {
+        release(pushSignal)
+        this.inflight.delete(peerId)
+      })
   }
 }

@@ -34,7 +34,7 @@ import { backendMemory, initBackend } from '../model/backend.ts'
 import { createLocalModel, type LocalTfModel } from '../model/local-model.ts'
 import type { ArchSpec, ModelState } from '../model/types.ts'
 import { archFingerprint, archTensors, datasetArch } from '../model/zoo.ts'
-import { anyWithTimeout } from '../util/abort.ts'
+import { anyWithTimeout, release } from '../util/abort.ts'
 import { hashSeed, randomSeed } from '../util/rng.ts'
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts'
 import { learnerDefences, pushCodecOptions, pushPartners, type StartConfig } from './config.ts'
@@ -748,7 +748,9 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     for (const p of remembered.book.peers()) {
       if (peers.isRefused(p.peerId)) continue
       const bound = anyWithTimeout([dials.signal], timeouts.dialMs)
-      dialTarget(node, p, bound).catch(() => {})
+      dialTarget(node, p, bound)
+        .catch(() => {})
+        .finally(() => release(bound))
     }
     redialer.start()
     cleanup.push(() => redialer.stop())

@@ -9,7 +9,7 @@
 
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
 import { PingBusyError, PingNotConnectedError } from '../gossip/topology/stream-ping.ts'
-import { anyWithTimeoutAfterReads } from '../util/abort.ts'
+import { anyWithTimeoutAfterReads, release } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the keep-alive needs. */
@@ -76,10 +76,9 @@ export class KeepAlive {
       [...byPeer.values()].map(async (conns) => {
         const peer = conns[0]!.remotePeer
         this.counters.pings++
+        const signal = anyWithTimeoutAfterReads([stopped], this.init.timeoutMs)
         try {
-          await this.init.ping(peer, {
-            signal: anyWithTimeoutAfterReads([stopped], this.init.timeoutMs),
-          })
+          await this.init.ping(peer, { signal })
         } catch (err) {
           // Busy: another ping is out. Unsupported: the peer answered multistream-select, so it
           // is alive, only without ping (libp2p's monitor reads it the same way).
@@ -98,6 +97,8 @@ export class KeepAlive {
             c.abort(new KeepAliveFailedError(`keep-alive ping to ${peer} failed: ${why}`))
             this.counters.aborted++
           }
+        } finally {
+          release(signal)
         }
       }),
     )

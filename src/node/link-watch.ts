@@ -20,7 +20,7 @@
  */
 
 import type { AbortOptions, Connection, IdentifyResult, PeerId } from '@libp2p/interface'
-import { anyWithTimeoutAfterReads } from '../util/abort.ts'
+import { anyWithTimeoutAfterReads, release } from '../util/abort.ts'
 import { InvalidArgumentError } from '../util/errors.ts'
 
 /** The slice of a libp2p node the watch needs. */
@@ -162,9 +162,10 @@ export class LinkWatch {
     const stopped = this.controller.signal
     this.inFlight.add(c.id)
     this.counters.identifyRetries++
+    // After a stall of our own loop, read the answer that came during it before giving up.
+    const signal = anyWithTimeoutAfterReads([stopped], this.init.timeoutMs)
     try {
-      // After a stall of our own loop, read the answer that came during it before giving up.
-      await this.init.identify(c, { signal: anyWithTimeoutAfterReads([stopped], this.init.timeoutMs) })
+      await this.init.identify(c, { signal })
       this.counters.identifyRecovered++
       this.attempts.delete(c.id)
     } catch (err) {
@@ -179,6 +180,7 @@ export class LinkWatch {
         )
       }
     } finally {
+      release(signal)
       this.inFlight.delete(c.id)
     }
   }

@@ -4,7 +4,7 @@
  * not do this: @libp2p/bootstrap dials its list once, and libp2p's reconnect queue retries only
  * peers tagged keep-alive, 5 times, then drops the tag (docs/DEPLOY.md).
  */
-import { anyWithTimeout } from '../util/abort.ts'
+import { anyWithTimeout, release } from '../util/abort.ts'
 
 /** How often a connected node checks that it still has a connection: one cheap call per second. */
 export const REDIAL_CHECK_INTERVAL_MS = 1000
@@ -168,10 +168,13 @@ export class Redialer {
     await Promise.all(
       targets.map(async (t) => {
         this.counters.dials++
+        const bound = anyWithTimeout([signal], this.init.dialTimeoutMs)
         try {
-          await this.components.dial(t, anyWithTimeout([signal], this.init.dialTimeoutMs))
+          await this.components.dial(t, bound)
         } catch {
           this.counters.dialsFailed++
+        } finally {
+          release(bound)
         }
       }),
     )

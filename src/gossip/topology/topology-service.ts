@@ -6,7 +6,7 @@
  */
 
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
-import { anyWithTimeout } from '../../util/abort.ts'
+import { anyWithTimeout, release } from '../../util/abort.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
 import { type ConnectionView, relayedOnlyPeers } from '../connectivity.ts'
 import { toError } from '../errors.ts'
@@ -260,6 +260,7 @@ export class TopologyService {
       this.onFailure(id, e)
       return false
     } finally {
+      release(signal)
       this.inFlight.delete(id)
       this.lastDone.set(id, this.now())
     }

@@ -27,7 +27,7 @@ import { loadOrCreateIdentity } from '../../node/identity.ts'
 import { PeerBook } from '../../node/peer-book.ts'
 import { Redialer } from '../../node/redial.ts'
 import { dialTarget, redialTargets } from '../../node/remembered-peers.ts'
-import { anyWithTimeout } from '../../util/abort.ts'
+import { anyWithTimeout, release } from '../../util/abort.ts'
 import { createRng, hashSeed } from '../../util/rng.ts'
 import { ALIE_WINDOW, ATTACK_PUSH_TIMEOUT_MS } from './constants.ts'
 import { type AttackMode, attackMode, flipLabels } from './modes.ts'
@@ -302,9 +302,13 @@ export async function startAttacker(
         if (state === undefined) return
         for (const t of chosen) {
           inflight.add(t.peerId)
-          push(t.peerId, state, anyWithTimeout([signal], ATTACK_PUSH_TIMEOUT_MS))
+          const bound = anyWithTimeout([signal], ATTACK_PUSH_TIMEOUT_MS)
+          push(t.peerId, state, bound)
             .catch((err: Error) => log('push to %s failed: %s', t.peerId, err.name))
-            .finally(() => inflight.delete(t.peerId))
+            .finally(() => {
+              release(bound)
+              inflight.delete(t.peerId)
+            })
         }
       }
       loop = (async () => {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { ComponentLogger, Connection, Logger, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
@@ -155,6 +156,16 @@ describe('ModelExchange', () => {
     expect(rx.counters).toMatchObject({ modelsReceived: 1, rejected: {} })
     expect(got.meta.codec).toBe('raw-f32')
     expect(rx.counters.receivedByCodec).toEqual({ 'raw-f32': { models: 1, bytes: sent } })
+  })
+
+  it("holds nothing on the caller's signal once a push is over, done or failed", async () => {
+    const { tx, rxId } = await pair()
+    const caller = new AbortController()
+    for (let i = 0; i < 3; i++) await tx.push(rxId, fakeState(), { signal: caller.signal })
+    const dead = await newPeerId()
+    await expect(tx.push(dead, fakeState(), { signal: caller.signal })).rejects.toThrow()
+    // Before, each push's listener stayed on the caller's (long-lived) signal until its deadline.
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0)
   })
 
   it('pushes in the configured codec; the receiver decodes whatever codec arrives', async () => {

@@ -96,6 +96,34 @@ describe('Learner', () => {
     expect(learner.running).toBe(false)
   })
 
+  it("lets go of each push's signal once the push is over: stop() aborts none of the finished ones", async () => {
+    const finished: AbortSignal[] = []
+    learner = new Learner(
+      {
+        model: new FakeModel(),
+        pusher: {
+          push: async (_to: string, _s: ModelState, options?: { signal?: AbortSignal }) => {
+            await new Promise((r) => setImmediate(r))
+            finished.push(options!.signal!)
+            return 1
+          },
+        },
+        sampler: new UniformSampler(),
+        view: () => [{ peerId: 'a', lastSeen: Date.now() }],
+        merger: meanMerger,
+        logger: defaultLogger(),
+      },
+      { minRoundMs: 0, stepsPerRound: 10, evalIntervalMs: 0 },
+    )
+    learner.start()
+    await until(() => finished.length >= 5)
+    const done = finished.slice(0, 5)
+    // Each stayed on the learner's stop signal until its push deadline (20 s), before.
+    await new Promise((r) => setTimeout(r, 10))
+    await learner.stop()
+    expect(done.filter((s) => s.aborted)).toEqual([])
+  })
+
   it('after start, holds its pushes while catching up with a peer ahead of it, then pushes what it merged', async () => {
     const model = new FakeModel()
     const pushed: number[] = []

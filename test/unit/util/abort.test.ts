@@ -8,6 +8,7 @@ import {
   anySignal,
   anyWithTimeout,
   anyWithTimeoutAfterReads,
+  release,
 } from '../../../src/util/abort.ts'
 
 setFlagsFromString('--expose-gc')
@@ -146,6 +147,33 @@ describe('signals combined with a long-lived one leave nothing on it', () => {
     deadline.abort(new Error('deadline'))
     expect((signal.reason as Error).message).toBe('deadline')
     expect(listeners(stop.signal)).toBe(0)
+  })
+
+  it('release takes the listeners off at once and cancels the deadline, so the signal never aborts', async () => {
+    const stop = new AbortController()
+    const made = [
+      anyWithTimeout([stop.signal], 20),
+      anyWithTimeoutAfterReads([stop.signal], 20),
+      anySignal([stop.signal, AbortSignal.timeout(20)]),
+    ]
+    expect(listeners(stop.signal)).toBe(3)
+    for (const s of made) release(s)
+    expect(listeners(stop.signal)).toBe(0)
+    // Twice, and on a signal not made here: nothing happens.
+    release(made[0]!)
+    release(stop.signal)
+    await new Promise((r) => setTimeout(r, 80))
+    stop.abort(new Error('stopped'))
+    expect(made.some((s) => s.aborted)).toBe(false)
+    expect(stop.signal.aborted).toBe(true)
+  })
+
+  it('release after the signal aborted keeps its reason', () => {
+    const stop = new AbortController()
+    const signal = anyWithTimeout([stop.signal], 60_000)
+    stop.abort(new Error('stopped'))
+    release(signal)
+    expect((signal.reason as Error).message).toBe('stopped')
   })
 
   it('a signal already aborted among the sources aborts it at once, adding no listener', () => {
