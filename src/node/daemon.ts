@@ -11,7 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadDataset } from '../data/registry.ts'
 import { relayedOnlyPeers } from '../gossip/connectivity.ts'
-import type { DefenceCounters } from '../gossip/defences/index.ts'
+import { type DefenceCounters, MAX_TRACKED_SENDERS, SenderMap } from '../gossip/defences/index.ts'
 import { RelayedOnlyError, verdictOf } from '../gossip/errors.ts'
 import { ModelExchange } from '../gossip/exchange.ts'
 import { Learner } from '../gossip/learner.ts'
@@ -165,7 +165,7 @@ export interface NodeStatus {
   inbound: { transfers: number; max: number }
   /** The learner's defences (issue 9): whether on, and the clips, rejections, drops and rollbacks so far by reason. */
   defences: DefenceCounters & { enabled: boolean }
-  /** Accepted models by sender (who sent to whom, for the testbed's exchange matrix). */
+  /** Accepted models by sender (who sent to whom, for the testbed's exchange matrix); the last 1000 senders. */
   modelsReceivedFrom: Record<string, number>
   /** Peers the peer policy refuses now (no dials, connections or view), why, and until when (Unix s). */
   refusedPeers: Array<{ peerId: string; reason: string; untilS: number }>
@@ -343,7 +343,8 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
     const peerIndex = config.peerIndex ?? hashSeed(peerId) % config.peerCount
     const region = wan?.regionOf(peerId)
     const logger: ComponentLogger = node.logger
-    const receivedFrom = new Map<string, number>()
+    // The most recent senders only: under churn a node meets new peers for as long as it runs.
+    const receivedFrom = new SenderMap<number>(MAX_TRACKED_SENDERS)
     const remembered = await rememberedPeers(lock.dir, peerId, dirLabel, print, signal, hooks.fsTimeoutMs)
     checkAborted()
     // Read on scrape from the counters each component keeps; only merges and pushes are timed.
@@ -690,7 +691,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         pushFailuresByReason: c.pushFailuresByReason,
         pushFailureMessages: c.pushFailureMessages,
         defences: { enabled: config.defences, ...structuredClone(learner!.stats.defences) },
-        modelsReceivedFrom: Object.fromEntries(receivedFrom),
+        modelsReceivedFrom: Object.fromEntries(receivedFrom.records()),
         refusedPeers: peers.refused().map((r) => ({
           peerId: r.peerId,
           reason: r.reason,

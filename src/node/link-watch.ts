@@ -107,6 +107,8 @@ export class LinkWatch {
   }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    // Identify dispatches after an await: a connection closed meanwhile would leave a peer that is gone.
+    if (evt.detail.connection != null && evt.detail.connection.status !== 'open') return
     this.identified.set(evt.detail.peerId.toString(), evt.detail.protocols ?? [])
   }
 

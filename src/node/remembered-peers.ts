@@ -19,6 +19,35 @@ export const PEER_BOOK_REFRESH_MS = 30_000
 /** A newly met peer is written to peers.json this soon, so a node killed before its next checkpoint still remembers it. */
 export const PEER_BOOK_NEW_PEER_SAVE_MS = 2000
 
+/**
+ * When each peer was last refreshed, for the throttle. Only the last `periodMs` matter, so older
+ * entries are dropped as new ones come: a node meets new peers for as long as it runs.
+ */
+export class RefreshTimes {
+  private readonly at = new Map<string, number>()
+
+  constructor(private readonly periodMs: number) {}
+
+  /** True when `peerId` was not refreshed within the period before `now`. */
+  due(peerId: string, now: number): boolean {
+    return now - (this.at.get(peerId) ?? Number.NEGATIVE_INFINITY) >= this.periodMs
+  }
+
+  mark(peerId: string, now: number): void {
+    // Re-inserted, so the map stays in time order and the stale ones are at its front.
+    this.at.delete(peerId)
+    this.at.set(peerId, now)
+    for (const [id, t] of this.at) {
+      if (now - t < this.periodMs) break
+      this.at.delete(id)
+    }
+  }
+
+  get size(): number {
+    return this.at.size
+  }
+}
+
 /** The daemon's remembered peers: the book, and how it is fed and saved. */
 export interface RememberedPeers {
   book: PeerBook
@@ -50,7 +79,7 @@ export async function rememberedPeers(
     print(`warning: ${err.message}; starting with no remembered peers`)
     book = new PeerBook({ self })
   }
-  const refreshed = new Map<string, number>()
+  const refreshed = new RefreshTimes(PEER_BOOK_REFRESH_MS)
   const looking = new Set<string>()
   let saving: Promise<void> = Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -67,14 +96,14 @@ export async function rememberedPeers(
     book,
     see(node, peerId) {
       const now = Date.now()
-      if (now - (refreshed.get(peerId) ?? Number.NEGATIVE_INFINITY) < PEER_BOOK_REFRESH_MS) return
+      if (!refreshed.due(peerId, now)) return
       if (looking.has(peerId)) return
       looking.add(peerId)
       peerAddrs(node, peerId)
         .then((addrs) => {
           const isNew = book.see(peerId, addrs, now)
           // No dialable address yet (identify still running): ask again with the next model.
-          if (book.has(peerId)) refreshed.set(peerId, now)
+          if (book.has(peerId)) refreshed.mark(peerId, now)
           if (!isNew || timer !== undefined) return
           timer = setTimeout(() => {
             timer = undefined

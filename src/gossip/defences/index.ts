@@ -31,6 +31,7 @@ export {
 } from './constants.ts'
 export { FairShare, type FairShareInit } from './fair-share.ts'
 export { LossWatch, type LossWatchInit } from './loss-watch.ts'
+export { SenderMap } from './sender-map.ts'
 export { ShareWeights, type ShareWeightsInit } from './share-weight.ts'
 
 /** Knobs of the learner's defences (defaults and reasons in ./constants.ts). */

@@ -204,7 +204,9 @@ export class TopologyService {
     // Not a peer reached only through a relay: its RTT is the relay's detour, not the link a model
     // would take, and libp2p's ping would dial a new relayed connection each time (it skips limited ones).
     const relayed = relayedOnlyPeers(this.node.getConnections?.() ?? [])
-    for (const p of this.node.getPeers()) {
+    const connected = this.node.getPeers()
+    this.forgetGone(connected)
+    for (const p of connected) {
       const id = p.toString()
       if (relayed.has(id)) continue
       if (this.inFlight.has(id) || (this.lastDone.get(id) ?? Number.NEGATIVE_INFINITY) > cooledBefore)
@@ -230,6 +232,16 @@ export class TopologyService {
     this.lastPinged.delete(peerId)
     this.lastDone.delete(peerId)
     this.failures.delete(peerId)
+  }
+
+  /**
+   * Forgets peers no longer connected: a ping that ends after its peer's disconnect event
+   * records the peer again, and nothing else would drop it (a slow leak under churn).
+   */
+  private forgetGone(connected: readonly PeerId[]): void {
+    const ids = new Set(connected.map((p) => p.toString()))
+    for (const id of new Set([...this.lastDone.keys(), ...this.failures.keys()]))
+      if (!ids.has(id) && !this.inFlight.has(id)) this.forget(id)
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {

@@ -42,9 +42,9 @@ class FakeNode extends EventTarget {
   getConnections(): Connection[] {
     return this.conns as unknown as Connection[]
   }
-  identified(peer: PeerId, protocols = [MESHSUB]): void {
+  identified(peer: PeerId, protocols = [MESHSUB], connection?: FakeConnection): void {
     this.dispatchEvent(
-      new CustomEvent('peer:identify', { detail: { peerId: peer, protocols } as IdentifyResult }),
+      new CustomEvent('peer:identify', { detail: { peerId: peer, protocols, connection } as IdentifyResult }),
     )
   }
   disconnected(peer: PeerId): void {
@@ -160,6 +160,24 @@ describe('LinkWatch', () => {
     expect(calls).toBe(0)
     node.disconnected(peer)
     await w.round()
+    expect(calls).toBe(1)
+  })
+
+  it('ignores an identify result for a connection closed meanwhile (it would outlive the disconnect)', async () => {
+    const [peer] = peers as [PeerId]
+    const node = new FakeNode()
+    now = 5000
+    const old = connection(peer, 0, { status: 'closed' })
+    node.conns = [connection(peer, 0)]
+    let calls = 0
+    const w = make(node, async () => {
+      calls++
+    })
+    // libp2p's identify dispatches after an await: the disconnect came first.
+    node.disconnected(peer)
+    node.identified(peer, [MESHSUB], old)
+    await w.round()
+    // Not taken as identified: the new connection gets identify again.
     expect(calls).toBe(1)
   })
 

@@ -5,7 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PEER_BOOK_FILE, PeerBook } from '../../../src/node/peer-book.ts'
-import { redialTargets, rememberedPeers } from '../../../src/node/remembered-peers.ts'
+import { RefreshTimes, redialTargets, rememberedPeers } from '../../../src/node/remembered-peers.ts'
 
 const newId = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
 
@@ -66,5 +66,20 @@ describe('redialTargets', () => {
       { peerId: boot, addrs: ['/ip4/10.0.0.1/tcp/4001'] },
       { peerId: both, addrs: ['/ip4/10.0.0.9/tcp/4001', '/ip4/10.0.0.3/tcp/4001'] },
     ])
+  })
+})
+
+describe('RefreshTimes', () => {
+  it('is due once a period has passed, and forgets peers not refreshed within it', () => {
+    const times = new RefreshTimes(30_000)
+    expect(times.due('a', 0)).toBe(true)
+    times.mark('a', 0)
+    expect(times.due('a', 29_999)).toBe(false)
+    expect(times.due('a', 30_000)).toBe(true)
+    // A new peer every second for an hour: only the last period's are kept.
+    for (let s = 1; s <= 3600; s++) times.mark(`p${s}`, s * 1000)
+    expect(times.size).toBe(30)
+    expect(times.due('p3600', 3_600_000)).toBe(false)
+    expect(times.due('p3500', 3_600_000)).toBe(true)
   })
 })

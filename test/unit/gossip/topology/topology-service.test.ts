@@ -322,6 +322,32 @@ describe('TopologyService', () => {
     topo.stop()
   })
 
+  it('forgets at its next tick a peer whose ping ended after its disconnect (it would stay for good)', async () => {
+    const node = new FakeNode()
+    node.peers = [ids[0]!, ids[1]!]
+    let answer: ((ms: number) => void) | undefined
+    const topo = new TopologyService(
+      { node, logger },
+      {
+        peerCooldownMs: 0,
+        pingsPerTick: 2,
+        getRemoteCoordinate: () => undefined,
+        intervalMs: 60_000,
+        ping: (peer) =>
+          peer.equals(ids[0]!) ? new Promise<number>((resolve) => (answer = resolve)) : Promise.resolve(40),
+      },
+    )
+    const first = topo.tick()
+    node.disconnect(ids[0]!)
+    answer!(30)
+    await first
+    // The late answer recorded the peer after the disconnect had forgotten it.
+    expect(topo.rttMs(ids[0]!.toString())).toBe(30)
+    await topo.tick()
+    expect(topo.rttMs(ids[0]!.toString())).toBeUndefined()
+    expect(topo.rttMs(ids[1]!.toString())).toBe(40)
+  })
+
   it('rejects a bad coordinate or sample without moving', async () => {
     const node = new FakeNode()
     node.peers = [ids[0]!]
