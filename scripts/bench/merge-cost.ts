@@ -4,12 +4,16 @@
  * same model as the node trains it (LocalTrainer, batch 32).
  *
  *   npx tsx scripts/bench/merge-cost.ts [--backend wasm|cpu|node] [--arch mlp:256,cnn]
- *       [--pretrain 100] [--reps 20] [--train-reps 20]
+ *       [--pretrain 100] [--reps 20] [--train-reps 20] [--gc]
  *
  * The two models start from different seeds and are each trained `--pretrain` steps
  * on their own iid share, so alignment sees realistic (not random) weights. Each of
  * `--reps` rounds (after 2 warm-up rounds) times `--train-reps` training steps, then
  * one run of each case, so both see the same load; medians are reported.
+ *
+ * `--gc` (with `node --expose-gc --import tsx`) runs a full collection before each timed case,
+ * outside its time, as a daemon's small heap does every few seconds between merges: V8 then drops
+ * the optimised code of closures made per call, and a merge pays for its loops again.
  */
 import '../../src/polyfill.ts'
 import { loadMnist } from '../../src/data/mnist.ts'
@@ -25,7 +29,7 @@ import { permutationSpecFor } from '../../src/model/permutation.ts'
 import { getState, setState } from '../../src/model/state.ts'
 import { LocalTrainer } from '../../src/model/train.ts'
 import { buildModel, parseArch } from '../../src/model/zoo.ts'
-import { parseBenchArgs } from './flags.ts'
+import { benchFlags, parseBenchArgs } from './flags.ts'
 
 const values = parseBenchArgs('bench:merge-cost', import.meta.url, {
   backend: { type: 'string', default: 'wasm' },
@@ -33,7 +37,10 @@ const values = parseBenchArgs('bench:merge-cost', import.meta.url, {
   pretrain: { type: 'string', default: '100' },
   reps: { type: 'string', default: '20' },
   'train-reps': { type: 'string', default: '20' },
+  gc: { type: 'boolean', default: false },
 })
+const collect = values.gc ? (globalThis as { gc?: () => void }).gc : () => {}
+if (collect === undefined) benchFlags('bench:merge-cost').usage('--gc needs node --expose-gc')
 
 const backend = await initBackend({ prefer: values.backend as 'wasm' | 'cpu' | 'node' })
 const reps = Number(values.reps)
@@ -83,6 +90,7 @@ for (const text of values.arch!.split(',')) {
     await trainers[0]!.trainSteps(models[0]!, { steps: trainReps })
     if (r >= 2) stepTimes.push((performance.now() - t0) / trainReps)
     cases.forEach(([, fn], i) => {
+      collect!()
       const t1 = performance.now()
       fn()
       if (r >= 2) caseTimes[i]!.push(performance.now() - t1)

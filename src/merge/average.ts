@@ -69,24 +69,30 @@ export function weightedAverage(
     const values = new Float32Array(t.values.length)
     if (states.length === 2) {
       // The common case (one received model): no float64 scratch array.
-      const x = t.values
-      const y = states[1]!.tensors[i]!.values
-      const wx = weights[0]!
-      const wy = weights[1]!
-      for (let k = 0; k < values.length; k++) values[k] = wx * x[k]! + wy * y[k]!
+      blendTwo(values, t.values, weights[0]!, states[1]!.tensors[i]!.values, weights[1]!)
     } else {
       const acc = new Float64Array(t.values.length)
       for (let s = 0; s < states.length; s++) {
         const w = weights[s]!
-        if (w === 0) continue
-        const v = states[s]!.tensors[i]!.values
-        for (let k = 0; k < acc.length; k++) acc[k] += w * v[k]!
+        if (w !== 0) addScaled(acc, w, states[s]!.tensors[i]!.values)
       }
       values.set(acc)
     }
     return { name: t.name, shape: [...t.shape], values }
   })
   return { arch: first.arch, age, tensors }
+}
+
+// Module-level loops, not in the closure above (steps/vector.ts says why).
+
+/** `out[k] = wx * x[k] + wy * y[k]` for every k of `out`. */
+function blendTwo(out: Float32Array, x: Float32Array, wx: number, y: Float32Array, wy: number): void {
+  for (let k = 0; k < out.length; k++) out[k] = wx * x[k]! + wy * y[k]!
+}
+
+/** `acc[k] += w * v[k]` for every k of `acc`. */
+function addScaled(acc: Float64Array, w: number, v: Float32Array): void {
+  for (let k = 0; k < acc.length; k++) acc[k] += w * v[k]!
 }
 
 /** Age-weighted average of the local model (first) and the received ones. Pure. */

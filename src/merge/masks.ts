@@ -45,9 +45,8 @@ export function fillUncarried(local: ModelState, state: ModelState, masks: Tenso
   const tensors = state.tensors.map((t, i): NamedTensor => {
     const m = masks[i]
     if (m === undefined) return t
-    const l = local.tensors[i]!.values
     const values = t.values.slice()
-    for (let k = 0; k < values.length; k++) if (m[k] === 0) values[k] = l[k]!
+    keepWhereUncarried(values, local.tensors[i]!.values, m)
     return { name: t.name, shape: [...t.shape], values }
   })
   return { arch: state.arch, age: state.age, tensors }
@@ -61,10 +60,23 @@ export function carriedFraction(state: ModelState, masks: TensorMasks | undefine
   state.tensors.forEach((t, i) => {
     total += t.values.length
     const m = masks[i]
-    if (m === undefined) carried += t.values.length
-    else for (let k = 0; k < m.length; k++) carried += m[k]!
+    carried += m === undefined ? t.values.length : countOnes(m)
   })
   return total === 0 ? 1 : carried / total
+}
+
+// Module-level loops, not in the closures above (steps/vector.ts says why).
+
+/** `values[k] = local[k]` wherever `mask[k]` is 0. */
+function keepWhereUncarried(values: Float32Array, local: Float32Array, mask: Uint8Array): void {
+  for (let k = 0; k < values.length; k++) if (mask[k] === 0) values[k] = local[k]!
+}
+
+/** Sum of a 0/1 mask. */
+function countOnes(mask: Uint8Array): number {
+  let n = 0
+  for (let k = 0; k < mask.length; k++) n += mask[k]!
+  return n
 }
 
 /**

@@ -56,16 +56,7 @@ export function matchUnits(
     const got = unitRows(maskState, spec, g.name, sizes)
     const width = ours.length / g.size
     // munkres minimises: cost = -similarity, rows the carried units, columns every local unit.
-    const cost = carried.map((u) => {
-      const row = new Float64Array(g.size)
-      for (let j = 0; j < g.size; j++) {
-        let dot = 0
-        for (let f = 0; f < width; f++)
-          dot += got[u * width + f]! * theirs[u * width + f]! * ours[j * width + f]!
-        row[j] = -dot
-      }
-      return row
-    })
+    const cost = carried.map((u) => costRow(got, theirs, ours, u, width, g.size))
     const perm = new Int32Array(g.size).fill(-1)
     for (const [r, j] of munkres(cost)) perm[j] = carried[r]!
     // The other units fill the free slots in order.
@@ -106,7 +97,7 @@ function masksAsState(state: ModelState, masks: TensorMasks): ModelState {
 }
 
 function statesAsMasks(state: ModelState): TensorMasks {
-  return state.tensors.map((t) => (t.values.every((v) => v === 1) ? undefined : Uint8Array.from(t.values)))
+  return state.tensors.map((t) => (allOnes(t.values) ? undefined : Uint8Array.from(t.values)))
 }
 
 /** Every weight of each unit of `group`, across the axes it acts on: a [size, features] matrix. */
@@ -124,16 +115,53 @@ function unitRows(
   const filled = new Int32Array(size)
   axes.forEach((ax, a) => {
     const t = tensors[a]!
-    const { outer, len, inner } = axisView(t.shape, ax.axis)
-    const stride = ax.stride ?? 1
-    for (let o = 0; o < outer; o++) {
-      for (let l = 0; l < len; l++) {
-        const u = Math.floor(l / stride) % size
-        const base = (o * len + l) * inner
-        for (let k = 0; k < inner; k++) rows[u * width + filled[u]! + k] = t.values[base + k]!
-        filled[u]! += inner
-      }
-    }
+    copyUnitRows(rows, filled, t.values, axisView(t.shape, ax.axis), ax.stride ?? 1, size, width)
   })
   return rows
+}
+
+// Module-level loops, not in the closures above (steps/vector.ts says why).
+
+/** Minus the masked similarity of received unit `u` to each local unit: one row of the cost matrix. */
+function costRow(
+  got: Float64Array,
+  theirs: Float64Array,
+  ours: Float64Array,
+  u: number,
+  width: number,
+  size: number,
+): Float64Array {
+  const row = new Float64Array(size)
+  for (let j = 0; j < size; j++) {
+    let dot = 0
+    for (let f = 0; f < width; f++) dot += got[u * width + f]! * theirs[u * width + f]! * ours[j * width + f]!
+    row[j] = -dot
+  }
+  return row
+}
+
+function allOnes(values: Float32Array): boolean {
+  for (let k = 0; k < values.length; k++) if (values[k] !== 1) return false
+  return true
+}
+
+/** Appends each unit's weights along one axis of `values` to its row of `rows` (`filled`: how much each row holds). */
+function copyUnitRows(
+  rows: Float64Array,
+  filled: Int32Array,
+  values: Float32Array,
+  view: { outer: number; len: number; inner: number },
+  stride: number,
+  size: number,
+  width: number,
+): void {
+  const { outer, len, inner } = view
+  for (let o = 0; o < outer; o++) {
+    for (let l = 0; l < len; l++) {
+      const u = Math.floor(l / stride) % size
+      const base = (o * len + l) * inner
+      for (let k = 0; k < inner; k++) rows[u * width + filled[u]! + k] = values[base + k]!
+      filled[u]! += inner
+    }
+  }
 }

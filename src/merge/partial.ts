@@ -47,25 +47,9 @@ export function maskedAverage(
     const wsum = new Float64Array(n)
     states.forEach((s, j) => {
       const w = weights[j]!
-      if (w === 0) return
-      const v = s.tensors[i]!.values
-      const m = j === 0 ? undefined : masks[j]?.[i]
-      if (m === undefined) {
-        for (let k = 0; k < n; k++) {
-          acc[k] += w * v[k]!
-          wsum[k] += w
-        }
-      } else {
-        for (let k = 0; k < n; k++) {
-          if (m[k] === 0) continue
-          acc[k] += w * v[k]!
-          wsum[k] += w
-        }
-      }
+      if (w !== 0) addWeighted(acc, wsum, w, s.tensors[i]!.values, j === 0 ? undefined : masks[j]?.[i])
     })
-    const values = new Float32Array(n)
-    for (let k = 0; k < n; k++) values[k] = wsum[k]! > 0 ? acc[k]! / wsum[k]! : t.values[k]!
-    return { name: t.name, shape: [...t.shape], values }
+    return { name: t.name, shape: [...t.shape], values: weightedMeans(acc, wsum, t.values) }
   })
   return { arch: local.arch, age, tensors }
 }
@@ -131,13 +115,54 @@ export function correctVarianceMasked(
     const goal = blend * local + (1 - blend) * others
     const { mean, variance } = meanVariance(t.values, at)
     if (variance + epsilon > 0) {
-      const scale = Math.sqrt((goal + epsilon) / (variance + epsilon))
-      for (let j = 0; j < at.length; j++) {
-        const k = at[j]!
-        values[k] = (t.values[k]! - mean) * scale + mean
-      }
+      rescaleAt(values, t.values, at, mean, Math.sqrt((goal + epsilon) / (variance + epsilon)))
     }
     return { name: t.name, shape: [...t.shape], values }
   })
   return { arch: merged.arch, age: merged.age, tensors }
+}
+
+// Module-level loops, not in the closures above (steps/vector.ts says why).
+
+/** Adds `w * v[k]` to `acc[k]` and `w` to `wsum[k]` at every k, or only where `mask[k]` is 1. */
+function addWeighted(
+  acc: Float64Array,
+  wsum: Float64Array,
+  w: number,
+  v: Float32Array,
+  mask: Uint8Array | undefined,
+): void {
+  if (mask === undefined) {
+    for (let k = 0; k < acc.length; k++) {
+      acc[k] += w * v[k]!
+      wsum[k] += w
+    }
+  } else {
+    for (let k = 0; k < acc.length; k++) {
+      if (mask[k] === 0) continue
+      acc[k] += w * v[k]!
+      wsum[k] += w
+    }
+  }
+}
+
+/** `acc[k] / wsum[k]` where some weight arrived, else `fallback[k]`. */
+function weightedMeans(acc: Float64Array, wsum: Float64Array, fallback: Float32Array): Float32Array {
+  const values = new Float32Array(acc.length)
+  for (let k = 0; k < acc.length; k++) values[k] = wsum[k]! > 0 ? acc[k]! / wsum[k]! : fallback[k]!
+  return values
+}
+
+/** `values[k] = (from[k] - mean) * scale + mean` at each position k in `at`. */
+function rescaleAt(
+  values: Float32Array,
+  from: Float32Array,
+  at: Int32Array,
+  mean: number,
+  scale: number,
+): void {
+  for (let j = 0; j < at.length; j++) {
+    const k = at[j]!
+    values[k] = (from[k]! - mean) * scale + mean
+  }
 }

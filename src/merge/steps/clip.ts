@@ -168,12 +168,15 @@ function clipTensors(local: ModelState, received: ModelState, scales: readonly n
   return received.tensors.map((t, i) => {
     const s = scales[i]!
     if (s >= 1) return t
-    const l = local.tensors[i]!.values
-    const r = t.values
-    const values = new Float32Array(r.length)
-    for (let k = 0; k < r.length; k++) values[k] = l[k]! + s * (r[k]! - l[k]!)
-    return { name: t.name, shape: [...t.shape], values }
+    return { name: t.name, shape: [...t.shape], values: towards(local.tensors[i]!.values, t.values, s) }
   })
+}
+
+/** `l + s * (r - l)`, elementwise; module level, not in the closure above (./vector.ts says why). */
+function towards(l: Float32Array, r: Float32Array, s: number): Float32Array {
+  const values = new Float32Array(r.length)
+  for (let k = 0; k < r.length; k++) values[k] = l[k]! + s * (r[k]! - l[k]!)
+  return values
 }
 
 /**

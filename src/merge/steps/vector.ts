@@ -4,26 +4,34 @@ import type { ModelState } from '../../model/types.ts'
 
 /** Squared Euclidean norm of each tensor of `state`. */
 export function squaredNorms(state: ModelState): number[] {
-  return state.tensors.map((t) => {
-    const v = t.values
-    let sum = 0
-    for (let k = 0; k < v.length; k++) sum += v[k]! * v[k]!
-    return sum
-  })
+  return state.tensors.map((t) => sumOfSquares(t.values))
 }
 
 /** Squared Euclidean distance between each pair of same-position tensors (layouts assumed equal). */
 export function squaredDistances(a: ModelState, b: ModelState): number[] {
-  return a.tensors.map((t, i) => {
-    const x = t.values
-    const y = b.tensors[i]!.values
-    let sum = 0
-    for (let k = 0; k < x.length; k++) {
-      const d = y[k]! - x[k]!
-      sum += d * d
-    }
-    return sum
-  })
+  return a.tensors.map((t, i) => squaredDistance(t.values, b.tensors[i]!.values))
+}
+
+// The loops over a model's values live in module-level functions, not in the closures above: V8
+// drops the optimised code of a closure made per call at each major collection (every few seconds
+// in a daemon), so the next merge ran that loop in the interpreter and compiled it again
+// (docs/BENCHMARKS.md, "Hot loops out of closures made per call").
+
+/** Sum of the squares of `v`, in float64. */
+function sumOfSquares(v: Float32Array): number {
+  let sum = 0
+  for (let k = 0; k < v.length; k++) sum += v[k]! * v[k]!
+  return sum
+}
+
+/** Squared Euclidean distance between `x` and `y` (as long as `x`), in float64. */
+function squaredDistance(x: Float32Array, y: Float32Array): number {
+  let sum = 0
+  for (let k = 0; k < x.length; k++) {
+    const d = y[k]! - x[k]!
+    sum += d * d
+  }
+  return sum
 }
 
 /** True when every value (and the age) of `state` is finite. */
@@ -38,7 +46,9 @@ export function isFiniteState(state: ModelState): boolean {
 
 /** Median of a non-empty list (mean of the two middle values when even). */
 export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b)
+  // A typed array sorts numerically, with no comparator closure to compile again after each major
+  // collection (above).
+  const s = Float64Array.from(values).sort()
   const m = s.length >> 1
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
