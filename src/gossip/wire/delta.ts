@@ -151,6 +151,20 @@ function sentOf(decoded: MaskedState): SentValues {
   return { positions, values: decoded.tensors.map((t, i) => gather(t.values, positions[i])) }
 }
 
+// Module-level loops, not in the closures below (merge/steps/vector.ts says why).
+
+/** `v - r`, elementwise, in a fresh array. */
+function difference(v: Float32Array, r: Float32Array): Float32Array {
+  const out = new Float32Array(v.length)
+  for (let k = 0; k < v.length; k++) out[k] = v[k]! - r[k]!
+  return out
+}
+
+/** `target[at[j]] = source[at[j]]` for each j. */
+function copyAt(target: Float32Array, source: Float32Array, at: Int32Array): void {
+  for (let j = 0; j < at.length; j++) target[at[j]!] = source[at[j]!]!
+}
+
 /** Zero arrays shaped like `tensors`. */
 const zeros = (tensors: readonly NamedTensor[]): Float32Array[] =>
   tensors.map((t) => new Float32Array(t.values.length))
@@ -188,11 +202,7 @@ export class DeltaSender {
       age: state.age,
       tensors: state.tensors.map((t, i) => {
         const r = ref?.values[i]
-        if (r === undefined) return { name: t.name, shape: t.shape, values: t.values }
-        const v = t.values
-        const out = new Float32Array(v.length)
-        for (let k = 0; k < v.length; k++) out[k] = v[k]! - r[k]!
-        return { name: t.name, shape: t.shape, values: out }
+        return { name: t.name, shape: t.shape, values: r === undefined ? t.values : difference(t.values, r) }
       }),
     }
     const encoded = encodeModel(diff, { ...meta, codec: parseCodecSpec(this.inner, this.codecOptions), base })
@@ -275,7 +285,7 @@ export class DeltaReceiver {
     decoded.tensors.forEach((t, i) => {
       const at = sent.positions[i]
       if (at === undefined) t.values.set(values[i]!)
-      else for (let j = 0; j < at.length; j++) t.values[at[j]!] = values[i]![at[j]!]!
+      else copyAt(t.values, values[i]!, at)
     })
     return decoded
   }

@@ -31,19 +31,7 @@ export class ErrorFeedback {
    */
   targets(tensors: readonly NamedTensor[], positions: readonly (Int32Array | undefined)[]): Float32Array[] {
     this.fit(tensors)
-    return tensors.map((t, i) => {
-      const e = this.residuals[i]!
-      const at = positions[i]
-      const v = t.values
-      if (at === undefined) {
-        const out = new Float32Array(v.length)
-        for (let k = 0; k < v.length; k++) out[k] = v[k]! + e[k]!
-        return out
-      }
-      const out = new Float32Array(at.length)
-      for (let j = 0; j < at.length; j++) out[j] = v[at[j]!]! + e[at[j]!]!
-      return out
-    })
+    return tensors.map((t, i) => plusResidual(t.values, this.residuals[i]!, positions[i]))
   }
 
   /**
@@ -56,13 +44,7 @@ export class ErrorFeedback {
     positions: readonly (Int32Array | undefined)[],
   ): void {
     targets.forEach((target, i) => {
-      const e = this.residuals[i]!
-      const got = decoded[i]!
-      const at = positions[i]
-      for (let j = 0; j < target.length; j++) {
-        const r = target[j]! - got[j]!
-        e[at === undefined ? j : at[j]!] = Number.isFinite(r) ? r : 0
-      }
+      storeResidual(this.residuals[i]!, target, decoded[i]!, positions[i])
     })
   }
 
@@ -77,6 +59,33 @@ export class ErrorFeedback {
       this.residuals.length === tensors.length &&
       tensors.every((t, i) => this.residuals[i]!.length === t.values.length)
     if (!same) this.residuals = tensors.map((t) => new Float32Array(t.values.length))
+  }
+}
+
+// Module-level loops, not in the closures above (merge/steps/vector.ts says why).
+
+/** `v + e` at `at` (everywhere when undefined), in a fresh array of the carried values. */
+function plusResidual(v: Float32Array, e: Float32Array, at: Int32Array | undefined): Float32Array {
+  if (at === undefined) {
+    const out = new Float32Array(v.length)
+    for (let k = 0; k < v.length; k++) out[k] = v[k]! + e[k]!
+    return out
+  }
+  const out = new Float32Array(at.length)
+  for (let j = 0; j < at.length; j++) out[j] = v[at[j]!]! + e[at[j]!]!
+  return out
+}
+
+/** `e` at each carried coordinate (`at[j]`, or j when undefined) = target[j] - got[j], 0 when not finite. */
+function storeResidual(
+  e: Float32Array,
+  target: Float32Array,
+  got: Float32Array,
+  at: Int32Array | undefined,
+): void {
+  for (let j = 0; j < target.length; j++) {
+    const r = target[j]! - got[j]!
+    e[at === undefined ? j : at[j]!] = Number.isFinite(r) ? r : 0
   }
 }
 

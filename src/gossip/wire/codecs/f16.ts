@@ -97,23 +97,29 @@ export function f16BitsToF32(h: number): number {
 }
 
 function encodeF16(tensors: readonly NamedTensor[]): Uint8Array[] {
-  return tensors.map((t) => {
-    const n = t.values.length
-    const bits = new Uint32Array(t.values.buffer, t.values.byteOffset, n)
-    const out = new Uint8Array(n * F16_BYTES)
-    // A Uint32Array over a Float32Array holds each float's bit pattern, whatever the host's byte order.
-    if (HOST_IS_LITTLE_ENDIAN) {
-      const halves = new Uint16Array(out.buffer)
-      for (let i = 0; i < n; i++) halves[i] = f32BitsToF16Bits(bits[i]!)
-    } else {
-      for (let i = 0; i < n; i++) {
-        const h = f32BitsToF16Bits(bits[i]!)
-        out[2 * i] = h & 0xff
-        out[2 * i + 1] = h >>> 8
-      }
+  return tensors.map((t) => f32ToF16Bytes(t.values))
+}
+
+/**
+ * The values as little-endian halves. Module level, not in the closure that calls it
+ * (merge/steps/vector.ts says why).
+ */
+function f32ToF16Bytes(values: Float32Array): Uint8Array {
+  const n = values.length
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n)
+  const out = new Uint8Array(n * F16_BYTES)
+  // A Uint32Array over a Float32Array holds each float's bit pattern, whatever the host's byte order.
+  if (HOST_IS_LITTLE_ENDIAN) {
+    const halves = new Uint16Array(out.buffer)
+    for (let i = 0; i < n; i++) halves[i] = f32BitsToF16Bits(bits[i]!)
+  } else {
+    for (let i = 0; i < n; i++) {
+      const h = f32BitsToF16Bits(bits[i]!)
+      out[2 * i] = h & 0xff
+      out[2 * i + 1] = h >>> 8
     }
-    return out
-  })
+  }
+  return out
 }
 
 /** Converts halves to float32 as their bytes arrive; a value split across chunks waits for its second byte. */

@@ -29,7 +29,7 @@ import {
 import type { TensorLayout } from '../codec.ts'
 import type { ModelHeader } from '../model.ts'
 import type { AxisMask, SelectedTensor, SelectionCodec, Selector, UnitSlice } from './selection.ts'
-import { blockShapeOf, keepBits, keptCount, sliceCount, slicedPositions } from './selection.ts'
+import { blockShapeOf, keepBits, keptCount, scatter, sliceCount, slicedPositions } from './selection.ts'
 import { largest, parseFraction, selectedCount } from './topk.ts'
 
 /** The partial selection (header selection id 2). */
@@ -181,7 +181,7 @@ class PartialSelector implements Selector {
       const ref = this.reference[i]!
       const got = decoded[i]!
       if (s.positions === undefined) ref.set(got)
-      else for (let j = 0; j < s.positions.length; j++) ref[s.positions[j]!] = got[j]!
+      else scatter(ref, s.positions, got)
     })
   }
 

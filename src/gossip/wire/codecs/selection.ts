@@ -125,6 +125,11 @@ export function gather(values: Float32Array, positions: Int32Array | undefined):
   return out
 }
 
+/** `target[positions[j]] = values[j]` for each j (the inverse of gather). */
+export function scatter(target: Float32Array, positions: Int32Array, values: Float32Array): void {
+  for (let j = 0; j < positions.length; j++) target[positions[j]!] = values[j]!
+}
+
 /** Row-major [outer, len, inner] view of a shape around `axis`. */
 function around(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
   let outer = 1

@@ -56,12 +56,7 @@ export function encodeSparse(
   const indexChunks: Uint8Array[] = []
   selected.forEach((s, i) => {
     if (s.info.count === undefined || s.positions === undefined) return
-    const width = indexWidth(tensors[i]!.values.length)
-    const out = new Uint8Array(s.positions.length * width)
-    s.positions.forEach((p, j) => {
-      for (let b = 0; b < width; b++) out[j * width + b] = (p >>> (8 * b)) & 0xff
-    })
-    indexChunks.push(out)
+    indexChunks.push(indexBytes(s.positions, indexWidth(tensors[i]!.values.length)))
   })
   const valueChunks = values.encode(blocks)
   const decoded = roundTrip(values.codec, blocks, valueChunks)
@@ -175,18 +170,37 @@ export class SparsePayloadDecoder implements PayloadDecoder {
       }
       const out = new Float32Array(size)
       const mask = list === undefined ? sliceMask(shape, c.slices!, c.within) : new Uint8Array(size)
-      if (list !== undefined) {
-        for (let j = 0; j < list.length; j++) {
-          out[list[j]!] = got[j]!
-          mask[list[j]!] = 1
-        }
-      } else {
-        let j = 0
-        for (let k = 0; k < size; k++) if (mask[k] === 1) out[k] = got[j++]!
-      }
+      if (list !== undefined) scatterMarking(out, mask, list, got)
+      else scatterMasked(out, mask, got)
       values.push(out)
       masks.push(mask)
     })
     return { values, masks }
   }
+}
+
+// Module-level loops, not in the closures above (merge/steps/vector.ts says why).
+
+/** The index section of one tensor: each position in `width` bytes, little-endian. */
+function indexBytes(positions: Int32Array, width: number): Uint8Array {
+  const out = new Uint8Array(positions.length * width)
+  for (let j = 0; j < positions.length; j++) {
+    const p = positions[j]!
+    for (let b = 0; b < width; b++) out[j * width + b] = (p >>> (8 * b)) & 0xff
+  }
+  return out
+}
+
+/** `out[at[j]] = got[j]`, and marks `mask[at[j]]` 1, for each j. */
+function scatterMarking(out: Float32Array, mask: Uint8Array, at: Int32Array, got: Float32Array): void {
+  for (let j = 0; j < at.length; j++) {
+    out[at[j]!] = got[j]!
+    mask[at[j]!] = 1
+  }
+}
+
+/** The values of `got`, in order, at the coordinates `mask` marks 1. */
+function scatterMasked(out: Float32Array, mask: Uint8Array, got: Float32Array): void {
+  let j = 0
+  for (let k = 0; k < out.length; k++) if (mask[k] === 1) out[k] = got[j++]!
 }

@@ -9,7 +9,7 @@
 import type { NamedTensor } from '../../../model/types.ts'
 import { InvalidCodecSpecError, MalformedFrameError, SparseCountError } from '../../errors.ts'
 import type { SelectedTensor, SelectionCodec, Selector } from './selection.ts'
-import { indexWidth } from './selection.ts'
+import { indexWidth, scatter } from './selection.ts'
 import { valueCount } from './util.ts'
 
 /** The topk selection (header selection id 1). */
@@ -84,25 +84,15 @@ class TopkSelector implements Selector {
   select(tensors: readonly NamedTensor[]): SelectedTensor[] {
     this.fitReference(tensors)
     return tensors.map((t, i) => {
-      const ref = this.reference[i]!
-      const v = t.values
-      const change = new Float32Array(v.length)
-      for (let k = 0; k < v.length; k++) {
-        const c = Math.abs(v[k]! - ref[k]!)
-        // A NaN goes out first (receivers refuse it), rather than breaking the ordering.
-        change[k] = Number.isNaN(c) ? Number.POSITIVE_INFINITY : c
-      }
-      const k = selectedCount(this.fraction, v.length)
+      const change = changeScores(t.values, this.reference[i]!)
+      const k = selectedCount(this.fraction, t.values.length)
       return { info: { count: k }, positions: largest(change, k), blockShape: [k] }
     })
   }
 
   commit(selected: readonly SelectedTensor[], decoded: readonly Float32Array[]): void {
     selected.forEach((s, i) => {
-      const ref = this.reference[i]!
-      const got = decoded[i]!
-      const at = s.positions!
-      for (let j = 0; j < at.length; j++) ref[at[j]!] = got[j]!
+      scatter(this.reference[i]!, s.positions!, decoded[i]!)
     })
   }
 
@@ -113,4 +103,17 @@ class TopkSelector implements Selector {
       tensors.every((t, i) => this.reference[i]!.length === t.values.length)
     if (!same) this.reference = tensors.map((t) => new Float32Array(t.values.length))
   }
+}
+
+// Module-level loops, not in the closures above (merge/steps/vector.ts says why).
+
+/** Per coordinate, |v - ref|; +Infinity where that is NaN. */
+function changeScores(v: Float32Array, ref: Float32Array): Float32Array {
+  const change = new Float32Array(v.length)
+  for (let k = 0; k < v.length; k++) {
+    const c = Math.abs(v[k]! - ref[k]!)
+    // A NaN goes out first (receivers refuse it), rather than breaking the ordering.
+    change[k] = Number.isNaN(c) ? Number.POSITIVE_INFINITY : c
+  }
+  return change
 }
