@@ -194,24 +194,13 @@ export function decodeState(bytes: Uint8Array): ModelState {
     throw new InvalidStateError(`state holds ${bytes.length - off} value bytes, header says ${total}`)
   }
   const tensors: NamedTensor[] = layout.map(({ name, shape, size }) => {
-    const values = readFloats(view, off, size)
-    off += size * 4
+    const values = new Float32Array(size)
+    for (let i = 0; i < size; i++, off += 4) values[i] = view.getFloat32(off, true)
     return { name, shape: [...shape], values }
   })
   const state: ModelState = { arch: h.arch, age: h.age, tensors }
   validateState(state)
   return state
-}
-
-/**
- * `size` little-endian float32 values from byte `offset` of `view`. Module level, not in the
- * closure that calls it: V8 drops a closure's optimised code at each major collection
- * (merge/steps/vector.ts).
- */
-function readFloats(view: DataView, offset: number, size: number): Float32Array {
-  const values = new Float32Array(size)
-  for (let i = 0, off = offset; i < size; i++, off += 4) values[i] = view.getFloat32(off, true)
-  return values
 }
 
 function align4(n: number): number {
