@@ -43,6 +43,8 @@ const STARTS_AT_ONCE = Math.max(2, 2 * availableParallelism())
  * The peers' environment. MALLOC_ARENA_MAX=2 (unless set): glibc gives each thread that allocates
  * (libuv's pool, V8's workers, tsx's loader) an arena that keeps what it freed; 2 arenas cut a
  * daemon's resident memory from 160 to 146 MiB with no loss of training speed (docs/BENCHMARKS.md, Memory).
+ * The launcher caps the arenas itself too (bin/allocator.js); the variable also covers a machine
+ * where its optional FFI dependency did not install.
  * Read at each spawn, not at import: `bench:overhead --cpu-prof` sets NODE_OPTIONS after importing this.
  */
 export const daemonEnv = (): NodeJS.ProcessEnv => ({
