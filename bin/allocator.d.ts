@@ -6,15 +6,20 @@ export interface Glibc {
   mallopt(param: number, value: number): number
 }
 export interface AllocatorTuning {
-  /** True when the arena cap was set by this call. */
-  readonly tuned: boolean
-  /** Why not, when it was not: the environment already tunes malloc, no glibc to call, or it refused. */
+  /** What this call set. */
+  readonly set: ReadonlyArray<'arenas' | 'mmapThreshold'>
+  /**
+   * 'set': all it wanted; 'environment': the environment set everything already; 'unavailable':
+   * no glibc to call; 'refused': glibc refused a setting.
+   */
   readonly reason: 'set' | 'environment' | 'unavailable' | 'refused'
   /** glibc's version, when it was reached. */
   readonly glibc?: string
 }
 export declare const M_ARENA_MAX: number
 export declare const ARENAS: number
+export declare const M_MMAP_THRESHOLD: number
+export declare const MMAP_THRESHOLD: number
 export declare function tuneAllocator(
   env?: Record<string, string | undefined>,
   load?: () => Glibc | undefined,

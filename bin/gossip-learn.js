@@ -3,8 +3,8 @@
 // on install through `prepare`), else the TypeScript sources through tsx. tsx's loader thread
 // alone holds about 30 MiB: a default `start` node is 137 MiB resident from dist/ against 156 MiB
 // through tsx, medians of 8 pairs (docs/BENCHMARKS.md, Memory). GOSSIP_LEARN_FROM_SOURCE=1 forces tsx.
-// glibc's arenas are capped before anything else loads: V8's compiler threads take theirs at their
-// first allocation (bin/allocator.js).
+// glibc's malloc is tuned before anything else loads, since V8's compiler threads take their
+// arenas at their first allocation (bin/allocator.js).
 import { fileURLToPath } from 'node:url'
 import { tuneAllocator } from './allocator.js'
 import { buildIsCurrent } from './current-build.js'

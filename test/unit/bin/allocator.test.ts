@@ -1,15 +1,23 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { ARENAS, type Glibc, loadGlibc, M_ARENA_MAX, tuneAllocator } from '../../../bin/allocator.js'
+import {
+  ARENAS,
+  type Glibc,
+  loadGlibc,
+  M_ARENA_MAX,
+  M_MMAP_THRESHOLD,
+  MMAP_THRESHOLD,
+  tuneAllocator,
+} from '../../../bin/allocator.js'
 
-function fakeGlibc(answer = 1): Glibc & { calls: Array<[number, number]> } {
+function fakeGlibc(refuse?: number): Glibc & { calls: Array<[number, number]> } {
   const calls: Array<[number, number]> = []
   return {
     version: '2.36',
     calls,
     mallopt(param, value) {
       calls.push([param, value])
-      return answer
+      return param === refuse ? 0 : 1
     },
   }
 }
@@ -21,25 +29,61 @@ const glibc =
         ?.glibcVersionRuntime
     : undefined
 
+/** Runs `body` in a fresh node (ESM, `gc` exposed) with or without tuneAllocator() first. */
+function inFreshNode(tuned: boolean, body: string): { stdout: string; stderr: string } {
+  const allocator = JSON.stringify(new URL('../../../bin/allocator.js', import.meta.url).href)
+  const script = `
+    const { tuneAllocator } = await import(${allocator})
+    if (process.argv[1] === 'tune' && tuneAllocator().reason !== 'set') throw new Error('not tuned')
+    const { createRequire } = await import('node:module')
+    const libc = createRequire(import.meta.url)('koffi').load('libc.so.6')
+    ${body}`
+  const env = { ...process.env }
+  for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES']) delete env[name]
+  const args = ['--expose-gc', '--input-type=module', '-e', script, tuned ? 'tune' : 'plain']
+  const run = spawnSync(process.execPath, args, { env, encoding: 'utf8' })
+  expect(run.status, run.stderr).toBe(0)
+  return run
+}
+
 describe('tuneAllocator', () => {
-  it('caps the arenas unless the environment already tunes malloc', () => {
+  it('caps the arenas and fixes the mmap threshold, unless the environment already sets them', () => {
     const libc = fakeGlibc()
-    expect(tuneAllocator({}, () => libc)).toEqual({ tuned: true, reason: 'set', glibc: '2.36' })
-    expect(libc.calls).toEqual([[M_ARENA_MAX, ARENAS]])
-    for (const env of [
-      { MALLOC_ARENA_MAX: '4' },
-      { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1:glibc.malloc.arena_max=8' },
-    ]) {
-      expect(tuneAllocator(env, () => libc)).toEqual({ tuned: false, reason: 'environment' })
-    }
-    expect(libc.calls).toHaveLength(1)
-    // Other tunables are not an arena count.
-    expect(tuneAllocator({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' }, () => libc).tuned).toBe(true)
+    expect(tuneAllocator({}, () => libc)).toEqual({
+      set: ['arenas', 'mmapThreshold'],
+      reason: 'set',
+      glibc: '2.36',
+    })
+    expect(libc.calls).toEqual([
+      [M_ARENA_MAX, ARENAS],
+      [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
+    ])
+    libc.calls.length = 0
+    expect(tuneAllocator({ MALLOC_ARENA_MAX: '4' }, () => libc).set).toEqual(['mmapThreshold'])
+    expect(
+      tuneAllocator({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1:glibc.malloc.arena_max=8' }, () => libc)
+        .set,
+    ).toEqual(['mmapThreshold'])
+    expect(tuneAllocator({ MALLOC_MMAP_THRESHOLD_: '65536' }, () => libc).set).toEqual(['arenas'])
+    expect(libc.calls).toEqual([
+      [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
+      [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
+      [M_ARENA_MAX, ARENAS],
+    ])
+    const both = { MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' }
+    expect(tuneAllocator(both, () => libc)).toEqual({ set: [], reason: 'environment' })
+    expect(libc.calls).toHaveLength(3)
+    // Other tunables set neither.
+    expect(tuneAllocator({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' }, () => libc).set).toHaveLength(2)
   })
 
   it('reports a missing glibc or a refusal instead of failing', () => {
-    expect(tuneAllocator({}, () => undefined)).toEqual({ tuned: false, reason: 'unavailable' })
-    expect(tuneAllocator({}, () => fakeGlibc(0))).toEqual({ tuned: false, reason: 'refused', glibc: '2.36' })
+    expect(tuneAllocator({}, () => undefined)).toEqual({ set: [], reason: 'unavailable' })
+    expect(tuneAllocator({}, () => fakeGlibc(M_ARENA_MAX))).toEqual({
+      set: ['mmapThreshold'],
+      reason: 'refused',
+      glibc: '2.36',
+    })
   })
 
   it.runIf(glibc !== undefined)('reaches glibc through koffi where node runs on glibc', () => {
@@ -49,35 +93,47 @@ describe('tuneAllocator', () => {
 
   it.runIf(glibc !== undefined)('keeps threads that allocate from making arenas of their own', () => {
     // Four threads allocate at once, then glibc's malloc_stats() lists the arenas on stderr.
-    const script = `
-      const { tuneAllocator } = await import(${JSON.stringify(new URL('../../../bin/allocator.js', import.meta.url).href)})
-      if (process.argv[1] === 'tune' && !tuneAllocator().tuned) throw new Error('not tuned')
-      const { Worker } = await import('node:worker_threads')
-      const body = 'const keep = []; for (let i = 0; i < 400; i++) keep.push(Buffer.alloc(16384)); setTimeout(() => {}, 300)'
-      await Promise.all([0, 1, 2, 3].map(() => new Promise((resolve, reject) => {
-        const w = new Worker(body, { eval: true })
-        w.on('exit', resolve)
-        w.on('error', reject)
-      })))
-      const { createRequire } = await import('node:module')
-      const koffi = createRequire(import.meta.url)('koffi')
-      koffi.load('libc.so.6').func('void malloc_stats()')()`
-    const env = { ...process.env }
-    delete env.MALLOC_ARENA_MAX
-    delete env.GLIBC_TUNABLES
-    const arenas = (mode: string) => {
-      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, mode], {
-        env,
-        encoding: 'utf8',
-      })
-      expect(run.status, run.stderr).toBe(0)
-      return run.stderr.match(/^Arena \d+:$/gm)?.length ?? 0
-    }
-    const plain = arenas('plain')
-    const tuned = arenas('tune')
+    const arenas = (tuned: boolean) =>
+      inFreshNode(
+        tuned,
+        `const { Worker } = await import('node:worker_threads')
+        const body = 'const keep = []; for (let i = 0; i < 400; i++) keep.push(Buffer.alloc(16384)); setTimeout(() => {}, 300)'
+        await Promise.all([0, 1, 2, 3].map(() => new Promise((resolve, reject) => {
+          const w = new Worker(body, { eval: true })
+          w.on('exit', resolve)
+          w.on('error', reject)
+        })))
+        libc.func('void malloc_stats()')()`,
+      ).stderr.match(/^Arena \d+:$/gm)?.length ?? 0
     // Untuned, each allocating thread gets an arena: the main one and the four, at least.
-    expect(plain).toBeGreaterThanOrEqual(5)
+    expect(arenas(false)).toBeGreaterThanOrEqual(5)
     // Tuned, the four share what was there before the call.
-    expect(tuned).toBeLessThanOrEqual(ARENAS)
+    expect(arenas(true)).toBeLessThanOrEqual(ARENAS)
   })
+
+  it.runIf(glibc !== undefined)(
+    'gives a large block a mapping of its own after larger ones were freed',
+    () => {
+      // Bytes in mapped blocks (mallinfo2's hblkhd) before and after a 300 KiB buffer is made, once
+      // 512 KiB buffers were made and freed: untuned, glibc raised its threshold past 300 KiB.
+      const mapped = (tuned: boolean) =>
+        Number(
+          inFreshNode(
+            tuned,
+            `const fields = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost']
+          const koffi = createRequire(import.meta.url)('koffi')
+          const info = libc.func('mallinfo2', koffi.struct('mallinfo2', Object.fromEntries(fields.map((f) => [f, 'size_t']))), [])
+          for (let i = 0; i < 3; i++) {
+            Buffer.alloc(512 * 1024)
+            gc()
+          }
+          const before = Number(info().hblkhd)
+          const held = Buffer.alloc(300 * 1024)
+          console.log(Number(info().hblkhd) - before, held.length)`,
+          ).stdout.split(' ')[0],
+        )
+      expect(mapped(false)).toBe(0)
+      expect(mapped(true)).toBeGreaterThanOrEqual(300 * 1024)
+    },
+  )
 })
