@@ -7,7 +7,7 @@ export interface Glibc {
 }
 export interface AllocatorTuning {
   /** What this call set. */
-  readonly set: ReadonlyArray<'arenas' | 'mmapThreshold'>
+  readonly set: ReadonlyArray<'arenas' | 'mmapThreshold' | 'trimThreshold'>
   /**
    * 'set': all it wanted; 'environment': the environment set everything already; 'unavailable':
    * no glibc to call; 'refused': glibc refused a setting.
@@ -20,6 +20,8 @@ export declare const M_ARENA_MAX: number
 export declare const ARENAS: number
 export declare const M_MMAP_THRESHOLD: number
 export declare const MMAP_THRESHOLD: number
+export declare const M_TRIM_THRESHOLD: number
+export declare const TRIM_THRESHOLD: number
 export declare function tuneAllocator(
   env?: Record<string, string | undefined>,
   load?: () => Glibc | undefined,

@@ -12,7 +12,10 @@
 // freed. glibc raises it to the largest block freed so far (up to 32 MiB), so after a node frees
 // its first 400 KB model buffer, every later one is carved from the arena, whose high-water mark
 // then grows with gossip: a daemon's main arena went from 20 to 26 MiB in 10 minutes. Fixed at
-// glibc's initial 128 KiB, a few such blocks a second cost an mmap and a munmap each.
+// glibc's initial 128 KiB, a few such blocks a second cost an mmap and a munmap each. Fixing it
+// also fixes how much free memory at the arena's top glibc keeps before it gives some back: left
+// at 128 KiB, the heap shrank and grew back at every push (bench:push-cost: 3.0-3.6 ms a raw-f32
+// push against 0.4-0.6); 4 MiB is about what glibc's own raising would have made it.
 //
 // The call goes through koffi, an optional dependency with prebuilt binaries: without it, or on a
 // C library other than glibc (musl, macOS, Windows), nothing is changed.
@@ -27,6 +30,11 @@ export const M_MMAP_THRESHOLD = -3
 /** glibc's initial threshold, kept fixed instead of raised to the largest block freed. */
 export const MMAP_THRESHOLD = 128 * 1024
 
+/** mallopt(3) parameter: free memory kept at the arena's top before it is given back (M_TRIM_THRESHOLD). */
+export const M_TRIM_THRESHOLD = -1
+/** 4 MiB: twice the largest block a default daemon frees, as glibc's raising would set it. */
+export const TRIM_THRESHOLD = 4 * 2 ** 20
+
 /** Each setting, the environment that sets it before node starts, and the tunable's name. */
 const SETTINGS = [
   { name: 'arenas', param: M_ARENA_MAX, value: ARENAS, env: 'MALLOC_ARENA_MAX', tunable: 'arena_max' },
@@ -37,13 +45,20 @@ const SETTINGS = [
     env: 'MALLOC_MMAP_THRESHOLD_',
     tunable: 'mmap_threshold',
   },
+  {
+    name: 'trimThreshold',
+    param: M_TRIM_THRESHOLD,
+    value: TRIM_THRESHOLD,
+    env: 'MALLOC_TRIM_THRESHOLD_',
+    tunable: 'trim_threshold',
+  },
 ]
 
 /**
- * Caps glibc's arenas at ARENAS and fixes its mmap threshold at MMAP_THRESHOLD. Leaves a setting
- * alone when the environment gives it (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, or
- * `GLIBC_TUNABLES` with `glibc.malloc.arena_max` or `glibc.malloc.mmap_threshold`): glibc has read
- * it already, and the user chose. Returns what was set.
+ * Caps glibc's arenas at ARENAS and fixes its mmap and trim thresholds. Leaves a setting alone
+ * when the environment gives it (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
+ * `MALLOC_TRIM_THRESHOLD_`, or `GLIBC_TUNABLES` with `glibc.malloc.arena_max`, `mmap_threshold` or
+ * `trim_threshold`): glibc has read it already, and the user chose. Returns what was set.
  */
 export function tuneAllocator(env = process.env, load = loadGlibc) {
   const wanted = SETTINGS.filter(

@@ -6,7 +6,9 @@ import {
   loadGlibc,
   M_ARENA_MAX,
   M_MMAP_THRESHOLD,
+  M_TRIM_THRESHOLD,
   MMAP_THRESHOLD,
+  TRIM_THRESHOLD,
   tuneAllocator,
 } from '../../../bin/allocator.js'
 
@@ -47,40 +49,38 @@ function inFreshNode(tuned: boolean, body: string): { stdout: string; stderr: st
 }
 
 describe('tuneAllocator', () => {
-  it('caps the arenas and fixes the mmap threshold, unless the environment already sets them', () => {
+  it('caps the arenas and fixes the thresholds, unless the environment already sets them', () => {
     const libc = fakeGlibc()
-    expect(tuneAllocator({}, () => libc)).toEqual({
-      set: ['arenas', 'mmapThreshold'],
-      reason: 'set',
-      glibc: '2.36',
-    })
+    const all = ['arenas', 'mmapThreshold', 'trimThreshold']
+    expect(tuneAllocator({}, () => libc)).toEqual({ set: all, reason: 'set', glibc: '2.36' })
     expect(libc.calls).toEqual([
       [M_ARENA_MAX, ARENAS],
       [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
+      [M_TRIM_THRESHOLD, TRIM_THRESHOLD],
     ])
+    const setWith = (env: Record<string, string>) => tuneAllocator(env, () => libc).set
+    expect(setWith({ MALLOC_ARENA_MAX: '4' })).toEqual(['mmapThreshold', 'trimThreshold'])
+    expect(setWith({ MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual(['arenas', 'trimThreshold'])
+    expect(setWith({ MALLOC_TRIM_THRESHOLD_: '0' })).toEqual(['arenas', 'mmapThreshold'])
+    expect(setWith({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1:glibc.malloc.arena_max=8' })).toEqual([
+      'mmapThreshold',
+    ])
+    // Other tunables set none of the three.
+    expect(setWith({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' })).toEqual(all)
     libc.calls.length = 0
-    expect(tuneAllocator({ MALLOC_ARENA_MAX: '4' }, () => libc).set).toEqual(['mmapThreshold'])
-    expect(
-      tuneAllocator({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1:glibc.malloc.arena_max=8' }, () => libc)
-        .set,
-    ).toEqual(['mmapThreshold'])
-    expect(tuneAllocator({ MALLOC_MMAP_THRESHOLD_: '65536' }, () => libc).set).toEqual(['arenas'])
-    expect(libc.calls).toEqual([
-      [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
-      [M_MMAP_THRESHOLD, MMAP_THRESHOLD],
-      [M_ARENA_MAX, ARENAS],
-    ])
-    const both = { MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' }
-    expect(tuneAllocator(both, () => libc)).toEqual({ set: [], reason: 'environment' })
-    expect(libc.calls).toHaveLength(3)
-    // Other tunables set neither.
-    expect(tuneAllocator({ GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' }, () => libc).set).toHaveLength(2)
+    const every = {
+      MALLOC_ARENA_MAX: '2',
+      GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536',
+      MALLOC_TRIM_THRESHOLD_: '1',
+    }
+    expect(tuneAllocator(every, () => libc)).toEqual({ set: [], reason: 'environment' })
+    expect(libc.calls).toEqual([])
   })
 
   it('reports a missing glibc or a refusal instead of failing', () => {
     expect(tuneAllocator({}, () => undefined)).toEqual({ set: [], reason: 'unavailable' })
     expect(tuneAllocator({}, () => fakeGlibc(M_ARENA_MAX))).toEqual({
-      set: ['mmapThreshold'],
+      set: ['mmapThreshold', 'trimThreshold'],
       reason: 'refused',
       glibc: '2.36',
     })
