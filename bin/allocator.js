@@ -1,4 +1,4 @@
-// glibc's malloc, capped at two arenas from inside the process. glibc gives each thread that
+// glibc's malloc, tuned from inside the process. glibc gives each thread that
 // allocates an arena of its own (up to 8 per core), and V8's four helper threads run TurboFan,
 // whose zones they malloc and free by the hundred megabytes while a node starts: each arena keeps
 // its high-water mark, 15-22 MiB resident in all for 0.2 MiB in use (docs/BENCHMARKS.md, Memory).
@@ -12,7 +12,8 @@
 // freed. glibc raises it to the largest block freed so far (up to 32 MiB), so after a node frees
 // its first 400 KB model buffer, every later one is carved from the arena, whose high-water mark
 // then grows with gossip: a daemon's main arena went from 20 to 26 MiB in 10 minutes. Fixed at
-// glibc's initial 128 KiB, a few such blocks a second cost an mmap and a munmap each. Fixing it
+// glibc's initial 128 KiB, a few such blocks a second cost an mmap, a munmap and the page faults
+// of a fresh mapping each (about 1 ms more per raw-f32 push in bench:push-cost). Fixing it
 // also fixes how much free memory at the arena's top glibc keeps before it gives some back: left
 // at 128 KiB, the heap shrank and grew back at every push (bench:push-cost: 3.0-3.6 ms a raw-f32
 // push against 0.4-0.6); 4 MiB is about what glibc's own raising would have made it.
@@ -32,7 +33,7 @@ export const MMAP_THRESHOLD = 128 * 1024
 
 /** mallopt(3) parameter: free memory kept at the arena's top before it is given back (M_TRIM_THRESHOLD). */
 export const M_TRIM_THRESHOLD = -1
-/** 4 MiB: twice the largest block a default daemon frees, as glibc's raising would set it. */
+/** 4 MiB: about twice the largest block a default daemon frees (1.5 MB), as glibc's raising would set it. */
 export const TRIM_THRESHOLD = 4 * 2 ** 20
 
 /** Each setting, the environment that sets it before node starts, and the tunable's name. */
