@@ -10,10 +10,11 @@ export interface AllocatorTuning {
   readonly set: ReadonlyArray<'arenas' | 'mmapThreshold' | 'trimThreshold'>
   /**
    * 'set': all it wanted; 'environment': the environment set everything already; 'unavailable':
-   * no glibc to call; 'refused': glibc refused a setting.
+   * no glibc to call (with `glibc` set, the process runs on glibc but koffi did not load);
+   * 'refused': glibc refused a setting.
    */
   readonly reason: 'set' | 'environment' | 'unavailable' | 'refused'
-  /** glibc's version, when it was reached. */
+  /** glibc's version, when it was reached, or when it could not be reached on glibc. */
   readonly glibc?: string
 }
 export declare const M_ARENA_MAX: number
@@ -25,5 +26,7 @@ export declare const TRIM_THRESHOLD: number
 export declare function tuneAllocator(
   env?: Record<string, string | undefined>,
   load?: () => Glibc | undefined,
+  runtimeGlibc?: () => string | undefined,
 ): AllocatorTuning
+export declare function glibcRuntime(): string | undefined
 export declare function loadGlibc(): Glibc | undefined

@@ -59,17 +59,28 @@ const SETTINGS = [
  * Caps glibc's arenas at ARENAS and fixes its mmap and trim thresholds. Leaves a setting alone
  * when the environment gives it (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
  * `MALLOC_TRIM_THRESHOLD_`, or `GLIBC_TUNABLES` with `glibc.malloc.arena_max`, `mmap_threshold` or
- * `trim_threshold`): glibc has read it already, and the user chose. Returns what was set.
+ * `trim_threshold`): glibc has read it already, and the user chose. Returns what was set, and
+ * the glibc version when the process runs on glibc but could not reach it (koffi missing).
  */
-export function tuneAllocator(env = process.env, load = loadGlibc) {
+export function tuneAllocator(env = process.env, load = loadGlibc, runtimeGlibc = glibcRuntime) {
   const wanted = SETTINGS.filter(
     (s) => env[s.env] === undefined && !new RegExp(`glibc\\.malloc\\.${s.tunable}=`).test(env.GLIBC_TUNABLES ?? ''),
   )
   if (wanted.length === 0) return { set: [], reason: 'environment' }
   const libc = load()
-  if (libc === undefined) return { set: [], reason: 'unavailable' }
+  if (libc === undefined) {
+    // On glibc, koffi is what is missing, and the CLI says so: the node will hold more memory.
+    const glibc = runtimeGlibc()
+    return glibc === undefined ? { set: [], reason: 'unavailable' } : { set: [], reason: 'unavailable', glibc }
+  }
   const set = wanted.filter((s) => libc.mallopt(s.param, s.value) === 1).map((s) => s.name)
   return { set, reason: set.length === wanted.length ? 'set' : 'refused', glibc: libc.version }
+}
+
+/** The glibc this process runs on, as node reports it (about 5 ms), or undefined. */
+export function glibcRuntime() {
+  if (process.platform !== 'linux') return undefined
+  return process.report.getReport().header?.glibcVersionRuntime
 }
 
 /** glibc through koffi, or undefined when either is missing. */

@@ -4,12 +4,13 @@
 // alone holds about 30 MiB: a default `start` node is 137 MiB resident from dist/ against 156 MiB
 // through tsx, medians of 8 pairs (docs/BENCHMARKS.md, Memory). GOSSIP_LEARN_FROM_SOURCE=1 forces tsx.
 // glibc's malloc is tuned before anything else loads, since V8's compiler threads take their
-// arenas at their first allocation (bin/allocator.js).
+// arenas at their first allocation (bin/allocator.js). What it did goes to the CLI, which warns
+// when it could not and reports it in /metrics and /status.
 import { fileURLToPath } from 'node:url'
 import { tuneAllocator } from './allocator.js'
 import { buildIsCurrent } from './current-build.js'
 
-tuneAllocator()
+const allocator = tuneAllocator()
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 let main
@@ -29,4 +30,4 @@ if (buildIsCurrent(root)) {
   await import('../src/polyfill.ts')
   ;({ main } = await import('../src/cli/index.ts'))
 }
-process.exitCode = await main(process.argv.slice(2))
+process.exitCode = await main(process.argv.slice(2), { allocator })

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { UsageError } from '../node/errors.ts'
+import { mallocState, mallocWarning, type Runtime } from './allocator.ts'
 import { parseStartArgs } from './args.ts'
 import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
@@ -16,7 +17,7 @@ Internal: run several daemons in this process (the testbed's --peers-per-process
 {"peers": [{"index": N, "args": [start flags...]}, ...]}; each daemon prints one JSON ready line.`
 
 /** The command: read the host file, start its daemons, run until a signal; returns the exit code. */
-export async function host(argv: string[]): Promise<number> {
+export async function host(argv: string[], runtime: Runtime = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HOST_USAGE)
     return 0
@@ -38,6 +39,8 @@ export async function host(argv: string[]): Promise<number> {
     }
   })
   const heap = tuneHeap()
+  const malloc = mallocWarning(runtime.allocator)
+  if (malloc !== undefined) console.error(`gossip-learn: warning: ${malloc}`)
   // One links file read per path; one emulation per daemon (each counts its own bytes).
   const { wanEmulation } = await import('../testbed/wan-emulation.ts')
   const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
@@ -61,6 +64,7 @@ export async function host(argv: string[]): Promise<number> {
       signal,
       // The first daemon to train ends the start-up tuning: code optimised under it would keep it.
       beforeTraining: () => heap.running(),
+      malloc: mallocState(runtime.allocator),
       onReady: (index, d) =>
         console.log(
           JSON.stringify({

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../node/errors.ts'
+import type { Runtime } from './allocator.ts'
 import { host } from './host.ts'
 import { start } from './start.ts'
 import { testbed } from './testbed.ts'
@@ -23,17 +24,18 @@ function version(): string {
   return pkg.version
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `runtime`: what bin/gossip-learn.js did before loading us (glibc's malloc tuning). */
+export async function main(argv: string[], runtime: Runtime = {}): Promise<number> {
   const [command, ...rest] = argv
   try {
     switch (command) {
       case 'start':
-        return await start(rest)
+        return await start(rest, runtime)
       case 'testbed':
         return await testbed(rest)
       // Internal, not in HELP: the testbed's process of several daemons (--peers-per-process).
       case 'host':
-        return await host(rest)
+        return await host(rest, runtime)
       case undefined:
       case 'help':
       case '--help':

@@ -2,19 +2,22 @@
 import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
+import { mallocState, mallocWarning, type Runtime } from './allocator.ts'
 import { warnWhenAlone } from './alone.ts'
 import { parseStartArgs, START_USAGE } from './args.ts'
 import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
 
 /** The command: parse flags, run until a signal, return the exit code. */
-export async function start(argv: string[]): Promise<number> {
+export async function start(argv: string[], runtime: Runtime = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(START_USAGE)
     return 0
   }
   const config = parseStartArgs(argv)
   const heap = tuneHeap()
+  const malloc = mallocWarning(runtime.allocator)
+  if (malloc !== undefined) console.error(`gossip-learn: warning: ${malloc}`)
   // The links file first: a bad one is a usage error, reported before anything slow starts.
   let emulation: LinkEmulation | undefined
   if (config.wanLinks !== undefined) {
@@ -30,6 +33,7 @@ export async function start(argv: string[]): Promise<number> {
       emulation,
       print: (line) => console.log(line),
       beforeTraining: () => heap.running(),
+      malloc: mallocState(runtime.allocator),
     })
   } catch (err) {
     // A first Ctrl+C during startup stops it: what had started is undone, nothing to report.
@@ -51,6 +55,7 @@ export async function runDaemon(
     emulation: hooks.emulation,
     signal: hooks.signal,
     beforeTraining: hooks.beforeTraining,
+    malloc: hooks.malloc,
   })
   try {
     if (config.jsonStatus) {

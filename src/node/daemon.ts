@@ -102,6 +102,8 @@ export interface NodeStatus {
   task: string
   arch: string
   backend: string
+  /** How glibc's malloc was tuned for this process: 'tuned', 'environment', 'untuned', 'refused', 'not-glibc', 'unknown'. */
+  malloc: string
   merge: string
   sampler: string
   /** The sticky partners pushes go to (`--partners`); absent when any peer may be picked. */
@@ -230,6 +232,8 @@ export interface DaemonHooks {
   receiveIdleMs?: number
   /** Called once, just before the first training round (the CLI ends its start-up heap tuning there: src/cli/heap.ts). */
   beforeTraining?: () => void
+  /** How glibc's malloc was tuned for this process (src/cli/allocator.ts), for /metrics and /status; default 'unknown'. */
+  malloc?: string
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -246,6 +250,7 @@ function httpPortInUse(port: number, host: string): HttpPortInUseError {
 /** Start a peer. The caller owns the result and must `await daemon.stop()`. */
 export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}): Promise<Daemon> {
   const print = hooks.print ?? (() => {})
+  const malloc = hooks.malloc ?? 'unknown'
   const startedAt = Date.now()
   const signal = hooks.signal
   const checkAborted = () => {
@@ -369,6 +374,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         merge: config.merge,
         sampler: config.sampler,
         backend: backend.name,
+        malloc,
         region,
       },
     )
@@ -651,6 +657,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
         task,
         arch: fingerprint,
         backend: backend.name,
+        malloc,
         merge: config.merge,
         sampler: config.sampler,
         ...(sampler instanceof PartnerSampler ? { partners: sampler.current() } : {}),

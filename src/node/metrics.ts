@@ -62,6 +62,8 @@ export interface MetricsInfo {
   merge: string
   sampler: string
   backend: string
+  /** How glibc's malloc was tuned (DaemonHooks.malloc); '' when not known. */
+  malloc?: string
   region?: string
 }
 
@@ -233,11 +235,11 @@ export function registerNodeMetrics(
 
   const infoGauge = new Gauge({
     name: `${p}info`,
-    help: 'Constant 1, labelled with the task, architecture, merge mode, sampler, backend and emulated region',
-    labelNames: ['task', 'arch', 'merge', 'sampler', 'backend', 'region'],
+    help: "Constant 1, labelled with the task, architecture, merge mode, sampler, backend, malloc's tuning and emulated region",
+    labelNames: ['task', 'arch', 'merge', 'sampler', 'backend', 'malloc', 'region'],
     registers: [registry],
   })
-  infoGauge.set({ ...info, region: info.region ?? '' }, 1)
+  infoGauge.set({ ...info, malloc: info.malloc ?? '', region: info.region ?? '' }, 1)
 
   followCounter(registry, `${p}models_sent_total`, 'Model pushes completed', () => ex().modelsSent)
   followCounter(

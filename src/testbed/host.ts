@@ -35,6 +35,8 @@ export interface HostHooks {
   print?: (index: number, line: string) => void
   /** Passed to every daemon (DaemonHooks.beforeTraining). */
   beforeTraining?: () => void
+  /** Passed to every daemon (DaemonHooks.malloc). */
+  malloc?: string
 }
 
 /** Running daemons of one host. */
@@ -154,6 +156,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
       beforeTraining: hooks.beforeTraining,
+      malloc: hooks.malloc,
     }
     const daemon = await startDaemon({ ...p.config, bootstrap }, daemonHooks)
     daemons.set(p.index, daemon)

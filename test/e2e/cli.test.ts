@@ -11,6 +11,40 @@ import { BIN, runCli } from './run-cli.ts'
 
 const run = runCli
 
+/** The glibc node runs on (undefined on musl, macOS, Windows): the launcher tunes malloc only there. */
+const glibc =
+  process.platform === 'linux'
+    ? (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+        ?.glibcVersionRuntime
+    : undefined
+
+/** This environment without the variables that tune malloc: the launcher then does it. */
+function untunedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  for (const name of [
+    'MALLOC_ARENA_MAX',
+    'MALLOC_MMAP_THRESHOLD_',
+    'MALLOC_TRIM_THRESHOLD_',
+    'GLIBC_TUNABLES',
+  ]) {
+    delete env[name]
+  }
+  return env
+}
+
+/** Waits for `start --json-status`'s ready line; rejects if the process exits first. */
+function readyLine(
+  p: ReturnType<typeof spawn>,
+): Promise<{ peerId: string; multiaddrs: string[]; httpPort: number }> {
+  return new Promise((res, rej) => {
+    createInterface({ input: p.stdout! }).on('line', (line) => {
+      const msg = JSON.parse(line)
+      if (msg.event === 'ready') res(msg)
+    })
+    p.on('exit', (code) => rej(new Error(`exited early with ${code}`)))
+  })
+}
+
 describe('gossip-learn CLI', () => {
   const dirs: string[] = []
   afterAll(async () => {
@@ -48,30 +82,74 @@ describe('gossip-learn CLI', () => {
         '--eval-size',
         '100',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: untunedEnv() },
     )
     const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)))
-    const ready = await new Promise<{ peerId: string; multiaddrs: string[]; httpPort: number }>(
-      (res, rej) => {
-        createInterface({ input: p.stdout }).on('line', (line) => {
-          const msg = JSON.parse(line)
-          if (msg.event === 'ready') res(msg)
-        })
-        p.on('exit', (code) => rej(new Error(`exited early with ${code}`)))
-      },
-    )
+    let stderr = ''
+    p.stderr.on('data', (d) => (stderr += d))
+    const ready = await readyLine(p)
     expect(
       ready.multiaddrs.some((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.endsWith(`/p2p/${ready.peerId}`)),
     ).toBe(true)
     const status = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/status`)).json()) as {
       peerId: string
+      malloc: string
     }
     expect(status.peerId).toBe(ready.peerId)
+    // The launcher tuned glibc's malloc (koffi is installed with the package) and said nothing.
+    expect(status.malloc).toBe(glibc === undefined ? 'not-glibc' : 'tuned')
+    expect(stderr).not.toMatch(/malloc/)
     p.kill('SIGTERM')
     expect(await exited).toBe(0)
     expect(existsSync(join(dir, 'checkpoint.bin'))).toBe(true)
     expect(existsSync(join(dir, 'lock'))).toBe(false)
   })
+
+  it.runIf(glibc !== undefined)(
+    'start without koffi warns that malloc is not tuned, and /status says so',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'gl-cli-'))
+      dirs.push(dir)
+      // As if koffi (an optional dependency) had not been installed: its require fails.
+      const noKoffi = join(dir, 'no-koffi.cjs')
+      await writeFile(
+        noKoffi,
+        `const Module = require('node:module')
+      const load = Module._load
+      Module._load = function (request, ...rest) {
+        if (request === 'koffi') throw Object.assign(new Error("Cannot find module 'koffi'"), { code: 'MODULE_NOT_FOUND' })
+        return load.call(this, request, ...rest)
+      }`,
+      )
+      const args = ['start', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', join(dir, 'd'), '--http', '0']
+      const p = spawn(
+        process.execPath,
+        ['--require', noKoffi, BIN, ...args, '--json-status', '--eval-size', '100'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: untunedEnv(),
+        },
+      )
+      const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)))
+      let stderr = ''
+      p.stderr.on('data', (d) => (stderr += d))
+      const ready = await readyLine(p)
+      const status = (await (await fetch(`http://127.0.0.1:${ready.httpPort}/status`)).json()) as {
+        malloc: string
+      }
+      expect(status.malloc).toBe('untuned')
+      const metrics = await (await fetch(`http://127.0.0.1:${ready.httpPort}/metrics`)).text()
+      expect(metrics).toMatch(/^gossip_learn_info\{[^}]*malloc="untuned"/m)
+      expect(stderr).toMatch(
+        /^gossip-learn: warning: glibc's malloc is not tuned: the optional dependency koffi did not load/m,
+      )
+      expect(stderr).toContain(
+        'MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=4194304',
+      )
+      p.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    },
+  )
 
   describe('user mistakes: one line naming the flag, exit 1, no stack trace, no hang', () => {
     let busy: Server

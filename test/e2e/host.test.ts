@@ -66,11 +66,13 @@ describe('host: two daemons in one process', () => {
         { index: 0, config: config(0) },
         { index: 1, config: config(1) },
       ],
-      { onReady: (i) => ready.push(i) },
+      // What the CLI passes from the launcher (src/cli/allocator.ts): one process, one allocator.
+      { onReady: (i) => ready.push(i), malloc: 'environment' },
     )
     expect(ready).toEqual([0, 1])
     const a = host.daemons.get(0)!
     const b = host.daemons.get(1)!
+    expect([a.status().malloc, b.status().malloc]).toEqual(['environment', 'environment'])
     await until(
       'each daemon received a model',
       () => a.status().modelsReceived > 0 && b.status().modelsReceived > 0,

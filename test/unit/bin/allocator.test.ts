@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import {
   ARENAS,
   type Glibc,
+  glibcRuntime,
   loadGlibc,
   M_ARENA_MAX,
   M_MMAP_THRESHOLD,
@@ -85,12 +86,23 @@ describe('tuneAllocator', () => {
   })
 
   it('reports a missing glibc or a refusal instead of failing', () => {
-    expect(tuneAllocator({}, () => undefined)).toEqual({ set: [], reason: 'unavailable' })
+    const none = () => undefined
+    expect(tuneAllocator({}, none, none)).toEqual({ set: [], reason: 'unavailable' })
+    // On glibc without koffi: the version says what the CLI should warn about.
+    expect(tuneAllocator({}, none, () => '2.36')).toEqual({
+      set: [],
+      reason: 'unavailable',
+      glibc: '2.36',
+    })
     expect(tuneAllocator({}, () => fakeGlibc(M_ARENA_MAX))).toEqual({
       set: ['mmapThreshold', 'trimThreshold'],
       reason: 'refused',
       glibc: '2.36',
     })
+  })
+
+  it('finds the glibc node runs on, for the warning when koffi is missing', () => {
+    expect(glibcRuntime()).toBe(glibc)
   })
 
   it.runIf(glibc !== undefined)('reaches glibc through koffi where node runs on glibc', () => {

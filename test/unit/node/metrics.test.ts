@@ -52,7 +52,14 @@ function fakeSources() {
   return { state, sources }
 }
 
-const INFO = { task: 'mnist-mlp', arch: 'mlp-x', merge: 'varcorr', sampler: 'uniform', backend: 'cpu' }
+const INFO = {
+  task: 'mnist-mlp',
+  arch: 'mlp-x',
+  merge: 'varcorr',
+  sampler: 'uniform',
+  backend: 'cpu',
+  malloc: 'tuned',
+}
 
 describe('node metrics', () => {
   const nodes: GossipLearnNode[] = []
@@ -113,7 +120,7 @@ describe('node metrics', () => {
     expect(v(first, 'training_steps_total')).toBe(0)
     // No evaluation yet: NaN (Prometheus' "no value"), not a made-up 0.
     expect(v(first, 'accuracy_ratio')).toBeNaN()
-    expect(v(first, 'info', { merge: 'varcorr', task: 'mnist-mlp' })).toBe(1)
+    expect(v(first, 'info', { merge: 'varcorr', task: 'mnist-mlp', malloc: 'tuned' })).toBe(1)
     expect(v(first, 'backend_tensors')).toBe(7)
     expect(v(first, 'backend_tensor_bytes')).toBe(4096)
     // Not on wasm: no value rather than 0.
