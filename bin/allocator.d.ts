@@ -17,6 +17,7 @@ export interface AllocatorTuning {
   /** glibc's version, when it was reached, or when it could not be reached on glibc. */
   readonly glibc?: string
 }
+export declare const TUNING_VARIABLES: readonly string[]
 export declare const M_ARENA_MAX: number
 export declare const ARENAS: number
 export declare const M_MMAP_THRESHOLD: number

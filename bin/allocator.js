@@ -55,6 +55,9 @@ const SETTINGS = [
   },
 ]
 
+/** The variables that tune glibc's malloc before node starts: the launcher defers to each. */
+export const TUNING_VARIABLES = [...SETTINGS.map((s) => s.env), 'GLIBC_TUNABLES']
+
 /**
  * Caps glibc's arenas at ARENAS and fixes its mmap and trim thresholds. Leaves a setting alone
  * when the environment gives it (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,

@@ -7,28 +7,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
+import { glibcRuntime, TUNING_VARIABLES } from '../../bin/allocator.js'
 import { BIN, runCli } from './run-cli.ts'
 
 const run = runCli
 
 /** The glibc node runs on (undefined on musl, macOS, Windows): the launcher tunes malloc only there. */
-const glibc =
-  process.platform === 'linux'
-    ? (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
-        ?.glibcVersionRuntime
-    : undefined
+const glibc = glibcRuntime()
 
 /** This environment without the variables that tune malloc: the launcher then does it. */
 function untunedEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env }
-  for (const name of [
-    'MALLOC_ARENA_MAX',
-    'MALLOC_MMAP_THRESHOLD_',
-    'MALLOC_TRIM_THRESHOLD_',
-    'GLIBC_TUNABLES',
-  ]) {
-    delete env[name]
-  }
+  for (const name of TUNING_VARIABLES) delete env[name]
   return env
 }
 

@@ -10,6 +10,7 @@ import {
   M_TRIM_THRESHOLD,
   MMAP_THRESHOLD,
   TRIM_THRESHOLD,
+  TUNING_VARIABLES,
   tuneAllocator,
 } from '../../../bin/allocator.js'
 
@@ -42,14 +43,7 @@ function inFreshNode(tuned: boolean, body: string): { stdout: string; stderr: st
     const libc = createRequire(import.meta.url)('koffi').load('libc.so.6')
     ${body}`
   const env = { ...process.env }
-  for (const name of [
-    'MALLOC_ARENA_MAX',
-    'MALLOC_MMAP_THRESHOLD_',
-    'MALLOC_TRIM_THRESHOLD_',
-    'GLIBC_TUNABLES',
-  ]) {
-    delete env[name]
-  }
+  for (const name of TUNING_VARIABLES) delete env[name]
   const args = ['--expose-gc', '--input-type=module', '-e', script, tuned ? 'tune' : 'plain']
   const run = spawnSync(process.execPath, args, { env, encoding: 'utf8' })
   expect(run.status, run.stderr).toBe(0)
