@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNode, fastMessageId, type GossipLearnNode } from '../../../src/node/create-node.ts'
+import { until } from '../../e2e/until.ts'
 
 describe('createNode connection bounds', () => {
   const nodes: GossipLearnNode[] = []
@@ -129,7 +130,8 @@ describe('gossipsub fast message id', () => {
       // The mesh forms at gossipsub's heartbeats; the class has getMeshPeers, its interface does not.
       const meshPeers = (n: GossipLearnNode): number =>
         (n.services.pubsub as unknown as { getMeshPeers(t: string): string[] }).getMeshPeers(topic).length
-      while (!nodes.every((n) => meshPeers(n) === 2)) await new Promise((r) => setTimeout(r, 100))
+      // Bounded: an unbounded poll outlives a timed-out test and keeps the worker's loop busy.
+      await until('a full mesh of three', () => nodes.every((n) => meshPeers(n) === 2), 30_000, 100)
       const got: string[] = []
       b!.services.pubsub.addEventListener('message', (evt) => {
         if (evt.detail.topic === topic) got.push(new TextDecoder().decode(evt.detail.data))
