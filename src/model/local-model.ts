@@ -34,6 +34,8 @@ export interface LocalModelInit {
   learningRate: number
   /** Size of the evaluation subset: the first N samples of the test split (all of it when smaller). */
   evalSize: number
+  /** Training between yields to the event loop (ms); default the trainer's 10 (TrainStepsOptions.yieldEveryMs). */
+  trainSliceMs?: number
 }
 
 export interface LocalTfModel {
@@ -80,14 +82,19 @@ export async function createLocalModel(init: LocalModelInit): Promise<LocalTfMod
   const model = buildModel(init.arch, { seed: init.initSeed, learningRate: init.learningRate })
   // The closures below capture these, not `init`: `init.dataset` (the whole training split) must
   // not stay reachable from a running model, or the dataset is never freed.
-  const { batchSize, learningRate, arch: spec } = init
+  const { batchSize, learningRate, arch: spec, trainSliceMs } = init
   let age = 0
   return {
     model,
     arch,
     trainSamples: mine.count,
     async train(steps, options) {
-      const r = await trainer.trainSteps(model, { steps, batchSize, signal: options?.signal })
+      const r = await trainer.trainSteps(model, {
+        steps,
+        batchSize,
+        signal: options?.signal,
+        yieldEveryMs: trainSliceMs,
+      })
       age += r.samples
       return { samples: r.samples, loss: r.loss }
     },

@@ -234,6 +234,8 @@ export interface DaemonHooks {
   beforeTraining?: () => void
   /** How glibc's malloc was tuned for this process (src/cli/allocator.ts), for /metrics and /status; default 'unknown'. */
   malloc?: string
+  /** Training between yields to the event loop (ms), default the trainer's 10; a testbed host of several daemons lengthens it. */
+  trainSliceMs?: number
 }
 
 /** The task id peers of one network share (gossip topic, frame header): dataset name + arch kind. */
@@ -393,6 +395,7 @@ export async function startDaemon(config: StartConfig, hooks: DaemonHooks = {}):
       batchSize: config.batchSize,
       learningRate: config.learningRate,
       evalSize: config.evalSize,
+      trainSliceMs: hooks.trainSliceMs,
     })
     cleanup.push(async () => model.dispose())
     checkAborted()

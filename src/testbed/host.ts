@@ -122,6 +122,17 @@ export const HOSTED_PUSH_TIMEOUT_MS = 90_000
  */
 export const HOSTED_RECEIVE_IDLE_MS = 30_000
 
+/**
+ * Training between yields to the event loop in a hosted daemon (a lone one yields every 10 ms, so
+ * a ping or a frame waits at most that long). Hosted, each yield hands the core to the other
+ * daemon's model, and on the 2-core machine two models alternating on one core trained 0.70 of one
+ * alone; a hosted testbed without gossip made 14 % more steps a second with 50 ms slices than with
+ * 10 (means of 5 and 6 runs, alternated; docs/BENCHMARKS.md, CPU overhead). A capped daemon trains in short
+ * bursts and is not affected; an uncapped one answers up to this much later, well inside the
+ * hosted bounds above.
+ */
+export const HOSTED_TRAIN_SLICE_MS = 50
+
 /** A loopback address of a running daemon, for the others of its host to bootstrap through. */
 function loopbackAddr(daemon: Daemon): string | undefined {
   return daemon.multiaddrs.find((a) => a.includes('/ip4/127.0.0.1/')) ?? daemon.multiaddrs[0]
@@ -153,6 +164,7 @@ export async function startHost(peers: readonly HostedPeer[], hooks: HostHooks =
       // The exchange's bound on a whole transfer: an outbound one includes its dial, as a push does.
       transferTimeoutMs: HOSTED_PUSH_TIMEOUT_MS,
       receiveIdleMs: HOSTED_RECEIVE_IDLE_MS,
+      trainSliceMs: HOSTED_TRAIN_SLICE_MS,
       emulation: p.emulation,
       print: hooks.print !== undefined ? (line) => hooks.print?.(p.index, line) : undefined,
       beforeTraining: hooks.beforeTraining,

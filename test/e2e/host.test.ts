@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { parseTestbedArgs } from '../../src/cli/args.ts'
 import { partition } from '../../src/data/partition.ts'
 import { loadDataset } from '../../src/data/registry.ts'
+import { LocalTrainer } from '../../src/model/train.ts'
 import type { NodeStatus } from '../../src/node/daemon.ts'
-import { type Host, startHost } from '../../src/testbed/host.ts'
+import { HOSTED_TRAIN_SLICE_MS, type Host, startHost } from '../../src/testbed/host.ts'
 import type { TestbedResult } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
 import { testDaemonConfig } from './daemon-config.ts'
@@ -61,6 +62,7 @@ describe('host: two daemons in one process', () => {
         ],
       })
     const ready: number[] = []
+    const training = vi.spyOn(LocalTrainer.prototype, 'trainSteps')
     host = await startHost(
       [
         { index: 0, config: config(0) },
@@ -77,6 +79,13 @@ describe('host: two daemons in one process', () => {
       'each daemon received a model',
       () => a.status().modelsReceived > 0 && b.status().modelsReceived > 0,
     )
+
+    // Both train in the hosted slices between yields, longer than a lone daemon's.
+    expect(training.mock.calls.length).toBeGreaterThan(1)
+    expect(new Set(training.mock.calls.map((c) => c[1].yieldEveryMs))).toEqual(
+      new Set([HOSTED_TRAIN_SLICE_MS]),
+    )
+    training.mockRestore()
 
     // Identities, data dirs and status ports of their own.
     expect(a.peerId).not.toBe(b.peerId)

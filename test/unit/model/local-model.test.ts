@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadDataset } from '../../../src/data/registry.ts'
 import { initBackend } from '../../../src/model/backend.ts'
 import { createLocalModel, type LocalModelInit } from '../../../src/model/local-model.ts'
+import { LocalTrainer } from '../../../src/model/train.ts'
 import { datasetArch, defaultArch } from '../../../src/model/zoo.ts'
 import { createRng } from '../../../src/util/rng.ts'
 
@@ -72,6 +73,21 @@ describe('createLocalModel on a CSV dataset', () => {
       expect(after).toBeGreaterThan(before)
     } finally {
       model.dispose()
+    }
+  })
+
+  it("trains in the slices between yields it was given, or the trainer's default", async () => {
+    const spy = vi.spyOn(LocalTrainer.prototype, 'trainSteps')
+    const plain = await createLocalModel(init())
+    const sliced = await createLocalModel({ ...init(), trainSliceMs: 50 })
+    try {
+      await plain.train(2)
+      await sliced.train(2)
+      expect(spy.mock.calls.map((c) => c[1].yieldEveryMs)).toEqual([undefined, 50])
+    } finally {
+      spy.mockRestore()
+      plain.dispose()
+      sliced.dispose()
     }
   })
 
