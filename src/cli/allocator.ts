@@ -41,6 +41,16 @@ export function mallocState(tuning: AllocatorTuning | undefined): MallocState {
   }
 }
 
+/** For `start` and `host`: writes the warning, if any, and returns the state their daemons report. */
+export function announceMalloc(
+  tuning: AllocatorTuning | undefined,
+  warn: (line: string) => void = (line) => console.error(line),
+): MallocState {
+  const warning = mallocWarning(tuning)
+  if (warning !== undefined) warn(`gossip-learn: warning: ${warning}`)
+  return mallocState(tuning)
+}
+
 /** One line for stderr when malloc could have been tuned and was not; undefined otherwise. */
 export function mallocWarning(tuning: AllocatorTuning | undefined): string | undefined {
   const fix = `a node holds about 15-25 MiB more this way; starting it with ${MALLOC_ENV} in its environment tunes it as the launcher would`

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import type { LinkEmulation } from '../node/emulation.ts'
 import { UsageError } from '../node/errors.ts'
-import { mallocState, mallocWarning, type Runtime } from './allocator.ts'
+import { announceMalloc, type Runtime } from './allocator.ts'
 import { parseStartArgs } from './args.ts'
 import { tuneHeap } from './heap.ts'
 import { shutdownSignal } from './signals.ts'
@@ -39,8 +39,7 @@ export async function host(argv: string[], runtime: Runtime = {}): Promise<numbe
     }
   })
   const heap = tuneHeap()
-  const malloc = mallocWarning(runtime.allocator)
-  if (malloc !== undefined) console.error(`gossip-learn: warning: ${malloc}`)
+  const malloc = announceMalloc(runtime.allocator)
   // One links file read per path; one emulation per daemon (each counts its own bytes).
   const { wanEmulation } = await import('../testbed/wan-emulation.ts')
   const { loadWanLinksFlag } = await import('../testbed/wan-links.ts')
@@ -64,7 +63,7 @@ export async function host(argv: string[], runtime: Runtime = {}): Promise<numbe
       signal,
       // The first daemon to train ends the start-up tuning: code optimised under it would keep it.
       beforeTraining: () => heap.running(),
-      malloc: mallocState(runtime.allocator),
+      malloc,
       onReady: (index, d) =>
         console.log(
           JSON.stringify({

@@ -2,7 +2,7 @@
 import type { StartConfig } from '../node/config.ts'
 import type { DaemonHooks } from '../node/daemon.ts'
 import type { LinkEmulation } from '../node/emulation.ts'
-import { mallocState, mallocWarning, type Runtime } from './allocator.ts'
+import { announceMalloc, type Runtime } from './allocator.ts'
 import { warnWhenAlone } from './alone.ts'
 import { parseStartArgs, START_USAGE } from './args.ts'
 import { tuneHeap } from './heap.ts'
@@ -16,8 +16,7 @@ export async function start(argv: string[], runtime: Runtime = {}): Promise<numb
   }
   const config = parseStartArgs(argv)
   const heap = tuneHeap()
-  const malloc = mallocWarning(runtime.allocator)
-  if (malloc !== undefined) console.error(`gossip-learn: warning: ${malloc}`)
+  const malloc = announceMalloc(runtime.allocator)
   // The links file first: a bad one is a usage error, reported before anything slow starts.
   let emulation: LinkEmulation | undefined
   if (config.wanLinks !== undefined) {
@@ -33,7 +32,7 @@ export async function start(argv: string[], runtime: Runtime = {}): Promise<numb
       emulation,
       print: (line) => console.log(line),
       beforeTraining: () => heap.running(),
-      malloc: mallocState(runtime.allocator),
+      malloc,
     })
   } catch (err) {
     // A first Ctrl+C during startup stops it: what had started is undone, nothing to report.
