@@ -7,9 +7,13 @@ import { type Coordinate, VivaldiClient, type VivaldiUpdateOptions } from './viv
  * median of recent pings measured 343 ms on a 10 ms emulated link and 380 ms on a 215 ms one
  * (4-peer testbed, 20 Mbit/s uplinks), which hides which peers are near. The minimum of the
  * last few samples estimates the propagation RTT (network-coordinate systems use a low
- * percentile filter for the same reason: Ledlie et al., NSDI 2007).
+ * percentile filter for the same reason: Ledlie et al., NSDI 2007). 32, not 8: the near peers a
+ * topology sampler pushes to most can have every ping of a minute queue behind a push (the min
+ * of 8 read 90-100 ms on a 10 ms link, and Vivaldi's median error was 10-16 %; with 32, 3.5-4.7 %:
+ * docs/BENCHMARKS.md, topology). A longer route is then seen after 32 pings, in a 12-peer
+ * network about 3 minutes (a shorter one at once).
  */
-export const RTT_MIN_WINDOW = 8
+export const RTT_MIN_WINDOW = 32
 
 /** RttTracker that reports the minimum of each peer's last `RTT_MIN_WINDOW` samples. */
 export class MinRttTracker extends RttTracker {
