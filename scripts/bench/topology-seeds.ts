@@ -2,14 +2,17 @@
  * bench:topology over several seeds, and what they say together. Runs `bench:topology --seed S
  * --json DIR/seed-S.json` for each seed whose JSON is not in DIR yet (so an interrupted series
  * resumes where it stopped), then reads every `*.json` bench:topology wrote in DIR and prints:
- *   - per seed: the speed-up at the highest level both samplers reach, and at 0.80 / 0.84;
+ *   - per seed: the speed-up at the highest level both samplers reach, and at each of --levels;
  *     final accuracy, MiB across regions per peer, Vivaldi error;
  *   - over the seeds: the median and geometric mean of those speed-ups, and the speed-up of
  *     the seeds' averaged curves (each sampler's mean-accuracy curves averaged point by point)
  *     at their highest common level. One crossing of one level in one seed moves by tens of
- *     seconds with when peers happened to evaluate; the averaged curve does not.
+ *     seconds with when peers happened to evaluate; the averaged curve does not. The averaged
+ *     curves are read at --levels too: near the plateau the highest common level can sit at
+ *     the end of one sampler's run, where one poll decides the ratio.
  *
- *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"] [--json FILE]
+ *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
+ *       [--levels 0.80,0.84] [--json FILE]
  *     --dir        where each seed's JSON goes (created if missing) and is read from
  *     --seeds      seeds to run (default none: only read DIR)
  *     --topology   flags for every bench:topology run, e.g. "--duration 300 --steps-per-round 2
@@ -31,15 +34,15 @@ import {
 } from './curves.ts'
 import { benchFlags, parseBenchArgs, quotedWords, seedList } from './flags.ts'
 
-const LOWER_LEVELS = [0.8, 0.84]
-
 const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
   dir: { type: 'string' },
   seeds: { type: 'string', default: 'none' },
   topology: { type: 'string', default: '' },
+  levels: { type: 'string', default: '0.80,0.84' },
   json: { type: 'string' },
 })
 const flags = benchFlags('bench:topology-seeds')
+const LOWER_LEVELS = flags.list(args.levels).map((l) => flags.num('levels', l, 0, 1))
 
 /** The part of a bench:topology JSON read here. */
 interface TopologyJson {
@@ -91,10 +94,12 @@ interface SeedRow {
   durationS: number
 }
 
-function seedRow(name: string, run: TopologyJson): SeedRow {
+// Other JSON in the directory (this script's own --json, a one-sampler run) is skipped, not read.
+function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
+  if (!Array.isArray(run.summaries)) return 'not a bench:topology run'
   const u = run.summaries.find((s) => s.sampler === 'uniform')
   const t = run.summaries.find((s) => s.sampler === 'topology')
-  if (u === undefined || t === undefined) throw new Error(`${name}: not a run of both samplers`)
+  if (u === undefined || t === undefined) return 'not a run of both samplers'
   const level = highestCommonLevel([u.meanCurve, t.meanCurve], TARGET_ACCURACY)
   return {
     name,
@@ -112,6 +117,7 @@ function seedRow(name: string, run: TopologyJson): SeedRow {
 
 const x = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(2)}x`)
 const f3 = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(3))
+const lv = (l: number) => l.toFixed(3).replace(/0$/, '')
 const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
 
 async function main(): Promise<void> {
@@ -133,13 +139,17 @@ async function main(): Promise<void> {
   const files = (await readdir(dir))
     .filter((f) => f.endsWith('.json'))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-  if (files.length === 0) flags.usage(`no bench:topology JSON in ${dir}`)
   const rows: SeedRow[] = []
-  for (const f of files)
-    rows.push(seedRow(f, JSON.parse(await readFile(join(dir, f), 'utf8')) as TopologyJson))
+  for (const f of files) {
+    const row = seedRow(f, JSON.parse(await readFile(join(dir, f), 'utf8')) as Partial<TopologyJson>)
+    if (typeof row === 'string') console.log(`${f}: skipped, ${row}`)
+    else rows.push(row)
+  }
+  if (rows.length === 0) flags.usage(`no bench:topology JSON of both samplers in ${dir}`)
 
   console.log(`\n${rows.length} runs in ${dir}`)
-  console.log('run | level | speed-up | at 0.80 / 0.84 | final u / t | MiB across regions u / t | Vivaldi t')
+  const at = LOWER_LEVELS.map(lv).join(' / ')
+  console.log(`run | level | speed-up | at ${at} | final u / t | MiB across regions u / t | Vivaldi t`)
   for (const r of rows) {
     const mib = r.mib.every((m) => m !== undefined && m > 0)
       ? `${r.mib[0]!.toFixed(1)} / ${r.mib[1]!.toFixed(1)} (${(r.mib[0]! / r.mib[1]!).toFixed(2)}x)`
@@ -163,9 +173,11 @@ async function main(): Promise<void> {
   )
   const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
   const averaged = speedUp(avgU, avgT, level)
-  const averagedLower = LOWER_LEVELS.filter((l) => l < level).map(
-    (l) => `${l.toFixed(2)}: ${x(speedUp(avgU, avgT, l))}`,
-  )
+  const atLevels = LOWER_LEVELS.filter((l) => l < level).map((l) => ({
+    level: l,
+    speedUp: speedUp(avgU, avgT, l),
+  }))
+  const averagedLower = atLevels.map((a) => `${lv(a.level)}: ${x(a.speedUp)}`)
   const met = ups.filter((v) => v >= 1.5).length
   console.log(
     `\nper-run speed-up: median ${x(median(ups))}, geometric mean ${x(geo)}, ` +
@@ -181,7 +193,7 @@ async function main(): Promise<void> {
     const perRun = rows.map(({ uniform: _u, topology: _t, ...r }) => r)
     await writeFile(
       args.json,
-      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged } }, null, 2)}\n`,
+      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged, atLevels } }, null, 2)}\n`,
     )
     console.log(`wrote ${args.json}`)
   }
