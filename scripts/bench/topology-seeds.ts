@@ -12,11 +12,12 @@
  *     the end of one sampler's run, where one poll decides the ratio.
  *
  *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
- *       [--levels 0.80,0.84] [--json FILE]
+ *       [--levels 0.80,0.84] [--bootstrap N] [--json FILE]
  *     --dir        where each seed's JSON goes (created if missing) and is read from
  *     --seeds      seeds to run (default none: only read DIR)
  *     --topology   flags for every bench:topology run, e.g. "--duration 300 --steps-per-round 2
  *                  --testbed='--links docs/links-3region-loss1.json'"
+ *     --bootstrap  resample the runs N times and print how far the averaged reading moves
  *     --json       write the aggregate as JSON
  */
 import { spawn } from 'node:child_process'
@@ -24,6 +25,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
+import { createRng, hashSeed } from '../../src/util/rng.ts'
 import {
   averageCurves,
   type Curve,
@@ -39,10 +41,12 @@ const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
   seeds: { type: 'string', default: 'none' },
   topology: { type: 'string', default: '' },
   levels: { type: 'string', default: '0.80,0.84' },
+  bootstrap: { type: 'string', default: '0' },
   json: { type: 'string' },
 })
 const flags = benchFlags('bench:topology-seeds')
 const LOWER_LEVELS = flags.list(args.levels).map((l) => flags.num('levels', l, 0, 1))
+const BOOTSTRAP = flags.int('bootstrap', args.bootstrap, 0, 0)
 
 /** The part of a bench:topology JSON read here. */
 interface TopologyJson {
@@ -120,6 +124,56 @@ const f3 = (v: number | null | undefined) => (v === null || v === undefined ? '-
 const lv = (l: number) => l.toFixed(3).replace(/0$/, '')
 const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
 
+/** The seeds' averaged curves, read at their highest common level and at each of --levels below it. */
+function averagedReading(rows: readonly SeedRow[], until: number) {
+  const avgU = averageCurves(
+    rows.map((r) => r.uniform),
+    until,
+  )
+  const avgT = averageCurves(
+    rows.map((r) => r.topology),
+    until,
+  )
+  const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
+  const atLevels = LOWER_LEVELS.filter((l) => l < level).map((l) => ({
+    level: l,
+    speedUp: speedUp(avgU, avgT, l),
+  }))
+  return { avgU, avgT, level, speedUp: speedUp(avgU, avgT, level), atLevels }
+}
+
+/**
+ * How far the averaged reading moves with which seeds were run: resample the runs with
+ * replacement `n` times and read the averaged curves of each resample, at their highest common
+ * level and at each of --levels (a resample whose common level is lower skips it).
+ */
+function bootstrap(rows: readonly SeedRow[], until: number, n: number): void {
+  const rng = createRng(hashSeed('bench:topology-seeds', rows.length))
+  const samples = new Map<string, number[]>()
+  const add = (key: string, v: number | null) => {
+    if (v !== null) samples.set(key, [...(samples.get(key) ?? []), v])
+  }
+  for (let b = 0; b < n; b++) {
+    const pick = rows.map(() => rows[rng.int(rows.length)]!)
+    const r = averagedReading(pick, until)
+    add('highest common', r.speedUp)
+    for (const a of r.atLevels) add(lv(a.level), a.speedUp)
+  }
+  const q = (sorted: number[], p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+  console.log(
+    `bootstrap over the runs (${n} resamples): 5th / 50th / 95th percentile of the averaged-curve speed-up`,
+  )
+  for (const [key, v] of samples) {
+    const sorted = v.sort((a, b) => a - b)
+    const share = sorted.filter((u) => u >= 1.5).length / sorted.length
+    console.log(
+      `  ${key}: ${x(q(sorted, 0.05))} / ${x(q(sorted, 0.5))} / ${x(q(sorted, 0.95))}, ` +
+        `1.5x or more in ${(share * 100).toFixed(0)} % (${sorted.length} resamples reach the level)`,
+    )
+  }
+}
+
 async function main(): Promise<void> {
   if (args.dir === undefined) flags.usage('--dir DIR is required (--help for usage)')
   let seeds: number[] = []
@@ -163,20 +217,7 @@ async function main(): Promise<void> {
   const ups = rows.map((r) => r.speedUp).filter((v): v is number => v !== null)
   const geo = Math.exp(ups.reduce((a, v) => a + Math.log(v), 0) / ups.length)
   const until = Math.min(...rows.map((r) => r.durationS))
-  const avgU = averageCurves(
-    rows.map((r) => r.uniform),
-    until,
-  )
-  const avgT = averageCurves(
-    rows.map((r) => r.topology),
-    until,
-  )
-  const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
-  const averaged = speedUp(avgU, avgT, level)
-  const atLevels = LOWER_LEVELS.filter((l) => l < level).map((l) => ({
-    level: l,
-    speedUp: speedUp(avgU, avgT, l),
-  }))
+  const { avgU, avgT, level, speedUp: averaged, atLevels } = averagedReading(rows, until)
   const averagedLower = atLevels.map((a) => `${lv(a.level)}: ${x(a.speedUp)}`)
   const met = ups.filter((v) => v >= 1.5).length
   console.log(
@@ -197,6 +238,7 @@ async function main(): Promise<void> {
     )
     console.log(`wrote ${args.json}`)
   }
+  if (BOOTSTRAP > 0) bootstrap(rows, until, BOOTSTRAP)
 }
 
 await main()
