@@ -151,7 +151,10 @@ function bootstrap(rows: readonly SeedRow[], until: number, n: number): void {
   const rng = createRng(hashSeed('bench:topology-seeds', rows.length))
   const samples = new Map<string, number[]>()
   const add = (key: string, v: number | null) => {
-    if (v !== null) samples.set(key, [...(samples.get(key) ?? []), v])
+    if (v === null) return
+    const list = samples.get(key)
+    if (list === undefined) samples.set(key, [v])
+    else list.push(v)
   }
   for (let b = 0; b < n; b++) {
     const pick = rows.map(() => rows[rng.int(rows.length)]!)
@@ -169,7 +172,7 @@ function bootstrap(rows: readonly SeedRow[], until: number, n: number): void {
     const share = sorted.filter((u) => u >= 1.5).length / sorted.length
     console.log(
       `  ${key}: ${x(q(sorted, 0.05))} / ${x(q(sorted, 0.5))} / ${x(q(sorted, 0.95))}, ` +
-        `1.5x or more in ${(share * 100).toFixed(0)} % (${sorted.length} resamples reach the level)`,
+        `1.5x or more in ${(share * 100).toFixed(0)} % (of the ${sorted.length} resamples that read it)`,
     )
   }
 }
