@@ -3,6 +3,7 @@
  * several seeds' curves. One crossing of one level in one seed is a noisy event (the mean curve
  * moves 2-3 points from one poll to the next near its plateau); the seeds' average is not.
  */
+import type { Rng } from '../../src/util/rng.ts'
 
 /** The level bench:topology times first; when a run does not reach it, the highest level both samplers reach. */
 export const TARGET_ACCURACY = 0.95
@@ -66,4 +67,55 @@ export function speedUp(uniform: Curve, topology: Curve, level: number): number 
   const u = firstReach(uniform, level)?.t
   const t = firstReach(topology, level)?.t
   return u !== undefined && t !== undefined && t > 0 ? u / t : null
+}
+
+/** Several runs of both samplers, each a pair of mean-accuracy curves. */
+export type RunPair = { readonly uniform: Curve; readonly topology: Curve }
+
+/**
+ * The runs' averaged curves (first `untilS` seconds), read at their highest common level and at
+ * each of `levels` below it.
+ */
+export function averagedSpeedUps(runs: readonly RunPair[], untilS: number, levels: readonly number[]) {
+  const avgU = averageCurves(
+    runs.map((r) => r.uniform),
+    untilS,
+  )
+  const avgT = averageCurves(
+    runs.map((r) => r.topology),
+    untilS,
+  )
+  const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
+  const atLevels = levels.filter((l) => l < level).map((l) => ({ level: l, speedUp: speedUp(avgU, avgT, l) }))
+  return { avgU, avgT, level, speedUp: speedUp(avgU, avgT, level), atLevels }
+}
+
+/**
+ * How far the averaged reading moves with which runs were made: `n` resamples of the runs with
+ * replacement, each read by `averagedSpeedUps`. Returns the speed-ups (sorted) at each resample's
+ * highest common level (key `null`) and at each of `levels` (a resample whose common level is not
+ * above a level gives none there).
+ */
+export function bootstrapSpeedUps(
+  runs: readonly RunPair[],
+  untilS: number,
+  levels: readonly number[],
+  n: number,
+  rng: Pick<Rng, 'int'>,
+): Map<number | null, number[]> {
+  const out = new Map<number | null, number[]>([
+    [null, []],
+    ...levels.map((l) => [l, []] as [number, number[]]),
+  ])
+  for (let b = 0; b < n; b++) {
+    const r = averagedSpeedUps(
+      runs.map(() => runs[rng.int(runs.length)]!),
+      untilS,
+      levels,
+    )
+    if (r.speedUp !== null) out.get(null)!.push(r.speedUp)
+    for (const a of r.atLevels) if (a.speedUp !== null) out.get(a.level)!.push(a.speedUp)
+  }
+  for (const v of out.values()) v.sort((a, b) => a - b)
+  return out
 }

@@ -27,7 +27,8 @@ import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
 import { createRng, hashSeed } from '../../src/util/rng.ts'
 import {
-  averageCurves,
+  averagedSpeedUps,
+  bootstrapSpeedUps,
   type Curve,
   firstReach,
   highestCommonLevel,
@@ -124,55 +125,20 @@ const f3 = (v: number | null | undefined) => (v === null || v === undefined ? '-
 const lv = (l: number) => l.toFixed(3).replace(/0$/, '')
 const t1 = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1))
 
-/** The seeds' averaged curves, read at their highest common level and at each of --levels below it. */
-function averagedReading(rows: readonly SeedRow[], until: number) {
-  const avgU = averageCurves(
-    rows.map((r) => r.uniform),
-    until,
-  )
-  const avgT = averageCurves(
-    rows.map((r) => r.topology),
-    until,
-  )
-  const level = highestCommonLevel([avgU, avgT], TARGET_ACCURACY)
-  const atLevels = LOWER_LEVELS.filter((l) => l < level).map((l) => ({
-    level: l,
-    speedUp: speedUp(avgU, avgT, l),
-  }))
-  return { avgU, avgT, level, speedUp: speedUp(avgU, avgT, level), atLevels }
-}
-
-/**
- * How far the averaged reading moves with which seeds were run: resample the runs with
- * replacement `n` times and read the averaged curves of each resample, at their highest common
- * level and at each of --levels (a resample whose common level is lower skips it).
- */
-function bootstrap(rows: readonly SeedRow[], until: number, n: number): void {
+/** Prints how far the averaged reading moves with which seeds were run (`bootstrapSpeedUps`). */
+function printBootstrap(rows: readonly SeedRow[], until: number, n: number): void {
   const rng = createRng(hashSeed('bench:topology-seeds', rows.length))
-  const samples = new Map<string, number[]>()
-  const add = (key: string, v: number | null) => {
-    if (v === null) return
-    const list = samples.get(key)
-    if (list === undefined) samples.set(key, [v])
-    else list.push(v)
-  }
-  for (let b = 0; b < n; b++) {
-    const pick = rows.map(() => rows[rng.int(rows.length)]!)
-    const r = averagedReading(pick, until)
-    add('highest common', r.speedUp)
-    for (const a of r.atLevels) add(lv(a.level), a.speedUp)
-  }
   const q = (sorted: number[], p: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
   console.log(
     `bootstrap over the runs (${n} resamples): 5th / 50th / 95th percentile of the averaged-curve speed-up`,
   )
-  for (const [key, v] of samples) {
-    const sorted = v.sort((a, b) => a - b)
+  for (const [level, sorted] of bootstrapSpeedUps(rows, until, LOWER_LEVELS, n, rng)) {
+    if (sorted.length === 0) continue
     const share = sorted.filter((u) => u >= 1.5).length / sorted.length
     console.log(
-      `  ${key}: ${x(q(sorted, 0.05))} / ${x(q(sorted, 0.5))} / ${x(q(sorted, 0.95))}, ` +
-        `1.5x or more in ${(share * 100).toFixed(0)} % (of the ${sorted.length} resamples that read it)`,
+      `  ${level === null ? 'highest common' : lv(level)}: ${x(q(sorted, 0.05))} / ${x(q(sorted, 0.5))} / ` +
+        `${x(q(sorted, 0.95))}, 1.5x or more in ${(share * 100).toFixed(0)} % (of the ${sorted.length} resamples that read it)`,
     )
   }
 }
@@ -220,7 +186,7 @@ async function main(): Promise<void> {
   const ups = rows.map((r) => r.speedUp).filter((v): v is number => v !== null)
   const geo = Math.exp(ups.reduce((a, v) => a + Math.log(v), 0) / ups.length)
   const until = Math.min(...rows.map((r) => r.durationS))
-  const { avgU, avgT, level, speedUp: averaged, atLevels } = averagedReading(rows, until)
+  const { avgU, avgT, level, speedUp: averaged, atLevels } = averagedSpeedUps(rows, until, LOWER_LEVELS)
   const averagedLower = atLevels.map((a) => `${lv(a.level)}: ${x(a.speedUp)}`)
   const met = ups.filter((v) => v >= 1.5).length
   console.log(
@@ -241,7 +207,7 @@ async function main(): Promise<void> {
     )
     console.log(`wrote ${args.json}`)
   }
-  if (BOOTSTRAP > 0) bootstrap(rows, until, BOOTSTRAP)
+  if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
 }
 
 await main()

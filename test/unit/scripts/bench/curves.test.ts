@@ -2,11 +2,14 @@ import { describe, expect, it } from 'vitest'
 import {
   averageAccuracy,
   averageCurves,
+  averagedSpeedUps,
+  bootstrapSpeedUps,
   firstReach,
   heldAt,
   highestCommonLevel,
   speedUp,
 } from '../../../../scripts/bench/curves.ts'
+import { createRng } from '../../../../src/util/rng.ts'
 
 const curve = (points: Array<[number, number]>) => points.map(([t, acc]) => ({ t, acc }))
 
@@ -64,5 +67,58 @@ describe('bench curves', () => {
     expect(firstReach(u, 0.85)?.t).toBe(30)
     expect(speedUp(u, t, 0.85)).toBe(2)
     expect(speedUp(u, t, 0.9)).toBeNull()
+  })
+
+  // Uniform reaches 0.8 at 40 s and 0.9 at 80 s, topology at 20 s and 40 s; a second pair is slower.
+  const fast = {
+    uniform: curve([
+      [0, 0.5],
+      [40, 0.8],
+      [80, 0.9],
+    ]),
+    topology: curve([
+      [0, 0.5],
+      [20, 0.8],
+      [40, 0.9],
+    ]),
+  }
+  const slow = {
+    uniform: curve([
+      [0, 0.5],
+      [60, 0.8],
+      [90, 0.85],
+    ]),
+    topology: curve([
+      [0, 0.5],
+      [30, 0.8],
+      [45, 0.85],
+    ]),
+  }
+
+  it("reads the runs' averaged curves at their highest common level and at lower levels only", () => {
+    const r = averagedSpeedUps([fast, fast], 100, [0.8, 0.95])
+    expect(r.level).toBe(0.9)
+    expect(r.speedUp).toBe(2)
+    expect(r.atLevels).toEqual([{ level: 0.8, speedUp: 2 }])
+    // Averaged with the slower pair, both curves top out at 0.875.
+    expect(averagedSpeedUps([fast, slow], 100, [0.8]).level).toBe(0.875)
+  })
+
+  it('bootstraps the averaged reading: every resample of identical runs reads the same', () => {
+    const same = bootstrapSpeedUps([fast, fast, fast], 100, [0.8], 50, createRng(1))
+    expect(same.get(null)).toEqual(Array(50).fill(2))
+    expect(same.get(0.8)).toEqual(Array(50).fill(2))
+  })
+
+  it('bootstraps reproducibly from a seed, sorted, and skips a level no resample clears', () => {
+    const a = bootstrapSpeedUps([fast, slow], 100, [0.8, 0.9], 200, createRng(7))
+    const b = bootstrapSpeedUps([fast, slow], 100, [0.8, 0.9], 200, createRng(7))
+    expect(a).toEqual(b)
+    const top = a.get(null)!
+    expect(top).toHaveLength(200)
+    expect(top).toEqual([...top].sort((x, y) => x - y))
+    // Only resamples of `fast` alone reach 0.9 (then as the highest common level, never below it).
+    expect(a.get(0.9)).toEqual([])
+    expect(a.get(0.8)!.length).toBeGreaterThan(0)
   })
 })
