@@ -56,6 +56,10 @@ export function averageCurves(curves: readonly Curve[], untilS: number, stepS = 
   return out
 }
 
+/** The points of `curve` up to `untilS` seconds: a run read as if it had stopped then. */
+export const truncate = <P extends Curve[number]>(curve: readonly P[], untilS: number): P[] =>
+  curve.filter((c) => c.t <= untilS)
+
 /** The highest level every curve reaches, rounded down to 0.005, capped at `target`. */
 export function highestCommonLevel(curves: readonly Curve[], target: number): number {
   const best = Math.min(...curves.map((c) => Math.max(0, ...c.map((p) => p.acc))))

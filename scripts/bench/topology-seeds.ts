@@ -12,12 +12,15 @@
  *     the end of one sampler's run, where one poll decides the ratio.
  *
  *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
- *       [--levels 0.80,0.84] [--bootstrap N] [--json FILE]
+ *       [--levels 0.80,0.84] [--bootstrap N] [--until S] [--json FILE]
  *     --dir        where each seed's JSON goes (created if missing) and is read from
  *     --seeds      seeds to run (default none: only read DIR)
  *     --topology   flags for every bench:topology run, e.g. "--duration 300 --steps-per-round 2
  *                  --testbed='--links docs/links-3region-loss1.json'"
  *     --bootstrap  resample the runs N times and print how far the averaged reading moves
+ *     --until      read each run's curves only up to S seconds, as if it had stopped then (the
+ *                  same runs at two lengths: how much the highest common level owes to where a
+ *                  run stops); final accuracy stays the whole run's
  *     --json       write the aggregate as JSON
  */
 import { spawn } from 'node:child_process'
@@ -34,6 +37,7 @@ import {
   highestCommonLevel,
   speedUp,
   TARGET_ACCURACY,
+  truncate,
 } from './curves.ts'
 import { benchFlags, parseBenchArgs, quotedWords, seedList } from './flags.ts'
 
@@ -43,11 +47,13 @@ const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
   topology: { type: 'string', default: '' },
   levels: { type: 'string', default: '0.80,0.84' },
   bootstrap: { type: 'string', default: '0' },
+  until: { type: 'string' },
   json: { type: 'string' },
 })
 const flags = benchFlags('bench:topology-seeds')
 const LOWER_LEVELS = flags.list(args.levels).map((l) => flags.num('levels', l, 0, 1))
 const BOOTSTRAP = flags.int('bootstrap', args.bootstrap, 0, 0)
+const UNTIL = args.until === undefined ? Number.POSITIVE_INFINITY : flags.num('until', args.until, 1)
 
 /** The part of a bench:topology JSON read here. */
 interface TopologyJson {
@@ -105,18 +111,19 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
   const u = run.summaries.find((s) => s.sampler === 'uniform')
   const t = run.summaries.find((s) => s.sampler === 'topology')
   if (u === undefined || t === undefined) return 'not a run of both samplers'
-  const level = highestCommonLevel([u.meanCurve, t.meanCurve], TARGET_ACCURACY)
+  const [uc, tc] = [truncate(u.meanCurve, UNTIL), truncate(t.meanCurve, UNTIL)]
+  const level = highestCommonLevel([uc, tc], TARGET_ACCURACY)
   return {
     name,
-    uniform: u.meanCurve,
-    topology: t.meanCurve,
+    uniform: uc,
+    topology: tc,
     level,
-    speedUp: speedUp(u.meanCurve, t.meanCurve, level),
-    lower: LOWER_LEVELS.map((l) => (l < level ? speedUp(u.meanCurve, t.meanCurve, l) : null)),
+    speedUp: speedUp(uc, tc, level),
+    lower: LOWER_LEVELS.map((l) => (l < level ? speedUp(uc, tc, l) : null)),
     final: [u.finalAccuracy, t.finalAccuracy],
     mib: [u.mibAcrossRegionsPerPeer, t.mibAcrossRegionsPerPeer],
     vivaldi: t.coordinateError.median,
-    durationS: Math.min(u.durationS, t.durationS),
+    durationS: Math.min(u.durationS, t.durationS, UNTIL),
   }
 }
 
@@ -170,7 +177,8 @@ async function main(): Promise<void> {
   }
   if (rows.length === 0) flags.usage(`no bench:topology JSON of both samplers in ${dir}`)
 
-  console.log(`\n${rows.length} runs in ${dir}`)
+  const cut = Number.isFinite(UNTIL) ? `, read up to ${UNTIL} s (final accuracy: whole runs)` : ''
+  console.log(`\n${rows.length} runs in ${dir}${cut}`)
   const at = LOWER_LEVELS.map(lv).join(' / ')
   console.log(`run | level | speed-up | at ${at} | final u / t | MiB across regions u / t | Vivaldi t`)
   for (const r of rows) {

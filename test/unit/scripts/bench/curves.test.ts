@@ -8,6 +8,7 @@ import {
   heldAt,
   highestCommonLevel,
   speedUp,
+  truncate,
 } from '../../../../scripts/bench/curves.ts'
 import { createRng } from '../../../../src/util/rng.ts'
 
@@ -22,6 +23,27 @@ describe('bench curves', () => {
     expect(heldAt(c, 1)).toBeUndefined()
     expect(heldAt(c, 3)).toBe(0.5)
     expect(heldAt(c, 10)).toBe(0.7)
+  })
+
+  it('truncates a curve at a time, the point at it kept, so a shorter run reads a lower common level', () => {
+    const u = curve([
+      [0, 0.5],
+      [100, 0.8],
+      [200, 0.85],
+      [300, 0.87],
+    ])
+    const t = curve([
+      [0, 0.5],
+      [50, 0.8],
+      [150, 0.86],
+      [250, 0.9],
+    ])
+    expect(truncate(u, 200)).toEqual(u.slice(0, 3))
+    expect(truncate(u, 1e9)).toEqual(u)
+    expect(truncate(u, -1)).toEqual([])
+    expect(highestCommonLevel([u, t], 0.95)).toBe(0.87)
+    expect(highestCommonLevel([truncate(u, 200), truncate(t, 200)], 0.95)).toBe(0.85)
+    expect(speedUp(truncate(u, 200), truncate(t, 200), 0.85)).toBeCloseTo(200 / 150)
   })
 
   it('time-averages a curve over a window, null when it starts inside it', () => {
