@@ -47,11 +47,21 @@ export function averageAccuracy(curve: Curve, from: number, to: number): number 
 export function averageCurves(curves: readonly Curve[], untilS: number, stepS = 0.5): Curve {
   const out: Array<{ t: number; acc: number }> = []
   if (curves.length === 0) return out
+  // One cursor per curve (its last point at or before t, as heldAt): linear in the points, so a
+  // bootstrap or a simulation can average thousands of sets.
+  const at = curves.map(() => -1)
   for (let k = 0; k * stepS <= untilS; k++) {
     const t = k * stepS
-    const values = curves.map((c) => heldAt(c, t)).filter((v) => v !== undefined)
-    if (values.length < curves.length) continue
-    out.push({ t, acc: values.reduce((a, v) => a + v, 0) / values.length })
+    let sum = 0
+    let defined = 0
+    curves.forEach((c, i) => {
+      while (at[i]! + 1 < c.length && c[at[i]! + 1]!.t <= t) at[i]!++
+      if (at[i]! >= 0) {
+        sum += c[at[i]!]!.acc
+        defined++
+      }
+    })
+    if (defined === curves.length) out.push({ t, acc: sum / defined })
   }
   return out
 }

@@ -12,7 +12,7 @@
  *     the end of one sampler's run, where one poll decides the ratio.
  *
  *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
- *       [--levels 0.80,0.84] [--bootstrap N] [--until S] [--json FILE]
+ *       [--levels 0.80,0.84] [--bootstrap N] [--until S] [--simulate 1.3,1.5] [--simulate-reps N] [--json FILE]
  *     --dir        where each seed's JSON goes (created if missing) and is read from
  *     --seeds      seeds to run (default none: only read DIR)
  *     --topology   flags for every bench:topology run, e.g. "--duration 300 --steps-per-round 2
@@ -21,6 +21,11 @@
  *     --until      read each run's curves only up to S seconds, as if it had stopped then (the
  *                  same runs at two lengths: how much the highest common level owes to where a
  *                  run stops); final accuracy stays the whole run's
+ *     --simulate   simulate series of as many runs in which topology is faster by each of these
+ *                  factors at every level (topology's averaged curve, fitted, and uniform as it
+ *                  slowed; the runs' own noise) and read them as the runs are read: how far each
+ *                  reading sits from a known truth (curve-model.ts). --simulate-reps series each
+ *                  (default 400)
  *     --json       write the aggregate as JSON
  */
 import { spawn } from 'node:child_process'
@@ -29,6 +34,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
 import { createRng, hashSeed } from '../../src/util/rng.ts'
+import { fitLogCubic, quantile, residualNoise, simulateReadings } from './curve-model.ts'
 import {
   averagedSpeedUps,
   bootstrapSpeedUps,
@@ -48,12 +54,21 @@ const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
   levels: { type: 'string', default: '0.80,0.84' },
   bootstrap: { type: 'string', default: '0' },
   until: { type: 'string' },
+  simulate: { type: 'string', default: 'none' },
+  'simulate-reps': { type: 'string', default: '400' },
   json: { type: 'string' },
 })
 const flags = benchFlags('bench:topology-seeds')
 const LOWER_LEVELS = flags.list(args.levels).map((l) => flags.num('levels', l, 0, 1))
 const BOOTSTRAP = flags.int('bootstrap', args.bootstrap, 0, 0)
+const SIMULATE = flags.list(args.simulate).map((k) => flags.num('simulate', k, 1, 10))
+const SIMULATE_REPS = flags.int('simulate-reps', args['simulate-reps'], 400, 1)
 const UNTIL = args.until === undefined ? Number.POSITIVE_INFINITY : flags.num('until', args.until, 1)
+
+/** --simulate: the model curve is fitted after the first seconds (polls before then are few and steep). */
+const SIMULATE_FIT_FROM_S = 10
+/** --simulate: noise is read where the readings are taken, on the flattening part of the curves. */
+const SIMULATE_NOISE_FROM_S = 100
 
 /** The part of a bench:topology JSON read here. */
 interface TopologyJson {
@@ -216,6 +231,47 @@ async function main(): Promise<void> {
     console.log(`wrote ${args.json}`)
   }
   if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
+  if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
+}
+
+/** Simulated series with known speed-ups, read as the measured one is (`simulateReadings`). */
+function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): void {
+  const topology = fitLogCubic(avgT, SIMULATE_FIT_FROM_S)
+  const noise = residualNoise(
+    rows.flatMap((r) => [r.uniform, r.topology]),
+    SIMULATE_NOISE_FROM_S,
+  )
+  const gaps = rows.flatMap((r) => r.topology.slice(1).map((p, i) => p.t - r.topology[i]!.t))
+  const pollS = Math.max(0.5, median(gaps))
+  const q = (v: number[]) => `${x(quantile(v, 0.05))} / ${x(quantile(v, 0.5))} / ${x(quantile(v, 0.95))}`
+  console.log(
+    `simulated series (${SIMULATE_REPS} of ${rows.length} runs of ${until.toFixed(0)} s, polls every ${pollS.toFixed(1)} s): ` +
+      `topology's averaged curve fitted from ${SIMULATE_FIT_FROM_S} s, uniform = it slowed by the true speed-up; ` +
+      `per-run noise ${(noise.sd * 100).toFixed(2)} points, lag-1 correlation ${noise.phi.toFixed(2)} (the runs' own, from ${SIMULATE_NOISE_FROM_S} s). ` +
+      'Readings, 5th / 50th / 95th percentile:',
+  )
+  const rng = createRng(hashSeed('bench:topology-seeds --simulate', rows.length))
+  for (const k of SIMULATE) {
+    const r = simulateReadings({
+      topology,
+      speedUp: k,
+      noise,
+      runs: rows.length,
+      durationS: until,
+      pollS,
+      reps: SIMULATE_REPS,
+      levels: LOWER_LEVELS,
+      rng,
+    })
+    const share = r.perRun.filter((v) => v >= 1.5).length / Math.max(1, r.perRun.length)
+    const levels = [...r.atLevels]
+      .filter(([, v]) => v.length > 0)
+      .map(([l, v]) => `${lv(l)} ${x(quantile(v, 0.5))}`)
+    console.log(
+      `  true ${x(k)}: per-run median ${q(r.seriesMedian)} (one run at 1.5x or more: ${(share * 100).toFixed(0)} %); ` +
+        `averaged curves at the highest common level ${q(r.averaged)}; medians at ${levels.join(', ')}`,
+    )
+  }
 }
 
 await main()
