@@ -263,13 +263,15 @@ function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): v
       levels: LOWER_LEVELS,
       rng,
     })
-    const share = r.perRun.filter((v) => v >= 1.5).length / Math.max(1, r.perRun.length)
+    const share = (v: number[]) =>
+      `${((v.filter((u) => u >= 1.5).length / Math.max(1, v.length)) * 100).toFixed(0)} %`
     const levels = [...r.atLevels]
       .filter(([, v]) => v.length > 0)
       .map(([l, v]) => `${lv(l)} ${x(quantile(v, 0.5))}`)
     console.log(
-      `  true ${x(k)}: per-run median ${q(r.seriesMedian)} (one run at 1.5x or more: ${(share * 100).toFixed(0)} %); ` +
-        `averaged curves at the highest common level ${q(r.averaged)}; medians at ${levels.join(', ')}`,
+      `  true ${x(k)}: per-run median ${q(r.seriesMedian)} (one run at 1.5x or more: ${share(r.perRun)}); ` +
+        `averaged curves at the highest common level ${q(r.averaged)} (1.5x or more: ${share(r.averaged)}); ` +
+        `medians at ${levels.join(', ')}`,
     )
   }
 }
