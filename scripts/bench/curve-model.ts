@@ -72,6 +72,30 @@ function solve(a: number[][], b: number[]): number[] {
   return out
 }
 
+/**
+ * The whole-curve speed-up: the factor k (searched in [0.5, 4], to 0.001) for which `topology`
+ * slowed by k, t -> topology(t / k), best fits `uniform`'s points from `fromS` on (least squares).
+ * Every poll of the curve counts, not one crossing of one level.
+ */
+export function timeScale(uniform: Curve, topology: SmoothCurve, fromS: number): number {
+  const pts = uniform.filter((p) => p.t >= fromS)
+  if (pts.length === 0) throw new RangeError(`no point of the curve from ${fromS} s`)
+  const loss = (k: number) => pts.reduce((a, p) => a + (p.acc - topology(p.t / k)) ** 2, 0)
+  // A coarse grid, then golden-section search around its best point.
+  let best = 0.5
+  for (let k = 0.5; k <= 4; k += 0.05) if (loss(k) < loss(best)) best = k
+  let lo = Math.max(0.5, best - 0.05)
+  let hi = Math.min(4, best + 0.05)
+  const g = (Math.sqrt(5) - 1) / 2
+  while (hi - lo > 1e-3) {
+    const a = hi - g * (hi - lo)
+    const b = lo + g * (hi - lo)
+    if (loss(a) <= loss(b)) hi = b
+    else lo = a
+  }
+  return (lo + hi) / 2
+}
+
 /** Poll-to-poll noise of a mean-accuracy curve: its standard deviation and lag-1 autocorrelation. */
 export interface CurveNoise {
   sd: number
@@ -127,6 +151,9 @@ export interface SimulateInit {
   reps: number
   /** Lower levels read on the averaged curves, as bench:topology-seeds --levels. */
   levels: readonly number[]
+  /** Where a series' topology curve is fitted from, and where timeScale reads uniform's from. */
+  fitFromS: number
+  scaleFromS: number
   rng: Pick<Rng, 'normal'>
 }
 
@@ -139,6 +166,8 @@ export interface SimulatedReadings {
   averaged: number[]
   /** Each series' averaged curves at each of `levels` below their highest common one (sorted). */
   atLevels: Map<number, number[]>
+  /** Each series' `timeScale` of its averaged curves, topology's fitted as the runs' is (sorted). */
+  timeScale: number[]
 }
 
 /** Reads simulated series exactly as bench:topology-seeds reads measured ones. */
@@ -151,7 +180,13 @@ export function simulateReadings(init: SimulateInit): SimulatedReadings {
     return grid.map((t, i) => ({ t, acc: f(t) + e[i]! }))
   }
   const slowed: SmoothCurve = (t) => topology(t / k)
-  const out: SimulatedReadings = { perRun: [], seriesMedian: [], averaged: [], atLevels: new Map() }
+  const out: SimulatedReadings = {
+    perRun: [],
+    seriesMedian: [],
+    averaged: [],
+    atLevels: new Map(),
+    timeScale: [],
+  }
   for (const l of levels) out.atLevels.set(l, [])
   for (let rep = 0; rep < reps; rep++) {
     const pairs: RunPair[] = []
@@ -171,9 +206,11 @@ export function simulateReadings(init: SimulateInit): SimulatedReadings {
     const avg = averagedSpeedUps(pairs, durationS, levels)
     if (avg.speedUp !== null) out.averaged.push(avg.speedUp)
     for (const a of avg.atLevels) if (a.speedUp !== null) out.atLevels.get(a.level)!.push(a.speedUp)
+    out.timeScale.push(timeScale(avg.avgU, fitLogCubic(avg.avgT, init.fitFromS), init.scaleFromS))
   }
-  for (const v of [out.perRun, out.seriesMedian, out.averaged, ...out.atLevels.values()])
+  for (const v of [out.perRun, out.seriesMedian, out.averaged, out.timeScale, ...out.atLevels.values()]) {
     v.sort((a, b) => a - b)
+  }
   return out
 }
 

@@ -9,7 +9,9 @@
  *     at their highest common level. One crossing of one level in one seed moves by tens of
  *     seconds with when peers happened to evaluate; the averaged curve does not. The averaged
  *     curves are read at --levels too: near the plateau the highest common level can sit at
- *     the end of one sampler's run, where one poll decides the ratio.
+ *     the end of one sampler's run, where one poll decides the ratio. And the whole-curve
+ *     speed-up: the factor that slows topology's (fitted) averaged curve onto uniform's, every
+ *     poll from 30 s counting (curve-model.ts timeScale).
  *
  *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
  *       [--levels 0.80,0.84] [--bootstrap N] [--until S] [--simulate 1.3,1.5] [--simulate-reps N] [--json FILE]
@@ -34,8 +36,9 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
 import { createRng, hashSeed } from '../../src/util/rng.ts'
-import { fitLogCubic, quantile, residualNoise, simulateReadings } from './curve-model.ts'
+import { fitLogCubic, quantile, residualNoise, simulateReadings, timeScale } from './curve-model.ts'
 import {
+  averageCurves,
   averagedSpeedUps,
   bootstrapSpeedUps,
   type Curve,
@@ -67,6 +70,8 @@ const UNTIL = args.until === undefined ? Number.POSITIVE_INFINITY : flags.num('u
 
 /** --simulate: the model curve is fitted after the first seconds (polls before then are few and steep). */
 const SIMULATE_FIT_FROM_S = 10
+/** The whole-curve speed-up fits uniform's averaged curve from here (the first seconds are steep and few). */
+const SCALE_FROM_S = 30
 /** --simulate: noise is read where the readings are taken, on the flattening part of the curves. */
 const SIMULATE_NOISE_FROM_S = 100
 
@@ -163,6 +168,30 @@ function printBootstrap(rows: readonly SeedRow[], until: number, n: number): voi
         `${x(q(sorted, 0.95))}, 1.5x or more in ${(share * 100).toFixed(0)} % (of the ${sorted.length} resamples that read it)`,
     )
   }
+  // Its own stream: the readings above stay what they were before this one was added.
+  const wrng = createRng(hashSeed('bench:topology-seeds whole-curve', rows.length))
+  const whole: number[] = []
+  for (let b = 0; b < n; b++) {
+    const pick = rows.map(() => rows[wrng.int(rows.length)]!)
+    const scale = wholeCurve(
+      averageCurves(
+        pick.map((r) => r.uniform),
+        until,
+      ),
+      averageCurves(
+        pick.map((r) => r.topology),
+        until,
+      ),
+    )
+    if (scale !== undefined) whole.push(scale)
+  }
+  whole.sort((a, b) => a - b)
+  if (whole.length > 0) {
+    const share = whole.filter((u) => u >= 1.5).length / whole.length
+    console.log(
+      `  whole-curve: ${x(q(whole, 0.05))} / ${x(q(whole, 0.5))} / ${x(q(whole, 0.95))}, 1.5x or more in ${(share * 100).toFixed(0)} %`,
+    )
+  }
 }
 
 async function main(): Promise<void> {
@@ -221,17 +250,33 @@ async function main(): Promise<void> {
       `speed-up ${x(averaged)} (uniform ${t1(firstReach(avgU, level)?.t)} s, ` +
       `topology ${t1(firstReach(avgT, level)?.t)} s)${averagedLower.length > 0 ? `; ${averagedLower.join(', ')}` : ''}`,
   )
+  const scale = wholeCurve(avgU, avgT)
+  if (scale !== undefined) {
+    console.log(
+      `whole-curve speed-up: ${x(scale)} (topology's averaged curve, fitted from ${SIMULATE_FIT_FROM_S} s, ` +
+        `slowed by it fits uniform's best from ${SCALE_FROM_S} s)`,
+    )
+  }
   if (args.json !== undefined) {
     await mkdir(dirname(resolve(args.json)), { recursive: true })
     const perRun = rows.map(({ uniform: _u, topology: _t, ...r }) => r)
     await writeFile(
       args.json,
-      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged, atLevels } }, null, 2)}\n`,
+      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged, atLevels }, wholeCurve: scale ?? null }, null, 2)}\n`,
     )
     console.log(`wrote ${args.json}`)
   }
   if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
   if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
+}
+
+/** `timeScale` of the averaged curves, or undefined when they are too short to fit. */
+function wholeCurve(avgU: Curve, avgT: Curve): number | undefined {
+  try {
+    return timeScale(avgU, fitLogCubic(avgT, SIMULATE_FIT_FROM_S), SCALE_FROM_S)
+  } catch {
+    return undefined
+  }
 }
 
 /** Simulated series with known speed-ups, read as the measured one is (`simulateReadings`). */
@@ -261,6 +306,8 @@ function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): v
       pollS,
       reps: SIMULATE_REPS,
       levels: LOWER_LEVELS,
+      fitFromS: SIMULATE_FIT_FROM_S,
+      scaleFromS: SCALE_FROM_S,
       rng,
     })
     const share = (v: number[]) =>
@@ -271,7 +318,7 @@ function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): v
     console.log(
       `  true ${x(k)}: per-run median ${q(r.seriesMedian)} (one run at 1.5x or more: ${share(r.perRun)}); ` +
         `averaged curves at the highest common level ${q(r.averaged)} (1.5x or more: ${share(r.averaged)}); ` +
-        `medians at ${levels.join(', ')}`,
+        `whole-curve ${q(r.timeScale)}; medians at ${levels.join(', ')}`,
     )
   }
 }

@@ -5,6 +5,7 @@ import {
   quantile,
   residualNoise,
   simulateReadings,
+  timeScale,
 } from '../../../../scripts/bench/curve-model.ts'
 import { createRng } from '../../../../src/util/rng.ts'
 
@@ -63,11 +64,13 @@ describe('bench curve model', () => {
       pollS: 1,
       reps: 2,
       levels: [0.8],
+      fitFromS: 10,
+      scaleFromS: 30,
       rng: createRng(2),
     })
     expect(r.perRun).toHaveLength(6)
     expect(r.seriesMedian).toHaveLength(2)
-    for (const v of [...r.perRun, ...r.averaged, ...r.atLevels.get(0.8)!]) {
+    for (const v of [...r.perRun, ...r.averaged, ...r.atLevels.get(0.8)!, ...r.timeScale]) {
       expect(v).toBeGreaterThan(1.45)
       expect(v).toBeLessThan(1.55)
     }
@@ -83,6 +86,8 @@ describe('bench curve model', () => {
       pollS: 1,
       reps: 60,
       levels: [0.8],
+      fitFromS: 10,
+      scaleFromS: 30,
       rng: createRng(3),
     })
     expect(r.perRun).toHaveLength(600)
@@ -90,6 +95,22 @@ describe('bench curve model', () => {
     const low = quantile(r.atLevels.get(0.8)!, 0.5)!
     expect(low).toBeGreaterThan(1.4)
     expect(low).toBeLessThan(1.6)
+    // The whole-curve fit reads the truth, with a spread well inside the bias of the crossing.
+    expect(quantile(r.timeScale, 0.5)!).toBeGreaterThan(1.45)
+    expect(quantile(r.timeScale, 0.5)!).toBeLessThan(1.55)
+  })
+
+  it('finds the factor that slows one curve onto another', () => {
+    const slowed = grid(1, 300).map((t) => ({ t, acc: learning(t / 1.37) }))
+    expect(timeScale(slowed, learning, 30)).toBeCloseTo(1.37, 2)
+    expect(
+      timeScale(
+        grid(1, 300).map((t) => ({ t, acc: learning(t) })),
+        learning,
+        30,
+      ),
+    ).toBeCloseTo(1, 2)
+    expect(() => timeScale(slowed, learning, 400)).toThrow(RangeError)
   })
 
   it('takes nearest-rank quantiles of sorted values', () => {
