@@ -11,7 +11,7 @@
  *     curves are read at --levels too: near the plateau the highest common level can sit at
  *     the end of one sampler's run, where one poll decides the ratio. And the whole-curve
  *     speed-up: the factor that slows topology's (fitted) averaged curve onto uniform's, every
- *     poll from 30 s counting (curve-model.ts timeScale).
+ *     poll from 30, 60, 100 or 150 s on counting (curve-model.ts timeScale).
  *
  *   npm run bench:topology-seeds -- --dir DIR [--seeds 1-5 | 1,3,8 | none] [--topology="FLAGS"]
  *       [--levels 0.80,0.84] [--bootstrap N] [--until S] [--simulate 1.3,1.5] [--simulate-reps N] [--json FILE]
@@ -70,8 +70,12 @@ const UNTIL = args.until === undefined ? Number.POSITIVE_INFINITY : flags.num('u
 
 /** --simulate: the model curve is fitted after the first seconds (polls before then are few and steep). */
 const SIMULATE_FIT_FROM_S = 10
-/** The whole-curve speed-up fits uniform's averaged curve from here (the first seconds are steep and few). */
-const SCALE_FROM_S = 30
+/**
+ * The whole-curve speed-up fits uniform's averaged curve from each of these times: the first
+ * seconds are steep and few, and topology's lead in time grows as the curves flatten, so one
+ * start would hide how much the reading owes to it. The simulation uses the first.
+ */
+const SCALE_FROM_S = [30, 60, 100, 150]
 /** --simulate: noise is read where the readings are taken, on the flattening part of the curves. */
 const SIMULATE_NOISE_FROM_S = 100
 
@@ -170,10 +174,10 @@ function printBootstrap(rows: readonly SeedRow[], until: number, n: number): voi
   }
   // Its own stream: the readings above stay what they were before this one was added.
   const wrng = createRng(hashSeed('bench:topology-seeds whole-curve', rows.length))
-  const whole: number[] = []
+  const whole = SCALE_FROM_S.map(() => [] as number[])
   for (let b = 0; b < n; b++) {
     const pick = rows.map(() => rows[wrng.int(rows.length)]!)
-    const scale = wholeCurve(
+    const scales = wholeCurve(
       averageCurves(
         pick.map((r) => r.uniform),
         until,
@@ -183,15 +187,19 @@ function printBootstrap(rows: readonly SeedRow[], until: number, n: number): voi
         until,
       ),
     )
-    if (scale !== undefined) whole.push(scale)
+    scales.forEach((v, i) => {
+      if (v !== undefined) whole[i]!.push(v)
+    })
   }
-  whole.sort((a, b) => a - b)
-  if (whole.length > 0) {
-    const share = whole.filter((u) => u >= 1.5).length / whole.length
+  SCALE_FROM_S.forEach((from, i) => {
+    const sorted = whole[i]!.sort((a, b) => a - b)
+    if (sorted.length === 0) return
+    const share = sorted.filter((u) => u >= 1.5).length / sorted.length
     console.log(
-      `  whole-curve: ${x(q(whole, 0.05))} / ${x(q(whole, 0.5))} / ${x(q(whole, 0.95))}, 1.5x or more in ${(share * 100).toFixed(0)} %`,
+      `  whole-curve from ${from} s: ${x(q(sorted, 0.05))} / ${x(q(sorted, 0.5))} / ${x(q(sorted, 0.95))}, ` +
+        `1.5x or more in ${(share * 100).toFixed(0)} %`,
     )
-  }
+  })
 }
 
 async function main(): Promise<void> {
@@ -250,19 +258,17 @@ async function main(): Promise<void> {
       `speed-up ${x(averaged)} (uniform ${t1(firstReach(avgU, level)?.t)} s, ` +
       `topology ${t1(firstReach(avgT, level)?.t)} s)${averagedLower.length > 0 ? `; ${averagedLower.join(', ')}` : ''}`,
   )
-  const scale = wholeCurve(avgU, avgT)
-  if (scale !== undefined) {
-    console.log(
-      `whole-curve speed-up: ${x(scale)} (topology's averaged curve, fitted from ${SIMULATE_FIT_FROM_S} s, ` +
-        `slowed by it fits uniform's best from ${SCALE_FROM_S} s)`,
-    )
-  }
+  const scales = wholeCurve(avgU, avgT)
+  console.log(
+    `whole-curve speed-up from ${SCALE_FROM_S.join(' / ')} s: ${scales.map(x).join(' / ')} ` +
+      `(topology's averaged curve, fitted from ${SIMULATE_FIT_FROM_S} s, slowed by it fits uniform's best from then on)`,
+  )
   if (args.json !== undefined) {
     await mkdir(dirname(resolve(args.json)), { recursive: true })
     const perRun = rows.map(({ uniform: _u, topology: _t, ...r }) => r)
     await writeFile(
       args.json,
-      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged, atLevels }, wholeCurve: scale ?? null }, null, 2)}\n`,
+      `${JSON.stringify({ perRun, median: median(ups), geometricMean: geo, averaged: { level, speedUp: averaged, atLevels }, wholeCurve: SCALE_FROM_S.map((fromS, i) => ({ fromS, speedUp: scales[i] ?? null })) }, null, 2)}\n`,
     )
     console.log(`wrote ${args.json}`)
   }
@@ -270,13 +276,21 @@ async function main(): Promise<void> {
   if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
 }
 
-/** `timeScale` of the averaged curves, or undefined when they are too short to fit. */
-function wholeCurve(avgU: Curve, avgT: Curve): number | undefined {
+/** `timeScale` of the averaged curves from each of SCALE_FROM_S, undefined where they are too short to fit. */
+function wholeCurve(avgU: Curve, avgT: Curve): Array<number | undefined> {
+  let topology: ReturnType<typeof fitLogCubic>
   try {
-    return timeScale(avgU, fitLogCubic(avgT, SIMULATE_FIT_FROM_S), SCALE_FROM_S)
+    topology = fitLogCubic(avgT, SIMULATE_FIT_FROM_S)
   } catch {
-    return undefined
+    return SCALE_FROM_S.map(() => undefined)
   }
+  return SCALE_FROM_S.map((from) => {
+    try {
+      return timeScale(avgU, topology, from)
+    } catch {
+      return undefined
+    }
+  })
 }
 
 /** Simulated series with known speed-ups, read as the measured one is (`simulateReadings`). */
@@ -307,7 +321,7 @@ function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): v
       reps: SIMULATE_REPS,
       levels: LOWER_LEVELS,
       fitFromS: SIMULATE_FIT_FROM_S,
-      scaleFromS: SCALE_FROM_S,
+      scaleFromS: SCALE_FROM_S[0]!,
       rng,
     })
     const share = (v: number[]) =>
@@ -318,7 +332,7 @@ function printSimulated(rows: readonly SeedRow[], until: number, avgT: Curve): v
     console.log(
       `  true ${x(k)}: per-run median ${q(r.seriesMedian)} (one run at 1.5x or more: ${share(r.perRun)}); ` +
         `averaged curves at the highest common level ${q(r.averaged)} (1.5x or more: ${share(r.averaged)}); ` +
-        `whole-curve ${q(r.timeScale)}; medians at ${levels.join(', ')}`,
+        `whole-curve from ${SCALE_FROM_S[0]} s ${q(r.timeScale)}; medians at ${levels.join(', ')}`,
     )
   }
 }
