@@ -4,6 +4,7 @@ import {
   fitLogCubic,
   quantile,
   residualNoise,
+  type SimulateInit,
   simulateReadings,
   timeScale,
 } from '../../../../scripts/bench/curve-model.ts'
@@ -11,6 +12,19 @@ import { createRng } from '../../../../src/util/rng.ts'
 
 /** A learning curve: fast, then flat (0.9 in the limit). */
 const learning = (t: number) => 0.9 - 0.6 / Math.sqrt(Math.max(t, 1))
+
+/** A series of 300 s runs polled every second, topology truly 1.5x faster, read at 0.80 too. */
+const simulate = (init: Pick<SimulateInit, 'noise' | 'runs' | 'reps' | 'rng'>) =>
+  simulateReadings({
+    topology: learning,
+    speedUp: 1.5,
+    durationS: 300,
+    pollS: 1,
+    levels: [0.8],
+    fitFromS: 10,
+    scaleFromS: 30,
+    ...init,
+  })
 
 const grid = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -55,19 +69,7 @@ describe('bench curve model', () => {
   })
 
   it('reads the true speed-up from noiseless runs, to the poll', () => {
-    const r = simulateReadings({
-      topology: learning,
-      speedUp: 1.5,
-      noise: { sd: 0, phi: 0 },
-      runs: 3,
-      durationS: 300,
-      pollS: 1,
-      reps: 2,
-      levels: [0.8],
-      fitFromS: 10,
-      scaleFromS: 30,
-      rng: createRng(2),
-    })
+    const r = simulate({ noise: { sd: 0, phi: 0 }, runs: 3, reps: 2, rng: createRng(2) })
     expect(r.perRun).toHaveLength(6)
     expect(r.seriesMedian).toHaveLength(2)
     for (const v of [...r.perRun, ...r.averaged, ...r.atLevels.get(0.8)!, ...r.timeScale]) {
@@ -77,19 +79,7 @@ describe('bench curve model', () => {
   })
 
   it('with noise, one run read at its highest common level under-reads the truth; a lower level does not', () => {
-    const r = simulateReadings({
-      topology: learning,
-      speedUp: 1.5,
-      noise: { sd: 0.0116, phi: 0.67 },
-      runs: 10,
-      durationS: 300,
-      pollS: 1,
-      reps: 60,
-      levels: [0.8],
-      fitFromS: 10,
-      scaleFromS: 30,
-      rng: createRng(3),
-    })
+    const r = simulate({ noise: { sd: 0.0116, phi: 0.67 }, runs: 10, reps: 60, rng: createRng(3) })
     expect(r.perRun).toHaveLength(600)
     expect(quantile(r.perRun, 0.5)!).toBeLessThan(1.45)
     const low = quantile(r.atLevels.get(0.8)!, 0.5)!
