@@ -83,7 +83,11 @@ export function timeScale(uniform: Curve, topology: SmoothCurve, fromS: number):
   const loss = (k: number) => pts.reduce((a, p) => a + (p.acc - topology(p.t / k)) ** 2, 0)
   // A coarse grid, then golden-section search around its best point.
   let best = 0.5
-  for (let k = 0.5; k <= 4; k += 0.05) if (loss(k) < loss(best)) best = k
+  let bestLoss = loss(best)
+  for (let k = 0.55; k <= 4; k += 0.05) {
+    const l = loss(k)
+    if (l < bestLoss) [best, bestLoss] = [k, l]
+  }
   let lo = Math.max(0.5, best - 0.05)
   let hi = Math.min(4, best + 0.05)
   const g = (Math.sqrt(5) - 1) / 2
