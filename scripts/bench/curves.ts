@@ -133,3 +133,30 @@ export function bootstrapSpeedUps(
   for (const v of out.values()) v.sort((a, b) => a - b)
   return out
 }
+
+/** One peer's counters over time, as bench:topology's JSON keeps them (`results[sampler].peers[].series`). */
+export type PeerSeries = ReadonlyArray<{ t: number; merges?: number; steps?: number }>
+
+/**
+ * The mean over peers of a counter's value at `t` (each peer's last point at or before it; a
+ * peer with none by then, or without the counter, is left out), or null when no peer has one.
+ */
+export function meanCounterAt(
+  peers: readonly PeerSeries[],
+  key: 'merges' | 'steps',
+  t: number,
+): number | null {
+  let sum = 0
+  let n = 0
+  for (const series of peers) {
+    let value: number | undefined
+    for (const p of series) {
+      if (p.t > t) break
+      if (typeof p[key] === 'number') value = p[key]
+    }
+    if (value === undefined) continue
+    sum += value
+    n++
+  }
+  return n > 0 ? sum / n : null
+}

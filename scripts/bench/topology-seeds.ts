@@ -44,6 +44,8 @@ import {
   type Curve,
   firstReach,
   highestCommonLevel,
+  meanCounterAt,
+  type PeerSeries,
   speedUp,
   TARGET_ACCURACY,
   truncate,
@@ -78,6 +80,11 @@ const SIMULATE_FIT_FROM_S = 10
 const SCALE_FROM_S = [30, 60, 100, 150]
 /** --simulate: noise is read where the readings are taken, on the flattening part of the curves. */
 const SIMULATE_NOISE_FROM_S = 100
+/**
+ * Models merged and steps trained per peer are read at these times and at the end: topology's
+ * lead in time is small early and grows, and these say whether it merges more from the start.
+ */
+const COUNTS_AT_S = [10, 30, 100]
 
 /** The part of a bench:topology JSON read here. */
 interface TopologyJson {
@@ -89,6 +96,7 @@ interface TopologyJson {
     coordinateError: { median: number }
     durationS: number
   }>
+  results?: Record<string, { peers?: Array<{ series?: PeerSeries }> }>
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -127,6 +135,9 @@ interface SeedRow {
   mib: [number | undefined, number | undefined]
   vivaldi: number
   durationS: number
+  /** Per sampler [uniform, topology]: mean merges and steps per peer at COUNTS_AT_S and the end (null without series). */
+  merges: [Array<number | null>, Array<number | null>]
+  steps: [Array<number | null>, Array<number | null>]
 }
 
 // Other JSON in the directory (this script's own --json, a one-sampler run) is skipped, not read.
@@ -137,6 +148,11 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
   if (u === undefined || t === undefined) return 'not a run of both samplers'
   const [uc, tc] = [truncate(u.meanCurve, UNTIL), truncate(t.meanCurve, UNTIL)]
   const level = highestCommonLevel([uc, tc], TARGET_ACCURACY)
+  const durationS = Math.min(u.durationS, t.durationS, UNTIL)
+  const counts = (sampler: string, key: 'merges' | 'steps') => {
+    const peers = (run.results?.[sampler]?.peers ?? []).map((p) => p.series ?? [])
+    return [...COUNTS_AT_S, durationS].map((at) => meanCounterAt(peers, key, at))
+  }
   return {
     name,
     uniform: uc,
@@ -147,7 +163,9 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
     final: [u.finalAccuracy, t.finalAccuracy],
     mib: [u.mibAcrossRegionsPerPeer, t.mibAcrossRegionsPerPeer],
     vivaldi: t.coordinateError.median,
-    durationS: Math.min(u.durationS, t.durationS, UNTIL),
+    durationS,
+    merges: [counts('uniform', 'merges'), counts('topology', 'merges')],
+    steps: [counts('uniform', 'steps'), counts('topology', 'steps')],
   }
 }
 
@@ -263,6 +281,8 @@ async function main(): Promise<void> {
     `whole-curve speed-up from ${SCALE_FROM_S.join(' / ')} s: ${scales.map(x).join(' / ')} ` +
       `(topology's averaged curve, fitted from ${SIMULATE_FIT_FROM_S} s, slowed by it fits uniform's best from then on)`,
   )
+  printCounts(rows, 'merges', 'models merged')
+  printCounts(rows, 'steps', 'steps trained')
   if (args.json !== undefined) {
     await mkdir(dirname(resolve(args.json)), { recursive: true })
     const perRun = rows.map(({ uniform: _u, topology: _t, ...r }) => r)
@@ -274,6 +294,21 @@ async function main(): Promise<void> {
   }
   if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
   if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
+}
+
+/** The runs' mean of a per-peer counter at COUNTS_AT_S and each run's end, both samplers and their ratio. */
+function printCounts(rows: readonly SeedRow[], key: 'merges' | 'steps', what: string): void {
+  const mean = (side: 0 | 1, i: number) => {
+    const v = rows.map((r) => r[key][side][i]).filter((c): c is number => c !== null)
+    return v.length === rows.length ? v.reduce((a, c) => a + c, 0) / v.length : null
+  }
+  const cells = [...COUNTS_AT_S.map((s) => `${s} s`), 'end'].map((at, i) => {
+    const [u, t] = [mean(0, i), mean(1, i)]
+    return u === null || t === null
+      ? `${at} -`
+      : `${at} ${u.toFixed(0)} / ${t.toFixed(0)} (${x(u > 0 ? t / u : null)})`
+  })
+  console.log(`${what} per peer, mean of the runs, uniform / topology: ${cells.join(', ')}`)
 }
 
 /** `timeScale` of the averaged curves from each of SCALE_FROM_S, undefined where they are too short to fit. */

@@ -7,6 +7,7 @@ import {
   firstReach,
   heldAt,
   highestCommonLevel,
+  meanCounterAt,
   speedUp,
   truncate,
 } from '../../../../scripts/bench/curves.ts'
@@ -142,5 +143,21 @@ describe('bench curves', () => {
     // Only resamples of `fast` alone reach 0.9 (then as the highest common level, never below it).
     expect(a.get(0.9)).toEqual([])
     expect(a.get(0.8)!.length).toBeGreaterThan(0)
+  })
+
+  it("averages peers' counters at a time, each held from its last point, peers without one left out", () => {
+    const peers = [
+      [
+        { t: 1, merges: 2, steps: 10 },
+        { t: 5, merges: 6, steps: 30 },
+      ],
+      [{ t: 2, merges: 4 }],
+      [{ t: 9, merges: 100 }],
+    ]
+    expect(meanCounterAt(peers, 'merges', 0.5)).toBeNull()
+    expect(meanCounterAt(peers, 'merges', 3)).toBe(3) // (2 + 4) / 2: the third has no point yet
+    expect(meanCounterAt(peers, 'merges', 5)).toBe(5) // (6 + 4) / 2
+    expect(meanCounterAt(peers, 'merges', 10)).toBe(110 / 3)
+    expect(meanCounterAt(peers, 'steps', 10)).toBe(30) // only the first peer counts steps
   })
 })
