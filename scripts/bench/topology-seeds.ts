@@ -138,6 +138,8 @@ interface SeedRow {
   /** Per sampler [uniform, topology]: mean merges and steps per peer at COUNTS_AT_S and the end (null without series). */
   merges: [Array<number | null>, Array<number | null>]
   steps: [Array<number | null>, Array<number | null>]
+  /** This run's own whole-curve speed-up from each of SCALE_FROM_S (undefined where too short to fit). */
+  whole: Array<number | undefined>
 }
 
 // Other JSON in the directory (this script's own --json, a one-sampler run) is skipped, not read.
@@ -166,6 +168,7 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
     durationS,
     merges: [counts('uniform', 'merges'), counts('topology', 'merges')],
     steps: [counts('uniform', 'steps'), counts('topology', 'steps')],
+    whole: wholeCurve(uc, tc),
   }
 }
 
@@ -250,13 +253,15 @@ async function main(): Promise<void> {
   const cut = Number.isFinite(UNTIL) ? `, read up to ${UNTIL} s (final accuracy: whole runs)` : ''
   console.log(`\n${rows.length} runs in ${dir}${cut}`)
   const at = LOWER_LEVELS.map(lv).join(' / ')
-  console.log(`run | level | speed-up | at ${at} | final u / t | MiB across regions u / t | Vivaldi t`)
+  console.log(
+    `run | level | speed-up | at ${at} | whole-curve from ${SCALE_FROM_S.join(' / ')} s | final u / t | MiB across regions u / t | Vivaldi t`,
+  )
   for (const r of rows) {
     const mib = r.mib.every((m) => m !== undefined && m > 0)
       ? `${r.mib[0]!.toFixed(1)} / ${r.mib[1]!.toFixed(1)} (${(r.mib[0]! / r.mib[1]!).toFixed(2)}x)`
       : '-'
     console.log(
-      `${r.name} | ${r.level.toFixed(3)} | ${x(r.speedUp)} | ${r.lower.map(x).join(' / ')} | ` +
+      `${r.name} | ${r.level.toFixed(3)} | ${x(r.speedUp)} | ${r.lower.map(x).join(' / ')} | ${r.whole.map(x).join(' / ')} | ` +
         `${f3(r.final[0])} / ${f3(r.final[1])} | ${mib} | ${(r.vivaldi * 100).toFixed(1)} %`,
     )
   }
@@ -281,6 +286,15 @@ async function main(): Promise<void> {
     `whole-curve speed-up from ${SCALE_FROM_S.join(' / ')} s: ${scales.map(x).join(' / ')} ` +
       `(topology's averaged curve, fitted from ${SIMULATE_FIT_FROM_S} s, slowed by it fits uniform's best from then on)`,
   )
+  // The spread of runs' own readings says how far a series of this many runs may sit from another.
+  const perRunWhole = SCALE_FROM_S.map((from, i) => {
+    const v = rows.map((r) => r.whole[i]).filter((w): w is number => w !== undefined)
+    if (v.length < 2) return `${from} s -`
+    const mean = v.reduce((a, w) => a + w, 0) / v.length
+    const sd = Math.sqrt(v.reduce((a, w) => a + (w - mean) ** 2, 0) / (v.length - 1))
+    return `${from} s ${x(mean)} (SD ${sd.toFixed(3)}, standard error ${(sd / Math.sqrt(v.length)).toFixed(3)})`
+  })
+  console.log(`each run's own whole-curve speed-up, mean over the runs: ${perRunWhole.join(', ')}`)
   printCounts(rows, 'merges', 'models merged')
   printCounts(rows, 'steps', 'steps trained')
   if (args.json !== undefined) {
