@@ -28,6 +28,9 @@
  *                  slowed; the runs' own noise) and read them as the runs are read: how far each
  *                  reading sits from a known truth (curve-model.ts). --simulate-reps series each
  *                  (default 400)
+ *     --topology-from  read each run's topology side from DIR2's JSON of the same name instead (a
+ *                  `bench:topology --only topology` run with other flags, e.g. another --random-share,
+ *                  against the uniform runs already in DIR: a pilot that costs half a series)
  *     --json       write the aggregate as JSON
  */
 import { spawn } from 'node:child_process'
@@ -62,6 +65,7 @@ const args = parseBenchArgs('bench:topology-seeds', import.meta.url, {
   simulate: { type: 'string', default: 'none' },
   'simulate-reps': { type: 'string', default: '400' },
   json: { type: 'string' },
+  'topology-from': { type: 'string' },
 })
 const flags = benchFlags('bench:topology-seeds')
 const LOWER_LEVELS = flags.list(args.levels).map((l) => flags.num('levels', l, 0, 1))
@@ -244,7 +248,9 @@ async function main(): Promise<void> {
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
   const rows: SeedRow[] = []
   for (const f of files) {
-    const row = seedRow(f, JSON.parse(await readFile(join(dir, f), 'utf8')) as Partial<TopologyJson>)
+    const run = JSON.parse(await readFile(join(dir, f), 'utf8')) as Partial<TopologyJson>
+    const paired = args['topology-from'] === undefined ? run : await withTopologyFrom(run, f)
+    const row = typeof paired === 'string' ? paired : seedRow(f, paired)
     if (typeof row === 'string') console.log(`${f}: skipped, ${row}`)
     else rows.push(row)
   }
@@ -308,6 +314,25 @@ async function main(): Promise<void> {
   }
   if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
   if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
+}
+
+/**
+ * `run` with its topology side (summary and peers) taken from --topology-from's JSON of the same
+ * name, or why it cannot be (then the run is skipped).
+ */
+async function withTopologyFrom(
+  run: Partial<TopologyJson>,
+  name: string,
+): Promise<Partial<TopologyJson> | string> {
+  const path = join(resolve(args['topology-from']!), name)
+  if (!(await exists(path))) return `no ${name} in --topology-from`
+  const other = JSON.parse(await readFile(path, 'utf8')) as Partial<TopologyJson>
+  const topology = other.summaries?.find((s) => s.sampler === 'topology')
+  if (topology === undefined) return `${path} holds no topology run`
+  return {
+    summaries: [...(run.summaries?.filter((s) => s.sampler === 'uniform') ?? []), topology],
+    results: { ...run.results, ...(other.results?.topology ? { topology: other.results.topology } : {}) },
+  }
 }
 
 /** The runs' mean of a per-peer counter at COUNTS_AT_S and each run's end, both samplers and their ratio. */
