@@ -223,3 +223,12 @@ export function quantile(sorted: readonly number[], q: number): number | undefin
   if (sorted.length === 0) return undefined
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
 }
+
+/** Mean, sample SD and standard error of `values` (SD and error NaN for fewer than 2), undefined when empty. */
+export function meanSpread(values: readonly number[]): { mean: number; sd: number; se: number } | undefined {
+  const n = values.length
+  if (n === 0) return undefined
+  const mean = values.reduce((a, v) => a + v, 0) / n
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1))
+  return { mean, sd, se: sd / Math.sqrt(n) }
+}

@@ -39,7 +39,14 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
 import { createRng, hashSeed } from '../../src/util/rng.ts'
-import { fitLogCubic, quantile, residualNoise, simulateReadings, timeScale } from './curve-model.ts'
+import {
+  fitLogCubic,
+  meanSpread,
+  quantile,
+  residualNoise,
+  simulateReadings,
+  timeScale,
+} from './curve-model.ts'
 import {
   averageCurves,
   averagedSpeedUps,
@@ -295,10 +302,9 @@ async function main(): Promise<void> {
   // The spread of runs' own readings says how far a series of this many runs may sit from another.
   const perRunWhole = SCALE_FROM_S.map((from, i) => {
     const v = rows.map((r) => r.whole[i]).filter((w): w is number => w !== undefined)
-    if (v.length < 2) return `${from} s -`
-    const mean = v.reduce((a, w) => a + w, 0) / v.length
-    const sd = Math.sqrt(v.reduce((a, w) => a + (w - mean) ** 2, 0) / (v.length - 1))
-    return `${from} s ${x(mean)} (SD ${sd.toFixed(3)}, standard error ${(sd / Math.sqrt(v.length)).toFixed(3)})`
+    const m = v.length < 2 ? undefined : meanSpread(v)
+    if (m === undefined) return `${from} s -`
+    return `${from} s ${x(m.mean)} (SD ${m.sd.toFixed(3)}, standard error ${m.se.toFixed(3)})`
   })
   console.log(`each run's own whole-curve speed-up, mean over the runs: ${perRunWhole.join(', ')}`)
   printCounts(rows, 'merges', 'models merged')
@@ -339,7 +345,7 @@ async function withTopologyFrom(
 function printCounts(rows: readonly SeedRow[], key: 'merges' | 'steps', what: string): void {
   const mean = (side: 0 | 1, i: number) => {
     const v = rows.map((r) => r[key][side][i]).filter((c): c is number => c !== null)
-    return v.length === rows.length ? v.reduce((a, c) => a + c, 0) / v.length : null
+    return v.length === rows.length ? (meanSpread(v)?.mean ?? null) : null
   }
   const cells = [...COUNTS_AT_S.map((s) => `${s} s`), 'end'].map((at, i) => {
     const [u, t] = [mean(0, i), mean(1, i)]

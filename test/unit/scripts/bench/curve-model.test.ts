@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   ar1,
   fitLogCubic,
+  meanSpread,
   quantile,
   residualNoise,
   type SimulateInit,
@@ -108,5 +109,14 @@ describe('bench curve model', () => {
     expect(quantile([1, 2, 3, 4], 0.5)).toBe(2)
     expect(quantile([1, 2, 3, 4], 0.95)).toBe(4)
     expect(quantile([1, 2, 3, 4], 0)).toBe(1)
+  })
+
+  it('gives the mean, the sample SD and the standard error, nothing for no values', () => {
+    expect(meanSpread([])).toBeUndefined()
+    const m = meanSpread([1, 2, 3, 4])!
+    expect(m.mean).toBe(2.5)
+    expect(m.sd).toBeCloseTo(Math.sqrt(5 / 3), 12) // squares 2.25 + 0.25 + 0.25 + 2.25 over n - 1
+    expect(m.se).toBeCloseTo(Math.sqrt(5 / 3) / 2, 12)
+    expect(meanSpread([7])!.mean).toBe(7)
   })
 })
