@@ -65,6 +65,8 @@ async function request(peer: Peer, t0: number): Promise<void> {
       view: s.viewSize,
       connected: s.connectedPeers.length,
       mesh: s.announceMesh,
+      bytesWithinRegion: s.wan?.bytesSentIntraRegion,
+      bytesAcrossRegions: s.wan?.bytesSentInterRegion,
     })
   } catch {
     // A busy peer may miss a poll; the next one catches up.

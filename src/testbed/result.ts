@@ -27,6 +27,9 @@ export interface SeriesPoint {
   /** Peers it holds a connection to, and those in its announcement mesh (gossipsub). */
   connected?: number
   mesh?: number
+  /** Emulated bytes sent so far to peers of its own region and of others (emulation only). */
+  bytesWithinRegion?: number
+  bytesAcrossRegions?: number
 }
 
 export interface PeerResult {
@@ -168,6 +171,29 @@ export const mean = (xs: number[]): number | null =>
 export function interRegionShare(peers: readonly PeerResult[]): number | null {
   const inter = peers.reduce((s, p) => s + (p.bytesSentInterRegion ?? 0), 0)
   const total = inter + peers.reduce((s, p) => s + (p.bytesSentIntraRegion ?? 0), 0)
+  return total > 0 ? inter / total : null
+}
+
+/**
+ * Share of the emulated bytes sent from `fromS` seconds on that crossed regions: each peer's
+ * counters at the end less those of its first poll at or after `fromS`. Null when no peer's
+ * series holds the counters (no emulation, or a run from before they were polled). Tells a
+ * steady share from one the first seconds' picks inflate (before RTTs are measured).
+ */
+export function interRegionShareSince(peers: readonly PeerResult[], fromS: number): number | null {
+  let inter = 0
+  let total = 0
+  for (const p of peers) {
+    const points = p.series.filter(
+      (x) => x.bytesAcrossRegions !== undefined && x.bytesWithinRegion !== undefined,
+    )
+    const first = points.find((x) => x.t >= fromS)
+    const last = points.at(-1)
+    if (first === undefined || last === undefined) continue
+    const across = last.bytesAcrossRegions! - first.bytesAcrossRegions!
+    inter += across
+    total += across + last.bytesWithinRegion! - first.bytesWithinRegion!
+  }
   return total > 0 ? inter / total : null
 }
 

@@ -19,6 +19,7 @@ const status = (steps: number) => ({
   connectedPeers: ['x', 'y'],
   announceMesh: 1,
   viewSince: { x: 1000 },
+  wan: { bytesSentIntraRegion: 7, bytesSentInterRegion: 3, bytesSentUnknown: 0, bytesSentByRegion: {} },
 })
 
 let server: Server | undefined
@@ -69,7 +70,14 @@ describe('poll', () => {
     await peer.polling
     // The late answer is still recorded, with what it says.
     expect(peer.series.map((p) => p.steps)).toEqual([10])
-    expect(peer.series[0]).toMatchObject({ accuracy: 0.5, connected: 2, view: 2, mesh: 1 })
+    expect(peer.series[0]).toMatchObject({
+      accuracy: 0.5,
+      connected: 2,
+      view: 2,
+      mesh: 1,
+      bytesWithinRegion: 7,
+      bytesAcrossRegions: 3,
+    })
     expect(peer.viewSince?.get('x')).toBe(1000)
   })
 
