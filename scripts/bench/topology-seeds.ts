@@ -104,6 +104,8 @@ interface TopologyJson {
     meanCurve: Array<{ t: number; acc: number }>
     finalAccuracy: number | null
     mibAcrossRegionsPerPeer?: number
+    interRegionShare?: number | null
+    interRegionShareSteady?: number | null
     coordinateError: { median: number }
     durationS: number
   }>
@@ -144,6 +146,8 @@ interface SeedRow {
   lower: Array<number | null>
   final: [number | null, number | null]
   mib: [number | undefined, number | undefined]
+  /** Per sampler [uniform, topology]: share of bytes across regions over the run and from 30 s on (bench:topology). */
+  share: [Array<number | null | undefined>, Array<number | null | undefined>]
   vivaldi: number
   durationS: number
   /** Per sampler [uniform, topology]: mean merges and steps per peer at COUNTS_AT_S and the end (null without series). */
@@ -175,6 +179,10 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
     lower: LOWER_LEVELS.map((l) => (l < level ? speedUp(uc, tc, l) : null)),
     final: [u.finalAccuracy, t.finalAccuracy],
     mib: [u.mibAcrossRegionsPerPeer, t.mibAcrossRegionsPerPeer],
+    share: [
+      [u.interRegionShare, u.interRegionShareSteady],
+      [t.interRegionShare, t.interRegionShareSteady],
+    ],
     vivaldi: t.coordinateError.median,
     durationS,
     merges: [counts('uniform', 'merges'), counts('topology', 'merges')],
@@ -279,6 +287,8 @@ async function main(): Promise<void> {
     )
   }
 
+  printShares(rows)
+
   const ups = rows.map((r) => r.speedUp).filter((v): v is number => v !== null)
   const geo = Math.exp(ups.reduce((a, v) => a + Math.log(v), 0) / ups.length)
   const until = Math.min(...rows.map((r) => r.durationS))
@@ -320,6 +330,22 @@ async function main(): Promise<void> {
   }
   if (BOOTSTRAP > 0) printBootstrap(rows, until, BOOTSTRAP)
   if (SIMULATE.length > 0) printSimulated(rows, until, avgT)
+}
+
+/**
+ * The share of bytes across regions over whole runs and from 30 s on (runs that hold the polled
+ * counters): whether the first seconds, before RTTs are measured, inflate it.
+ */
+function printShares(rows: readonly SeedRow[]): void {
+  const cell = (side: 0 | 1, which: 0 | 1): string => {
+    const v = rows.map((r) => r.share[side][which]).filter((s): s is number => typeof s === 'number')
+    if (v.length === 0) return '-'
+    return `${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)} (${Math.min(...v).toFixed(3)}-${Math.max(...v).toFixed(3)}, ${v.length} runs)`
+  }
+  console.log(
+    `share of bytes across regions, mean (range): uniform ${cell(0, 0)} whole run, ${cell(0, 1)} from 30 s; ` +
+      `topology ${cell(1, 0)} whole run, ${cell(1, 1)} from 30 s`,
+  )
 }
 
 /**
