@@ -76,6 +76,7 @@ describe('membership through a busy bootstrap (real libp2p on loopback)', () => 
       getScore(peerId: string): number
       getMeshPeers(topic: string): string[]
     }
+    const latePubsub = late.node.services.pubsub as unknown as { getScore(peerId: string): number }
     await until(
       `the late joiner to learn all ${total - 1} other peers and every peer to learn it`,
       () =>
@@ -93,6 +94,9 @@ describe('membership through a busy bootstrap (real libp2p on loopback)', () => 
             `bootstrap mesh ${mesh.length} (late in it: ${mesh.includes(lateId)})`,
             `late mesh ${late.membership.meshSize()}`,
             `bootstrap's score of late ${bootPubsub.getScore(lateId)}`,
+            // Under load, IWANT answers that come late are broken promises: a score below the
+            // gossip threshold makes the joiner ignore the bootstrap's IHAVEs, its only source.
+            `late's score of the bootstrap ${latePubsub.getScore(boot.peerId.toString())}`,
           ].join(', ')
         },
       },
