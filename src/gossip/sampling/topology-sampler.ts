@@ -4,9 +4,8 @@
  *
  * Rule, per picked slot (without replacement):
  * - with probability `randomShare`, a uniform pick among the remaining fresh peers;
- * - otherwise a "near" pick among the remaining peers, with weight 1 / max(rtt, minRttMs)^exponent
- *   where the RTT is known, and the mean of those weights where it is not (as near as the peers
- *   known so far, on average); if none is known, a uniform pick.
+ * - otherwise a "near" pick among the remaining peers whose RTT is known, with weight
+ *   1 / max(rtt, minRttMs)^exponent; if none is known, a uniform pick.
  * RTT is the peer's measured smoothed `rttMs` when set, else the Vivaldi distance between
  * our coordinate and its announced one when the two error estimates sum to at most
  * `maxPredictionError`, else unknown. A peer whose `lastSeen` is older than
@@ -146,8 +145,7 @@ export class TopologySampler implements PeerSampler {
    * Each fresh peer's chance of one pick: `randomShare` / n plus its part of the near picks. Only a
    * measured RTT earns a peer a near part: a peer whose RTT is predicted from the coordinate it
    * announces gets 1 / n, so announcing a coordinate next to ours buys a sender no larger fair
-   * share of our merges (a ping's answer cannot come before the ping; a coordinate can lie), and
-   * so does a peer of unknown RTT (its near part is a guess until we ping it).
+   * share of our merges (a ping's answer cannot come before the ping; a coordinate can lie).
    */
   shares(view: readonly PeerEntry[]): Map<string, number> {
     const pool = this.freshPeers(view)
@@ -165,21 +163,13 @@ export class TopologySampler implements PeerSampler {
     return out
   }
 
-  /**
-   * Near-pick weight of each peer: 1 / max(rtt, minRttMs)^exponent, and where the RTT is unknown
-   * the mean weight of the peers whose RTT is known (0 when none is). Why not 0: a starting node
-   * has pinged only the peers it is connected to, often the bootstrap alone, and would push every
-   * near pick there, however far it is; the mean lets it find its near peers by pushing to them.
-   */
+  /** Near-pick weight of each peer: 1 / max(rtt, minRttMs)^exponent, 0 where the RTT is unknown. */
   private nearWeights(pool: readonly PeerEntry[]): number[] {
     const local = this.safeLocal()
-    const weights = pool.map((peer) => {
+    return pool.map((peer) => {
       const rtt = this.estimateRtt(peer, local)
-      return rtt === undefined ? Number.NaN : Math.max(rtt, this.minRttMs) ** -this.exponent
+      return rtt === undefined ? 0 : Math.max(rtt, this.minRttMs) ** -this.exponent
     })
-    const known = weights.filter((w) => !Number.isNaN(w))
-    const prior = known.length === 0 ? 0 : known.reduce((a, w) => a + w, 0) / known.length
-    return weights.map((w) => (Number.isNaN(w) ? prior : w))
   }
 
   /** Index drawn with probability ∝ weight, or -1 when no weight is positive. */
