@@ -7,8 +7,7 @@
  * - otherwise a "near" pick among the remaining peers whose RTT is known, with weight
  *   1 / max(rtt, minRttMs)^exponent; if none is known, a uniform pick.
  * RTT is the peer's measured smoothed `rttMs` when set, else the Vivaldi distance between
- * our coordinate and its announced one when the two error estimates sum to at most
- * `maxPredictionError`, else unknown. A peer whose `lastSeen` is older than
+ * our coordinate and its announced one, else unknown. A peer whose `lastSeen` is older than
  * its entry's `ttlMs`, or `maxAgeMs` when that is longer or the entry has none, is never picked.
  */
 
@@ -34,13 +33,6 @@ export const TOPOLOGY_SAMPLER_DEFAULTS = {
    * their announcements (bench:topology: 8 of one peer's 14 pushes crossed regions at random share 0.1).
    */
   maxAgeMs: 10_000,
-  /**
-   * A fresh coordinate sits at the origin with error 1.5 (VIVALDI_DEFAULTS.errorMax), so two fresh
-   * ones predict about 0 ms and drew near picks away from a measured 10 ms peer in a node's first
-   * seconds, when most of its view is not yet pinged. Settled coordinates in bench:topology carry
-   * errors of 0.02-0.6 (twelve peers, two seeds), so a sum of 1 keeps their predictions.
-   */
-  maxPredictionError: 1,
 } as const
 
 export interface TopologySamplerInit {
@@ -54,8 +46,6 @@ export interface TopologySamplerInit {
   minRttMs?: number
   /** Peers not seen for longer than this (or their entry's `ttlMs`, if longer) are excluded (default 10 000 ms). */
   maxAgeMs?: number
-  /** Predict a peer's RTT only when our coordinate's error plus its own is at most this (default 1). */
-  maxPredictionError?: number
   /** Clock in ms, same base as PeerEntry.lastSeen (default Date.now). */
   now?: () => number
   /** Uniform [0, 1) source; injectable for seeded tests (default Math.random). */
@@ -69,7 +59,6 @@ export class TopologySampler implements PeerSampler {
   private readonly exponent: number
   private readonly minRttMs: number
   private readonly maxAgeMs: number
-  private readonly maxPredictionError: number
   private readonly now: () => number
   private readonly random: () => number
 
@@ -80,7 +69,6 @@ export class TopologySampler implements PeerSampler {
     this.exponent = init.exponent ?? d.exponent
     this.minRttMs = init.minRttMs ?? d.minRttMs
     this.maxAgeMs = init.maxAgeMs ?? d.maxAgeMs
-    this.maxPredictionError = init.maxPredictionError ?? d.maxPredictionError
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
     if (!(this.randomShare >= 0 && this.randomShare <= 1)) {
@@ -93,17 +81,13 @@ export class TopologySampler implements PeerSampler {
       throw new InvalidArgumentError(`minRttMs must be positive, got ${this.minRttMs}`)
     }
     if (!(this.maxAgeMs >= 0)) throw new InvalidArgumentError(`maxAgeMs must be >= 0, got ${this.maxAgeMs}`)
-    if (!(this.maxPredictionError >= 0)) {
-      throw new InvalidArgumentError(`maxPredictionError must be >= 0, got ${this.maxPredictionError}`)
-    }
   }
 
-  /** Best RTT estimate in ms for `peer`: measured, else Vivaldi-predicted (settled coordinates only), else undefined. */
+  /** Best RTT estimate in ms for `peer`: measured, else Vivaldi-predicted, else undefined. */
   estimateRtt(peer: PeerEntry, local: Coordinate | undefined = this.safeLocal()): number | undefined {
     const measured = measuredRtt(peer)
     if (measured !== undefined) return measured
     if (local === undefined || !isValidCoordinate(peer.coordinate, local.vec.length)) return undefined
-    if (local.error + peer.coordinate.error > this.maxPredictionError) return undefined
     return distance(local, peer.coordinate)
   }
 

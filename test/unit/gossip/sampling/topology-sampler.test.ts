@@ -84,40 +84,6 @@ describe('TopologySampler', () => {
     ).toBeUndefined()
   })
 
-  it('predicts nothing from coordinates that have not settled (their errors sum past the bound)', () => {
-    // A node's first seconds: one near peer pinged, the rest known only by fresh coordinates
-    // (origin, error 1.5), which would predict about 0 ms and take the near picks.
-    const fresh = (id: string): PeerEntry =>
-      peer(id, { coordinate: { vec: [0, 0], height: 0.01, error: 1.5 } })
-    const view = [peer('near', { rttMs: 10 }), ...Array.from({ length: 8 }, (_, i) => fresh(`f${i}`))]
-    const s = sampler(
-      { randomShare: 0, localCoordinate: () => ({ vec: [0, 0], height: 0.01, error: 1.5 }) },
-      51,
-    )
-    expect(s.estimateRtt(view[1]!)).toBeUndefined()
-    let near = 0
-    for (let k = 0; k < 2000; k++) if (s.sample(view, 1)[0]!.peerId === 'near') near++
-    expect(near).toBe(2000)
-    // The same coordinates trusted by a looser bound: the fresh ones outweigh the measured peer.
-    const loose = sampler(
-      {
-        randomShare: 0,
-        maxPredictionError: 3,
-        localCoordinate: () => ({ vec: [0, 0], height: 0.01, error: 1.5 }),
-      },
-      51,
-    )
-    expect(loose.estimateRtt(view[1]!)).toBeCloseTo(0.02, 10)
-    let nearLoose = 0
-    for (let k = 0; k < 2000; k++) if (loose.sample(view, 1)[0]!.peerId === 'near') nearLoose++
-    expect(nearLoose / 2000).toBeLessThan(0.01)
-    // Settled ends (0.2 + 0.2 here, ORIGIN's and the peer's) are used, as above.
-    expect(sampler().estimateRtt(peer('s', { coordinate: { vec: [30, 0], height: 1, error: 0.8 } }))).toBe(32)
-    expect(
-      sampler().estimateRtt(peer('u', { coordinate: { vec: [30, 0], height: 1, error: 0.81 } })),
-    ).toBeUndefined()
-  })
-
   it('gives peers of unknown RTT only the uniform picks', () => {
     const view = [peer('known', { rttMs: 10 }), ...Array.from({ length: 4 }, (_, i) => peer(`u${i}`))]
     const s = sampler({ randomShare: 0.25 }, 31)
@@ -274,6 +240,5 @@ describe('TopologySampler', () => {
     expect(() => sampler({ exponent: -1 })).toThrow(isArg)
     expect(() => sampler({ minRttMs: 0 })).toThrow(isArg)
     expect(() => sampler({ maxAgeMs: -1 })).toThrow(isArg)
-    expect(() => sampler({ maxPredictionError: Number.NaN })).toThrow(isArg)
   })
 })
