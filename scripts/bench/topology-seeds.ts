@@ -340,7 +340,7 @@ function printShares(rows: readonly SeedRow[]): void {
   const cell = (side: 0 | 1, which: 0 | 1): string => {
     const v = rows.map((r) => r.share[side][which]).filter((s): s is number => typeof s === 'number')
     if (v.length === 0) return '-'
-    return `${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)} (${Math.min(...v).toFixed(3)}-${Math.max(...v).toFixed(3)}, ${v.length} runs)`
+    return `${meanSpread(v)!.mean.toFixed(3)} (${Math.min(...v).toFixed(3)}-${Math.max(...v).toFixed(3)}, ${v.length} runs)`
   }
   console.log(
     `share of bytes across regions, mean (range): uniform ${cell(0, 0)} whole run, ${cell(0, 1)} from 30 s; ` +
