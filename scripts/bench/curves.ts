@@ -135,7 +135,13 @@ export function bootstrapSpeedUps(
 }
 
 /** One peer's counters over time, as bench:topology's JSON keeps them (`results[sampler].peers[].series`). */
-export type PeerSeries = ReadonlyArray<{ t: number; merges?: number; steps?: number }>
+export type PeerSeries = ReadonlyArray<{
+  t: number
+  merges?: number
+  steps?: number
+  bytesWithinRegion?: number
+  bytesAcrossRegions?: number
+}>
 
 /**
  * The mean over peers of a counter's value at `t` (each peer's last point at or before it; a

@@ -38,6 +38,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median } from '../../src/gossip/topology/rtt.ts'
+import { interRegionShareWindows, SHARE_WINDOWS_S, shareWindowNames } from '../../src/testbed/result.ts'
 import { createRng, hashSeed } from '../../src/util/rng.ts'
 import {
   fitLogCubic,
@@ -148,6 +149,8 @@ interface SeedRow {
   mib: [number | undefined, number | undefined]
   /** Per sampler [uniform, topology]: share of bytes across regions over the run and from 30 s on (bench:topology). */
   share: [Array<number | null | undefined>, Array<number | null | undefined>]
+  /** Per sampler [uniform, topology]: the share in each of SHARE_WINDOWS_S (null without the series' counters). */
+  windows: [Array<number | null>, Array<number | null>]
   vivaldi: number
   durationS: number
   /** Per sampler [uniform, topology]: mean merges and steps per peer at COUNTS_AT_S and the end (null without series). */
@@ -166,6 +169,11 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
   const [uc, tc] = [truncate(u.meanCurve, UNTIL), truncate(t.meanCurve, UNTIL)]
   const level = highestCommonLevel([uc, tc], TARGET_ACCURACY)
   const durationS = Math.min(u.durationS, t.durationS, UNTIL)
+  const windows = (sampler: string) =>
+    interRegionShareWindows(
+      (run.results?.[sampler]?.peers ?? []).map((p) => ({ series: p.series ?? [] })),
+      SHARE_WINDOWS_S,
+    ).map((w) => w.share)
   const counts = (sampler: string, key: 'merges' | 'steps') => {
     const peers = (run.results?.[sampler]?.peers ?? []).map((p) => p.series ?? [])
     return [...COUNTS_AT_S, durationS].map((at) => meanCounterAt(peers, key, at))
@@ -183,6 +191,7 @@ function seedRow(name: string, run: Partial<TopologyJson>): SeedRow | string {
       [u.interRegionShare, u.interRegionShareSteady],
       [t.interRegionShare, t.interRegionShareSteady],
     ],
+    windows: [windows('uniform'), windows('topology')],
     vivaldi: t.coordinateError.median,
     durationS,
     merges: [counts('uniform', 'merges'), counts('topology', 'merges')],
@@ -346,6 +355,18 @@ function printShares(rows: readonly SeedRow[]): void {
     `share of bytes across regions, mean (range): uniform ${cell(0, 0)} whole run, ${cell(0, 1)} from 30 s; ` +
       `topology ${cell(1, 0)} whole run, ${cell(1, 1)} from 30 s`,
   )
+  // Runs from before the series held the byte counters have no windows.
+  const byWindow = (side: 0 | 1): string =>
+    SHARE_WINDOWS_S.map((_, i) => {
+      const v = rows.map((r) => r.windows[side][i]).filter((s): s is number => typeof s === 'number')
+      return v.length === 0 ? '-' : meanSpread(v)!.mean.toFixed(3)
+    }).join(' / ')
+  const runs = rows.filter((r) => r.windows[1].some((s) => s !== null)).length
+  if (runs > 0) {
+    console.log(
+      `  by window, ${shareWindowNames(SHARE_WINDOWS_S)} s (mean of ${runs} runs): uniform ${byWindow(0)}; topology ${byWindow(1)}`,
+    )
+  }
 }
 
 /**

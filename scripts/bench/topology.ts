@@ -31,7 +31,11 @@ import { IDENTITY_FILE, loadOrCreateIdentity } from '../../src/node/identity.ts'
 import {
   interRegionShare,
   interRegionShareSince,
+  interRegionShareWindows,
   type PeerResult,
+  SHARE_WINDOWS_S,
+  type ShareWindow,
+  shareWindowNames,
   type TestbedResult,
 } from '../../src/testbed/result.ts'
 import { runTestbed } from '../../src/testbed/testbed.ts'
@@ -101,6 +105,8 @@ interface RunSummary {
   mibAcrossRegionsPerPeer: number
   /** The share of the bytes sent from STEADY_FROM_S on (null: runs from before the series held the counters). */
   interRegionShareSteady?: number | null
+  /** The share in each window from SHARE_WINDOWS_S (absent in runs from before it was recorded). */
+  interRegionShareByWindow?: ShareWindow[]
   coordinateError: { median: number; intra: number; inter: number; pairs: number }
   /** Measured (min-filtered) RTT vs emulated, median relative error over all measured links. */
   measuredRttError: number
@@ -205,6 +211,7 @@ function summarise(sampler: SamplerKind, r: TestbedResult, load: number[]): RunS
     interRegionShare: interRegionShare(r.peers),
     mibAcrossRegionsPerPeer: perPeer((p) => p.bytesSentInterRegion ?? 0) / 2 ** 20,
     interRegionShareSteady: interRegionShareSince(r.peers, STEADY_FROM_S),
+    interRegionShareByWindow: interRegionShareWindows(r.peers, SHARE_WINDOWS_S),
     coordinateError: coordinateError(r.peers, links),
     measuredRttError: measuredRttError(r.peers, links),
     stepsPerSecondPerPeer: stepsPerS,
@@ -316,6 +323,10 @@ async function main(): Promise<void> {
     [
       `  share from ${STEADY_FROM_S} s on (RTTs measured by then)`,
       ...summaries.map((s) => pct(s.interRegionShareSteady ?? null)),
+    ],
+    [
+      `  share by window, ${shareWindowNames(SHARE_WINDOWS_S)} s`,
+      ...summaries.map((s) => s.interRegionShareByWindow?.map((w) => pct(w.share)).join(' / ') ?? '-'),
     ],
     ['Vivaldi RTT error, median (all pairs)', ...summaries.map((s) => pct(s.coordinateError.median))],
     [

@@ -197,6 +197,71 @@ export function interRegionShareSince(peers: readonly PeerResult[], fromS: numbe
   return total > 0 ? inter / total : null
 }
 
+/**
+ * The windows (seconds, from each boundary to the next) the benches read bytes across regions in:
+ * a node's first seconds, before it has measured its peers' RTTs, against the rest of the run.
+ */
+export const SHARE_WINDOWS_S: readonly number[] = [0, 10, 30, 100]
+
+/** `0-10 / 10-30 / 30-end`: the windows from `boundaries`, for a table's row name. */
+export const shareWindowNames = (boundaries: readonly number[]): string =>
+  boundaries.map((t, i) => `${t}-${boundaries[i + 1] ?? 'end'}`).join(' / ')
+
+/** The share of bytes across regions in one window of a run: `[fromS, toS)`. */
+export interface ShareWindow {
+  fromS: number
+  /** The next boundary; for the last window, the latest poll of any peer. */
+  toS: number
+  /** Null when nothing was sent in the window. */
+  share: number | null
+}
+
+/**
+ * Share of bytes across regions in each window between consecutive `boundaries` (seconds, rising;
+ * the last window ends at each peer's last poll). A peer's counters at a boundary are those of its
+ * last poll at or before it (zero before its first poll: nothing was sent before it started), and
+ * the windows' bytes are those differences summed over peers. Peers whose series lack the counters
+ * are left out. Shows where a sampler's bytes across regions go: its first seconds, before RTTs
+ * are measured, against the rest of the run.
+ */
+export function interRegionShareWindows(
+  peers: ReadonlyArray<{
+    series: ReadonlyArray<Pick<SeriesPoint, 't' | 'bytesWithinRegion' | 'bytesAcrossRegions'>>
+  }>,
+  boundaries: readonly number[],
+): ShareWindow[] {
+  for (let i = 1; i < boundaries.length; i++) {
+    if (!(boundaries[i]! > boundaries[i - 1]!)) throw new RangeError('window boundaries must rise')
+  }
+  const edges = [...boundaries, Number.POSITIVE_INFINITY]
+  let end = boundaries.at(-1) ?? 0
+  const across = new Array<number>(boundaries.length).fill(0)
+  const total = new Array<number>(boundaries.length).fill(0)
+  for (const p of peers) {
+    const points = p.series.filter(
+      (x) => x.bytesAcrossRegions !== undefined && x.bytesWithinRegion !== undefined,
+    )
+    if (points.length === 0) continue
+    end = Math.max(end, points.at(-1)!.t)
+    const at = (t: number): [within: number, across: number] => {
+      let last: (typeof points)[number] | undefined
+      for (const x of points) if (x.t <= t) last = x
+      return last === undefined ? [0, 0] : [last.bytesWithinRegion!, last.bytesAcrossRegions!]
+    }
+    for (let i = 0; i < boundaries.length; i++) {
+      const [w0, a0] = at(edges[i]!)
+      const [w1, a1] = at(edges[i + 1]!)
+      across[i] = across[i]! + a1 - a0
+      total[i] = total[i]! + a1 - a0 + w1 - w0
+    }
+  }
+  return boundaries.map((fromS, i) => ({
+    fromS,
+    toS: i + 1 < boundaries.length ? boundaries[i + 1]! : end,
+    share: total[i]! > 0 ? across[i]! / total[i]! : null,
+  }))
+}
+
 /** `  DOWN at 12.3 s (SIGKILL)` for a peer dead at the end, `  (restarted)` for one that came back. */
 function downNote(p: PeerResult): string {
   const last = p.exits?.at(-1)
