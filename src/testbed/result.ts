@@ -174,6 +174,11 @@ export function interRegionShare(peers: readonly PeerResult[]): number | null {
   return total > 0 ? inter / total : null
 }
 
+/** The polls that hold the byte counters (runs from before they were polled have none). */
+const withByteCounters = <P extends Pick<SeriesPoint, 'bytesWithinRegion' | 'bytesAcrossRegions'>>(
+  series: readonly P[],
+): P[] => series.filter((x) => x.bytesAcrossRegions !== undefined && x.bytesWithinRegion !== undefined)
+
 /**
  * Share of the emulated bytes sent from `fromS` seconds on that crossed regions: each peer's
  * counters at the end less those of its first poll at or after `fromS`. Null when no peer's
@@ -184,9 +189,7 @@ export function interRegionShareSince(peers: readonly PeerResult[], fromS: numbe
   let inter = 0
   let total = 0
   for (const p of peers) {
-    const points = p.series.filter(
-      (x) => x.bytesAcrossRegions !== undefined && x.bytesWithinRegion !== undefined,
-    )
+    const points = withByteCounters(p.series)
     const first = points.find((x) => x.t >= fromS)
     const last = points.at(-1)
     if (first === undefined || last === undefined) continue
@@ -238,9 +241,7 @@ export function interRegionShareWindows(
   const across = new Array<number>(boundaries.length).fill(0)
   const total = new Array<number>(boundaries.length).fill(0)
   for (const p of peers) {
-    const points = p.series.filter(
-      (x) => x.bytesAcrossRegions !== undefined && x.bytesWithinRegion !== undefined,
-    )
+    const points = withByteCounters(p.series)
     if (points.length === 0) continue
     end = Math.max(end, points.at(-1)!.t)
     const at = (t: number): [within: number, across: number] => {
